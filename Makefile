@@ -1,0 +1,17 @@
+# The whole suite runs with the race detector; .ci/run calls `make test`.
+GO ?= go
+
+.PHONY: test bench vet docs
+
+test:
+	$(GO) test -race -count=1 ./...
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+vet:
+	$(GO) vet ./...
+
+# Regenerates docs/extension-points.md from the live catalogue.
+docs:
+	TMF_UPDATE_DOCS=1 $(GO) test -run TestExtensionPointCatalogueDoc ./platform/catalog/
