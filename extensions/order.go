@@ -1,0 +1,60 @@
+package extensions
+
+// Line is one line of an order as extension points see it.
+type Line struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+	// Category is the SKU's catalogue category.
+	Category string `json:"category,omitempty"`
+	// WeightGrams is the weight of one unit.
+	WeightGrams int64 `json:"weightGrams,omitempty"`
+	// Virtual is true for goods that are never shipped (top-ups, tickets).
+	Virtual bool `json:"virtual,omitempty"`
+	// UnitPrice is the price of one unit in minor units, once priced.
+	UnitPrice int64 `json:"unitPrice,omitempty"`
+}
+
+// Buyer describes who places an order.
+type Buyer struct {
+	ID string `json:"id"`
+	// Attrs are free-form attributes, e.g. {"tier":"gold","agentLevel":"1"}.
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+// Address is where an order is shipped. Region is the code freight templates
+// and warehouse coverage are keyed by.
+type Address struct {
+	Region string `json:"region"`
+	Line1  string `json:"line1,omitempty"`
+	City   string `json:"city,omitempty"`
+	Postal string `json:"postal,omitempty"`
+}
+
+// ValidateRequest is the request of order.validate: the order as submitted,
+// before it is priced. Implementations answer with a Verdict.
+type ValidateRequest struct {
+	BizCode  string   `json:"bizCode"`
+	Channel  string   `json:"channel,omitempty"`
+	Buyer    Buyer    `json:"buyer"`
+	Lines    []Line   `json:"lines"`
+	Coupons  []string `json:"coupons,omitempty"`
+	Shipping *Address `json:"shipping,omitempty"`
+	Payment  string   `json:"paymentMethod,omitempty"`
+}
+
+// GuardRequest is the request of order.guard: one lifecycle transition of one
+// order, before its state changes. Implementations answer with a Verdict and
+// must not change anything: side effects belong to the transition's effects.
+type GuardRequest struct {
+	OrderID string `json:"orderId"`
+	BizCode string `json:"bizCode"`
+	BuyerID string `json:"buyerId"`
+	Event   string `json:"event"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Total   Money  `json:"total"`
+	// Actor is the principal that fired the event ("system" for timeouts).
+	Actor string `json:"actor,omitempty"`
+	// Data is the event's payload, e.g. {"reviewer":"alice"}.
+	Data map[string]string `json:"data,omitempty"`
+}
