@@ -1,0 +1,78 @@
+package kernel
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/tmf-platform/tmf/platform/identity"
+	"github.com/tmf-platform/tmf/platform/lifecycle"
+)
+
+// Config is one revision of the platform's configuration: the business
+// identities, what each enables and binds, and how requests resolve to them.
+type Config struct {
+	// Revision numbers the configuration; plans report it.
+	Revision   int64           `json:"revision"`
+	Identities []IdentitySpec  `json:"identities"`
+	Rules      []identity.Rule `json:"rules,omitempty"`
+}
+
+// IdentitySpec configures one business identity. Unset fields are inherited
+// from the nearest configured ancestor.
+type IdentitySpec struct {
+	Code identity.Code `json:"code"`
+	Name string        `json:"name,omitempty"`
+	// Disabled identities are not resolved and cannot begin operations.
+	Disabled bool `json:"disabled,omitempty"`
+	// Products enabled; empty inherits the parent's products.
+	Products []ProductRef `json:"products,omitempty"`
+	// Bizpacks bound. Per point, the nearest identity in the chain whose
+	// bound bizpacks implement the point supplies the bizpack layer.
+	Bizpacks []BizpackRef `json:"bizpacks,omitempty"`
+	// PaymentTimeout of unpaid orders; zero inherits.
+	PaymentTimeout Duration `json:"paymentTimeout,omitempty"`
+	// LifecyclePatch shapes the identity's graph last, after products and
+	// bizpacks.
+	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch,omitempty"`
+}
+
+// ProductRef enables a product, optionally at another priority.
+type ProductRef struct {
+	Name     string `json:"name"`
+	Priority *int   `json:"priority,omitempty"`
+}
+
+// BizpackRef binds a bizpack to an identity. Between two bizpacks of one
+// identity, the higher priority runs first.
+type BizpackRef struct {
+	Name     string `json:"name"`
+	Priority int    `json:"priority,omitempty"`
+}
+
+// DefaultPaymentTimeout applies when neither an identity nor its products set
+// one.
+const DefaultPaymentTimeout = 30 * time.Minute
+
+// Duration is a time.Duration written as "30m" in JSON and YAML.
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a Go duration string such as "15m" or "90s".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string like \"30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", s)
+	}
+	*d = Duration(v)
+	return nil
+}
