@@ -14,4 +14,4 @@ vet:
 
 # Regenerates docs/extension-points.md from the live catalogue.
 docs:
-	TMF_UPDATE_DOCS=1 $(GO) test -run TestExtensionPointCatalogueDoc ./platform/catalog/
+	TMF_UPDATE_DOCS=1 $(GO) test -count=1 -run TestExtensionPointCatalogueDoc ./platform/catalog/

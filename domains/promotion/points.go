@@ -1,0 +1,30 @@
+// Package promotion is the promotion domain: candidate promotions and
+// coupons, and how they stack.
+package promotion
+
+import (
+	"time"
+
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/kernel"
+)
+
+// Candidates gathers the promotions and coupons that could apply to an order.
+var Candidates = kernel.DeclareCollect[extensions.PromotionRequest, extensions.Candidates](extensions.PromotionCandidates, kernel.Options{
+	Doc: "Gathers the promotions and coupons that could apply to a priced order. Every implementation runs; each returns " +
+		"its candidates with an exclusion group and the discount in minor units. A failing source is left out rather than " +
+		"failing the order.",
+	Policy:   kernel.Skip,
+	Deadline: 50 * time.Millisecond,
+})
+
+// Stack chooses which candidates apply together.
+var Stack = kernel.DeclareFirst[extensions.StackRequest, extensions.Stack](extensions.PromotionStack, kernel.Options{
+	Doc: "Chooses which of the gathered candidates apply together and the total discount. The default keeps the best " +
+		"candidate of each exclusion group and stacks the groups; the discount never exceeds the subtotal.",
+	Policy:   kernel.Fallback,
+	Deadline: 20 * time.Millisecond,
+})
+
+// Points lists the domain's extension points.
+func Points() []kernel.Point { return []kernel.Point{Candidates, Stack} }

@@ -1,0 +1,56 @@
+// Package catalog wires the platform's built-in extension points, their
+// platform defaults and the built-in products into a catalogue and a
+// registry. It is the one place that lists them, so the wiring stays
+// visible: adding a point, a default or a product means adding a line here.
+package catalog
+
+import (
+	"fmt"
+
+	"github.com/tmf-platform/tmf/domains/delivery"
+	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/domains/pricing"
+	"github.com/tmf-platform/tmf/domains/promotion"
+	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+)
+
+// Points are the built-in extension points.
+func Points() []kernel.Point {
+	var out []kernel.Point
+	for _, ps := range [][]kernel.Point{order.Points(), pricing.Points(), promotion.Points(), stock.Points(),
+		payment.Points(), delivery.Points()} {
+		out = append(out, ps...)
+	}
+	return out
+}
+
+// Defaults are the platform default implementations.
+func Defaults() []kernel.Implementation {
+	var out []kernel.Implementation
+	for _, is := range [][]kernel.Implementation{order.Defaults(), pricing.Defaults(), promotion.Defaults(),
+		stock.Defaults(), payment.Defaults(), delivery.Defaults()} {
+		out = append(out, is...)
+	}
+	return out
+}
+
+// New returns a catalogue of the built-in points and a registry holding the
+// platform defaults and the built-in products.
+func New() (*kernel.Catalogue, *kernel.Registry, error) {
+	cat := kernel.NewCatalogue()
+	if err := cat.Add(Points()...); err != nil {
+		return nil, nil, err
+	}
+	reg := kernel.NewRegistry(cat)
+	if err := reg.SetDefault(Defaults()...); err != nil {
+		return nil, nil, err
+	}
+	for _, m := range Products() {
+		if err := m.register(reg); err != nil {
+			return nil, nil, fmt.Errorf("product %s: %w", m.Product.Name, err)
+		}
+	}
+	return cat, reg, nil
+}
