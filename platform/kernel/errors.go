@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -159,7 +160,7 @@ func (o Outcome) Failed() bool { return o >= OutcomeError }
 type Record struct {
 	Point   string        `json:"point"`
 	Impl    string        `json:"impl"`
-	Layer   Layer         `json:"-"`
+	Layer   Layer         `json:"layer"`
 	Source  string        `json:"source"`
 	Version string        `json:"version,omitempty"`
 	Origin  identity.Code `json:"origin"`
@@ -168,4 +169,17 @@ type Record struct {
 	Outcome  Outcome       `json:"outcome"`
 	// Err is the failure, or the reason of a veto; nil otherwise.
 	Err error `json:"-"`
+}
+
+// MarshalJSON writes the record with Err as the string "error".
+func (r Record) MarshalJSON() ([]byte, error) {
+	type plain Record
+	out := struct {
+		plain
+		Error string `json:"error,omitempty"`
+	}{plain: plain(r)}
+	if r.Err != nil {
+		out.Error = r.Err.Error()
+	}
+	return json.Marshal(out)
 }

@@ -163,7 +163,12 @@ type Decision struct {
 type VetoError struct{ Decision Decision }
 
 func (e *VetoError) Error() string {
-	return "vetoed by " + e.Decision.By + " (" + e.Decision.Source + "): " + e.Decision.Code + ": " + e.Decision.Reason
+	d := e.Decision
+	msg := "vetoed"
+	if d.By != "" {
+		msg += " by " + d.By + " (" + d.Source + ")"
+	}
+	return msg + ": " + d.Code + ": " + d.Reason
 }
 
 // Err returns nil for an allowing decision and a *VetoError otherwise.

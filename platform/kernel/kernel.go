@@ -82,6 +82,10 @@ func (k *Kernel) Compile(cfg Config) (*PlanSet, error) {
 func (k *Kernel) Apply(cfg Config) (*PlanSet, error) {
 	k.applyMu.Lock()
 	defer k.applyMu.Unlock()
+	return k.applyLocked(cfg)
+}
+
+func (k *Kernel) applyLocked(cfg Config) (*PlanSet, error) {
 	set, err := k.Compile(cfg)
 	if err != nil {
 		return nil, err
@@ -96,9 +100,8 @@ func (k *Kernel) Apply(cfg Config) (*PlanSet, error) {
 // still compiles.
 func (k *Kernel) Recompile() (*PlanSet, error) {
 	k.applyMu.Lock()
-	cfg := *k.config.Load()
-	k.applyMu.Unlock()
-	return k.Apply(cfg)
+	defer k.applyMu.Unlock()
+	return k.applyLocked(*k.config.Load())
 }
 
 // Plans returns the plans in force.

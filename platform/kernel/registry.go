@@ -36,6 +36,9 @@ func (l Layer) String() string {
 	return fmt.Sprintf("layer(%d)", l)
 }
 
+// MarshalText writes the layer's name.
+func (l Layer) MarshalText() ([]byte, error) { return []byte(l.String()), nil }
+
 // Binding puts a registered implementation at a point, with a priority and
 // arguments.
 type Binding struct {

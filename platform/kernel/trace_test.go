@@ -1,6 +1,8 @@
 package kernel
 
 import (
+	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -69,6 +71,14 @@ func TestTraceAndMetricsOfEveryCall(t *testing.T) {
 	}
 	if !strings.Contains(text.String(), "tmf_extension_calls_total") {
 		t.Fatalf("metrics: %s", text.String())
+	}
+	b, err := json.Marshal(tr[len(tr)-1])
+	if err != nil || !strings.Contains(string(b), `"layer":"bizpack"`) || !strings.Contains(string(b), `"outcome":"ok"`) {
+		t.Fatalf("record JSON %s, %v", b, err)
+	}
+	failed := Record{Point: "p", Outcome: OutcomeError, Err: errors.New("boom")}
+	if b, _ := json.Marshal(failed); !strings.Contains(string(b), `"error":"boom"`) {
+		t.Fatalf("failed record JSON %s", b)
 	}
 	op.ClearTrace()
 	if len(op.Trace()) != 0 {
