@@ -20,8 +20,9 @@ var Required = kernel.DeclareFirst[extensions.DeliveryRequest, extensions.Delive
 // Freight computes the freight charge of an order that ships.
 var Freight = kernel.DeclareFirst[extensions.DeliveryRequest, extensions.Freight](extensions.DeliveryFreight, kernel.Options{
 	Doc: "Computes the freight charge of an order that ships, in minor units of the order's currency, from templates " +
-		"held in memory: no remote call while ordering. The default charges nothing.",
-	Policy:   kernel.Fallback,
+		"held in memory: no remote call while ordering. The default charges nothing. A failing implementation fails " +
+		"the order rather than falling back to a cheaper answer: freight is money.",
+	Policy:   kernel.Fail,
 	Deadline: 20 * time.Millisecond,
 })
 

@@ -3,6 +3,9 @@ package catalog
 import (
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
+	"github.com/tmf-platform/tmf/products/b2bdistribution"
+	"github.com/tmf-platform/tmf/products/standardretail"
+	"github.com/tmf-platform/tmf/products/virtualgoods"
 )
 
 // Module is a built-in product with the implementations and effects it
@@ -25,7 +28,12 @@ func (m Module) register(reg *kernel.Registry) error {
 	return reg.AddProduct(m.Product)
 }
 
-// Products are the built-in products.
+// Products are the built-in products, sorted by name. None of them brings
+// lifecycle effects yet.
 func Products() []Module {
-	return nil
+	return []Module{
+		{Product: b2bdistribution.Product(), Implementations: b2bdistribution.Implementations()},
+		{Product: standardretail.Product(), Implementations: standardretail.Implementations()},
+		{Product: virtualgoods.Product(), Implementations: virtualgoods.Implementations()},
+	}
 }

@@ -184,8 +184,12 @@ func factory[Req, Resp any](f func(args json.RawMessage) (Func[Req, Resp], error
 	}
 }
 
-// DecodeArgs decodes a binding's JSON arguments strictly: unknown fields are
-// an error. Empty arguments leave v as it is, so set defaults first.
+// DecodeArgs decodes a binding's JSON arguments strictly: unknown fields and
+// trailing data are an error. Empty arguments leave v as it is, so scalar
+// defaults may be set first; do not preset maps or slices (decoding merges
+// into a map and reuses a slice's backing array), apply their defaults after
+// decoding instead. Field names match case-insensitively, as in
+// encoding/json.
 func DecodeArgs(args json.RawMessage, v any) error {
 	if len(args) == 0 || string(args) == "null" {
 		return nil
