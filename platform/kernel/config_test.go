@@ -331,3 +331,29 @@ func TestRegistryRefusesDuplicates(t *testing.T) {
 		}
 	}
 }
+
+func TestBizpackShapesTheLifecycleOfTheIdentitiesThatBindIt(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, pick)
+	// A flash-sale bizpack drops the review step: paid orders go straight
+	// to outbound.
+	f.must(f.reg.PutBizpack(Bizpack{Name: "flash", Version: "1", LifecyclePatch: &lifecycle.Patch{Name: "flash",
+		RemoveStates: []string{lifecycle.PendingReview, lifecycle.Rejected},
+		Retarget:     map[string]string{lifecycle.EventPay: lifecycle.PendingOutbound}}}))
+	f.start()
+	set := f.apply(Config{Revision: 1, Identities: []IdentitySpec{
+		{Code: "sale", Bizpacks: []BizpackRef{{Name: "flash"}}},
+		{Code: "sale.hot"},
+		{Code: "plain"},
+	}})
+	for code, want := range map[identity.Code]string{"sale": "flash", "sale.hot": "flash", "plain": "distribution"} {
+		p, _ := set.Plan(code)
+		if got := p.Lifecycle().Graph().Name; got != want {
+			t.Errorf("%s: lifecycle %q, want %q", code, got, want)
+		}
+	}
+	p, _ := set.Plan("sale")
+	if p.Lifecycle().IsTerminal(lifecycle.Rejected) || len(p.Lifecycle().Allowed(lifecycle.PendingReview)) != 0 {
+		t.Error("the bizpack's patch did not remove the review step")
+	}
+}
