@@ -1,0 +1,238 @@
+package store
+
+import "time"
+
+// Key sizes. MySQL needs an explicit size on every indexed string column, and
+// SQLite does not enforce sizes at all, so the store checks them in Go to make
+// the three databases agree.
+const (
+	maxOrderID  = 40
+	maxSKU      = 64
+	maxLocation = 64
+	maxIdemKey  = 255
+	maxPrincpl  = 128
+)
+
+// JSON and bodies are declared with size:16777215, which gorm maps to TEXT on
+// SQLite and PostgreSQL and to MEDIUMTEXT (16 MiB) on MySQL, whose plain TEXT
+// stops at 64 KiB.
+
+// Move kinds of the stock ledger.
+const (
+	MoveAdjust   = "adjust"   // sellable set by an operator; Quantity is the signed delta of sellable
+	MoveReserve  = "reserve"  // sellable → reserved, when an order is placed
+	MoveConfirm  = "confirm"  // reserved → frozen, when an order is paid
+	MoveRelease  = "release"  // reserved → sellable, when an unpaid order is cancelled
+	MoveShip     = "ship"     // frozen → shipped
+	MoveReturn   = "return"   // shipped → sellable
+	MoveUnfreeze = "unfreeze" // frozen → sellable, when a paid order is rejected or fails before shipping
+)
+
+// StatusPendingPayment is the order status DueForPaymentTimeout looks for.
+const StatusPendingPayment = "pending_payment"
+
+// States of an idempotency record.
+const (
+	IdempotencyRunning = "running"
+	IdempotencyDone    = "done"
+)
+
+// SKU is a catalogue entry. Price is in minor units of Currency.
+type SKU struct {
+	SKU         string    `gorm:"column:sku;primaryKey;size:64" json:"sku"`
+	Title       string    `gorm:"size:255;not null" json:"title"`
+	Price       int64     `gorm:"not null" json:"price"`
+	Currency    string    `gorm:"size:3;not null" json:"currency"`
+	Category    string    `gorm:"size:64;not null;index:idx_tmf_skus_category" json:"category,omitempty"`
+	WeightGrams int64     `gorm:"not null" json:"weightGrams,omitempty"`
+	Virtual     bool      `gorm:"column:is_virtual;not null" json:"virtual,omitempty"`
+	UpdatedAt   time.Time `gorm:"not null" json:"updatedAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (SKU) TableName() string { return "tmf_skus" }
+
+// Location is a stock location (a warehouse, a shop, a virtual pool).
+type Location struct {
+	Name string `gorm:"primaryKey;size:64" json:"name"`
+	// Regions the location ships to, comma-separated; empty means everywhere.
+	Regions string `gorm:"size:1024;not null" json:"regions,omitempty"`
+	// Priority: higher is preferred; Locations lists the highest first.
+	Priority int `gorm:"not null" json:"priority"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (Location) TableName() string { return "tmf_locations" }
+
+// StockLevel is the stock of one SKU at one location, in four buckets.
+// Invariant: the sum of the adjust moves of the ledger (what was put in) equals
+// Sellable+Reserved+Frozen+Shipped, and no bucket is negative.
+type StockLevel struct {
+	SKU       string    `gorm:"column:sku;primaryKey;size:64" json:"sku"`
+	Location  string    `gorm:"primaryKey;size:64" json:"location"`
+	Sellable  int64     `gorm:"not null" json:"sellable"`
+	Reserved  int64     `gorm:"not null" json:"reserved"`
+	Frozen    int64     `gorm:"not null" json:"frozen"`
+	Shipped   int64     `gorm:"not null" json:"shipped"`
+	UpdatedAt time.Time `gorm:"not null" json:"updatedAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (StockLevel) TableName() string { return "tmf_stock_levels" }
+
+// StockMove is one entry of the stock ledger. MoveKey is unique: a move is
+// applied at most once.
+type StockMove struct {
+	ID       int64  `gorm:"primaryKey;autoIncrement" json:"id"`
+	MoveKey  string `gorm:"size:255;not null;uniqueIndex:uix_tmf_stock_moves_key" json:"moveKey"`
+	SKU      string `gorm:"column:sku;size:64;not null" json:"sku"`
+	Location string `gorm:"size:64;not null" json:"location"`
+	OrderID  string `gorm:"size:40;not null;index:idx_tmf_stock_moves_order" json:"orderId,omitempty"`
+	Kind     string `gorm:"size:16;not null" json:"kind"`
+	// Quantity moved out of the kind's source bucket; for adjust, the signed
+	// change of sellable.
+	Quantity  int64     `gorm:"not null" json:"quantity"`
+	Reason    string    `gorm:"size:255;not null" json:"reason,omitempty"`
+	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (StockMove) TableName() string { return "tmf_stock_moves" }
+
+// Order is an order's head. Amounts are in minor units of Currency. Lines are
+// not written or read by gorm: the store writes and loads them explicitly.
+type Order struct {
+	ID      string `gorm:"primaryKey;size:40;index:idx_tmf_orders_buyer,priority:3;index:idx_tmf_orders_created,priority:2;index:idx_tmf_orders_biz,priority:3" json:"id"`
+	BizCode string `gorm:"size:128;not null;index:idx_tmf_orders_biz,priority:1" json:"bizCode"`
+	BuyerID string `gorm:"size:128;not null;index:idx_tmf_orders_buyer,priority:1" json:"buyerId"`
+	// OwnerPath is the materialised path of the owning organisation node, for
+	// permission filters such as owner_path LIKE '/0/22/%'.
+	OwnerPath     string `gorm:"size:255;not null" json:"ownerPath,omitempty"`
+	Channel       string `gorm:"size:64;not null" json:"channel,omitempty"`
+	Status        string `gorm:"size:64;not null;index:idx_tmf_orders_due,priority:1" json:"status"`
+	Currency      string `gorm:"size:3;not null" json:"currency"`
+	Subtotal      int64  `gorm:"not null" json:"subtotal"`
+	Discount      int64  `gorm:"not null" json:"discount"`
+	Freight       int64  `gorm:"not null" json:"freight"`
+	Total         int64  `gorm:"not null" json:"total"`
+	PaymentMethod string `gorm:"size:64;not null" json:"paymentMethod,omitempty"`
+	// Shipping is JSON text (address, method), opaque to the store.
+	Shipping        string      `gorm:"size:16777215;not null" json:"shipping,omitempty"`
+	Location        string      `gorm:"size:64;not null" json:"location,omitempty"`
+	Version         int64       `gorm:"not null" json:"version"`
+	PaymentDeadline *time.Time  `gorm:"index:idx_tmf_orders_due,priority:2" json:"paymentDeadline,omitempty"`
+	CreatedAt       time.Time   `gorm:"not null;index:idx_tmf_orders_buyer,priority:2;index:idx_tmf_orders_created,priority:1;index:idx_tmf_orders_biz,priority:2" json:"createdAt"`
+	UpdatedAt       time.Time   `gorm:"not null" json:"updatedAt"`
+	Lines           []OrderLine `gorm:"-" json:"lines"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (Order) TableName() string { return "tmf_orders" }
+
+// Cursor is the keyset position of o, to list the orders after it.
+func (o Order) Cursor() Cursor { return Cursor{CreatedAt: o.CreatedAt, ID: o.ID} }
+
+// OrderLine is one line of an order.
+type OrderLine struct {
+	OrderID   string `gorm:"primaryKey;size:40;autoIncrement:false" json:"-"`
+	LineNo    int    `gorm:"primaryKey;autoIncrement:false" json:"lineNo"`
+	SKU       string `gorm:"column:sku;size:64;not null" json:"sku"`
+	Quantity  int64  `gorm:"not null" json:"quantity"`
+	ListPrice int64  `gorm:"not null" json:"listPrice"`
+	UnitPrice int64  `gorm:"not null" json:"unitPrice"`
+	LineTotal int64  `gorm:"not null" json:"lineTotal"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OrderLine) TableName() string { return "tmf_order_lines" }
+
+// OrderHistory is one lifecycle step of an order. Version is the order's
+// version after the step.
+type OrderHistory struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement" json:"id"`
+	OrderID   string    `gorm:"size:40;not null;index:idx_tmf_order_history_order" json:"orderId"`
+	Version   int64     `gorm:"not null" json:"version"`
+	Event     string    `gorm:"size:64;not null" json:"event"`
+	FromState string    `gorm:"size:64;not null" json:"from,omitempty"`
+	ToState   string    `gorm:"size:64;not null" json:"to"`
+	Actor     string    `gorm:"size:128;not null" json:"actor,omitempty"`
+	Reason    string    `gorm:"size:1024;not null" json:"reason,omitempty"`
+	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OrderHistory) TableName() string { return "tmf_order_history" }
+
+// OrderTrace is one extension-point call that shaped an order (the kernel's
+// trace record, flattened).
+type OrderTrace struct {
+	OrderID       string `gorm:"primaryKey;size:40;autoIncrement:false" json:"-"`
+	Seq           int    `gorm:"primaryKey;autoIncrement:false" json:"seq"`
+	Point         string `gorm:"size:128;not null" json:"point"`
+	Impl          string `gorm:"size:128;not null" json:"impl"`
+	Layer         string `gorm:"size:32;not null" json:"layer"`
+	Source        string `gorm:"size:255;not null" json:"source,omitempty"`
+	ImplVersion   string `gorm:"size:64;not null" json:"version,omitempty"`
+	Origin        string `gorm:"size:128;not null" json:"origin,omitempty"`
+	DurationNanos int64  `gorm:"not null" json:"durationNanos"`
+	Outcome       string `gorm:"size:32;not null" json:"outcome"`
+	Error         string `gorm:"size:16777215;not null" json:"error,omitempty"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OrderTrace) TableName() string { return "tmf_order_traces" }
+
+// OutboxEvent is a message written in the same transaction as the change it
+// announces, relayed at least once by a separate process.
+type OutboxEvent struct {
+	// ID is 128 random bits in hex, set by the store when empty.
+	ID          string `gorm:"primaryKey;size:32" json:"id"`
+	Topic       string `gorm:"size:128;not null" json:"topic"`
+	AggregateID string `gorm:"size:64;not null;index:idx_tmf_outbox_aggregate" json:"aggregateId"`
+	// Payload is JSON text.
+	Payload     string     `gorm:"size:16777215;not null" json:"payload"`
+	CreatedAt   time.Time  `gorm:"not null;index:idx_tmf_outbox_pending,priority:2" json:"createdAt"`
+	DeliveredAt *time.Time `gorm:"index:idx_tmf_outbox_pending,priority:1" json:"deliveredAt,omitempty"`
+	Attempts    int        `gorm:"not null" json:"attempts"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OutboxEvent) TableName() string { return "tmf_outbox_events" }
+
+// IdempotencyRecord remembers a request made with an Idempotency-Key and,
+// once done, its answer.
+type IdempotencyRecord struct {
+	Principal   string    `gorm:"primaryKey;size:128" json:"principal"`
+	Key         string    `gorm:"column:idem_key;primaryKey;size:255" json:"key"`
+	RequestHash string    `gorm:"size:128;not null" json:"requestHash"`
+	State       string    `gorm:"size:16;not null" json:"state"`
+	StatusCode  int       `gorm:"not null" json:"statusCode,omitempty"`
+	Body        string    `gorm:"size:16777215;not null" json:"body,omitempty"`
+	CreatedAt   time.Time `gorm:"not null" json:"createdAt"`
+	UpdatedAt   time.Time `gorm:"not null" json:"updatedAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (IdempotencyRecord) TableName() string { return "tmf_idempotency_records" }
+
+// Principal is an API caller. TokenHash is the hex SHA-256 of its bearer
+// token; the token itself is never stored.
+type Principal struct {
+	ID        string `gorm:"primaryKey;size:128" json:"id"`
+	Roles     string `gorm:"size:1024;not null" json:"roles"`
+	Org       string `gorm:"size:128;not null" json:"org,omitempty"`
+	TokenHash string `gorm:"size:64;not null;uniqueIndex:uix_tmf_principals_token" json:"-"`
+	// Attrs is a JSON object of attributes (e.g. {"agentLevel":"1"}) that
+	// policies and extension points may read; empty means none.
+	Attrs     string    `gorm:"size:16777215;not null" json:"attrs,omitempty"`
+	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (Principal) TableName() string { return "tmf_principals" }
+
+// models lists every table, in creation order.
+func models() []any {
+	return []any{&SKU{}, &Location{}, &StockLevel{}, &StockMove{}, &Order{}, &OrderLine{},
+		&OrderHistory{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{}}
+}

@@ -1,0 +1,502 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Reservation takes Quantity of SKU at Location from sellable to reserved.
+type Reservation struct {
+	SKU      string
+	Location string
+	Quantity int64
+}
+
+// IdempotencyResult is the answer to remember for an Idempotency-Key, written
+// in the same transaction as the change it answers.
+type IdempotencyResult struct {
+	Principal  string
+	Key        string
+	StatusCode int
+	Body       string
+}
+
+// NewOrder is everything CreateOrder writes in its one transaction.
+type NewOrder struct {
+	// Order with its Lines. Zero CreatedAt and UpdatedAt become now, zero
+	// Version becomes 1, zero LineNo the line's 1-based position.
+	Order        Order
+	Reservations []Reservation
+	// History is the first lifecycle step; skipped when zero. OrderID,
+	// Version, ToState (the order's status) and CreatedAt are filled in.
+	History OrderHistory
+	// Traces of the calls that shaped the order; zero Seq becomes 1, 2, ….
+	Traces []OrderTrace
+	// Events for the outbox; empty ID, AggregateID (the order id) and
+	// CreatedAt are filled in.
+	Events []OutboxEvent
+	// Idempotency, when set, marks that running record done with this answer.
+	Idempotency *IdempotencyResult
+}
+
+// CreateOrder writes a new order in ONE transaction: the order, its lines,
+// history, traces and outbox events, the idempotency answer, the reserve
+// moves, and for each reservation a conditional decrement of sellable
+// (sellable >= quantity). If any part fails nothing is written: a short
+// reservation returns *OutOfStockError, an existing order id ErrDuplicate, an
+// idempotency record that is not running ErrNotFound. Reservations of the
+// same SKU and location are merged; they are applied in sorted order so that
+// concurrent orders cannot deadlock, and last, so that hot stock rows stay
+// locked for as short a time as possible.
+func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
+	o := n.Order
+	if err := checkKey("order id", o.ID, maxOrderID); err != nil {
+		return fmt.Errorf("store: create order: %w", err)
+	}
+	fail := func(err error) error { return fmt.Errorf("store: create order %s: %w", o.ID, err) }
+	now := s.now()
+	o.CreatedAt = cmp.Or(stamp(o.CreatedAt), now)
+	o.UpdatedAt = cmp.Or(stamp(o.UpdatedAt), now)
+	o.PaymentDeadline = stampPtr(o.PaymentDeadline)
+	o.Version = cmp.Or(o.Version, 1)
+	lines := slices.Clone(o.Lines)
+	o.Lines = nil
+	for i := range lines {
+		lines[i].OrderID = o.ID
+		lines[i].LineNo = cmp.Or(lines[i].LineNo, i+1)
+	}
+	reservations, err := mergeReservations(n.Reservations)
+	if err != nil {
+		return fail(err)
+	}
+	hist, withHist := n.History, n.History != (OrderHistory{})
+	hist.ID, hist.OrderID = 0, o.ID
+	hist.Version = cmp.Or(hist.Version, o.Version)
+	hist.ToState = cmp.Or(hist.ToState, o.Status)
+	hist.CreatedAt = cmp.Or(stamp(hist.CreatedAt), now)
+	traces := prepareTraces(o.ID, n.Traces, 0)
+	events, err := prepareEvents(o.ID, n.Events, now)
+	if err != nil {
+		return fail(err)
+	}
+
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
+		order := o
+		if err := tx.Create(&order).Error; err != nil {
+			if isDuplicateKey(err) {
+				return fmt.Errorf("order %s exists: %w", o.ID, ErrDuplicate)
+			}
+			return fmt.Errorf("insert order: %w", err)
+		}
+		if len(lines) > 0 {
+			if err := tx.Create(&lines).Error; err != nil {
+				return fmt.Errorf("insert lines: %w", err)
+			}
+		}
+		if withHist {
+			h := hist // a retry must not reuse the id of a rolled-back insert
+			if err := tx.Create(&h).Error; err != nil {
+				return fmt.Errorf("insert history: %w", err)
+			}
+		}
+		if err := insertTracesEvents(tx, traces, events); err != nil {
+			return err
+		}
+		if n.Idempotency != nil {
+			if err := completeIdempotency(tx, *n.Idempotency, now); err != nil {
+				return err
+			}
+		}
+		if len(reservations) == 0 {
+			return nil
+		}
+		moves := make([]StockMove, len(reservations))
+		for i, r := range reservations {
+			moves[i] = StockMove{MoveKey: moveKey(o.ID, r.SKU, r.Location, MoveReserve), SKU: r.SKU, Location: r.Location,
+				OrderID: o.ID, Kind: MoveReserve, Quantity: r.Quantity, CreatedAt: now}
+		}
+		if err := tx.Create(&moves).Error; err != nil {
+			return fmt.Errorf("insert reserve moves: %w", err)
+		}
+		for _, r := range reservations {
+			ok, err := applyTransfer(tx, MoveReserve, r.SKU, r.Location, r.Quantity, now)
+			if err != nil {
+				return fmt.Errorf("reserve %s at %s: %w", r.SKU, r.Location, err)
+			}
+			if !ok {
+				return &OutOfStockError{SKU: r.SKU, Location: r.Location, Requested: r.Quantity}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// mergeReservations validates, merges (same SKU and location) and sorts.
+func mergeReservations(rs []Reservation) ([]Reservation, error) {
+	out := make([]Reservation, 0, len(rs))
+	for _, r := range rs {
+		if err := errors.Join(checkKey("sku", r.SKU, maxSKU), checkKey("location", r.Location, maxLocation)); err != nil {
+			return nil, err
+		}
+		if r.Quantity <= 0 {
+			return nil, invalid("reservation of %s at %s: quantity %d", r.SKU, r.Location, r.Quantity)
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Reservation) int {
+		return cmp.Or(strings.Compare(a.SKU, b.SKU), strings.Compare(a.Location, b.Location))
+	})
+	merged := out[:0]
+	for _, r := range out {
+		if k := len(merged) - 1; k >= 0 && merged[k].SKU == r.SKU && merged[k].Location == r.Location {
+			merged[k].Quantity += r.Quantity
+			continue
+		}
+		merged = append(merged, r)
+	}
+	return merged, nil
+}
+
+func prepareTraces(orderID string, in []OrderTrace, after int) []OrderTrace {
+	out := slices.Clone(in)
+	for i := range out {
+		out[i].OrderID = orderID
+		if out[i].Seq == 0 {
+			out[i].Seq = after + i + 1
+		}
+	}
+	return out
+}
+
+func prepareEvents(aggregateID string, in []OutboxEvent, now time.Time) ([]OutboxEvent, error) {
+	out := slices.Clone(in)
+	for i := range out {
+		e := &out[i]
+		e.ID = cmp.Or(e.ID, newID())
+		e.AggregateID = cmp.Or(e.AggregateID, aggregateID)
+		e.CreatedAt = cmp.Or(stamp(e.CreatedAt), now)
+		e.DeliveredAt = stampPtr(e.DeliveredAt)
+		if e.Topic == "" {
+			return nil, invalid("outbox event %s has no topic", e.ID)
+		}
+	}
+	return out, nil
+}
+
+func insertTracesEvents(tx *gorm.DB, traces []OrderTrace, events []OutboxEvent) error {
+	if len(traces) > 0 {
+		if err := tx.Create(&traces).Error; err != nil {
+			return fmt.Errorf("insert traces: %w", err)
+		}
+	}
+	if len(events) > 0 {
+		if err := tx.Create(&events).Error; err != nil {
+			return fmt.Errorf("insert outbox events: %w", err)
+		}
+	}
+	return nil
+}
+
+// GetOrder returns an order with its lines sorted by LineNo, or ErrNotFound.
+func (s *Store) GetOrder(ctx context.Context, id string) (Order, error) {
+	o, err := getOrder(s.db.WithContext(ctx), id)
+	if err != nil {
+		return Order{}, fmt.Errorf("store: get order %s: %w", id, err)
+	}
+	return o, nil
+}
+
+func getOrder(db *gorm.DB, id string) (Order, error) {
+	var o Order
+	err := db.Where("id = ?", id).Take(&o).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Order{}, ErrNotFound
+	}
+	if err != nil {
+		return Order{}, err
+	}
+	orders := []Order{o}
+	if err := loadLines(db, orders); err != nil {
+		return Order{}, err
+	}
+	return orders[0], nil
+}
+
+// loadLines fills in the lines of orders, with one query, and normalises their times.
+func loadLines(db *gorm.DB, orders []Order) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	ids := make([]string, len(orders))
+	at := make(map[string]int, len(orders))
+	for i := range orders {
+		o := &orders[i]
+		ids[i], at[o.ID] = o.ID, i
+		o.CreatedAt, o.UpdatedAt, o.PaymentDeadline = stamp(o.CreatedAt), stamp(o.UpdatedAt), stampPtr(o.PaymentDeadline)
+		o.Lines = []OrderLine{}
+	}
+	var lines []OrderLine
+	if err := db.Where("order_id IN ?", ids).Order("order_id").Order("line_no").Find(&lines).Error; err != nil {
+		return fmt.Errorf("load lines: %w", err)
+	}
+	for _, l := range lines {
+		o := &orders[at[l.OrderID]]
+		o.Lines = append(o.Lines, l)
+	}
+	return nil
+}
+
+// Cursor is a position in the (created_at, id) order of ListOrders.
+type Cursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// OrderQuery filters ListOrders; empty fields do not filter.
+type OrderQuery struct {
+	BuyerID string
+	Status  string
+	BizCode string
+	// Limit is the page size: 100 when zero or less, at most 1000.
+	Limit int
+	// After continues a listing strictly after this position (the Cursor of
+	// the last order of the previous page).
+	After *Cursor
+}
+
+// ListOrders returns orders with their lines, ordered by (CreatedAt, ID),
+// one page at a time (keyset pagination: stable however many orders share a
+// creation time, and as fast on the last page as on the first).
+func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	db := s.db.WithContext(ctx)
+	tx := db.Model(&Order{})
+	if q.BuyerID != "" {
+		tx = tx.Where("buyer_id = ?", q.BuyerID)
+	}
+	if q.Status != "" {
+		tx = tx.Where("status = ?", q.Status)
+	}
+	if q.BizCode != "" {
+		tx = tx.Where("biz_code = ?", q.BizCode)
+	}
+	if q.After != nil {
+		at := stamp(q.After.CreatedAt)
+		// Equivalent to (created_at, id) > (at, id); the leading >= gives every
+		// engine an index range, where row values or a bare OR may not.
+		tx = tx.Where("created_at >= ? AND (created_at > ? OR id > ?)", at, at, q.After.ID)
+	}
+	var out []Order
+	if err := tx.Order("created_at").Order("id").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: list orders: %w", err)
+	}
+	if err := loadLines(db, out); err != nil {
+		return nil, fmt.Errorf("store: list orders: %w", err)
+	}
+	return out, nil
+}
+
+// StockChange is a stock move a transition applies: Kind is confirm
+// (reserved → frozen), release (reserved → sellable), ship (frozen → shipped),
+// return (shipped → sellable), unfreeze (frozen → sellable) or reserve
+// (sellable → reserved). Changes of one SKU and location apply in the
+// order given (confirm then ship).
+type StockChange struct {
+	SKU      string
+	Location string
+	Quantity int64
+	Kind     string
+}
+
+// Transition is one lifecycle step of an existing order.
+type Transition struct {
+	OrderID string
+	// ExpectVersion is the version the caller read; the step fails with
+	// ErrVersionConflict if the order has moved on since.
+	ExpectVersion int64
+	// To is the new status.
+	To string
+	// History of the step; skipped when zero. OrderID, Version (the new
+	// version), ToState and CreatedAt are filled in.
+	History OrderHistory
+	// Moves are applied at most once per (order, SKU, location, kind): a
+	// replay skips a move that already happened.
+	Moves  []StockChange
+	Traces []OrderTrace // appended after the order's last trace when Seq is zero
+	Events []OutboxEvent
+	// ClearPaymentDeadline removes the deadline (the order was paid or cancelled).
+	ClearPaymentDeadline bool
+	// Idempotency, when set, marks that running record done with this answer.
+	Idempotency *IdempotencyResult
+}
+
+// TransitionOrder applies one lifecycle step in ONE transaction: a
+// compare-and-set of the order's status and version (ErrVersionConflict if
+// the version moved, ErrNotFound if there is no such order), the stock
+// changes (a conditional update each; *StockStateError if a source bucket is
+// short; a change whose move already exists is skipped), then history,
+// traces, outbox events and the idempotency answer. It returns the updated
+// order with its lines.
+func (s *Store) TransitionOrder(ctx context.Context, t Transition) (Order, error) {
+	if err := checkKey("order id", t.OrderID, maxOrderID); err != nil {
+		return Order{}, fmt.Errorf("store: transition: %w", err)
+	}
+	fail := func(err error) (Order, error) {
+		return Order{}, fmt.Errorf("store: transition order %s to %s: %w", t.OrderID, t.To, err)
+	}
+	if t.To == "" {
+		return fail(invalid("no target status"))
+	}
+	moves := slices.Clone(t.Moves)
+	for _, m := range moves {
+		if _, ok := transfers[m.Kind]; !ok {
+			return fail(invalid("unknown stock move kind %q", m.Kind))
+		}
+		if err := errors.Join(checkKey("sku", m.SKU, maxSKU), checkKey("location", m.Location, maxLocation)); err != nil {
+			return fail(err)
+		}
+		if m.Quantity <= 0 {
+			return fail(invalid("%s of %s at %s: quantity %d", m.Kind, m.SKU, m.Location, m.Quantity))
+		}
+	}
+	sortChanges(moves)
+	now := s.now()
+	version := t.ExpectVersion + 1
+	hist, withHist := t.History, t.History != (OrderHistory{})
+	hist.ID, hist.OrderID, hist.Version = 0, t.OrderID, version
+	hist.ToState = cmp.Or(hist.ToState, t.To)
+	hist.CreatedAt = cmp.Or(stamp(hist.CreatedAt), now)
+	events, err := prepareEvents(t.OrderID, t.Events, now)
+	if err != nil {
+		return fail(err)
+	}
+	set := "status = ?, version = version + 1, updated_at = ?"
+	if t.ClearPaymentDeadline {
+		set += ", payment_deadline = NULL"
+	}
+
+	var out Order
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
+		// The compare-and-set comes first: it locks the order's row, which
+		// serialises every transition of the order until commit.
+		res := tx.Exec("UPDATE tmf_orders SET "+set+" WHERE id = ? AND version = ?", t.To, now, t.OrderID, t.ExpectVersion)
+		if res.Error != nil {
+			return fmt.Errorf("update order: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			var current []int64
+			if err := tx.Raw("SELECT version FROM tmf_orders WHERE id = ?", t.OrderID).Scan(&current).Error; err != nil {
+				return err
+			}
+			if len(current) == 0 {
+				return ErrNotFound
+			}
+			return fmt.Errorf("%w: expected version %d, order is at %d", ErrVersionConflict, t.ExpectVersion, current[0])
+		}
+		for _, m := range moves {
+			inserted, err := s.insertMoveOnce(tx, StockMove{MoveKey: moveKey(t.OrderID, m.SKU, m.Location, m.Kind),
+				SKU: m.SKU, Location: m.Location, OrderID: t.OrderID, Kind: m.Kind, Quantity: m.Quantity, CreatedAt: now})
+			if err != nil {
+				return fmt.Errorf("%s %s at %s: %w", m.Kind, m.SKU, m.Location, err)
+			}
+			if !inserted {
+				continue // already applied by an earlier transition
+			}
+			ok, err := applyTransfer(tx, m.Kind, m.SKU, m.Location, m.Quantity, now)
+			if err != nil {
+				return fmt.Errorf("%s %s at %s: %w", m.Kind, m.SKU, m.Location, err)
+			}
+			if !ok {
+				return &StockStateError{SKU: m.SKU, Location: m.Location, Kind: m.Kind, Quantity: m.Quantity,
+					Bucket: transfers[m.Kind].from}
+			}
+		}
+		if withHist {
+			h := hist
+			if err := tx.Create(&h).Error; err != nil {
+				return fmt.Errorf("insert history: %w", err)
+			}
+		}
+		var traces []OrderTrace
+		if len(t.Traces) > 0 {
+			// Safe without a race: the order's row is locked by the update above.
+			var last int
+			if err := tx.Model(&OrderTrace{}).Select("COALESCE(MAX(seq), 0)").
+				Where("order_id = ?", t.OrderID).Scan(&last).Error; err != nil {
+				return fmt.Errorf("last trace: %w", err)
+			}
+			traces = prepareTraces(t.OrderID, t.Traces, last)
+		}
+		if err := insertTracesEvents(tx, traces, events); err != nil {
+			return err
+		}
+		if t.Idempotency != nil {
+			if err := completeIdempotency(tx, *t.Idempotency, now); err != nil {
+				return err
+			}
+		}
+		o, err := getOrder(tx, t.OrderID)
+		out = o
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// DueForPaymentTimeout returns up to limit orders (100 when zero or less)
+// that are pending payment with a deadline at or before now, the earliest
+// deadline first, with their lines.
+func (s *Store) DueForPaymentTimeout(ctx context.Context, now time.Time, limit int) ([]Order, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	db := s.db.WithContext(ctx)
+	var out []Order
+	err := db.Where("status = ? AND payment_deadline IS NOT NULL AND payment_deadline <= ?", StatusPendingPayment, stamp(now)).
+		Order("payment_deadline").Order("id").Limit(limit).Find(&out).Error
+	if err == nil {
+		err = loadLines(db, out)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: orders due for payment timeout: %w", err)
+	}
+	return out, nil
+}
+
+// OrderTraces returns the extension-call traces of an order by Seq.
+func (s *Store) OrderTraces(ctx context.Context, orderID string) ([]OrderTrace, error) {
+	var out []OrderTrace
+	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("seq").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: traces of order %s: %w", orderID, err)
+	}
+	return out, nil
+}
+
+// OrderHistory returns the lifecycle steps of an order, oldest first.
+func (s *Store) OrderHistory(ctx context.Context, orderID string) ([]OrderHistory, error) {
+	var out []OrderHistory
+	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("id").Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: history of order %s: %w", orderID, err)
+	}
+	for i := range out {
+		out[i].CreatedAt = stamp(out[i].CreatedAt)
+	}
+	return out, nil
+}

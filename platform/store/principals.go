@@ -1,0 +1,92 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// CreatePrincipal registers an API caller; ErrDuplicate if its id or token
+// hash is taken. A zero CreatedAt becomes now.
+func (s *Store) CreatePrincipal(ctx context.Context, p Principal) error {
+	if err := errors.Join(checkKey("principal id", p.ID, maxPrincpl), checkKey("token hash", p.TokenHash, 64)); err != nil {
+		return fmt.Errorf("store: create principal: %w", err)
+	}
+	p.CreatedAt = cmp.Or(stamp(p.CreatedAt), s.now())
+	if err := s.db.WithContext(ctx).Create(&p).Error; err != nil {
+		if isDuplicateKey(err) {
+			return fmt.Errorf("store: create principal %s: %w", p.ID, ErrDuplicate)
+		}
+		return fmt.Errorf("store: create principal %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// PutPrincipal creates a principal or replaces the roles, organisation,
+// token hash and attributes of an existing one (CreatedAt is kept); for
+// rotating a token. ErrDuplicate if the token hash belongs to another
+// principal.
+func (s *Store) PutPrincipal(ctx context.Context, p Principal) error {
+	if err := errors.Join(checkKey("principal id", p.ID, maxPrincpl), checkKey("token hash", p.TokenHash, 64)); err != nil {
+		return fmt.Errorf("store: put principal: %w", err)
+	}
+	p.CreatedAt = cmp.Or(stamp(p.CreatedAt), s.now())
+	// Not an upsert statement: MySQL's ON DUPLICATE KEY UPDATE would also
+	// fire on the token's unique key and rewrite another principal.
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		var ids []string
+		if err := tx.Model(&Principal{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+			Where("id = ?", p.ID).Pluck("id", &ids).Error; err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			row := p
+			return tx.Create(&row).Error
+		}
+		return tx.Exec("UPDATE tmf_principals SET roles = ?, org = ?, token_hash = ?, attrs = ? WHERE id = ?",
+			p.Roles, p.Org, p.TokenHash, p.Attrs, p.ID).Error
+	})
+	if isDuplicateKey(err) {
+		return fmt.Errorf("store: put principal %s: token hash taken: %w", p.ID, ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("store: put principal %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// PrincipalByTokenHash finds the principal of a bearer token by the hex
+// SHA-256 of the token; ErrNotFound if none.
+func (s *Store) PrincipalByTokenHash(ctx context.Context, hash string) (Principal, error) {
+	p, err := s.principal(ctx, "token_hash = ?", hash)
+	if err != nil {
+		return Principal{}, fmt.Errorf("store: principal by token: %w", err)
+	}
+	return p, nil
+}
+
+// GetPrincipal returns a principal by id; ErrNotFound if none.
+func (s *Store) GetPrincipal(ctx context.Context, id string) (Principal, error) {
+	p, err := s.principal(ctx, "id = ?", id)
+	if err != nil {
+		return Principal{}, fmt.Errorf("store: principal %s: %w", id, err)
+	}
+	return p, nil
+}
+
+func (s *Store) principal(ctx context.Context, where string, arg string) (Principal, error) {
+	var p Principal
+	err := s.db.WithContext(ctx).Where(where, arg).Take(&p).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return Principal{}, ErrNotFound
+	}
+	if err != nil {
+		return Principal{}, err
+	}
+	p.CreatedAt = stamp(p.CreatedAt)
+	return p, nil
+}
