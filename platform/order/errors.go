@@ -1,0 +1,46 @@
+package order
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Stable error codes of the order service. The HTTP layer maps each to a
+// status in one place; clients match on the code, never on the message.
+const (
+	CodeInvalid            = "invalid_order"
+	CodeSKUNotFound        = "sku_not_found"
+	CodeMixedCurrency      = "mixed_currency"
+	CodeOutOfStock         = "out_of_stock"
+	CodeRejected           = "order_rejected"
+	CodeAddressRequired    = "address_required"
+	CodePaymentUnavailable = "payment_method_unavailable"
+	CodeNotFound           = "order_not_found"
+	CodeEventNotAllowed    = "event_not_allowed"
+	CodeVetoed             = "transition_vetoed"
+	CodeVersionConflict    = "version_conflict"
+	CodeIdentity           = "identity_unresolved"
+	CodePricing            = "pricing_invalid"
+)
+
+// Error is a refusal of the order service with a stable code. Fields holds
+// machine-readable details (the SKU out of stock, the allowed events).
+type Error struct {
+	Code    string
+	Message string
+	Fields  map[string]any
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil && !strings.Contains(e.Message, e.Err.Error()) {
+		return e.Code + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func refuse(code string, fields map[string]any, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Fields: fields}
+}

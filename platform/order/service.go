@@ -1,0 +1,607 @@
+package order
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tmf-platform/tmf/domains/delivery"
+	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/domains/pricing"
+	"github.com/tmf-platform/tmf/domains/promotion"
+	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/identity"
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/lifecycle"
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+// Outbox topics written by the service.
+const (
+	TopicPlaced     = "order.placed"
+	TopicTransition = "order.transitioned"
+)
+
+// MaxTransitionRetries is how often Fire reloads an order and tries again
+// after a concurrent change, before answering with a version conflict.
+const MaxTransitionRetries = 3
+
+// Service places orders and moves them through their lifecycle. Each call is
+// one kernel operation on one plan; every write is one local transaction
+// (order, lines, history, stock moves, trace and outbox together).
+type Service struct {
+	kernel *kernel.Kernel
+	store  *store.Store
+	now    func() time.Time
+}
+
+// NewService returns the order service.
+func NewService(k *kernel.Kernel, st *store.Store) *Service {
+	return &Service{kernel: k, store: st, now: time.Now}
+}
+
+// SetClock replaces the service's clock (tests and the payment-timeout
+// center's tests).
+func (s *Service) SetClock(now func() time.Time) { s.now = now }
+
+// Idempotency identifies the idempotency record a placement completes, so
+// that the stored answer is written in the order's own transaction.
+type Idempotency struct {
+	Principal string
+	Key       string
+}
+
+// Place places an order: resolve the identity, validate, price, apply
+// promotions, compute freight, choose a location, then persist the order,
+// its lines, its first lifecycle transition, its trace and its outbox event
+// together with the stock reservation in one transaction. A refusal is an
+// *Error with a stable code; nothing is written then.
+func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem *Idempotency) (View, error) {
+	skus, err := s.skus(ctx, req.Items)
+	if err != nil {
+		return View{}, err
+	}
+	lines := make([]extensions.Line, len(req.Items))
+	categories := make([]string, len(req.Items))
+	currency := ""
+	for i, it := range req.Items {
+		sku := skus[it.SKU]
+		if currency == "" {
+			currency = sku.Currency
+		} else if sku.Currency != currency {
+			return View{}, refuse(CodeMixedCurrency, map[string]any{"sku": it.SKU},
+				"SKU %s is priced in %s, the order in %s: one order has one currency", it.SKU, sku.Currency, currency)
+		}
+		lines[i] = extensions.Line{SKU: it.SKU, Quantity: it.Quantity, Category: sku.Category, WeightGrams: sku.WeightGrams,
+			Virtual: sku.Virtual, UnitPrice: sku.Price}
+		categories[i] = sku.Category
+	}
+
+	op, err := s.kernel.Resolve(ctx, identity.Request{BizCode: identity.Code(req.BizCode), Channel: req.Channel,
+		Categories: categories, Buyer: buyer.Attrs})
+	if err != nil {
+		return View{}, &Error{Code: CodeIdentity, Message: err.Error(), Err: err}
+	}
+	bizCode := string(op.Identity())
+	exBuyer := extensions.Buyer{ID: buyer.ID, Attrs: buyer.Attrs}
+
+	d, err := Validate.Call(op, extensions.ValidateRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer,
+		Lines: lines, Coupons: req.Coupons, Shipping: req.ShippingAddress, Payment: req.PaymentMethod})
+	if err != nil {
+		return View{}, err
+	}
+	if !d.Allowed {
+		return View{}, refuse(CodeRejected, map[string]any{"reason": d.Code, "by": d.By}, "%s", d.Reason)
+	}
+
+	sheet, err := pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer,
+		Currency: currency, Lines: slices.Clone(lines)})
+	if err != nil {
+		return View{}, err
+	}
+	priced, subtotal, err := checkPriced(lines, sheet.Lines)
+	if err != nil {
+		return View{}, err
+	}
+	money := func(a int64) extensions.Money { return extensions.Money{Amount: a, Currency: currency} }
+
+	promo := extensions.PromotionRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Lines: priced,
+		Coupons: req.Coupons, Subtotal: money(subtotal)}
+	offers, err := promotion.Candidates.Call(op, promo)
+	if err != nil {
+		return View{}, err
+	}
+	var candidates []extensions.Candidate
+	for _, o := range offers {
+		candidates = append(candidates, o.Items...)
+	}
+	stack, err := promotion.Stack.Call(op, extensions.StackRequest{Order: promo, Candidates: candidates})
+	if err != nil {
+		return View{}, err
+	}
+	discount := min(max(stack.Discount, 0), subtotal)
+
+	dreq := extensions.DeliveryRequest{BizCode: bizCode, Shipping: req.ShippingAddress, Lines: priced, Subtotal: money(subtotal - discount)}
+	need, err := delivery.Required.Call(op, dreq)
+	if err != nil {
+		return View{}, err
+	}
+	var freight int64
+	if need.Required {
+		if req.ShippingAddress == nil || strings.TrimSpace(req.ShippingAddress.Region) == "" {
+			return View{}, refuse(CodeAddressRequired, nil, "this order ships: a shipping address with a region is required")
+		}
+		if !stack.FreeShipping {
+			f, err := delivery.Freight.Call(op, dreq)
+			if err != nil {
+				return View{}, err
+			}
+			if f.Amount < 0 {
+				return View{}, refuse(CodePricing, nil, "freight %d is negative", f.Amount)
+			}
+			freight = f.Amount
+		}
+	}
+	total := subtotal - discount + freight
+	if total < 0 || total < freight {
+		return View{}, refuse(CodePricing, nil, "order total overflows")
+	}
+
+	methods, err := payment.Methods.Call(op, extensions.PaymentMethodsRequest{BizCode: bizCode, Buyer: exBuyer, Total: money(total)})
+	if err != nil {
+		return View{}, err
+	}
+	method := req.PaymentMethod
+	if method == "" && len(methods.Methods) > 0 {
+		method = methods.Methods[0]
+	}
+	if !slices.Contains(methods.Methods, method) {
+		return View{}, refuse(CodePaymentUnavailable, map[string]any{"offered": methods.Methods},
+			"payment method %q is not offered for this order; offered: %s", method, strings.Join(methods.Methods, ", "))
+	}
+
+	location, err := s.route(ctx, op, bizCode, req, priced)
+	if err != nil {
+		return View{}, err
+	}
+
+	now := s.now().UTC().Truncate(time.Microsecond)
+	o := store.Order{ID: NewID(buyer.ID, now), BizCode: bizCode, BuyerID: buyer.ID, OwnerPath: buyer.OwnerPath,
+		Channel: req.Channel, Currency: currency, Subtotal: subtotal, Discount: discount, Freight: freight, Total: total,
+		PaymentMethod: method, Location: location, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if req.ShippingAddress != nil {
+		b, _ := json.Marshal(req.ShippingAddress)
+		o.Shipping = string(b)
+	}
+	reservations := make([]store.Reservation, 0, len(priced))
+	for i, l := range priced {
+		o.Lines = append(o.Lines, store.OrderLine{OrderID: o.ID, LineNo: i + 1, SKU: l.SKU, Quantity: l.Quantity,
+			ListPrice: lines[i].UnitPrice, UnitPrice: l.UnitPrice, LineTotal: l.UnitPrice * l.Quantity})
+		reservations = append(reservations, store.Reservation{SKU: l.SKU, Location: location, Quantity: l.Quantity})
+	}
+
+	plan := op.Plan()
+	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total)}
+	var view View
+	_, err = Fire(op, snap, Event{Name: lifecycle.EventPlace, Actor: buyer.ID}, func(ctx context.Context, t lifecycle.Transition) error {
+		o.Status = t.To
+		if t.To == lifecycle.PendingPayment {
+			deadline := now.Add(plan.PaymentTimeout())
+			o.PaymentDeadline = &deadline
+		}
+		view = viewOf(o, plan.Lifecycle())
+		n := store.NewOrder{Order: o, Reservations: reservations,
+			History: store.OrderHistory{OrderID: o.ID, Version: 1, Event: t.Event, FromState: t.From, ToState: t.To, Actor: buyer.ID, CreatedAt: now},
+			Traces:  traces(o.ID, op.Trace()),
+			Events:  []store.OutboxEvent{event(TopicPlaced, o.ID, view, now)}}
+		if idem != nil {
+			n.Idempotency = &store.IdempotencyResult{Principal: idem.Principal, Key: idem.Key, StatusCode: 201, Body: view.JSON()}
+		}
+		return s.store.CreateOrder(ctx, n)
+	})
+	if err != nil {
+		return View{}, s.placeError(err)
+	}
+	return view, nil
+}
+
+func (s *Service) placeError(err error) error {
+	var oos *store.OutOfStockError
+	if errors.As(err, &oos) {
+		return &Error{Code: CodeOutOfStock, Message: fmt.Sprintf("SKU %s: not enough stock for %d", oos.SKU, oos.Requested),
+			Fields: map[string]any{"sku": oos.SKU}, Err: err}
+	}
+	return transitionError(err)
+}
+
+// skus loads the requested SKUs; unknown ones are refused together.
+func (s *Service) skus(ctx context.Context, items []Item) (map[string]store.SKU, error) {
+	if len(items) == 0 {
+		return nil, refuse(CodeInvalid, nil, "an order needs at least one item")
+	}
+	names := make([]string, 0, len(items))
+	seen := map[string]bool{}
+	for _, it := range items {
+		if it.Quantity <= 0 {
+			return nil, refuse(CodeInvalid, map[string]any{"sku": it.SKU}, "item %s: quantity %d must be at least 1", it.SKU, it.Quantity)
+		}
+		if seen[it.SKU] {
+			return nil, refuse(CodeInvalid, map[string]any{"sku": it.SKU}, "SKU %s appears on two items; send one item with the total quantity", it.SKU)
+		}
+		seen[it.SKU] = true
+		names = append(names, it.SKU)
+	}
+	found, err := s.store.GetSKUs(ctx, names)
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, n := range names {
+		if _, ok := found[n]; !ok {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, refuse(CodeSKUNotFound, map[string]any{"skus": missing}, "unknown SKU: %s", strings.Join(missing, ", "))
+	}
+	return found, nil
+}
+
+// checkPriced holds pricing.adjust to its contract: same lines, same
+// quantities, non-negative prices, no overflow.
+func checkPriced(in, out []extensions.Line) ([]extensions.Line, int64, error) {
+	if len(out) != len(in) {
+		return nil, 0, refuse(CodePricing, nil, "pricing.adjust returned %d lines for %d", len(out), len(in))
+	}
+	var subtotal int64
+	for i := range in {
+		if out[i].SKU != in[i].SKU || out[i].Quantity != in[i].Quantity {
+			return nil, 0, refuse(CodePricing, nil, "pricing.adjust changed line %d (%s×%d → %s×%d)", i+1, in[i].SKU, in[i].Quantity, out[i].SKU, out[i].Quantity)
+		}
+		if out[i].UnitPrice < 0 {
+			return nil, 0, refuse(CodePricing, nil, "pricing.adjust gave %s a negative price", in[i].SKU)
+		}
+		if out[i].UnitPrice > 0 && out[i].Quantity > math.MaxInt64/out[i].UnitPrice {
+			return nil, 0, refuse(CodePricing, nil, "line %s overflows", in[i].SKU)
+		}
+		lt := out[i].UnitPrice * out[i].Quantity
+		if subtotal > math.MaxInt64-lt {
+			return nil, 0, refuse(CodePricing, nil, "subtotal overflows")
+		}
+		subtotal += lt
+	}
+	return out, subtotal, nil
+}
+
+// route asks stock.route_warehouse for a location that can ship every line.
+func (s *Service) route(ctx context.Context, op *kernel.Operation, bizCode string, req PlaceRequest, lines []extensions.Line) (string, error) {
+	skus := make([]string, len(lines))
+	for i, l := range lines {
+		skus[i] = l.SKU
+	}
+	levels, err := s.store.StockLevels(ctx, skus...)
+	if err != nil {
+		return "", err
+	}
+	locs, err := s.store.Locations(ctx)
+	if err != nil {
+		return "", err
+	}
+	byName := map[string]*extensions.LocationStock{}
+	var order []string
+	for _, l := range levels {
+		ls, ok := byName[l.Location]
+		if !ok {
+			ls = &extensions.LocationStock{Location: l.Location, Sellable: map[string]int64{}}
+			byName[l.Location] = ls
+			order = append(order, l.Location)
+		}
+		ls.Sellable[l.SKU] = l.Sellable
+	}
+	for _, loc := range locs {
+		if ls, ok := byName[loc.Name]; ok {
+			ls.Priority = loc.Priority
+			if loc.Regions != "" {
+				ls.Regions = strings.Split(loc.Regions, ",")
+			}
+		}
+	}
+	rreq := extensions.RouteRequest{BizCode: bizCode, Channel: req.Channel, Lines: lines}
+	if req.ShippingAddress != nil {
+		rreq.Region = req.ShippingAddress.Region
+	}
+	for _, name := range order {
+		rreq.Locations = append(rreq.Locations, *byName[name])
+	}
+	r, err := stock.RouteWarehouse.Call(op, rreq)
+	var noAnswer *kernel.NoAnswerError
+	if errors.As(err, &noAnswer) || err == nil && byName[r.Location] == nil {
+		sku := ""
+		if len(lines) > 0 {
+			sku = shortest(lines, rreq.Locations)
+		}
+		return "", &Error{Code: CodeOutOfStock, Message: fmt.Sprintf("no location can ship this order; SKU %s is short", sku),
+			Fields: map[string]any{"sku": sku}, Err: err}
+	}
+	if err != nil {
+		return "", err
+	}
+	return r.Location, nil
+}
+
+// shortest names the first line that no location holds in full, for the
+// out-of-stock message.
+func shortest(lines []extensions.Line, locs []extensions.LocationStock) string {
+	for _, l := range lines {
+		enough := false
+		for _, loc := range locs {
+			if loc.Sellable[l.SKU] >= l.Quantity {
+				enough = true
+			}
+		}
+		if !enough {
+			return l.SKU
+		}
+	}
+	return lines[0].SKU
+}
+
+// Get returns an order.
+func (s *Service) Get(ctx context.Context, id string) (View, error) {
+	o, err := s.load(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	return viewOf(o, s.lifecycleOf(o.BizCode)), nil
+}
+
+func (s *Service) load(ctx context.Context, id string) (store.Order, error) {
+	o, err := s.store.GetOrder(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return o, refuse(CodeNotFound, nil, "order %s not found", id)
+	}
+	return o, err
+}
+
+// lifecycleOf is the identity's lifecycle in the plans in force, or nil if
+// the identity is no longer configured.
+func (s *Service) lifecycleOf(bizCode string) *lifecycle.Compiled {
+	if p, ok := s.kernel.Plans().Plan(identity.Code(bizCode)); ok {
+		return p.Lifecycle()
+	}
+	return nil
+}
+
+// Query filters and pages a list of orders.
+type Query struct {
+	BuyerID string
+	Status  string
+	BizCode string
+	Limit   int
+	Cursor  string
+}
+
+// Page is one page of orders and the cursor of the next, empty at the end.
+type Page struct {
+	Orders     []View `json:"orders"`
+	NextCursor string `json:"nextCursor,omitempty"`
+}
+
+// List returns a page of orders ordered by (createdAt, id), so that paging
+// neither skips nor repeats an order while new ones arrive.
+func (s *Service) List(ctx context.Context, q Query) (Page, error) {
+	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1}
+	if q.Cursor != "" {
+		c, err := DecodeCursor(q.Cursor)
+		if err != nil {
+			return Page{}, refuse(CodeInvalid, nil, "malformed cursor")
+		}
+		sq.After = &c
+	}
+	orders, err := s.store.ListOrders(ctx, sq)
+	if err != nil {
+		return Page{}, err
+	}
+	page := Page{Orders: []View{}}
+	for i, o := range orders {
+		if i == q.Limit {
+			last := orders[i-1]
+			page.NextCursor = EncodeCursor(store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+			break
+		}
+		page.Orders = append(page.Orders, viewOf(o, s.lifecycleOf(o.BizCode)))
+	}
+	return page, nil
+}
+
+// Trace returns the extension calls that shaped an order.
+func (s *Service) Trace(ctx context.Context, id string) ([]store.OrderTrace, error) {
+	if _, err := s.load(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.store.OrderTraces(ctx, id)
+}
+
+// Fire fires a lifecycle event on an order through its identity's plan: the
+// order.guard point, the transition's effects, then one transaction that
+// changes the state (checking the version), moves stock, appends history
+// and trace, and writes the outbox event. A concurrent change is retried on
+// the reloaded order up to MaxTransitionRetries times.
+func (s *Service) Fire(ctx context.Context, id string, ev Event) (View, error) {
+	var last error
+	for attempt := 0; attempt <= MaxTransitionRetries; attempt++ {
+		v, err := s.fireOnce(ctx, id, ev)
+		if !errors.Is(err, store.ErrVersionConflict) {
+			return v, err
+		}
+		last = err
+	}
+	return View{}, &Error{Code: CodeVersionConflict, Message: fmt.Sprintf("order %s kept changing; try again", id), Err: last}
+}
+
+func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, error) {
+	o, err := s.load(ctx, id)
+	if err != nil {
+		return View{}, err
+	}
+	op, err := s.kernel.Begin(ctx, identity.Code(o.BizCode))
+	if err != nil {
+		return View{}, &Error{Code: CodeIdentity, Message: err.Error(), Err: err}
+	}
+	plan := op.Plan()
+	snap := Snapshot{ID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID, State: o.Status, Version: o.Version,
+		Total: extensions.Money{Amount: o.Total, Currency: o.Currency}}
+	var updated store.Order
+	_, err = Fire(op, snap, ev, func(ctx context.Context, t lifecycle.Transition) error {
+		now := s.now().UTC().Truncate(time.Microsecond)
+		next := o
+		next.Status, next.Version, next.UpdatedAt = t.To, o.Version+1, now
+		tr := store.Transition{OrderID: o.ID, ExpectVersion: o.Version, To: t.To,
+			History: store.OrderHistory{OrderID: o.ID, Version: o.Version + 1, Event: t.Event, FromState: t.From, ToState: t.To,
+				Actor: ev.Actor, Reason: ev.Data["reason"], CreatedAt: now},
+			Moves:                stockMoves(o, t.From, t.To),
+			Traces:               traces(o.ID, op.Trace()),
+			ClearPaymentDeadline: t.From == lifecycle.PendingPayment,
+		}
+		if tr.ClearPaymentDeadline {
+			next.PaymentDeadline = nil
+		}
+		view := viewOf(next, plan.Lifecycle())
+		tr.Events = []store.OutboxEvent{event(TopicTransition, o.ID, map[string]any{"event": t.Event, "from": t.From, "to": t.To,
+			"actor": ev.Actor, "order": view}, now)}
+		updated, err = s.store.TransitionOrder(ctx, tr)
+		return err
+	})
+	if err != nil {
+		return View{}, transitionError(err)
+	}
+	return viewOf(updated, plan.Lifecycle()), nil
+}
+
+// transitionError maps lifecycle refusals to service errors; other errors
+// (version conflicts included) pass through.
+func transitionError(err error) error {
+	var notAllowed *lifecycle.EventNotAllowedError
+	var veto *lifecycle.VetoError
+	var commit *lifecycle.CommitError
+	switch {
+	case errors.As(err, &notAllowed):
+		allowed := notAllowed.Allowed
+		if allowed == nil {
+			allowed = []string{}
+		}
+		return &Error{Code: CodeEventNotAllowed, Message: fmt.Sprintf("event %q is not allowed in state %s", notAllowed.Event, notAllowed.State),
+			Fields: map[string]any{"allowedEvents": allowed, "status": notAllowed.State}, Err: err}
+	case errors.As(err, &veto):
+		return &Error{Code: CodeVetoed, Message: veto.Reason, Fields: map[string]any{"reason": veto.Code, "by": veto.Guard}, Err: err}
+	case errors.As(err, &commit):
+		return commit.Cause
+	}
+	return err
+}
+
+// stockBucket is where an order's stock sits in a state of the built-in
+// graphs; "" for states the platform does not know (custom states keep the
+// stock where it was).
+func stockBucket(state string) string {
+	switch state {
+	case lifecycle.Created, lifecycle.PendingPayment:
+		return "reserved"
+	case lifecycle.PendingReview, lifecycle.PendingOutbound:
+		return "frozen"
+	case lifecycle.PendingInbound, lifecycle.Completed, lifecycle.InboundFailed:
+		return "shipped"
+	case lifecycle.Cancelled, lifecycle.PaymentFailed, lifecycle.Rejected, lifecycle.OutboundFailed:
+		return "sellable"
+	}
+	return ""
+}
+
+// stockMoves are the stock changes of a transition: paying freezes the
+// reservation, shipping ships it, ending unpaid or unshipped releases it.
+func stockMoves(o store.Order, from, to string) []store.StockChange {
+	a, b := stockBucket(from), stockBucket(to)
+	if a == "" || b == "" || a == b {
+		return nil
+	}
+	var kinds []string
+	switch a + ">" + b {
+	case "reserved>frozen":
+		kinds = []string{store.MoveConfirm}
+	case "reserved>shipped":
+		kinds = []string{store.MoveConfirm, store.MoveShip}
+	case "reserved>sellable":
+		kinds = []string{store.MoveRelease}
+	case "frozen>shipped":
+		kinds = []string{store.MoveShip}
+	case "frozen>sellable":
+		kinds = []string{store.MoveUnfreeze}
+	case "shipped>sellable":
+		kinds = []string{store.MoveReturn}
+	}
+	var out []store.StockChange
+	for _, k := range kinds {
+		for _, l := range o.Lines {
+			out = append(out, store.StockChange{SKU: l.SKU, Location: o.Location, Quantity: l.Quantity, Kind: k})
+		}
+	}
+	return out
+}
+
+func viewOf(o store.Order, lc *lifecycle.Compiled) View {
+	v := View{ID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID, Status: o.Status, Channel: o.Channel,
+		Amounts:       Amounts{Subtotal: o.Subtotal, Discount: o.Discount, Freight: o.Freight, Total: o.Total, Currency: o.Currency},
+		PaymentMethod: o.PaymentMethod, Location: o.Location, Version: o.Version, CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
+		Items: make([]LineView, 0, len(o.Lines)), AvailableEvents: []string{}}
+	if o.PaymentDeadline != nil {
+		d := o.PaymentDeadline.UTC()
+		v.PaymentDeadline = &d
+	}
+	for _, l := range o.Lines {
+		v.Items = append(v.Items, LineView{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice, LineTotal: l.LineTotal})
+	}
+	if o.Shipping != "" {
+		var a extensions.Address
+		if json.Unmarshal([]byte(o.Shipping), &a) == nil {
+			v.ShippingAddress = &a
+		}
+	}
+	if lc != nil {
+		if ev := lc.Allowed(o.Status); ev != nil {
+			v.AvailableEvents = ev
+		}
+	}
+	return v
+}
+
+// traces converts an operation's records; the store numbers them after the
+// order's earlier traces.
+func traces(orderID string, records []kernel.Record) []store.OrderTrace {
+	out := make([]store.OrderTrace, len(records))
+	for i, r := range records {
+		out[i] = store.OrderTrace{OrderID: orderID, Point: r.Point, Impl: r.Impl, Layer: r.Layer.String(),
+			Source: r.Source, ImplVersion: r.Version, Origin: string(r.Origin), DurationNanos: int64(r.Duration), Outcome: r.Outcome.String()}
+		if r.Err != nil {
+			out[i].Error = r.Err.Error()
+		}
+	}
+	return out
+}
+
+func event(topic, orderID string, payload any, now time.Time) store.OutboxEvent {
+	b, err := json.Marshal(payload)
+	if err != nil {
+		panic(err)
+	}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return store.OutboxEvent{ID: hex.EncodeToString(id[:]), Topic: topic, AggregateID: orderID, Payload: string(b), CreatedAt: now}
+}
