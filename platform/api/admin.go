@@ -1,0 +1,329 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+var (
+	skuPattern       = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	currencyPattern  = regexp.MustCompile(`^[A-Z]{3}$`)
+	principalPattern = regexp.MustCompile(`^[A-Za-z0-9._@:-]{1,128}$`)
+)
+
+// Field limits of the admin bodies, within the store's column sizes.
+const (
+	maxTitle     = 200
+	maxCategory  = 64
+	maxReason    = 255
+	maxOrg       = 128
+	maxAttrs     = 32
+	maxAttrKey   = 64
+	maxAttrValue = 1024
+)
+
+func invalidField(field, format string, args ...any) *Problem {
+	return problem(CodeInvalidRequest, map[string]any{"field": field}, format, args...)
+}
+
+// skuParam reads and checks the {sku} of the URL.
+func skuParam(c echo.Context) (string, error) {
+	sku := c.Param("sku")
+	if !skuPattern.MatchString(sku) {
+		return "", invalidField("sku", "a SKU is 1 to 64 of A-Z a-z 0-9 . _ -; got %q", sku)
+	}
+	return sku, nil
+}
+
+func skuNotFound(sku string) *Problem {
+	return &Problem{Code: order.CodeSKUNotFound, Status: http.StatusNotFound, Detail: fmt.Sprintf("SKU %s not found", sku),
+		Fields: map[string]any{"sku": sku}}
+}
+
+// SKURequest is the body of PUT /v1/skus/{sku}.
+type SKURequest struct {
+	Title *string `json:"title"`
+	// Price in minor units of Currency.
+	Price       *int64  `json:"price"`
+	Currency    *string `json:"currency"`
+	Category    string  `json:"category,omitempty"`
+	WeightGrams int64   `json:"weightGrams,omitempty"`
+	Virtual     bool    `json:"virtual,omitempty"`
+}
+
+// SKUView is a catalogue entry as the API shows it.
+type SKUView struct {
+	SKU         string    `json:"sku"`
+	Title       string    `json:"title"`
+	Price       int64     `json:"price"`
+	Currency    string    `json:"currency"`
+	Category    string    `json:"category"`
+	WeightGrams int64     `json:"weightGrams"`
+	Virtual     bool      `json:"virtual"`
+	UpdatedAt   time.Time `json:"updatedAt"`
+}
+
+func skuView(s store.SKU) SKUView {
+	return SKUView{SKU: s.SKU, Title: s.Title, Price: s.Price, Currency: s.Currency, Category: s.Category,
+		WeightGrams: s.WeightGrams, Virtual: s.Virtual, UpdatedAt: s.UpdatedAt.UTC()}
+}
+
+func (r SKURequest) check() error {
+	switch {
+	case r.Title == nil || strings.TrimSpace(*r.Title) == "":
+		return invalidField("title", "title is required")
+	case utf8.RuneCountInString(*r.Title) > maxTitle:
+		return invalidField("title", "title is longer than %d characters", maxTitle)
+	case r.Price == nil:
+		return invalidField("price", "price is required, in minor units (cents)")
+	case *r.Price < 0:
+		return invalidField("price", "price %d is negative", *r.Price)
+	case r.Currency == nil || !currencyPattern.MatchString(*r.Currency):
+		return invalidField("currency", "currency must be 3 uppercase letters (ISO 4217)")
+	case len(r.Category) > maxCategory:
+		return invalidField("category", "category is longer than %d bytes", maxCategory)
+	case r.WeightGrams < 0:
+		return invalidField("weightGrams", "weightGrams %d is negative", r.WeightGrams)
+	}
+	return nil
+}
+
+// putSKU creates or replaces a catalogue entry.
+func (s *Server) putSKU(c echo.Context) error {
+	sku, err := skuParam(c)
+	if err != nil {
+		return err
+	}
+	var req SKURequest
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	if err := req.check(); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	if err := s.store.PutSKU(ctx, store.SKU{SKU: sku, Title: *req.Title, Price: *req.Price, Currency: *req.Currency,
+		Category: req.Category, WeightGrams: req.WeightGrams, Virtual: req.Virtual}); err != nil {
+		return err
+	}
+	saved, err := s.store.GetSKU(ctx, sku)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, skuView(saved))
+}
+
+func (s *Server) getSKU(c echo.Context) error {
+	sku, err := skuParam(c)
+	if err != nil {
+		return err
+	}
+	got, err := s.store.GetSKU(c.Request().Context(), sku)
+	if errors.Is(err, store.ErrNotFound) {
+		return skuNotFound(sku)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, skuView(got))
+}
+
+// StockRequest is the body of PUT /v1/stock/{sku}.
+type StockRequest struct {
+	// Location defaults to "default".
+	Location string `json:"location,omitempty"`
+	// Channel stock is not supported yet: a channel is refused.
+	Channel  string `json:"channel,omitempty"`
+	Sellable *int64 `json:"sellable"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// DefaultLocation is the stock location of a PUT /v1/stock without one.
+const DefaultLocation = "default"
+
+// LocationStock is the stock of a SKU at one location.
+type LocationStock struct {
+	Location string `json:"location"`
+	Sellable int64  `json:"sellable"`
+	Reserved int64  `json:"reserved"`
+	Frozen   int64  `json:"frozen"`
+	Shipped  int64  `json:"shipped"`
+}
+
+// StockView is the stock of a SKU: totals over its locations, and each.
+type StockView struct {
+	SKU       string          `json:"sku"`
+	Sellable  int64           `json:"sellable"`
+	Reserved  int64           `json:"reserved"`
+	Frozen    int64           `json:"frozen"`
+	Shipped   int64           `json:"shipped"`
+	Locations []LocationStock `json:"locations"`
+}
+
+func (s *Server) putStock(c echo.Context) error {
+	sku, err := skuParam(c)
+	if err != nil {
+		return err
+	}
+	var req StockRequest
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	if req.Channel != "" {
+		return problem(CodeChannelStockUnsupported, map[string]any{"channel": req.Channel},
+			"stock per channel is not supported yet; set the stock of a location without a channel")
+	}
+	if req.Location == "" {
+		req.Location = DefaultLocation
+	}
+	switch {
+	case !skuPattern.MatchString(req.Location):
+		return invalidField("location", "a location is 1 to 64 of A-Z a-z 0-9 . _ -")
+	case req.Sellable == nil:
+		return invalidField("sellable", "sellable is required")
+	case *req.Sellable < 0:
+		return invalidField("sellable", "sellable %d is negative", *req.Sellable)
+	case len(req.Reason) > maxReason:
+		return invalidField("reason", "reason is longer than %d bytes", maxReason)
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetSKU(ctx, sku); errors.Is(err, store.ErrNotFound) {
+		return skuNotFound(sku)
+	} else if err != nil {
+		return err
+	}
+	reason := req.Reason
+	if reason == "" {
+		reason = "set by " + principalOf(c).ID
+	}
+	if _, err := s.store.SetSellable(ctx, sku, req.Location, *req.Sellable, reason); err != nil {
+		return err
+	}
+	return s.answerStock(c, sku)
+}
+
+func (s *Server) getStock(c echo.Context) error {
+	sku, err := skuParam(c)
+	if err != nil {
+		return err
+	}
+	return s.answerStock(c, sku)
+}
+
+func (s *Server) answerStock(c echo.Context, sku string) error {
+	ctx := c.Request().Context()
+	levels, err := s.store.StockLevels(ctx, sku)
+	if err != nil {
+		return err
+	}
+	if len(levels) == 0 {
+		if _, err := s.store.GetSKU(ctx, sku); errors.Is(err, store.ErrNotFound) {
+			return skuNotFound(sku)
+		} else if err != nil {
+			return err
+		}
+	}
+	v := StockView{SKU: sku, Locations: make([]LocationStock, 0, len(levels))}
+	for _, l := range levels {
+		v.Sellable += l.Sellable
+		v.Reserved += l.Reserved
+		v.Frozen += l.Frozen
+		v.Shipped += l.Shipped
+		v.Locations = append(v.Locations, LocationStock{Location: l.Location, Sellable: l.Sellable, Reserved: l.Reserved,
+			Frozen: l.Frozen, Shipped: l.Shipped})
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// PrincipalRequest is the body of POST /v1/admin/principals.
+type PrincipalRequest struct {
+	ID    string   `json:"id"`
+	Roles []string `json:"roles"`
+	// Org is the principal's place in the organisation tree, e.g. "/hq/east".
+	Org string `json:"org,omitempty"`
+	// Attrs feed identity rules and extension points (e.g. agentLevel).
+	Attrs map[string]string `json:"attrs,omitempty"`
+}
+
+// PrincipalCreated answers POST /v1/admin/principals. The token is shown
+// this once; the store keeps only its hash.
+type PrincipalCreated struct {
+	ID    string `json:"id"`
+	Token string `json:"token"`
+}
+
+func (s *Server) createPrincipal(c echo.Context) error {
+	var req PrincipalRequest
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	if !principalPattern.MatchString(req.ID) {
+		return invalidField("id", "a principal id is 1 to 128 of A-Z a-z 0-9 . _ @ : -")
+	}
+	if len(req.Roles) == 0 {
+		return invalidField("roles", "a principal needs at least one role of %s", strings.Join(Roles, ", "))
+	}
+	for i, r := range req.Roles {
+		if !slices.Contains(Roles, r) {
+			return invalidField(fmt.Sprintf("roles[%d]", i), "unknown role %q; roles are %s", r, strings.Join(Roles, ", "))
+		}
+		if slices.Contains(req.Roles[:i], r) {
+			return invalidField(fmt.Sprintf("roles[%d]", i), "role %q is given twice", r)
+		}
+	}
+	if len(req.Org) > maxOrg {
+		return invalidField("org", "org is longer than %d bytes", maxOrg)
+	}
+	if len(req.Attrs) > maxAttrs {
+		return invalidField("attrs", "at most %d attributes", maxAttrs)
+	}
+	for _, k := range slices.Sorted(maps.Keys(req.Attrs)) {
+		if k == "" || len(k) > maxAttrKey || len(req.Attrs[k]) > maxAttrValue {
+			return invalidField("attrs."+k, "attribute names are 1 to %d bytes, values at most %d", maxAttrKey, maxAttrValue)
+		}
+	}
+	var attrs string
+	if len(req.Attrs) > 0 {
+		b, err := json.Marshal(req.Attrs)
+		if err != nil {
+			return err
+		}
+		attrs = string(b)
+	}
+	token, err := NewToken()
+	if err != nil {
+		return err
+	}
+	err = s.store.CreatePrincipal(c.Request().Context(), store.Principal{ID: req.ID, Roles: strings.Join(req.Roles, ","),
+		Org: req.Org, TokenHash: TokenHash(token), Attrs: attrs})
+	if errors.Is(err, store.ErrDuplicate) {
+		return problem(CodePrincipalExists, map[string]any{"id": req.ID}, "principal %s exists", req.ID)
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusCreated, PrincipalCreated{ID: req.ID, Token: token})
+}
+
+// decode reads and strictly decodes a JSON body into v.
+func (s *Server) decode(c echo.Context, v any, opt decodeOptions) error {
+	raw, err := readBody(c, s.limits.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(raw, v, opt)
+}

@@ -1,0 +1,345 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/identity"
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/products/standardretail"
+	"github.com/tmf-platform/tmf/products/virtualgoods"
+)
+
+const adminToken = "admin-secret-token"
+
+// testConfig: "retail" (standard-retail) for everything, "virtual.topup"
+// (virtual-goods) for carts of top-ups, "retail.vip" (as retail) for
+// buyers with the attribute tier=vip, and "faulty" (see faultyBizpack) when
+// an order names it.
+func testConfig() kernel.Config {
+	return kernel.Config{Revision: 1,
+		Identities: []kernel.IdentitySpec{
+			{Code: "retail", Products: []kernel.ProductRef{{Name: standardretail.Name}}},
+			{Code: "virtual.topup", Products: []kernel.ProductRef{{Name: virtualgoods.Name}}},
+			{Code: "retail.vip"},
+			{Code: "faulty", Products: []kernel.ProductRef{{Name: virtualgoods.Name}}, Bizpacks: []kernel.BizpackRef{{Name: "faulty"}}},
+		},
+		Rules: []identity.Rule{{Identity: "virtual.topup", Category: "topup"}, {Identity: "retail.vip", Buyer: map[string]string{"tier": "vip"}},
+			{Identity: "retail"}},
+	}
+}
+
+// faultyBizpack fails on demand, for the API's 502 and 504 answers: its
+// order.validate fails for the channel "fail" and overruns its deadline for
+// "slow"; its order.guard does the same for data fail=yes and slow=yes.
+func faultyBizpack() kernel.Bizpack {
+	misbehave := func(ctx context.Context, how string) error {
+		switch how {
+		case "fail":
+			return errors.New("faulty: the backend is down (internal detail that must not leak)")
+		case "slow":
+			// In-process implementations are judged after the fact: answering
+			// after the point's deadline (50ms) is a timeout.
+			select {
+			case <-ctx.Done():
+			case <-time.After(120 * time.Millisecond):
+			}
+			return nil
+		}
+		return nil
+	}
+	return kernel.Bizpack{Name: "faulty", Version: "1", Impls: []kernel.Implementation{
+		order.Validate.Impl("faulty.validate", func(ctx context.Context, req extensions.ValidateRequest) (extensions.Verdict, error) {
+			if err := misbehave(ctx, req.Channel); err != nil {
+				return extensions.Verdict{}, err
+			}
+			return extensions.Allow(), nil
+		}),
+		order.Guard.Impl("faulty.guard", func(ctx context.Context, req extensions.GuardRequest) (extensions.Verdict, error) {
+			how := ""
+			if req.Data["fail"] == "yes" {
+				how = "fail"
+			} else if req.Data["slow"] == "yes" {
+				how = "slow"
+			}
+			if err := misbehave(ctx, how); err != nil {
+				return extensions.Verdict{}, err
+			}
+			return extensions.Allow(), nil
+		}),
+	}}
+}
+
+// lockedBuffer collects the request log.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) lines() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(l.b.String()), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// env is a server over a real store, with an administrator seeded through
+// the store. Every answer it receives is checked against docs/openapi.yaml.
+type env struct {
+	t      *testing.T
+	st     *store.Store
+	k      *kernel.Kernel
+	srv    *httptest.Server
+	client *http.Client
+	logs   *lockedBuffer
+	reg    *prometheus.Registry
+	ready  *atomic.Pointer[error]
+	seen   *coverage
+}
+
+// with returns the env reporting to t, for use in a subtest.
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
+func newEnv(t *testing.T, st *store.Store, tune ...func(*api.Config)) *env {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	cat, impls, err := catalog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := impls.PutBizpack(faultyBizpack()); err != nil {
+		t.Fatal(err)
+	}
+	k, err := kernel.New(cat, impls, kernel.WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Apply(testConfig()); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(t.Context(), store.Principal{ID: "root", Roles: "admin", TokenHash: api.TokenHash(adminToken)}); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, k: k, logs: &lockedBuffer{}, reg: reg, ready: &atomic.Pointer[error]{}, seen: &coverage{}}
+	cfg := api.Config{Service: order.NewService(k, st), Store: st, Kernel: k,
+		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Gatherer: reg, Registerer: reg,
+		Ready: func(context.Context) error {
+			if err := e.ready.Load(); err != nil {
+				return *err
+			}
+			return nil
+		}}
+	for _, f := range tune {
+		f(&cfg)
+	}
+	e.srv = httptest.NewServer(api.New(cfg).Handler())
+	t.Cleanup(e.srv.Close)
+	e.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	t.Cleanup(e.client.CloseIdleConnections)
+	return e
+}
+
+// reply is an answer, read whole.
+type reply struct {
+	status int
+	header http.Header
+	raw    []byte
+	req    *http.Request
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.raw, &m); err != nil {
+		t.Fatalf("%s %s: %d %q is not a JSON object: %v", r.req.Method, r.req.URL.Path, r.status, r.raw, err)
+	}
+	return m
+}
+
+func (r reply) String() string { return fmt.Sprintf("%d %s", r.status, r.raw) }
+
+// code is the problem code of an error answer, "" for a success.
+func (r reply) code() string {
+	var p struct{ Code string }
+	_ = json.Unmarshal(r.raw, &p)
+	return p.Code
+}
+
+// do sends a request; body is a string (sent as is) or a value (as JSON);
+// headers are name, value pairs. It is safe to call from any goroutine: a
+// transport failure is reported and answered as status 0.
+func (e *env) do(method, path, token string, body any, headers ...string) reply {
+	e.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	case io.Reader:
+		rd = b // of unknown length: sent chunked
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			panic(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, e.srv.URL+path, rd)
+	if err != nil {
+		panic(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := e.client.Do(req)
+	if err != nil {
+		e.t.Errorf("%s %s: %v", method, path, err)
+		return reply{raw: []byte(err.Error()), header: http.Header{}, req: req}
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Errorf("%s %s: reading the answer: %v", method, path, err)
+	}
+	r := reply{status: resp.StatusCode, header: resp.Header, raw: raw, req: req}
+	e.conform(r)
+	return r
+}
+
+// expect fails unless the answer has the status (and, for an error, is a
+// problem with the code).
+func expect(t *testing.T, r reply, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%s %s: got %s; want %d %s", r.req.Method, r.req.URL, r, status, code)
+	}
+	if status < 400 {
+		return
+	}
+	if ct := r.header.Get("Content-Type"); ct != api.ProblemContentType {
+		t.Fatalf("%s %s: content type %q of %s", r.req.Method, r.req.URL, ct, r)
+	}
+	if code != "" && r.code() != code {
+		t.Fatalf("%s %s: code %q; want %q (%s)", r.req.Method, r.req.URL, r.code(), code, r)
+	}
+}
+
+// sku creates a SKU and sets its stock at "default" through the API.
+func (e *env) sku(name string, price int64, category string, virtual bool, stock int64) {
+	e.t.Helper()
+	r := e.do("PUT", "/v1/skus/"+name, adminToken, map[string]any{"title": "Test " + name, "price": price, "currency": "CNY",
+		"category": category, "weightGrams": 500, "virtual": virtual})
+	expect(e.t, r, 200, "")
+	r = e.do("PUT", "/v1/stock/"+name, adminToken, map[string]any{"sellable": stock, "reason": "test"})
+	expect(e.t, r, 200, "")
+}
+
+// principal creates a principal through the API and returns its token.
+func (e *env) principal(id string, roles ...string) string {
+	e.t.Helper()
+	r := e.do("POST", "/v1/admin/principals", adminToken, map[string]any{"id": id, "roles": roles, "org": "/test/" + id})
+	expect(e.t, r, 201, "")
+	tok, _ := r.json(e.t)["token"].(string)
+	if tok == "" {
+		e.t.Fatalf("no token in %s", r)
+	}
+	return tok
+}
+
+// stock reads the totals of a SKU.
+func (e *env) stock(sku string) api.StockView {
+	e.t.Helper()
+	r := e.do("GET", "/v1/stock/"+sku, adminToken, nil)
+	expect(e.t, r, 200, "")
+	var v api.StockView
+	if err := json.Unmarshal(r.raw, &v); err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// orders lists every order visible to token, following the cursor.
+func (e *env) orders(token, query string, limit int) []order.View {
+	e.t.Helper()
+	var all []order.View
+	cursor := ""
+	for range 1000 {
+		path := fmt.Sprintf("/v1/orders?limit=%d%s", limit, query)
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		r := e.do("GET", path, token, nil)
+		expect(e.t, r, 200, "")
+		var page order.Page
+		if err := json.Unmarshal(r.raw, &page); err != nil {
+			e.t.Fatal(err)
+		}
+		if len(page.Orders) > limit {
+			e.t.Fatalf("page of %d orders for limit %d", len(page.Orders), limit)
+		}
+		all = append(all, page.Orders...)
+		if page.NextCursor == "" {
+			return all
+		}
+		cursor = page.NextCursor
+	}
+	e.t.Fatal("the cursor never ends")
+	return nil
+}
+
+func retailBody(sku string, qty int64) map[string]any {
+	return map[string]any{"items": []map[string]any{{"sku": sku, "quantity": qty}},
+		"shippingAddress": map[string]any{"region": "CN-31", "city": "Shanghai", "line1": "1 Bund"}}
+}
+
+func decodeView(t *testing.T, r reply) order.View {
+	t.Helper()
+	var v order.View
+	if err := json.Unmarshal(r.raw, &v); err != nil {
+		t.Fatalf("%v: %s", err, r)
+	}
+	return v
+}

@@ -1,0 +1,314 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
+	"github.com/pb33f/libopenapi-validator/paths"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
+
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/store/storetest"
+)
+
+const specPath = "../../docs/openapi.yaml"
+
+// spec is docs/openapi.yaml, parsed once, with its validator.
+type spec struct {
+	model     *v3.Document
+	validator validator.Validator
+	options   *config.ValidationOptions
+	mu        sync.Mutex // the validator's caches are not documented as safe for concurrent use
+}
+
+var loadSpec = sync.OnceValues(func() (*spec, error) {
+	raw, err := os.ReadFile(specPath)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		return nil, err
+	}
+	model, err := doc.BuildV3Model()
+	if err != nil {
+		return nil, err
+	}
+	opts := []config.Option{config.WithFormatAssertions()}
+	v, errs := validator.NewValidator(doc, opts...)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("validator: %v", errs)
+	}
+	if ok, verrs := v.ValidateDocument(); !ok {
+		var msgs []string
+		for _, e := range verrs {
+			msgs = append(msgs, e.Message+": "+e.Reason)
+		}
+		return nil, fmt.Errorf("docs/openapi.yaml is not a valid OpenAPI 3.1 document:\n%s", strings.Join(msgs, "\n"))
+	}
+	return &spec{model: &model.Model, validator: v, options: config.NewValidationOptions(opts...)}, nil
+})
+
+// coverage records which operation answered which status.
+type coverage struct {
+	mu   sync.Mutex
+	seen map[string]map[int]bool // "GET /v1/orders/{id}" → statuses
+}
+
+func (c *coverage) add(op string, status int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]map[int]bool{}
+	}
+	if c.seen[op] == nil {
+		c.seen[op] = map[int]bool{}
+	}
+	c.seen[op][status] = true
+}
+
+// conform fails the test unless the answer is one the spec describes for
+// the request: its status, its content type, its headers and its body's
+// schema. A path the spec does not know must be answered with a problem.
+func (e *env) conform(r reply) {
+	e.t.Helper()
+	s, err := loadSpec()
+	if err != nil {
+		e.t.Errorf("spec: %v", err)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	item, _, template := paths.FindPath(r.req, s.model, s.options)
+	if item == nil || item.GetOperations().GetOrZero(strings.ToLower(r.req.Method)) == nil {
+		// Not an operation of the spec: echo's own 404 and 405 must still be problems.
+		if r.status != 404 && r.status != 405 || r.header.Get("Content-Type") != api.ProblemContentType {
+			e.t.Errorf("%s %s is not in the spec and was answered %s", r.req.Method, r.req.URL.Path, r)
+		}
+		return
+	}
+	e.seen.add(r.req.Method+" "+template, r.status)
+	resp := &http.Response{StatusCode: r.status, Header: r.header, Body: io.NopCloser(bytes.NewReader(r.raw)), Request: r.req}
+	if ok, errs := s.validator.ValidateHttpResponse(r.req, resp); !ok {
+		var msgs []string
+		for _, ve := range errs {
+			msg := ve.Message + ": " + ve.Reason
+			for _, se := range ve.SchemaValidationErrors {
+				msg += "\n    " + se.FieldPath + ": " + se.Reason
+			}
+			msgs = append(msgs, msg)
+		}
+		e.t.Errorf("%s %s answered %s\nwhich docs/openapi.yaml does not describe:\n  %s", r.req.Method, r.req.URL, r,
+			strings.Join(msgs, "\n  "))
+	}
+}
+
+// The Problem schema's code enum is the API's table of codes.
+func TestSpecListsEveryProblemCode(t *testing.T) {
+	s, err := loadSpec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problem := s.model.Components.Schemas.GetOrZero("Problem").Schema()
+	var enum []string
+	for _, n := range problem.Properties.GetOrZero("code").Schema().Enum {
+		enum = append(enum, n.Value)
+	}
+	if want := api.Codes(); !slices.Equal(enum, want) {
+		t.Fatalf("Problem.code enum in docs/openapi.yaml:\n%v\nthe API's codes:\n%v", enum, want)
+	}
+}
+
+// Every operation of the spec, through every status it documents (but
+// 500, which a healthy server does not give), answered live and validated
+// against the spec by env.conform.
+func TestLiveAnswersMatchTheSpec(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("mug", 1200, "kitchen", false, 3)
+		e.sku("topup-50", 4980, "topup", true, 100)
+		alice, bob, ops := e.principal("alice", "buyer"), e.principal("bob", "buyer"), e.principal("ops", "operator")
+		// A principal with no role the API knows: 403 on every order endpoint.
+		if err := st.CreatePrincipal(t.Context(), store.Principal{ID: "auditor", Roles: "auditor", TokenHash: api.TokenHash("auditor-token")}); err != nil {
+			t.Fatal(err)
+		}
+		auditor := "auditor-token"
+		big := `{"title":"` + strings.Repeat("x", 2<<20) + `"}`
+		key := 0
+		idem := func() []string { key++; return []string{"Idempotency-Key", "spec-" + strconv.Itoa(key)} }
+		type call struct {
+			method, path, token, body string
+			headers                   []string
+			status                    int
+		}
+		run := func(calls ...call) {
+			t.Helper()
+			for _, c := range calls {
+				expect(t, e.do(c.method, c.path, c.token, c.body, c.headers...), c.status, "")
+			}
+		}
+
+		run(
+			call{"GET", "/healthz", "", "", nil, 200},
+			call{"GET", "/readyz", "", "", nil, 200},
+			call{"GET", "/metrics", "", "", nil, 200},
+
+			call{"PUT", "/v1/skus/cap", adminToken, `{"title":"Cap","price":900,"currency":"CNY","category":"hats","weightGrams":80}`, nil, 200},
+			call{"PUT", "/v1/skus/cap", adminToken, `{"title":"Cap","price":-1,"currency":"CNY"}`, nil, 400},
+			call{"PUT", "/v1/skus/cap", adminToken, `{"title":"Cap","price":1,"currency":"cny"}`, nil, 400},
+			call{"PUT", "/v1/skus/a%20b", adminToken, `{"title":"Cap","price":1,"currency":"CNY"}`, nil, 400},
+			call{"PUT", "/v1/skus/cap", "", `{}`, nil, 401},
+			call{"PUT", "/v1/skus/cap", alice, `{"title":"Cap","price":1,"currency":"CNY"}`, nil, 403},
+			call{"PUT", "/v1/skus/cap", adminToken, big, nil, 413},
+			call{"PUT", "/v1/skus/cap", adminToken, `title=Cap`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415},
+			call{"GET", "/v1/skus/cap", alice, "", nil, 200},
+			call{"GET", "/v1/skus/no-such", alice, "", nil, 404},
+			call{"GET", "/v1/skus/a%20b", alice, "", nil, 400},
+			call{"GET", "/v1/skus/cap", "", "", nil, 401},
+
+			call{"PUT", "/v1/stock/cap", adminToken, `{"location":"wh-1","sellable":7,"reason":"delivery"}`, nil, 200},
+			call{"PUT", "/v1/stock/cap", adminToken, `{"sellable":-7}`, nil, 400},
+			call{"PUT", "/v1/stock/cap", "", `{"sellable":7}`, nil, 401},
+			call{"PUT", "/v1/stock/cap", ops, `{"sellable":7}`, nil, 403},
+			call{"PUT", "/v1/stock/no-such", adminToken, `{"sellable":7}`, nil, 404},
+			call{"PUT", "/v1/stock/cap", adminToken, big, nil, 413},
+			call{"PUT", "/v1/stock/cap", adminToken, `<stock/>`, []string{"Content-Type", "application/xml"}, 415},
+			call{"PUT", "/v1/stock/cap", adminToken, `{"channel":"tmall","sellable":7}`, nil, 422},
+			call{"GET", "/v1/stock/cap", bob, "", nil, 200},
+			call{"GET", "/v1/stock/no-such", bob, "", nil, 404},
+			call{"GET", "/v1/stock/a%20b", bob, "", nil, 400},
+			call{"GET", "/v1/stock/cap", "", "", nil, 401},
+
+			call{"POST", "/v1/admin/principals", adminToken, `{"id":"carol","roles":["buyer","agent"],"org":"/hq"}`, nil, 201},
+			call{"POST", "/v1/admin/principals", adminToken, `{"id":"carol","roles":["buyer"]}`, nil, 409},
+			call{"POST", "/v1/admin/principals", adminToken, `{"id":"dave","roles":"buyer"}`, nil, 400},
+			call{"POST", "/v1/admin/principals", "", `{"id":"dave","roles":["buyer"]}`, nil, 401},
+			call{"POST", "/v1/admin/principals", alice, `{"id":"dave","roles":["admin"]}`, nil, 403},
+			call{"POST", "/v1/admin/principals", adminToken, big, nil, 413},
+			call{"POST", "/v1/admin/principals", adminToken, `id=dave`, []string{"Content-Type", "text/plain"}, 415},
+			call{"POST", "/v1/admin/principals", adminToken, `{"id":"dave","roles":["agent"],"attrs":{"agentLevel":"1"}}`, nil, 201},
+		)
+
+		// Orders.
+		placed := e.do("POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`, idem()...)
+		expect(t, placed, 201, "")
+		id := decodeView(t, placed).ID
+		replay := e.do("POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`,
+			"Idempotency-Key", "spec-1")
+		expect(t, replay, 201, "")
+		top := e.do("POST", "/v1/orders", alice, `{"bizCode":"faulty","items":[{"sku":"topup-50","quantity":1}]}`, idem()...)
+		expect(t, top, 201, "")
+		faultyID := decodeView(t, top).ID
+		run(
+			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1,"price":1}]}`, idem(), 400},
+			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1}]}`, nil, 400},
+			call{"POST", "/v1/orders", "", `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 401},
+			call{"POST", "/v1/orders", ops, `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 403},
+			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":9}],"shippingAddress":{"region":"CN-31"}}`, idem(), 409},
+			call{"POST", "/v1/orders", alice, big, idem(), 413},
+			call{"POST", "/v1/orders", alice, `items=mug`, append(idem(), "Content-Type", "text/plain"), 415},
+			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"nope","quantity":1}]}`, idem(), 422},
+			call{"POST", "/v1/orders", alice, `{"bizCode":"faulty","channel":"fail","items":[{"sku":"topup-50","quantity":1}]}`, idem(), 502},
+			call{"POST", "/v1/orders", alice, `{"bizCode":"faulty","channel":"slow","items":[{"sku":"topup-50","quantity":1}]}`, idem(), 504},
+
+			call{"GET", "/v1/orders?limit=1", alice, "", nil, 200},
+			call{"GET", "/v1/orders?limit=1000", alice, "", nil, 400},
+			call{"GET", "/v1/orders", "", "", nil, 401},
+			call{"GET", "/v1/orders", auditor, "", nil, 403},
+
+			call{"GET", "/v1/orders/" + id, alice, "", nil, 200},
+			call{"GET", "/v1/orders/" + id, "", "", nil, 401},
+			call{"GET", "/v1/orders/" + id, auditor, "", nil, 403},
+			call{"GET", "/v1/orders/" + id, bob, "", nil, 404},
+
+			call{"GET", "/v1/orders/" + id + "/trace", alice, "", nil, 200},
+			call{"GET", "/v1/orders/" + id + "/trace", "", "", nil, 401},
+			call{"GET", "/v1/orders/" + id + "/trace", auditor, "", nil, 403},
+			call{"GET", "/v1/orders/" + id + "/trace", bob, "", nil, 404},
+
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay"}`, nil, 200},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":""}`, nil, 400},
+			call{"POST", "/v1/orders/" + id + "/events", "", `{"event":"ship"}`, nil, 401},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"ship"}`, nil, 403},
+			call{"POST", "/v1/orders/" + id + "/events", bob, `{"event":"cancel"}`, nil, 404},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"cancel"}`, nil, 409},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay","data":{"note":"` + strings.Repeat("x", 2<<20) + `"}}`, nil, 413},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `event=pay`, []string{"Content-Type", "text/plain"}, 415},
+			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay","data":{"fail":"yes"}}`, nil, 502},
+			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay","data":{"slow":"yes"}}`, nil, 504},
+		)
+
+		// The order's identity is switched off: its events cannot resolve a plan.
+		cfg := testConfig()
+		cfg.Revision = 2
+		for i := range cfg.Identities {
+			if cfg.Identities[i].Code == "faulty" {
+				cfg.Identities[i].Disabled = true
+			}
+		}
+		if _, err := e.k.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
+		run(call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay"}`, nil, 422})
+
+		bad := fmt.Errorf("database unreachable")
+		e.ready.Store(&bad)
+		run(call{"GET", "/readyz", "", "", nil, 503})
+
+		// Routes the spec does not have are still problems (checked by conform).
+		run(call{"GET", "/v2/orders", alice, "", nil, 404}, call{"DELETE", "/v1/skus/cap", adminToken, "", nil, 405})
+
+		// Every documented status of every operation was answered, 500 aside.
+		s, err := loadSpec()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for path, item := range s.model.Paths.PathItems.FromOldest() {
+			for method, op := range item.GetOperations().FromOldest() {
+				name := strings.ToUpper(method) + " " + path
+				for code := range op.Responses.Codes.KeysFromOldest() {
+					status, _ := strconv.Atoi(code)
+					if status != 500 && !e.seen.seen[name][status] {
+						t.Errorf("%s: documented status %d was never answered", name, status)
+					}
+				}
+			}
+		}
+		families := map[int]bool{}
+		for _, statuses := range e.seen.seen {
+			for s := range statuses {
+				families[s/100] = true
+			}
+		}
+		if got := slices.Sorted(maps.Keys(families)); !slices.Equal(got, []int{2, 4, 5}) {
+			t.Errorf("status families answered: %v", got)
+		}
+	})
+}
+
+// docs/api.md's table of error codes lists every code with its status.
+func TestGuideListsEveryProblemCode(t *testing.T) {
+	raw, err := os.ReadFile("../../docs/api.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range api.Codes() {
+		row := fmt.Sprintf("| `%s` | %d", code, api.StatusOf(code))
+		if !strings.Contains(string(raw), row) {
+			t.Errorf("docs/api.md lacks the row %q…", row)
+		}
+	}
+}

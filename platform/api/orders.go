@@ -1,0 +1,325 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+// Idempotency headers (draft-ietf-httpapi-idempotency-key-header).
+const (
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderReplayed       = "Idempotent-Replayed"
+	// MaxIdempotencyKey is the longest key accepted, in bytes.
+	MaxIdempotencyKey = 255
+)
+
+// BuyerEvents are the lifecycle events buyers and agents may fire on their
+// own orders; operators and administrators may fire any.
+var BuyerEvents = []string{"pay", "cancel", "receive"}
+
+// Sizes of order fields, within the store's columns.
+const (
+	maxBizCode  = 128
+	maxChannel  = 64
+	maxMethod   = 64
+	maxCoupon   = 64
+	maxEvent    = 64
+	maxDataKeys = 32
+	maxDataKey  = 64
+	maxDataVal  = 1024
+	maxOrderID  = 64
+)
+
+// idempotencyKey reads the Idempotency-Key header: a token or a quoted
+// structured-field string, 1 to 255 printable ASCII characters.
+func idempotencyKey(h http.Header) (string, error) {
+	key := strings.TrimSpace(h.Get(HeaderIdempotencyKey))
+	if key == "" {
+		return "", problem(CodeIdempotencyKeyMissing, nil, "POST /v1/orders needs an Idempotency-Key header (a unique value per order, e.g. a UUID)")
+	}
+	if len(key) >= 2 && key[0] == '"' && key[len(key)-1] == '"' {
+		key = strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(key[1 : len(key)-1])
+	}
+	switch {
+	case key == "":
+		return "", problem(CodeIdempotencyKeyInvalid, nil, "the Idempotency-Key is empty")
+	case len(key) > MaxIdempotencyKey:
+		return "", problem(CodeIdempotencyKeyInvalid, map[string]any{"maxLength": MaxIdempotencyKey},
+			"the Idempotency-Key is %d bytes long; at most %d", len(key), MaxIdempotencyKey)
+	case strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }):
+		return "", problem(CodeIdempotencyKeyInvalid, nil, "the Idempotency-Key must be printable ASCII")
+	}
+	return key, nil
+}
+
+// checkPlace holds an order request to the limits before anything runs.
+func (s *Server) checkPlace(req order.PlaceRequest) error {
+	if n := len(req.Items); n == 0 || n > s.limits.MaxItems {
+		return problem(CodeInvalidItems, map[string]any{"field": "items", "maxItems": s.limits.MaxItems},
+			"an order has 1 to %d items; this one has %d", s.limits.MaxItems, n)
+	}
+	for i, it := range req.Items {
+		field := fmt.Sprintf("items[%d]", i)
+		if it.Quantity < 1 || it.Quantity > s.limits.MaxQuantity {
+			return problem(CodeInvalidQuantity, map[string]any{"field": field + ".quantity", "maxQuantity": s.limits.MaxQuantity},
+				"%s.quantity is %d; it must be 1 to %d", field, it.Quantity, s.limits.MaxQuantity)
+		}
+		if !skuPattern.MatchString(it.SKU) {
+			return invalidField(field+".sku", "%s.sku must be 1 to 64 of A-Z a-z 0-9 . _ -", field)
+		}
+	}
+	switch {
+	case len(req.BizCode) > maxBizCode:
+		return invalidField("bizCode", "bizCode is longer than %d bytes", maxBizCode)
+	case len(req.Channel) > maxChannel:
+		return invalidField("channel", "channel is longer than %d bytes", maxChannel)
+	case len(req.PaymentMethod) > maxMethod:
+		return invalidField("paymentMethod", "paymentMethod is longer than %d bytes", maxMethod)
+	case len(req.Coupons) > s.limits.MaxItems:
+		return invalidField("coupons", "at most %d coupons", s.limits.MaxItems)
+	}
+	for i, cp := range req.Coupons {
+		if cp == "" || len(cp) > maxCoupon {
+			return invalidField(fmt.Sprintf("coupons[%d]", i), "a coupon code is 1 to %d bytes", maxCoupon)
+		}
+	}
+	return nil
+}
+
+// placeOrder places an order under the caller's Idempotency-Key. The key is
+// claimed first; the order's own transaction stores the 201 answer, which
+// later requests with the same key and body replay. Any failure releases
+// the key: nothing was written, and a retry may run again.
+func (s *Server) placeOrder(c echo.Context) error {
+	p := principalOf(c)
+	key, err := idempotencyKey(c.Request().Header)
+	if err != nil {
+		return err
+	}
+	raw, err := readBody(c, s.limits.MaxBodyBytes)
+	if err != nil {
+		return err
+	}
+	var req order.PlaceRequest
+	if err := decodeStrict(raw, &req, decodeOptions{rejectPrices: true, rangeCode: CodeInvalidQuantity}); err != nil {
+		return err
+	}
+	setBizCode(c, req.BizCode)
+	if err := s.checkPlace(req); err != nil {
+		return err
+	}
+
+	sum := sha256.Sum256(raw)
+	hash := hex.EncodeToString(sum[:])
+	ctx := c.Request().Context()
+	rec, claimed, err := s.store.ClaimIdempotency(ctx, p.ID, key, hash, s.staleAfter)
+	if err != nil {
+		return err
+	}
+	if !claimed {
+		return s.replay(c, rec, hash)
+	}
+	placed := false
+	defer func() {
+		if placed {
+			return
+		}
+		// Also after a panic: the key must not stay "running" until it goes stale.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.store.ReleaseIdempotency(rctx, p.ID, key); err != nil {
+			s.log.ErrorContext(ctx, "release idempotency key", "traceId", traceID(c), "principal", p.ID, "error", err)
+		}
+	}()
+	buyer := order.Buyer{ID: p.ID, Attrs: p.Attrs, OwnerPath: p.Org}
+	view, err := s.svc.Place(ctx, buyer, req, &order.Idempotency{Principal: p.ID, Key: key})
+	if err != nil {
+		return err
+	}
+	placed = true
+	setBizCode(c, view.BizCode)
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+view.ID)
+	// The very bytes the idempotency record holds, so that replays are identical.
+	return c.JSONBlob(http.StatusCreated, []byte(view.JSON()))
+}
+
+// replay answers a request whose key another request holds or answered.
+func (s *Server) replay(c echo.Context, rec store.IdempotencyRecord, hash string) error {
+	switch {
+	case rec.RequestHash != hash:
+		return problem(CodeIdempotencyKeyReused, nil,
+			"this Idempotency-Key was used for a different request; use a new key for a new order")
+	case rec.State != store.IdempotencyDone:
+		c.Response().Header().Set(echo.HeaderRetryAfter, "1")
+		return problem(CodeIdempotencyInProgress, nil, "a request with this Idempotency-Key is still running; retry shortly")
+	}
+	var head struct {
+		ID      string `json:"id"`
+		BizCode string `json:"bizCode"`
+	}
+	if json.Unmarshal([]byte(rec.Body), &head) == nil && head.ID != "" {
+		setBizCode(c, head.BizCode)
+		c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+head.ID)
+	}
+	c.Response().Header().Set(HeaderReplayed, "true")
+	return c.JSONBlob(rec.StatusCode, []byte(rec.Body))
+}
+
+func orderNotFound(id string) *Problem {
+	return problem(order.CodeNotFound, nil, "order %s not found", id)
+}
+
+// visibleOrder loads the order of the URL if the caller may see it. An
+// order of another buyer is answered exactly as a missing one.
+func (s *Server) visibleOrder(c echo.Context) (order.View, error) {
+	id := c.Param("id")
+	if id == "" || len(id) > maxOrderID {
+		return order.View{}, orderNotFound(id)
+	}
+	v, err := s.svc.Get(c.Request().Context(), id)
+	if oe := (*order.Error)(nil); errors.As(err, &oe) && oe.Code == order.CodeNotFound {
+		return order.View{}, orderNotFound(id)
+	}
+	if err != nil {
+		return order.View{}, err
+	}
+	if p := principalOf(c); !p.seesAll() && v.BuyerID != p.ID {
+		return order.View{}, orderNotFound(id)
+	}
+	setBizCode(c, v.BizCode)
+	return v, nil
+}
+
+func (s *Server) getOrder(c echo.Context) error {
+	v, err := s.visibleOrder(c)
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, []byte(v.JSON()))
+}
+
+// listOrders pages through orders by (createdAt, id). Buyers and agents
+// list their own orders: the filter is part of the query.
+func (s *Server) listOrders(c echo.Context) error {
+	qp := c.QueryParams()
+	q := order.Query{Status: qp.Get("status"), BizCode: qp.Get("bizCode"), Limit: s.limits.DefaultPageSize, Cursor: qp.Get("cursor")}
+	if qp.Has("limit") {
+		n, err := strconv.Atoi(qp.Get("limit"))
+		if err != nil || n <= 0 || n > s.limits.MaxPageSize {
+			return problem(CodeInvalidLimit, map[string]any{"maxLimit": s.limits.MaxPageSize},
+				"limit must be an integer from 1 to %d; got %q", s.limits.MaxPageSize, qp.Get("limit"))
+		}
+		q.Limit = n
+	}
+	if qp.Has("cursor") {
+		if _, err := order.DecodeCursor(q.Cursor); err != nil || q.Cursor == "" {
+			return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
+		}
+	}
+	if p := principalOf(c); !p.seesAll() {
+		q.BuyerID = p.ID
+	}
+	setBizCode(c, q.BizCode)
+	page, err := s.svc.List(c.Request().Context(), q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+// EventRequest is the body of POST /v1/orders/{id}/events.
+type EventRequest struct {
+	Event string            `json:"event"`
+	Data  map[string]string `json:"data,omitempty"`
+}
+
+func (r EventRequest) check() error {
+	if r.Event == "" || len(r.Event) > maxEvent {
+		return invalidField("event", "event is 1 to %d bytes", maxEvent)
+	}
+	if len(r.Data) > maxDataKeys {
+		return invalidField("data", "data has at most %d entries", maxDataKeys)
+	}
+	for k, v := range r.Data {
+		if k == "" || len(k) > maxDataKey || len(v) > maxDataVal {
+			return invalidField("data."+k, "data keys are 1 to %d bytes, values at most %d", maxDataKey, maxDataVal)
+		}
+	}
+	return nil
+}
+
+// fireEvent fires a lifecycle event on an order, with the caller as actor.
+func (s *Server) fireEvent(c echo.Context) error {
+	var req EventRequest
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	if err := req.check(); err != nil {
+		return err
+	}
+	v, err := s.visibleOrder(c)
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	if !p.seesAll() && !slices.Contains(BuyerEvents, req.Event) {
+		return problem(CodeForbiddenEvent, map[string]any{"event": req.Event, "permittedEvents": BuyerEvents},
+			"buyers and agents may fire only %s", strings.Join(BuyerEvents, ", "))
+	}
+	updated, err := s.svc.Fire(c.Request().Context(), v.ID, order.Event{Name: req.Event, Actor: p.ID, Data: req.Data})
+	if err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, []byte(updated.JSON()))
+}
+
+// TraceCall is one extension call that shaped an order.
+type TraceCall struct {
+	Seq            int    `json:"seq"`
+	Point          string `json:"point"`
+	Impl           string `json:"impl"`
+	Layer          string `json:"layer"`
+	Source         string `json:"source"`
+	Version        string `json:"version"`
+	Origin         string `json:"origin"`
+	DurationMicros int64  `json:"durationMicros"`
+	Outcome        string `json:"outcome"`
+	Error          string `json:"error,omitempty"`
+}
+
+// TraceView answers GET /v1/orders/{id}/trace.
+type TraceView struct {
+	OrderID string      `json:"orderId"`
+	Calls   []TraceCall `json:"calls"`
+}
+
+func (s *Server) getTrace(c echo.Context) error {
+	v, err := s.visibleOrder(c)
+	if err != nil {
+		return err
+	}
+	records, err := s.svc.Trace(c.Request().Context(), v.ID)
+	if err != nil {
+		return err
+	}
+	out := TraceView{OrderID: v.ID, Calls: make([]TraceCall, 0, len(records))}
+	for _, r := range records {
+		out.Calls = append(out.Calls, TraceCall{Seq: r.Seq, Point: r.Point, Impl: r.Impl, Layer: r.Layer, Source: r.Source,
+			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error})
+	}
+	return c.JSON(http.StatusOK, out)
+}

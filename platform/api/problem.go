@@ -1,0 +1,275 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+// ProblemTypeBase prefixes a problem's code to make its "type" URI.
+const ProblemTypeBase = "https://tmf.dev/problems/"
+
+// ProblemContentType is the media type of every error answer (RFC 9457).
+const ProblemContentType = "application/problem+json"
+
+// Codes of the API's own problems. The order service's and the kernel's
+// codes (order.Code*, kernel.Code*) pass through unchanged.
+const (
+	CodeInternal                = "internal"
+	CodeNotReady                = "not_ready"
+	CodeUnauthenticated         = "unauthenticated"
+	CodeForbidden               = "forbidden"
+	CodeForbiddenEvent          = "forbidden_event"
+	CodeNotFound                = "not_found"
+	CodeMethodNotAllowed        = "method_not_allowed"
+	CodeUnsupportedMediaType    = "unsupported_media_type"
+	CodeMalformedJSON           = "malformed_json"
+	CodeTrailingData            = "trailing_data"
+	CodeUnknownField            = "unknown_field"
+	CodeClientPrice             = "client_price_rejected"
+	CodeInvalidType             = "invalid_type"
+	CodeBodyTooLarge            = "body_too_large"
+	CodeInvalidItems            = "invalid_items"
+	CodeInvalidQuantity         = "invalid_quantity"
+	CodeInvalidRequest          = "invalid_request"
+	CodeInvalidLimit            = "invalid_limit"
+	CodeInvalidCursor           = "invalid_cursor"
+	CodeIdempotencyKeyMissing   = "idempotency_key_missing"
+	CodeIdempotencyKeyInvalid   = "idempotency_key_invalid"
+	CodeIdempotencyKeyReused    = "idempotency_key_reused"
+	CodeIdempotencyInProgress   = "idempotency_in_progress"
+	CodeChannelStockUnsupported = "channel_stock_unsupported"
+	CodePrincipalExists         = "principal_exists"
+	CodeConflict                = "conflict"
+)
+
+type codeInfo struct {
+	status int
+	title  string
+}
+
+// problemCodes is THE table from stable codes to HTTP statuses: the API's
+// own codes, the order service's, the kernel's and the store's. A code that
+// is not here answers 500 internal. The one exception is sku_not_found,
+// which is 422 when an order names an unknown SKU but 404 when the SKU is
+// the resource of the URL (GET /v1/skus/{sku}, /v1/stock/{sku}); those
+// handlers set Problem.Status.
+var problemCodes = map[string]codeInfo{
+	// The API's own.
+	CodeInternal:                {http.StatusInternalServerError, "Internal error"},
+	CodeNotReady:                {http.StatusServiceUnavailable, "Not ready"},
+	CodeUnauthenticated:         {http.StatusUnauthorized, "Unauthenticated"},
+	CodeForbidden:               {http.StatusForbidden, "Forbidden"},
+	CodeForbiddenEvent:          {http.StatusForbidden, "Event not permitted for this role"},
+	CodeNotFound:                {http.StatusNotFound, "Not found"},
+	CodeMethodNotAllowed:        {http.StatusMethodNotAllowed, "Method not allowed"},
+	CodeUnsupportedMediaType:    {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	CodeMalformedJSON:           {http.StatusBadRequest, "Malformed JSON"},
+	CodeTrailingData:            {http.StatusBadRequest, "Trailing data after the JSON body"},
+	CodeUnknownField:            {http.StatusBadRequest, "Unknown field"},
+	CodeClientPrice:             {http.StatusBadRequest, "Prices come from the server"},
+	CodeInvalidType:             {http.StatusBadRequest, "Invalid type"},
+	CodeBodyTooLarge:            {http.StatusRequestEntityTooLarge, "Request body too large"},
+	CodeInvalidItems:            {http.StatusBadRequest, "Invalid items"},
+	CodeInvalidQuantity:         {http.StatusBadRequest, "Invalid quantity"},
+	CodeInvalidRequest:          {http.StatusBadRequest, "Invalid request"},
+	CodeInvalidLimit:            {http.StatusBadRequest, "Invalid limit"},
+	CodeInvalidCursor:           {http.StatusBadRequest, "Invalid cursor"},
+	CodeIdempotencyKeyMissing:   {http.StatusBadRequest, "Idempotency-Key header required"},
+	CodeIdempotencyKeyInvalid:   {http.StatusBadRequest, "Invalid Idempotency-Key"},
+	CodeIdempotencyKeyReused:    {http.StatusUnprocessableEntity, "Idempotency-Key reused with another request"},
+	CodeIdempotencyInProgress:   {http.StatusConflict, "Request with this Idempotency-Key in progress"},
+	CodeChannelStockUnsupported: {http.StatusUnprocessableEntity, "Channel stock not supported"},
+	CodePrincipalExists:         {http.StatusConflict, "Principal exists"},
+	CodeConflict:                {http.StatusConflict, "Conflict"},
+
+	// The order service's.
+	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},
+	order.CodeSKUNotFound:        {http.StatusUnprocessableEntity, "SKU not found"},
+	order.CodeMixedCurrency:      {http.StatusUnprocessableEntity, "Mixed currencies"},
+	order.CodeOutOfStock:         {http.StatusConflict, "Out of stock"},
+	order.CodeRejected:           {http.StatusUnprocessableEntity, "Order rejected"},
+	order.CodeAddressRequired:    {http.StatusUnprocessableEntity, "Shipping address required"},
+	order.CodePaymentUnavailable: {http.StatusUnprocessableEntity, "Payment method unavailable"},
+	order.CodeIdentity:           {http.StatusUnprocessableEntity, "Business identity unresolved"},
+	order.CodePricing:            {http.StatusUnprocessableEntity, "Pricing invalid"},
+	order.CodeNotFound:           {http.StatusNotFound, "Order not found"},
+	order.CodeEventNotAllowed:    {http.StatusConflict, "Event not allowed"},
+	order.CodeVetoed:             {http.StatusConflict, "Transition vetoed"},
+	order.CodeVersionConflict:    {http.StatusConflict, "Version conflict"},
+
+	// The kernel's.
+	kernel.CodeExtensionFailed:  {http.StatusBadGateway, "Extension failed"},
+	kernel.CodeExtensionTimeout: {http.StatusGatewayTimeout, "Extension timed out"},
+	kernel.CodeNoAnswer:         {http.StatusBadGateway, "No extension answered"},
+	kernel.CodeIdentityUnknown:  {http.StatusUnprocessableEntity, "Business identity unknown"},
+	kernel.CodeIdentityDisabled: {http.StatusUnprocessableEntity, "Business identity disabled"},
+	kernel.CodeConfigInvalid:    {http.StatusUnprocessableEntity, "Configuration invalid"},
+}
+
+// Codes lists every problem code the API can answer, sorted: the enum of
+// the Problem schema in docs/openapi.yaml.
+func Codes() []string { return slices.Sorted(maps.Keys(problemCodes)) }
+
+// StatusOf is the HTTP status of a problem code; 500 for unknown codes.
+func StatusOf(code string) int {
+	if info, ok := problemCodes[code]; ok {
+		return info.status
+	}
+	return http.StatusInternalServerError
+}
+
+// Problem is an RFC 9457 problem detail on its way to the client. Handlers
+// return it as an error; the error handler writes it.
+type Problem struct {
+	Code string
+	// Status overrides the table; zero takes it from the table.
+	Status int
+	Detail string
+	// Fields become extension members of the answer.
+	Fields map[string]any
+	// Err is the cause: logged, never shown.
+	Err error
+}
+
+func (p *Problem) Error() string {
+	if p.Err != nil {
+		return p.Code + ": " + p.Detail + ": " + p.Err.Error()
+	}
+	return p.Code + ": " + p.Detail
+}
+
+func (p *Problem) Unwrap() error { return p.Err }
+
+func (p *Problem) status() int {
+	if p.Status != 0 {
+		return p.Status
+	}
+	return StatusOf(p.Code)
+}
+
+func problem(code string, fields map[string]any, format string, args ...any) *Problem {
+	return &Problem{Code: code, Detail: fmt.Sprintf(format, args...), Fields: fields}
+}
+
+// reserved are the members a problem's extension fields may not replace;
+// a field of that name is renamed (the order service's "status" of
+// event_not_allowed, the order's state, becomes "orderStatus").
+var reserved = map[string]string{
+	"type": "errorType", "title": "errorTitle", "status": "orderStatus", "detail": "errorDetail",
+	"code": "reasonCode", "traceId": "errorTraceId",
+}
+
+// coded is an error with a stable code, like the kernel's errors.
+type coded interface {
+	error
+	Code() string
+}
+
+// problemOf turns any error into the problem to answer. Errors it does not
+// know become 500 internal, with the cause kept for the log only.
+func problemOf(err error) *Problem {
+	var p *Problem
+	var he *echo.HTTPError
+	var oe *order.Error
+	var ee *kernel.ExtensionError
+	var oos *store.OutOfStockError
+	var c coded
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &he):
+		return echoProblem(he)
+	case errors.As(err, &oe):
+		if _, ok := problemCodes[oe.Code]; !ok {
+			break
+		}
+		return &Problem{Code: oe.Code, Detail: oe.Message, Fields: oe.Fields, Err: oe.Err}
+	case errors.As(err, &ee):
+		// The cause is the implementation's own error text: not shown.
+		return &Problem{Code: ee.Code(), Detail: fmt.Sprintf("extension point %s: %s implementation %s: %s",
+			ee.Point, ee.Layer, ee.Impl, ee.Outcome), Fields: map[string]any{"point": ee.Point, "impl": ee.Impl}, Err: err}
+	case errors.As(err, &oos):
+		return &Problem{Code: order.CodeOutOfStock, Detail: fmt.Sprintf("SKU %s: not enough stock for %d", oos.SKU, oos.Requested),
+			Fields: map[string]any{"sku": oos.SKU}, Err: err}
+	case errors.As(err, &c):
+		if _, ok := problemCodes[c.Code()]; ok {
+			return &Problem{Code: c.Code(), Detail: c.Error(), Err: err}
+		}
+	case errors.Is(err, store.ErrVersionConflict):
+		return &Problem{Code: order.CodeVersionConflict, Detail: "the resource changed concurrently; try again", Err: err}
+	case errors.Is(err, store.ErrDuplicate):
+		return &Problem{Code: CodeConflict, Detail: "the resource exists already", Err: err}
+	case errors.Is(err, store.ErrNotFound):
+		return &Problem{Code: CodeNotFound, Detail: "not found", Err: err}
+	}
+	return &Problem{Code: CodeInternal, Detail: "the server failed to answer this request; it was logged", Err: err}
+}
+
+func echoProblem(he *echo.HTTPError) *Problem {
+	switch he.Code {
+	case http.StatusNotFound:
+		return &Problem{Code: CodeNotFound, Detail: "no such resource", Err: he}
+	case http.StatusMethodNotAllowed:
+		return &Problem{Code: CodeMethodNotAllowed, Detail: "the resource does not support this method", Err: he}
+	case http.StatusRequestEntityTooLarge:
+		return &Problem{Code: CodeBodyTooLarge, Detail: "the request body is too large", Err: he}
+	case http.StatusUnsupportedMediaType:
+		return &Problem{Code: CodeUnsupportedMediaType, Detail: "send application/json", Err: he}
+	case http.StatusUnauthorized:
+		return &Problem{Code: CodeUnauthenticated, Detail: "a bearer token is required", Err: he}
+	case http.StatusForbidden:
+		return &Problem{Code: CodeForbidden, Detail: "not permitted", Err: he}
+	}
+	if he.Code >= 400 && he.Code < 500 {
+		return &Problem{Code: CodeInvalidRequest, Status: he.Code, Detail: http.StatusText(he.Code), Err: he}
+	}
+	return &Problem{Code: CodeInternal, Detail: "the server failed to answer this request; it was logged", Err: he}
+}
+
+// body encodes the problem as RFC 9457 JSON: the standard members, the code,
+// the extension fields, and the request's trace id.
+func (p *Problem) body(traceID string) []byte {
+	status := p.status()
+	title := http.StatusText(status)
+	if info, ok := problemCodes[p.Code]; ok {
+		title = info.title
+	}
+	members := map[string]any{}
+	for k, v := range p.Fields {
+		if renamed, ok := reserved[k]; ok {
+			k = renamed
+		}
+		members[k] = v
+	}
+	head, _ := json.Marshal(struct {
+		Type    string `json:"type"`
+		Title   string `json:"title"`
+		Status  int    `json:"status"`
+		Detail  string `json:"detail"`
+		Code    string `json:"code"`
+		TraceID string `json:"traceId,omitempty"`
+	}{ProblemTypeBase + p.Code, title, status, p.Detail, p.Code, traceID})
+	if len(members) == 0 {
+		return head
+	}
+	ext, err := json.Marshal(members)
+	if err != nil || len(ext) <= 2 {
+		return head
+	}
+	var b strings.Builder
+	b.Write(head[:len(head)-1])
+	b.WriteByte(',')
+	b.Write(ext[1:])
+	return []byte(b.String())
+}

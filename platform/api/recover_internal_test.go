@@ -1,0 +1,112 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/store/storetest"
+)
+
+// A panic, an unknown error and echo's own 404 and 405 are problems too;
+// internals reach the log, never the client.
+func TestFailuresAreProblems(t *testing.T) {
+	st := storetest.Open(t, "sqlite")
+	var logs bytes.Buffer
+	s := New(Config{Service: &order.Service{}, Store: st, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	s.echo.GET("/boom", func(echo.Context) error { panic("secret panic value") })
+	s.echo.GET("/oops", func(echo.Context) error { return errors.New("dial tcp 10.0.0.7:5432: secret dsn") })
+	s.echo.GET("/late", func(c echo.Context) error {
+		_ = c.String(http.StatusOK, "partial")
+		return errors.New("after the answer began")
+	})
+
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{"GET", "/boom", 500, CodeInternal},
+		{"GET", "/oops", 500, CodeInternal},
+		{"GET", "/nowhere", 404, CodeNotFound},
+		{"DELETE", "/v1/orders", 405, CodeMethodNotAllowed},
+		{"PATCH", "/healthz", 405, CodeMethodNotAllowed},
+	} {
+		t.Run(tc.method+tc.path, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			s.Handler().ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+			var p map[string]any
+			if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+				t.Fatalf("%d %q: %v", w.Code, w.Body, err)
+			}
+			if w.Code != tc.status || w.Header().Get("Content-Type") != ProblemContentType || p["code"] != tc.code ||
+				p["status"] != float64(tc.status) || p["type"] != ProblemTypeBase+tc.code || w.Header().Get(HeaderRequestID) == "" {
+				t.Fatalf("%d %v %s", w.Code, w.Header(), w.Body)
+			}
+			if strings.Contains(w.Body.String(), "secret") {
+				t.Fatalf("internals leaked: %s", w.Body)
+			}
+			if tc.status == 405 && w.Header().Get("Allow") == "" {
+				t.Fatal("405 without Allow")
+			}
+		})
+	}
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/late", nil))
+	if w.Code != 200 || w.Body.String() != "partial" {
+		t.Fatalf("an error after the answer began rewrote it: %d %q", w.Code, w.Body)
+	}
+	for _, want := range []string{"secret panic value", "recover_internal_test.go", "secret dsn", "after the answer began"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %q", want)
+		}
+	}
+}
+
+// problemOf maps every kind of error the services return to its code.
+func TestProblemOf(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		code   string
+		status int
+	}{
+		{&order.Error{Code: order.CodeOutOfStock, Message: "x", Fields: map[string]any{"sku": "a"}}, order.CodeOutOfStock, 409},
+		{&order.Error{Code: "something_new", Message: "x"}, CodeInternal, 500},
+		{&kernel.ExtensionError{Point: "p", Impl: "i", Outcome: kernel.OutcomeTimeout, Cause: kernel.ErrDeadline}, kernel.CodeExtensionTimeout, 504},
+		{&kernel.ExtensionError{Point: "p", Impl: "i", Outcome: kernel.OutcomePanic}, kernel.CodeExtensionFailed, 502},
+		{&kernel.NoAnswerError{Point: "p"}, kernel.CodeNoAnswer, 502},
+		{&kernel.DisabledError{Identity: "x"}, kernel.CodeIdentityDisabled, 422},
+		{&store.OutOfStockError{SKU: "a", Requested: 2}, order.CodeOutOfStock, 409},
+		{store.ErrVersionConflict, order.CodeVersionConflict, 409},
+		{store.ErrDuplicate, CodeConflict, 409},
+		{store.ErrNotFound, CodeNotFound, 404},
+		{echo.ErrNotFound, CodeNotFound, 404},
+		{echo.ErrMethodNotAllowed, CodeMethodNotAllowed, 405},
+		{errors.New("boom"), CodeInternal, 500},
+	} {
+		p := problemOf(tc.err)
+		if p.Code != tc.code || p.status() != tc.status {
+			t.Errorf("%v → %s %d; want %s %d", tc.err, p.Code, p.status(), tc.code, tc.status)
+		}
+	}
+	// The order's state cannot replace the problem's status member.
+	var body map[string]any
+	p := problemOf(&order.Error{Code: order.CodeEventNotAllowed, Message: "no",
+		Fields: map[string]any{"status": "completed", "allowedEvents": []string{}}})
+	if err := json.Unmarshal(p.body("t-1"), &body); err != nil {
+		t.Fatal(err)
+	}
+	if body["status"] != float64(409) || body["orderStatus"] != "completed" || body["traceId"] != "t-1" {
+		t.Fatalf("%v", body)
+	}
+}

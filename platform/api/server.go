@@ -1,0 +1,217 @@
+// Package api is the REST API v1 of the ordering server: SKUs, stock,
+// principals, orders with their lifecycle events and trace, health,
+// readiness and metrics, over echo.
+//
+// Every error answer is an RFC 9457 problem (application/problem+json) with
+// a stable "code"; one table (problemCodes) maps the codes of the API, the
+// order service, the kernel and the store to HTTP statuses, and anything
+// else is a 500 "internal" whose cause is logged, never shown. Callers
+// authenticate with "Authorization: Bearer <token>"; the store keeps only
+// the token's SHA-256. docs/openapi.yaml is the contract, and a test holds
+// every live answer to it.
+package api
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+// Limits bound what one request may ask for. Zero fields take the defaults.
+type Limits struct {
+	// MaxBodyBytes of a request body; longer is 413 body_too_large. Default 1 MiB.
+	MaxBodyBytes int64
+	// MaxItems of an order; more is 400 invalid_items. Default 100.
+	MaxItems int
+	// MaxQuantity of one item; more is 400 invalid_quantity. Default 10000.
+	MaxQuantity int64
+	// MaxPageSize of a list; a larger limit is 400 invalid_limit. Default 100.
+	MaxPageSize int
+	// DefaultPageSize of a list without limit. Default 20.
+	DefaultPageSize int
+}
+
+// DefaultLimits are the limits of a zero Limits.
+var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxItems: 100, MaxQuantity: 10000, MaxPageSize: 100, DefaultPageSize: 20}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits
+	if l.MaxBodyBytes > 0 {
+		d.MaxBodyBytes = l.MaxBodyBytes
+	}
+	if l.MaxItems > 0 {
+		d.MaxItems = l.MaxItems
+	}
+	if l.MaxQuantity > 0 {
+		d.MaxQuantity = l.MaxQuantity
+	}
+	if l.MaxPageSize > 0 {
+		d.MaxPageSize = l.MaxPageSize
+	}
+	if l.DefaultPageSize > 0 {
+		d.DefaultPageSize = l.DefaultPageSize
+	}
+	d.DefaultPageSize = min(d.DefaultPageSize, d.MaxPageSize)
+	return d
+}
+
+// DefaultIdempotencyStaleAfter is how long a request holding an
+// Idempotency-Key may run before another request with the key may take it
+// over (its owner is presumed dead).
+const DefaultIdempotencyStaleAfter = 60 * time.Second
+
+// Config wires the API.
+type Config struct {
+	// Service places and moves orders. Required.
+	Service *order.Service
+	// Store holds SKUs, stock, principals and idempotency records. Required.
+	Store *store.Store
+	// Kernel is the extension kernel the service runs on; when Ready is
+	// nil, readiness also requires a configuration (revision > 0) in force.
+	Kernel *kernel.Kernel
+	// Logger receives one line per request and every internal error; nil
+	// discards.
+	Logger *slog.Logger
+	// Gatherer is served at /metrics; nil serves nothing but an empty page.
+	Gatherer prometheus.Gatherer
+	// Registerer receives the API's request counter and duration histogram;
+	// nil keeps them unregistered.
+	Registerer prometheus.Registerer
+	// Ready answers /readyz; nil pings the store (and checks the kernel).
+	Ready func(ctx context.Context) error
+	// Limits on request bodies, orders and pages.
+	Limits Limits
+	// IdempotencyStaleAfter: see DefaultIdempotencyStaleAfter (the default).
+	IdempotencyStaleAfter time.Duration
+}
+
+// Server is the REST API. It is an http.Handler factory; it holds no
+// per-request state and is safe for concurrent use.
+type Server struct {
+	svc            *order.Service
+	store          *store.Store
+	kernel         *kernel.Kernel
+	log            *slog.Logger
+	metricsHandler http.Handler
+	ready          func(ctx context.Context) error
+	limits         Limits
+	staleAfter     time.Duration
+	metrics        *metrics
+	echo           *echo.Echo
+	routes         map[string]bool
+}
+
+// New builds the API. It panics on a missing Service or Store: that is a
+// wiring mistake, not a run-time condition.
+func New(cfg Config) *Server {
+	if cfg.Service == nil || cfg.Store == nil {
+		panic("api: Config.Service and Config.Store are required")
+	}
+	s := &Server{svc: cfg.Service, store: cfg.Store, kernel: cfg.Kernel, log: cfg.Logger,
+		ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter, routes: map[string]bool{}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.staleAfter <= 0 {
+		s.staleAfter = DefaultIdempotencyStaleAfter
+	}
+	gatherer := cfg.Gatherer
+	if gatherer == nil {
+		gatherer = prometheus.Gatherers{}
+	}
+	s.metricsHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+	if s.ready == nil {
+		s.ready = s.defaultReady
+	}
+	s.metrics = newMetrics(cfg.Registerer)
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.HTTPErrorHandler = s.handleError
+	e.Use(s.observe, recoverer)
+	s.echo = e
+	s.register()
+	return s
+}
+
+// Handler is the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+func (s *Server) register() {
+	add := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+		s.echo.Add(method, path, h, m...)
+		s.routes[path] = true
+	}
+	anyone := s.authenticate()
+	admin := s.authenticate(RoleAdmin)
+	ordering := s.authenticate(RoleBuyer, RoleAgent, RoleOperator, RoleAdmin)
+
+	add(http.MethodGet, "/healthz", s.healthz)
+	add(http.MethodGet, "/readyz", s.readyz)
+	add(http.MethodGet, "/metrics", s.metricsPage)
+
+	add(http.MethodPut, "/v1/skus/:sku", s.putSKU, admin)
+	add(http.MethodGet, "/v1/skus/:sku", s.getSKU, anyone)
+	add(http.MethodPut, "/v1/stock/:sku", s.putStock, admin)
+	add(http.MethodGet, "/v1/stock/:sku", s.getStock, anyone)
+	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, admin)
+
+	add(http.MethodPost, "/v1/orders", s.placeOrder, s.authenticate(RoleBuyer, RoleAgent))
+	add(http.MethodGet, "/v1/orders", s.listOrders, ordering)
+	add(http.MethodGet, "/v1/orders/:id", s.getOrder, ordering)
+	add(http.MethodPost, "/v1/orders/:id/events", s.fireEvent, ordering)
+	add(http.MethodGet, "/v1/orders/:id/trace", s.getTrace, ordering)
+}
+
+// handleError is echo's error handler: every error becomes a problem.
+func (s *Server) handleError(err error, c echo.Context) {
+	p := problemOf(err)
+	c.Set(keyErrCode, p.Code)
+	status := p.status()
+	if status >= 500 {
+		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed", slog.String("traceId", traceID(c)),
+			slog.String("method", c.Request().Method), slog.String("path", c.Request().URL.Path),
+			slog.String("code", p.Code), slog.Any("error", errorText(p)))
+	}
+	if c.Response().Committed {
+		return
+	}
+	h := c.Response().Header()
+	if p.Code == CodeUnauthenticated {
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="tmf"`)
+	}
+	h.Set(echo.HeaderContentType, ProblemContentType)
+	h.Set("Cache-Control", "no-store")
+	if c.Request().Method == http.MethodHead {
+		c.Response().WriteHeader(status)
+		return
+	}
+	c.Response().WriteHeader(status)
+	_, _ = c.Response().Write(p.body(traceID(c)))
+}
+
+func errorText(p *Problem) string {
+	if p.Err != nil {
+		return p.Err.Error()
+	}
+	return p.Detail
+}
+
+func (s *Server) defaultReady(ctx context.Context) error {
+	if s.kernel != nil && s.kernel.Plans().Revision() == 0 {
+		return errors.New("no configuration applied to the kernel")
+	}
+	return s.store.Ping(ctx)
+}
