@@ -1,0 +1,97 @@
+// Command tmfd is the TMF ordering server.
+//
+//	tmfd serve [--listen 127.0.0.1:8080] [--db DSN] [--config FILE] [--admin-token TOKEN] [--demo]
+//
+// Every flag can also be set by an environment variable TMF_<NAME>
+// (TMF_LISTEN, TMF_DB, TMF_CONFIG, TMF_ADMIN_TOKEN, TMF_DEMO); a flag given on
+// the command line wins. Without --db the server keeps its data in a SQLite
+// file under ./data/, so it needs no other service.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "tmfd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	switch args[0] {
+	case "serve":
+		opts, err := parseServe(args[1:], os.Getenv, stderr)
+		if err != nil {
+			return err
+		}
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, opts, stdout, stderr)
+	}
+	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
+}
+
+const usage = `usage: tmfd serve [flags]
+
+Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
+  --listen ADDR         address to listen on (default 127.0.0.1:8080)
+  --db DSN              SQLite file (default ./data/tmf.db), postgres://… or mysql://…
+  --config FILE         YAML or JSON file of identities, products and bindings
+  --admin-token TOKEN   bearer token of the first administrator (generated and printed once when absent)
+  --demo                load a small demo catalogue, stock and buyers`
+
+// serveOptions are the settings of tmfd serve.
+type serveOptions struct {
+	Listen     string
+	DB         string
+	Config     string
+	AdminToken string
+	Demo       bool
+}
+
+// parseServe reads flags, falling back to TMF_<NAME> environment variables.
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveOptions, error) {
+	var o serveOptions
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(name, def string) string {
+		if v := getenv("TMF_" + name); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&o.Listen, "listen", env("LISTEN", "127.0.0.1:8080"), "address to listen on")
+	fs.StringVar(&o.DB, "db", env("DB", ""), "database DSN (default: SQLite file ./data/tmf.db)")
+	fs.StringVar(&o.Config, "config", env("CONFIG", ""), "configuration file (YAML or JSON)")
+	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token")
+	demo := env("DEMO", "")
+	switch strings.ToLower(demo) {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		o.Demo = true
+	default:
+		return o, fmt.Errorf("TMF_DEMO=%q: use true or false", demo)
+	}
+	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, errors.New("serve takes no arguments: " + strings.Join(fs.Args(), " "))
+	}
+	return o, nil
+}

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/kernel"
+)
+
+func TestParseServeFlagsAndEnvironment(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want serveOptions
+		err  string
+	}{
+		{"defaults", nil, nil, serveOptions{Listen: "127.0.0.1:8080"}, ""},
+		{"environment", nil, map[string]string{"TMF_LISTEN": ":9000", "TMF_DB": "postgres://x", "TMF_DEMO": "true",
+			"TMF_ADMIN_TOKEN": "t", "TMF_CONFIG": "c.yaml"},
+			serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml"}, ""},
+		{"a flag wins over the environment", []string{"--listen", ":7000", "--demo=false"}, map[string]string{"TMF_LISTEN": ":9000", "TMF_DEMO": "1"},
+			serveOptions{Listen: ":7000"}, ""},
+		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},
+		{"stray argument", []string{"extra"}, nil, serveOptions{}, "no arguments"},
+		{"unknown flag", []string{"--nope"}, nil, serveOptions{}, "not defined"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseServe(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultConfigCompiles(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, reg, err := catalog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kernel.New(cat, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := k.Apply(cfg)
+	if err != nil {
+		t.Fatalf("the built-in default configuration does not compile: %v", err)
+	}
+	if len(set.Identities()) < 4 {
+		t.Fatalf("identities: %v", set.Identities())
+	}
+}
+
+func TestConfigFilesAreStrict(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"typo.yaml": "revision: 2\nidentities:\n  - code: shop\n    prodcts: [{name: standard-retail}]\n",
+		"bad.json":  `{"revision": "two"}`,
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := loadConfig(path); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	good := filepath.Join(dir, "good.json")
+	_ = os.WriteFile(good, []byte(`{"revision": 3, "identities": [{"code": "shop", "products": [{"name": "standard-retail"}], "paymentTimeout": "5m"}]}`), 0o600)
+	cfg, err := loadConfig(good)
+	if err != nil || cfg.Revision != 3 || cfg.Identities[0].PaymentTimeout != kernel.Duration(5*60e9) {
+		t.Fatalf("good config: %+v, %v", cfg, err)
+	}
+	if _, err := loadConfig(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Error("a missing file was accepted")
+	}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/outbox"
+	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/timeouts"
+)
+
+// shutdownGrace is how long in-flight requests get to finish on shutdown.
+const shutdownGrace = 30 * time.Second
+
+// serve runs the server until ctx is done, then shuts down gracefully:
+// the listener closes, in-flight requests finish, background loops stop,
+// and the store closes last.
+func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	st, err := store.Open(ctx, o.DB)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+
+	cfg, err := loadConfig(o.Config)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cat, impls, err := catalog.New()
+	if err != nil {
+		return err
+	}
+	k, err := kernel.New(cat, impls, kernel.WithRegisterer(reg))
+	if err != nil {
+		return err
+	}
+	if _, err := k.Apply(cfg); err != nil {
+		return fmt.Errorf("config %s: %w", describe(o.Config), err)
+	}
+
+	if err := bootstrapAdmin(ctx, st, o.AdminToken, stdout); err != nil {
+		return err
+	}
+	if o.Demo {
+		if err := loadDemo(ctx, st, stdout); err != nil {
+			return fmt.Errorf("demo data: %w", err)
+		}
+	}
+
+	svc := order.NewService(k, st)
+	relay := outbox.New(st, outbox.Options{Logger: log})
+	relay.Subscribe("log", "", func(_ context.Context, e outbox.Event) error {
+		log.Debug("event", "id", e.ID, "topic", e.Topic, "order", e.AggregateID)
+		return nil
+	})
+	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
+
+	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Logger: log, Gatherer: reg, Registerer: reg,
+		Ready: st.Ping})
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return err
+	}
+	httpServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
+	fmt.Fprintf(stdout, "tmfd listening on http://%s (store: %s)\n", ln.Addr(), st.Dialect())
+
+	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { relay.Run(loops) })
+	wg.Go(func() { center.Run(loops) })
+
+	served := make(chan error, 1)
+	go func() { served <- httpServer.Serve(ln) }()
+	select {
+	case err = <-served:
+	case <-ctx.Done():
+		log.Info("shutting down: finishing in-flight requests")
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		err = httpServer.Shutdown(shutdownCtx)
+		cancel()
+	}
+	stopLoops()
+	wg.Wait()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// AdminID is the principal the bootstrap token belongs to.
+const AdminID = "admin"
+
+// bootstrapAdmin makes sure the first administrator exists. With a token it
+// is (re)bound to that token; without one, a token is generated and printed
+// once when the administrator does not exist yet.
+func bootstrapAdmin(ctx context.Context, st *store.Store, token string, stdout io.Writer) error {
+	_, err := st.GetPrincipal(ctx, AdminID)
+	exists := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if token == "" {
+		if exists {
+			return nil
+		}
+		if token, err = api.NewToken(); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "administrator token (shown once, keep it): %s\n", token)
+	}
+	return st.PutPrincipal(ctx, store.Principal{ID: AdminID, Roles: "admin", TokenHash: api.TokenHash(token)})
+}

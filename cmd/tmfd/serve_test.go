@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is an io.Writer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// The README's journey: start on the embedded default with demo data, place
+// an order as a demo buyer, pay it, then shut down gracefully.
+func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
+	addr := freeAddr(t)
+	db := filepath.Join(t.TempDir(), "tmf.db")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveOptions{Listen: addr, DB: db, Demo: true, AdminToken: "admin-secret"}, &stdout, &stderr)
+	}()
+	base := "http://" + addr
+	waitReady(t, base)
+
+	do := func(method, path, token, key, body string) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	status, o := do("POST", "/v1/orders", "demo-alice", "k-1",
+		`{"items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east","line1":"1 Bund"}}`)
+	if status != http.StatusCreated || o["status"] != "pending_payment" || o["bizCode"] != "retail" {
+		t.Fatalf("place: %d %v\nstderr: %s", status, o, stderr.String())
+	}
+	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/events", o["id"]), "demo-alice", "", `{"event":"pay"}`)
+	if status != http.StatusOK || o["status"] != "pending_outbound" {
+		t.Fatalf("pay: %d %v", status, o)
+	}
+	status, o = do("POST", "/v1/orders", "demo-alice", "k-2", `{"items":[{"sku":"topup-50","quantity":2}]}`)
+	if status != http.StatusCreated || o["bizCode"] != "virtual.topup" {
+		t.Fatalf("top-up resolved by category: %d %v", status, o)
+	}
+	if status, _ := do("GET", "/v1/skus/phone-x", "wrong-token", "", ""); status != http.StatusUnauthorized {
+		t.Fatalf("bad token: %d", status)
+	}
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metrics bytes.Buffer
+	_, _ = metrics.ReadFrom(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(metrics.String(), `tmf_extension_calls_total{`) {
+		t.Fatal("/metrics lacks the kernel's per-point metrics")
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve: %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("the server did not shut down")
+	}
+	if !strings.Contains(stdout.String(), "demo data loaded") {
+		t.Fatalf("stdout: %s", stdout.String())
+	}
+
+	// A second start on the same database migrates again and keeps the data.
+	ctx2, cancel2 := context.WithCancel(t.Context())
+	go func() {
+		done <- serve(ctx2, serveOptions{Listen: addr, DB: db, Demo: true}, &stdout, &stderr)
+	}()
+	waitReady(t, base)
+	status, o = do("GET", "/v1/orders?limit=10", "demo-alice", "", "")
+	if status != http.StatusOK || len(o["orders"].([]any)) != 2 {
+		t.Fatalf("after restart: %d %v", status, o)
+	}
+	cancel2()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("server not ready")
+}
