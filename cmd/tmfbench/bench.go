@@ -136,9 +136,11 @@ type result struct {
 	sold      map[string]int64 // units per SKU in placed orders
 }
 
-// drive runs the buyers for the configured duration.
+// drive runs the buyers for the configured duration. Requests in flight at
+// the end are waited for, not cancelled: a cancelled request may still have
+// placed its order, and the invariant check must know of every order.
 func (b *bench) drive(ctx context.Context) result {
-	ctx, cancel := context.WithTimeout(ctx, b.o.Duration)
+	stop, cancel := context.WithTimeout(ctx, b.o.Duration)
 	defer cancel()
 	var placed, paid atomic.Int64
 	var mu sync.Mutex
@@ -170,7 +172,7 @@ func (b *bench) drive(ctx context.Context) result {
 			rng := rand.New(rand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			token := b.tokens[w]
 			var lat []time.Duration
-			for n := 0; ctx.Err() == nil; n++ {
+			for n := 0; stop.Err() == nil; n++ {
 				sku := b.skus[1+rng.IntN(len(b.skus)-1)]
 				if rng.Float64() < b.o.Hot {
 					sku = b.hot
@@ -183,9 +185,6 @@ func (b *bench) drive(ctx context.Context) result {
 				t0 := time.Now()
 				status, code, err := b.call(ctx, http.MethodPost, "/v1/orders", token, body, &order,
 					"Idempotency-Key", fmt.Sprintf("%s-%d-%d", b.run, w, n))
-				if ctx.Err() != nil {
-					break
-				}
 				lat = append(lat, time.Since(t0))
 				if err != nil || status != http.StatusCreated {
 					if err != nil {
@@ -203,7 +202,7 @@ func (b *bench) drive(ctx context.Context) result {
 				if rng.Float64() < b.o.Pay {
 					status, code, err := b.call(ctx, http.MethodPost, "/v1/orders/"+order.ID+"/events", token, map[string]any{"event": "pay"}, nil)
 					switch {
-					case err != nil && ctx.Err() == nil:
+					case err != nil:
 						mu.Lock()
 						res.errors["transport"]++
 						mu.Unlock()
