@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bytes"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/store/storetest"
+)
+
+// A short run against a real server on SQLite: the hot SKU sells out, the
+// report names the out-of-stock errors, the invariant check passes, and the
+// bare-SQL baseline runs on the same database.
+func TestBenchAgainstARealServer(t *testing.T) {
+	dsn := storetest.NewDatabase(t, store.SQLite)
+	st, err := store.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	cat, reg, err := catalog.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := kernel.New(cat, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Apply(kernel.Config{Revision: 1, Identities: []kernel.IdentitySpec{
+		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreatePrincipal(t.Context(), store.Principal{ID: "admin", Roles: "admin", TokenHash: api.TokenHash("adm")}); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Service: order.NewService(k, st), Store: st, Kernel: k}).Handler())
+	defer srv.Close()
+
+	var out bytes.Buffer
+	err = run(t.Context(), []string{"--url", srv.URL, "--admin-token", "adm", "--buyers", "4", "--duration", "1500ms",
+		"--skus", "3", "--hot", "0.5", "--hot-stock", "5", "--sql", dsn}, &out)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"orders/s", "place latency: p50", "errors out_of_stock", "stock invariant holds for 4 SKUs (hot SKU: 5 sold of 5)", "bare SQL, same writes"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestBenchRefusesBadFlags(t *testing.T) {
+	for _, args := range [][]string{{}, {"--admin-token", "x", "--hot", "2"}, {"--admin-token", "x", "--buyers", "0"}} {
+		if err := run(t.Context(), args, &bytes.Buffer{}); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
