@@ -27,11 +27,7 @@ func TestBenchAgainstARealServer(t *testing.T) {
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	cat, reg, err := catalog.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := catalog.NewKernel()
 	if err != nil {
 		t.Fatal(err)
 	}

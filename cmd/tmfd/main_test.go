@@ -51,11 +51,7 @@ func TestDefaultConfigCompiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, reg, err := catalog.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := catalog.NewKernel()
 	if err != nil {
 		t.Fatal(err)
 	}

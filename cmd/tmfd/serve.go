@@ -47,11 +47,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cat, impls, err := catalog.New()
-	if err != nil {
-		return err
-	}
-	k, err := kernel.New(cat, impls, kernel.WithRegisterer(reg))
+	k, err := catalog.NewKernel(kernel.WithRegisterer(reg))
 	if err != nil {
 		return err
 	}

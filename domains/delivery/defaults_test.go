@@ -10,15 +10,7 @@ import (
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
-	cat := kernel.NewCatalogue()
-	if err := cat.Add(delivery.Points()...); err != nil {
-		t.Fatal(err)
-	}
-	reg := kernel.NewRegistry(cat)
-	if err := reg.SetDefault(delivery.Defaults()...); err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := kernel.Standalone(delivery.Points(), delivery.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}

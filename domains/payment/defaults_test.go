@@ -11,15 +11,7 @@ import (
 
 func TestCardByDefault(t *testing.T) {
 	t.Parallel()
-	cat := kernel.NewCatalogue()
-	if err := cat.Add(payment.Points()...); err != nil {
-		t.Fatal(err)
-	}
-	reg := kernel.NewRegistry(cat)
-	if err := reg.SetDefault(payment.Defaults()...); err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := kernel.Standalone(payment.Points(), payment.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,15 +11,7 @@ import (
 
 func TestListPrice(t *testing.T) {
 	t.Parallel()
-	cat := kernel.NewCatalogue()
-	if err := cat.Add(pricing.Points()...); err != nil {
-		t.Fatal(err)
-	}
-	reg := kernel.NewRegistry(cat)
-	if err := reg.SetDefault(pricing.Defaults()...); err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := kernel.Standalone(pricing.Points(), pricing.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,15 +28,7 @@ func TestBestPerGroup(t *testing.T) {
 	if err := json.Unmarshal(raw, &cases); err != nil {
 		t.Fatal(err)
 	}
-	cat := kernel.NewCatalogue()
-	if err := cat.Add(promotion.Points()...); err != nil {
-		t.Fatal(err)
-	}
-	reg := kernel.NewRegistry(cat)
-	if err := reg.SetDefault(promotion.Defaults()...); err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := kernel.Standalone(promotion.Points(), promotion.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}

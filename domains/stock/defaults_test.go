@@ -26,15 +26,7 @@ func TestNearestByPriority(t *testing.T) {
 	if err := json.Unmarshal(raw, &cases); err != nil {
 		t.Fatal(err)
 	}
-	cat := kernel.NewCatalogue()
-	if err := cat.Add(stock.Points()...); err != nil {
-		t.Fatal(err)
-	}
-	reg := kernel.NewRegistry(cat)
-	if err := reg.SetDefault(stock.Defaults()...); err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := kernel.Standalone(stock.Points(), stock.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,3 +54,13 @@ func New() (*kernel.Catalogue, *kernel.Registry, error) {
 	}
 	return cat, reg, nil
 }
+
+// NewKernel returns a kernel over the built-in catalogue and registry, with
+// the plans of an empty configuration in force.
+func NewKernel(opts ...kernel.Option) (*kernel.Kernel, error) {
+	cat, reg, err := New()
+	if err != nil {
+		return nil, err
+	}
+	return kernel.New(cat, reg, opts...)
+}

@@ -41,11 +41,7 @@ func productsConfig() kernel.Config {
 // productsKernel is a kernel over the built-in catalogue with cfg in force.
 func productsKernel(t *testing.T, cfg kernel.Config) *kernel.Kernel {
 	t.Helper()
-	cat, reg, err := catalog.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := catalog.NewKernel()
 	if err != nil {
 		t.Fatal(err)
 	}

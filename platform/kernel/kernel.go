@@ -139,3 +139,18 @@ func (s *PlanSet) Begin(ctx context.Context, code identity.Code) (*Operation, er
 	}
 	return newOperation(ctx, p), nil
 }
+
+// Standalone returns a kernel of just these points with these platform
+// defaults and the plans of an empty configuration: what a domain's tests, or
+// a tool that exercises a few points, need without the whole catalogue.
+func Standalone(points []Point, defaults []Implementation, opts ...Option) (*Kernel, error) {
+	cat := NewCatalogue()
+	if err := cat.Add(points...); err != nil {
+		return nil, err
+	}
+	reg := NewRegistry(cat)
+	if err := reg.SetDefault(defaults...); err != nil {
+		return nil, err
+	}
+	return New(cat, reg, opts...)
+}

@@ -184,11 +184,7 @@ func TestFireVetoFailureAndCompensation(t *testing.T) {
 
 func TestBasicValidation(t *testing.T) {
 	t.Parallel()
-	cat, reg, err := catalog.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := catalog.NewKernel()
 	if err != nil {
 		t.Fatal(err)
 	}

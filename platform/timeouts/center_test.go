@@ -21,11 +21,7 @@ func (c *clock) Advance(d time.Duration) { c.now.Add(int64(d)) }
 
 func setup(t *testing.T, st *store.Store, clk *clock) *order.Service {
 	t.Helper()
-	cat, reg, err := catalog.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := kernel.New(cat, reg)
+	k, err := catalog.NewKernel()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,7 @@ import (
 // mobile top-up through the kernel. The child identity has no configuration
 // of its own and inherits the product.
 func Example() {
-	cat, reg, err := catalog.New() // the built-in points, defaults and products
-	if err != nil {
-		panic(err)
-	}
-	k, err := kernel.New(cat, reg, kernel.WithoutMetrics())
+	k, err := catalog.NewKernel(kernel.WithoutMetrics()) // the built-in points, defaults and products
 	if err != nil {
 		panic(err)
 	}
