@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,7 +68,7 @@ func compile(cat *Catalogue, snap snapshot, cfg Config, metrics *Metrics) (*Plan
 	resolver, err := identity.NewResolver(codes[1:], cfg.Rules)
 	if err != nil {
 		var ce *identity.ConfigError
-		if ok := asConfigError(err, &ce); ok {
+		if errors.As(err, &ce) {
 			for _, p := range ce.Problems {
 				c.problem(identity.Root, "", "rules", "%s", p)
 			}
@@ -89,14 +90,6 @@ func compile(cat *Catalogue, snap snapshot, cfg Config, metrics *Metrics) (*Plan
 		return nil, &ConfigError{Revision: cfg.Revision, Problems: dedupe(c.problems)}
 	}
 	return set, nil
-}
-
-func asConfigError(err error, target **identity.ConfigError) bool {
-	ce, ok := err.(*identity.ConfigError)
-	if ok {
-		*target = ce
-	}
-	return ok
 }
 
 func (c *compiler) buildDefaults() {
