@@ -224,10 +224,17 @@ func (s *Store) Close() error { return s.sqlDB.Close() }
 // MySQL serialise it with an advisory lock held on a dedicated connection,
 // SQLite with its single writer.
 func (s *Store) Migrate(ctx context.Context) error {
+	return s.MigrateModels(ctx, models()...)
+}
+
+// MigrateModels migrates the given gorm models the way Migrate migrates the
+// store's own, under the same lock. Domain packages keep their own tables
+// and list them for it.
+func (s *Store) MigrateModels(ctx context.Context, models ...any) error {
 	var err error
 	switch s.dialect {
 	case SQLite:
-		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(models()...) })
+		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(models...) })
 	case Postgres:
 		// Keyed by schema, so that isolated schemas (tests, tenants) do not
 		// wait for each other.
@@ -236,10 +243,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 			"SELECT pg_advisory_unlock(hashtext('tmf_migrate:' || current_schema()))",
 			func(tx *gorm.DB) error {
 				// PostgreSQL DDL is transactional: a failed migration leaves nothing half done.
-				return tx.Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(models()...) })
+				return tx.Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(models...) })
 			})
 	case MySQL:
-		err = s.migrateMySQL(ctx)
+		err = s.migrateMySQL(ctx, models)
 	}
 	if err != nil {
 		return fmt.Errorf("store: migrate %s: %w", s.dialect, err)
@@ -247,7 +254,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) migrateMySQL(ctx context.Context) error {
+func (s *Store) migrateMySQL(ctx context.Context, models []any) error {
 	var database string
 	if err := s.db.WithContext(ctx).Raw("SELECT DATABASE()").Scan(&database).Error; err != nil {
 		return err
@@ -264,7 +271,7 @@ func (s *Store) migrateMySQL(ctx context.Context) error {
 		"SELECT RELEASE_LOCK("+quoted+")",
 		func(tx *gorm.DB) error {
 			return tx.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin").
-				AutoMigrate(models()...)
+				AutoMigrate(models...)
 		})
 }
 
@@ -295,6 +302,17 @@ func (s *Store) withMigrationLock(ctx context.Context, lock, unlock string, fn f
 		return fn(tx)
 	})
 }
+
+// DB is the store's gorm handle, bound to ctx, for the domain packages that
+// keep their own tables in the same database. Writes that must be atomic go
+// through Tx.
+func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
+
+// Tx runs fn in one transaction, again (at most twice more) if the database
+// aborted it to break a deadlock or a serialisation conflict; fn must not
+// keep state between runs. On SQLite the store has one connection: fn must
+// use tx, never the store, or it waits for itself.
+func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error { return s.inTx(ctx, fn) }
 
 // inTx runs fn in one transaction, again (at most twice more) if the
 // database aborted it to break a deadlock. fn must not keep state between runs.
