@@ -2,8 +2,10 @@ package kernel
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -121,10 +123,27 @@ func (c *compiler) compiled(im Implementation, layer Layer, source, version stri
 }
 
 // product builds a product's bindings once, reporting problems against the
-// first identity (in sorted order) that enables it.
-func (c *compiler) product(p Product, enabledBy identity.Code) []builtBinding {
-	if built, ok := c.products[p.Name]; ok {
+// first identity (in sorted order) that enables it. An identity that gives
+// the product its own arguments gets its own build, reported against it.
+func (c *compiler) product(p Product, enabledBy identity.Code, args map[string]json.RawMessage) []builtBinding {
+	cacheKey := p.Name
+	if len(args) > 0 {
+		cacheKey = p.Name + "@" + string(enabledBy)
+	}
+	if built, ok := c.products[cacheKey]; ok {
 		return built
+	}
+	for _, point := range slices.Sorted(maps.Keys(args)) {
+		n := 0
+		for _, b := range p.Bindings {
+			if b.Point == point {
+				n++
+			}
+		}
+		if n != 1 {
+			c.problem(enabledBy, point, "bad_args", "identity %s gives product %s arguments at %s, where it binds %d implementations (it must bind exactly one)",
+				enabledBy, p.Name, point, n)
+		}
 	}
 	var built []builtBinding
 	for i, b := range p.Bindings {
@@ -143,14 +162,18 @@ func (c *compiler) product(p Product, enabledBy identity.Code) []builtBinding {
 				p.Name, b.Impl, b.Point, spec.Request, spec.Response, b.Impl, im.Point.Name, im.Point.Request, im.Point.Response)
 			continue
 		}
-		fn, err := im.build(b.Args)
+		bargs, key := b.Args, fmt.Sprintf("%s#%d", p.Name, i)
+		if a, ok := args[b.Point]; ok {
+			bargs, key = a, key+"@"+string(enabledBy)
+		}
+		fn, err := im.build(bargs)
 		if err != nil {
 			c.problem(enabledBy, b.Point, "bad_args", "product %s, binding %s at %s: %v", p.Name, b.Impl, b.Point, err)
 			continue
 		}
-		built = append(built, builtBinding{point: spec, impl: im, priority: b.Priority, fn: fn, key: fmt.Sprintf("%s#%d", p.Name, i)})
+		built = append(built, builtBinding{point: spec, impl: im, priority: b.Priority, fn: fn, key: key})
 	}
-	c.products[p.Name] = built
+	c.products[cacheKey] = built
 	return built
 }
 
@@ -175,6 +198,7 @@ type enabledProduct struct {
 	product  Product
 	priority int
 	origin   identity.Code
+	args     map[string]json.RawMessage
 }
 
 // effectiveProducts are the products of the nearest identity in the chain
@@ -202,7 +226,7 @@ func (c *compiler) effectiveProducts(code identity.Code) []enabledProduct {
 			if ref.Priority != nil {
 				prio = *ref.Priority
 			}
-			out = append(out, enabledProduct{product: p, priority: prio, origin: link})
+			out = append(out, enabledProduct{product: p, priority: prio, origin: link, args: ref.Args})
 		}
 		slices.SortStableFunc(out, func(a, b enabledProduct) int {
 			return cmp.Or(cmp.Compare(b.priority, a.priority), strings.Compare(a.product.Name, b.product.Name))
@@ -283,7 +307,7 @@ func (c *compiler) plan(code identity.Code, maxID int) *Plan {
 		// Product layer.
 		var layer []*compiledImpl
 		for _, ep := range products {
-			for _, bb := range c.product(ep.product, ep.origin) {
+			for _, bb := range c.product(ep.product, ep.origin, ep.args) {
 				if bb.point != s {
 					continue
 				}

@@ -37,10 +37,18 @@ type IdentitySpec struct {
 	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch,omitempty"`
 }
 
-// ProductRef enables a product, optionally at another priority.
+// ProductRef enables a product, optionally at another priority and with
+// other arguments for its bindings.
 type ProductRef struct {
 	Name     string `json:"name"`
 	Priority *int   `json:"priority,omitempty"`
+	// Args replace, for this identity and the descendants that inherit its
+	// products, the arguments of the product's binding at a point (keyed by
+	// point name): an identity's freight template, its member prices. The
+	// product must bind exactly one implementation at each point named, and
+	// the arguments must satisfy that implementation's factory; otherwise
+	// the configuration does not compile (bad_args).
+	Args map[string]json.RawMessage `json:"args,omitempty"`
 }
 
 // BizpackRef binds a bizpack to an identity. Between two bizpacks of one

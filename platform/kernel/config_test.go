@@ -44,6 +44,7 @@ func conflictFixture(t *testing.T) *fixture {
 	f.must(f.reg.AddProduct(product("ghost-impl", 1, bind("test.pick", "pick.nobody"))))
 	f.must(f.reg.AddProduct(product("mismatch", 1, bind("test.pick", "other.a"))))
 	f.must(f.reg.AddProduct(product("bad-args", 1, bindArgs("test.pick", "pick.versioned", map[string]any{"rev": -1}))))
+	f.must(f.reg.AddProduct(product("versioned", 1, bindArgs("test.pick", "pick.versioned", map[string]any{"rev": 1}))))
 	f.must(f.reg.AddProduct(product("unknown-arg", 1, bindArgs("test.pick", "pick.versioned", map[string]any{"revision": 1}))))
 	f.must(f.reg.AddProduct(Product{Name: "bad-graph", LifecyclePatch: &lifecycle.Patch{RemoveEvents: []string{"no_such_event"}}}))
 	f.must(f.reg.PutBizpack(Bizpack{Name: "p", Version: "1", Impls: []Implementation{pick.Impl("p.pick", answer("p"))}}))
@@ -75,6 +76,12 @@ func TestConflictsAreReportedAtCompileNamingBothSides(t *testing.T) {
 			nil, "bad_args", []string{"bad-args", "rev must not be negative"}},
 		{"unknown argument field", IdentitySpec{Code: "s", Products: products("unknown-arg")},
 			nil, "bad_args", []string{"unknown field \"revision\""}},
+		{"identity arguments refused by the factory", IdentitySpec{Code: "s",
+			Products: []ProductRef{{Name: "versioned", Args: map[string]json.RawMessage{"test.pick": json.RawMessage(`{"rev":-2}`)}}}},
+			nil, "bad_args", []string{"versioned", "rev must not be negative"}},
+		{"identity arguments at a point the product does not bind", IdentitySpec{Code: "s",
+			Products: []ProductRef{{Name: "versioned", Args: map[string]json.RawMessage{"test.pipe": json.RawMessage(`{}`)}}}},
+			nil, "bad_args", []string{"identity s", "product versioned", "test.pipe", "binds 0 implementations"}},
 		{"unknown product", IdentitySpec{Code: "s", Products: products("nope")},
 			nil, "unknown_product", []string{"nope"}},
 		{"unknown bizpack", IdentitySpec{Code: "s", Bizpacks: []BizpackRef{{Name: "nope"}}},
@@ -110,6 +117,25 @@ func TestConflictsAreReportedAtCompileNamingBothSides(t *testing.T) {
 				t.Fatal("a refused configuration replaced the plans in force")
 			}
 		})
+	}
+}
+
+func TestIdentityArgumentsReplaceTheProductsForItsSubtree(t *testing.T) {
+	t.Parallel()
+	f := conflictFixture(t)
+	withRev := func(rev int) []ProductRef {
+		return []ProductRef{{Name: "versioned", Args: map[string]json.RawMessage{"test.pick": json.RawMessage(fmt.Sprintf(`{"rev":%d}`, rev))}}}
+	}
+	f.apply(Config{Revision: 1, Identities: []IdentitySpec{
+		{Code: "plain", Products: products("versioned")},
+		{Code: "shop", Products: withRev(7)},
+		{Code: "shop.books"},
+		{Code: "shop.music", Products: withRev(9)},
+	}})
+	for code, want := range map[string]string{"plain": "1", "shop": "7", "shop.books": "7", "shop.music": "9"} {
+		if got, err := pick.Call(f.begin(identity.Code(code)), ""); err != nil || got != want {
+			t.Errorf("%s: pick = %q, %v; want %q", code, got, err, want)
+		}
 	}
 }
 
