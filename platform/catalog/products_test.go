@@ -248,7 +248,7 @@ var (
 	retailAllowed = map[string][]string{
 		lifecycle.Created:         {"cancel", "place"},
 		lifecycle.PendingPayment:  {"cancel", "pay", "payment_fail", "payment_timeout"},
-		lifecycle.PendingOutbound: {"outbound_fail", "ship"},
+		lifecycle.PendingOutbound: {"cancel", "outbound_fail", "ship"},
 		lifecycle.PendingInbound:  {"inbound_fail", "receive"},
 	}
 	virtualAllowed = map[string][]string{
@@ -258,8 +258,8 @@ var (
 	b2bAllowed = map[string][]string{
 		lifecycle.Created:         {"cancel", "place"},
 		lifecycle.PendingPayment:  {"cancel", "pay", "payment_fail", "payment_timeout"},
-		lifecycle.PendingReview:   {"approve", "reject"},
-		lifecycle.PendingOutbound: {"outbound_fail", "ship"},
+		lifecycle.PendingReview:   {"approve", "cancel", "reject"},
+		lifecycle.PendingOutbound: {"cancel", "outbound_fail", "ship"},
 		lifecycle.PendingInbound:  {"inbound_fail", "receive"},
 	}
 )

@@ -60,6 +60,6 @@ func Example() {
 	// confirm stock, idempotency key order-7/3/pay
 	// commit order-7: pending_payment -> pending_review at version 3
 	// state: pending_review
-	// available: [approve reject]
-	// lifecycle: event "ship" is not allowed in state "pending_review" (allowed: approve, reject)
+	// available: [approve cancel reject]
+	// lifecycle: event "ship" is not allowed in state "pending_review" (allowed: approve, cancel, reject)
 }

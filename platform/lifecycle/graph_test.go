@@ -20,6 +20,7 @@ var defaultEdges = []lc.Edge{
 	{From: lc.Created, Event: lc.EventPlace, To: lc.PendingPayment},
 	{From: lc.PendingInbound, Event: lc.EventInboundFail, To: lc.InboundFailed},
 	{From: lc.PendingInbound, Event: lc.EventReceive, To: lc.Completed},
+	{From: lc.PendingOutbound, Event: lc.EventCancel, To: lc.Cancelled},
 	{From: lc.PendingOutbound, Event: lc.EventOutboundFail, To: lc.OutboundFailed},
 	{From: lc.PendingOutbound, Event: lc.EventShip, To: lc.PendingInbound},
 	{From: lc.PendingPayment, Event: lc.EventCancel, To: lc.Cancelled},
@@ -27,6 +28,7 @@ var defaultEdges = []lc.Edge{
 	{From: lc.PendingPayment, Event: lc.EventPaymentFail, To: lc.PaymentFailed},
 	{From: lc.PendingPayment, Event: lc.EventPaymentTimeout, To: lc.Cancelled},
 	{From: lc.PendingReview, Event: lc.EventApprove, To: lc.PendingOutbound},
+	{From: lc.PendingReview, Event: lc.EventCancel, To: lc.Cancelled},
 	{From: lc.PendingReview, Event: lc.EventReject, To: lc.Rejected},
 }
 
@@ -220,8 +222,8 @@ func TestHappyPath(t *testing.T) {
 		available []string
 	}{
 		{lc.EventPlace, lc.PendingPayment, []string{"cancel", "pay", "payment_fail", "payment_timeout"}},
-		{lc.EventPay, lc.PendingReview, []string{"approve", "reject"}},
-		{lc.EventApprove, lc.PendingOutbound, []string{"outbound_fail", "ship"}},
+		{lc.EventPay, lc.PendingReview, []string{"approve", "cancel", "reject"}},
+		{lc.EventApprove, lc.PendingOutbound, []string{"cancel", "outbound_fail", "ship"}},
 		{lc.EventShip, lc.PendingInbound, []string{"inbound_fail", "receive"}},
 		{lc.EventReceive, lc.Completed, nil},
 	}
@@ -252,6 +254,7 @@ func TestMermaid(t *testing.T) {
     created --> pending_payment: place
     pending_inbound --> inbound_failed: inbound_fail
     pending_inbound --> completed: receive
+    pending_outbound --> cancelled: cancel
     pending_outbound --> outbound_failed: outbound_fail
     pending_outbound --> pending_inbound: ship
     pending_payment --> cancelled: cancel
@@ -259,6 +262,7 @@ func TestMermaid(t *testing.T) {
     pending_payment --> payment_failed: payment_fail
     pending_payment --> cancelled: payment_timeout
     pending_review --> pending_outbound: approve
+    pending_review --> cancelled: cancel
     pending_review --> rejected: reject
     cancelled --> [*]
     completed --> [*]

@@ -57,6 +57,7 @@ func TestApplyProducts(t *testing.T) {
 				{From: lc.Created, Event: lc.EventPlace, To: lc.PendingPayment},
 				{From: lc.PendingInbound, Event: lc.EventInboundFail, To: lc.InboundFailed},
 				{From: lc.PendingInbound, Event: lc.EventReceive, To: lc.Completed},
+				{From: lc.PendingOutbound, Event: lc.EventCancel, To: lc.Cancelled},
 				{From: lc.PendingOutbound, Event: lc.EventOutboundFail, To: lc.OutboundFailed},
 				{From: lc.PendingOutbound, Event: lc.EventShip, To: lc.PendingInbound},
 				{From: lc.PendingPayment, Event: lc.EventCancel, To: lc.Cancelled},
@@ -90,11 +91,11 @@ func TestApplyProducts(t *testing.T) {
 				defaultEdges[0], defaultEdges[1], // created
 				{From: "on_hold", Event: "release", To: lc.PendingReview},
 				defaultEdges[2], defaultEdges[3], // pending_inbound
-				defaultEdges[4], defaultEdges[5], // pending_outbound
-				defaultEdges[6], defaultEdges[7], defaultEdges[8], defaultEdges[9], // pending_payment
-				defaultEdges[10], // pending_review approve
+				defaultEdges[4], defaultEdges[5], defaultEdges[6], // pending_outbound
+				defaultEdges[7], defaultEdges[8], defaultEdges[9], defaultEdges[10], // pending_payment
+				defaultEdges[11], defaultEdges[12], // pending_review approve, cancel
 				{From: lc.PendingReview, Event: "hold", To: "on_hold"},
-				defaultEdges[11], // pending_review reject
+				defaultEdges[13], // pending_review reject
 			},
 		},
 	}

@@ -141,10 +141,31 @@ type OrderLine struct {
 	ListPrice int64  `gorm:"not null" json:"listPrice"`
 	UnitPrice int64  `gorm:"not null" json:"unitPrice"`
 	LineTotal int64  `gorm:"not null" json:"lineTotal"`
+	// Discount is the line's share of the order's discount (largest
+	// remainder, so the lines' shares sum to the order's discount); what a
+	// return of the whole line refunds is LineTotal − Discount.
+	Discount int64 `gorm:"not null;default:0" json:"discount"`
 }
 
 // TableName implements gorm's schema.Tabler.
 func (OrderLine) TableName() string { return "tmf_order_lines" }
+
+// OrderReturn is one line of a (partial) return of a shipped order: the
+// quantity that came back and the amount refunded for it. ReturnID is the
+// caller's idempotency key for the return; a return is applied once.
+type OrderReturn struct {
+	OrderID   string    `gorm:"primaryKey;size:40;autoIncrement:false" json:"-"`
+	ReturnID  string    `gorm:"primaryKey;size:128;autoIncrement:false" json:"returnId"`
+	LineNo    int       `gorm:"primaryKey;autoIncrement:false" json:"lineNo"`
+	SKU       string    `gorm:"column:sku;size:64;not null" json:"sku"`
+	Quantity  int64     `gorm:"not null" json:"quantity"`
+	Refund    int64     `gorm:"not null" json:"refund"`
+	Actor     string    `gorm:"size:128;not null" json:"actor,omitempty"`
+	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OrderReturn) TableName() string { return "tmf_order_returns" }
 
 // OrderHistory is one lifecycle step of an order. Version is the order's
 // version after the step.
@@ -234,5 +255,5 @@ func (Principal) TableName() string { return "tmf_principals" }
 // models lists every table, in creation order.
 func models() []any {
 	return []any{&SKU{}, &Location{}, &StockLevel{}, &StockMove{}, &Order{}, &OrderLine{},
-		&OrderHistory{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{}}
+		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{}}
 }

@@ -44,6 +44,26 @@ type NewOrder struct {
 	Events []OutboxEvent
 	// Idempotency, when set, marks that running record done with this answer.
 	Idempotency *IdempotencyResult
+	// Steps are the domains' writes that belong to the order (reserve stock,
+	// redeem coupons, reserve credit), run in the same transaction after
+	// everything else, in order, so that hot counter rows stay locked for
+	// as short a time as possible. A step's error aborts the transaction and
+	// is returned as it is (wrapped): nothing of the order is written.
+	Steps []Step
+}
+
+// Step is a domain's part of an order's transaction. It must use tx only
+// (on SQLite the store has a single connection) and keep no state between
+// runs: the store may run the whole transaction again after a deadlock.
+type Step func(ctx context.Context, tx *gorm.DB) error
+
+func runSteps(ctx context.Context, tx *gorm.DB, steps []Step) error {
+	for _, step := range steps {
+		if err := step(ctx, tx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CreateOrder writes a new order in ONE transaction: the order, its lines,
@@ -113,6 +133,9 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
 			if err := completeIdempotency(tx, *n.Idempotency, now); err != nil {
 				return err
 			}
+		}
+		if err := runSteps(ctx, tx, n.Steps); err != nil {
+			return err
 		}
 		if len(reservations) == 0 {
 			return nil
@@ -343,6 +366,10 @@ type Transition struct {
 	ClearPaymentDeadline bool
 	// Idempotency, when set, marks that running record done with this answer.
 	Idempotency *IdempotencyResult
+	// Steps are the domains' writes of the transition (move stock, return
+	// coupons, capture credit), run in the same transaction after the
+	// order's compare-and-set, in order. A step's error aborts it.
+	Steps []Step
 }
 
 // TransitionOrder applies one lifecycle step in ONE transaction: a
@@ -425,6 +452,9 @@ func (s *Store) TransitionOrder(ctx context.Context, t Transition) (Order, error
 				return &StockStateError{SKU: m.SKU, Location: m.Location, Kind: m.Kind, Quantity: m.Quantity,
 					Bucket: transfers[m.Kind].from}
 			}
+		}
+		if err := runSteps(ctx, tx, t.Steps); err != nil {
+			return err
 		}
 		if withHist {
 			h := hist
