@@ -244,7 +244,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"POST", "/v1/orders/" + id + "/events", "", `{"event":"ship"}`, nil, 401},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"ship"}`, nil, 403},
 			call{"POST", "/v1/orders/" + id + "/events", bob, `{"event":"cancel"}`, nil, 404},
-			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"cancel"}`, nil, 409},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay"}`, nil, 409},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay","data":{"note":"` + strings.Repeat("x", 2<<20) + `"}}`, nil, 413},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `event=pay`, []string{"Content-Type", "text/plain"}, 415},
 			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay","data":{"fail":"yes"}}`, nil, 502},

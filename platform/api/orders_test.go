@@ -143,9 +143,9 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 		if s := e.stock("kettle"); s.Sellable != 8 || s.Reserved != 0 || s.Frozen != 2 {
 			t.Fatalf("after paying: %+v", s)
 		}
-		r = e.do("POST", "/v1/orders/"+o.ID+"/events", alice, `{"event":"cancel"}`)
+		r = e.do("POST", "/v1/orders/"+o.ID+"/events", alice, `{"event":"pay"}`)
 		expect(t, r, 409, "event_not_allowed")
-		if p := r.json(t); fmt.Sprint(p["allowedEvents"]) != "[outbound_fail ship]" || p["orderStatus"] != "pending_outbound" {
+		if p := r.json(t); fmt.Sprint(p["allowedEvents"]) != "[cancel outbound_fail ship]" || p["orderStatus"] != "pending_outbound" {
 			t.Fatalf("refusal %s", r)
 		}
 		r = e.do("POST", "/v1/orders/"+o.ID+"/events", ops, `{"event":"ship"}`)
