@@ -1,5 +1,3 @@
-// Package delivery is the delivery domain: whether an order ships, and its
-// freight, computed locally without a remote call while ordering.
 package delivery
 
 import (

@@ -1,6 +1,3 @@
-// Package pricing is the pricing domain: list prices from the catalogue and
-// the pricing.adjust pipeline that business lines use for tier and member
-// prices. All amounts are integer minor units.
 package pricing
 
 import (

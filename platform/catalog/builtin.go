@@ -26,10 +26,17 @@ func Points() []kernel.Point {
 	return out
 }
 
-// Defaults are the platform default implementations.
-func Defaults() []kernel.Implementation {
+// Sources are the in-memory data that some platform defaults read while
+// ordering (never the database): the promotion book. A nil source behaves
+// as an empty one.
+type Sources struct {
+	Promotions *promotion.Book
+}
+
+// Defaults are the platform default implementations, reading src.
+func Defaults(src Sources) []kernel.Implementation {
 	var out []kernel.Implementation
-	for _, is := range [][]kernel.Implementation{order.Defaults(), pricing.Defaults(), promotion.Defaults(),
+	for _, is := range [][]kernel.Implementation{order.Defaults(), pricing.Defaults(), promotion.Defaults(src.Promotions),
 		stock.Defaults(), payment.Defaults(), delivery.Defaults()} {
 		out = append(out, is...)
 	}
@@ -37,14 +44,17 @@ func Defaults() []kernel.Implementation {
 }
 
 // New returns a catalogue of the built-in points and a registry holding the
-// platform defaults and the built-in products.
-func New() (*kernel.Catalogue, *kernel.Registry, error) {
+// platform defaults (over empty sources) and the built-in products.
+func New() (*kernel.Catalogue, *kernel.Registry, error) { return NewWith(Sources{}) }
+
+// NewWith is New with the defaults reading src.
+func NewWith(src Sources) (*kernel.Catalogue, *kernel.Registry, error) {
 	cat := kernel.NewCatalogue()
 	if err := cat.Add(Points()...); err != nil {
 		return nil, nil, err
 	}
 	reg := kernel.NewRegistry(cat)
-	if err := reg.SetDefault(Defaults()...); err != nil {
+	if err := reg.SetDefault(Defaults(src)...); err != nil {
 		return nil, nil, err
 	}
 	for _, m := range Products() {
@@ -56,9 +66,12 @@ func New() (*kernel.Catalogue, *kernel.Registry, error) {
 }
 
 // NewKernel returns a kernel over the built-in catalogue and registry, with
-// the plans of an empty configuration in force.
-func NewKernel(opts ...kernel.Option) (*kernel.Kernel, error) {
-	cat, reg, err := New()
+// empty sources and the plans of an empty configuration in force.
+func NewKernel(opts ...kernel.Option) (*kernel.Kernel, error) { return NewKernelWith(Sources{}, opts...) }
+
+// NewKernelWith is NewKernel with the defaults reading src.
+func NewKernelWith(src Sources, opts ...kernel.Option) (*kernel.Kernel, error) {
+	cat, reg, err := NewWith(src)
 	if err != nil {
 		return nil, err
 	}

@@ -311,7 +311,7 @@ func TestStandardRetailEndToEnd(t *testing.T) {
 			if !a.decision.Allowed || !a.shipped || a.freight == nil {
 				t.Fatalf("answer = %+v; want allowed and shipped", a)
 			}
-			if a.freight.Amount != tc.freight || a.freight.Template != standardretail.ImplWeightFreight || a.total != tc.total {
+			if a.freight.Amount != tc.freight || a.freight.Template != standardretail.DefaultTemplateName || a.total != tc.total {
 				t.Fatalf("freight %+v, total %d; want %d, %d", *a.freight, a.total, tc.freight, tc.total)
 			}
 			if len(a.adjustments) != 0 || !slices.Equal(a.methods, []string{"card", "cod"}) {
@@ -322,7 +322,7 @@ func TestStandardRetailEndToEnd(t *testing.T) {
 				wantCall{"order.validate", "order.basic", "platform", kernel.OutcomeOK},
 				wantCall{"pricing.adjust", "pricing.list-price", "platform", kernel.OutcomeOK},
 				wantCall{"delivery.required", "delivery.physical-lines", "platform", kernel.OutcomeOK},
-				wantCall{"delivery.freight", standardretail.ImplWeightFreight, standardretail.Name, kernel.OutcomeOK},
+				wantCall{"delivery.freight", standardretail.ImplFreight, standardretail.Name, kernel.OutcomeOK},
 				wantCall{"payment.methods", standardretail.ImplMethods, standardretail.Name, kernel.OutcomeOK})
 		})
 	}
@@ -620,7 +620,7 @@ func TestRetailAndVirtualClashAtOnePriority(t *testing.T) {
 		conflicts[p.Point] = p.Message
 	}
 	for point, mentions := range map[string][]string{
-		"delivery.freight": {"product standard-retail binds standard-retail.weight-freight",
+		"delivery.freight": {"product standard-retail binds standard-retail.freight",
 			"product virtual-goods binds virtual-goods.no-freight", "priority 10"},
 		"payment.methods": {"standard-retail.methods", "virtual-goods.methods", "priority 10"},
 		"":                {"standard-retail", "virtual-goods", "both replace the lifecycle at priority 10"},
@@ -648,7 +648,7 @@ func TestRetailAndVirtualClashAtOnePriority(t *testing.T) {
 		methods                 []string
 	}{
 		{virtualgoods.Name, virtualgoods.ImplNoFreight, "virtual", 15 * time.Minute, []string{"card", "balance"}},
-		{standardretail.Name, standardretail.ImplWeightFreight, "retail", 30 * time.Minute, []string{"card", "cod"}},
+		{standardretail.Name, standardretail.DefaultTemplateName, "retail", 30 * time.Minute, []string{"card", "cod"}},
 	} {
 		t.Run("raise "+tc.raise, func(t *testing.T) {
 			other := virtualgoods.Name
@@ -689,8 +689,8 @@ func TestBuiltinFactoriesRefuseBadArgumentsAtCompile(t *testing.T) {
 	for _, tc := range []struct {
 		name, point, impl, args, mention string
 	}{
-		{"negative freight", "delivery.freight", standardretail.ImplWeightFreight, `{"firstKg": -800}`, "firstKg"},
-		{"unknown freight argument", "delivery.freight", standardretail.ImplWeightFreight, `{"perKg": 200}`, `unknown field "perKg"`},
+		{"negative freight", "delivery.freight", standardretail.ImplFreight, `{"name":"t","basis":"weight","default":{"first":-800,"firstUnits":1000,"additional":200,"additionalUnits":1000}}`, "must not be negative"},
+		{"unknown freight argument", "delivery.freight", standardretail.ImplFreight, `{"perKg": 200}`, `unknown field "perKg"`},
 		{"tier price above list", "pricing.adjust", b2bdistribution.ImplTierPrice, `{"basisPoints": {"1": 12000}}`, "outside 0..10000"},
 		{"zero case size", "order.validate", b2bdistribution.ImplCasePack, `{"caseSize": 0}`, "caseSize"},
 		{"zero quantity limit", "order.validate", virtualgoods.ImplVirtualOnly, `{"maxQuantity": 0}`, "maxQuantity"},

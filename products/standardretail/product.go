@@ -1,8 +1,15 @@
 // Package standardretail is the "standard-retail" product: physical goods
 // sold to consumers. Orders are paid, then leave the warehouse, then are
-// received; there is no review step. Freight is charged by weight, an order
-// with physical goods needs a shipping region, and card and cash on
-// delivery are offered.
+// received; there is no review step. Freight is charged by a freight
+// template (by weight unless an identity gives its own), an order with
+// physical goods needs a shipping region, card and cash on delivery are
+// offered, and member prices apply to identities that configure them.
+//
+// Identities configure the product through their ProductRef's arguments,
+// keyed by point: "delivery.freight" takes a delivery.Template that
+// replaces DefaultFreightTemplate, "pricing.adjust" takes member-price
+// arguments (pricing.MemberPrice) that replace the default, which changes
+// no price, and "payment.methods" takes {"methods": [...]}.
 //
 // The package exports the product as data (Product), the implementations
 // it binds (Implementations, each registered under a name prefixed with
@@ -16,6 +23,7 @@ import (
 
 	"github.com/tmf-platform/tmf/domains/delivery"
 	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/domains/pricing"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
@@ -27,7 +35,8 @@ const Name = "standard-retail"
 
 // The names under which the product's implementations are registered.
 const (
-	ImplWeightFreight   = Name + ".weight-freight"
+	ImplFreight         = Name + ".freight"
+	ImplMemberPrice     = Name + ".member-price"
 	ImplShippingAddress = Name + ".shipping-address"
 	ImplMethods         = Name + ".methods"
 )
@@ -69,11 +78,13 @@ func Product() kernel.Product {
 	return kernel.Product{
 		Name:    Name,
 		Version: "1",
-		Doc: "Physical goods for consumers: pay, then outbound, then inbound, with no review step; freight by weight, " +
-			"a shipping region required, card or cash on delivery.",
+		Doc: "Physical goods for consumers: pay, then outbound, then inbound, with no review step; freight by template " +
+			"(by weight by default), a shipping region required, card or cash on delivery, member prices for identities " +
+			"that configure them.",
 		Priority: Priority,
 		Bindings: []kernel.Binding{
-			{Point: delivery.Freight.Spec().Name, Impl: ImplWeightFreight, Args: argsOf(DefaultWeightFreight())},
+			{Point: delivery.Freight.Spec().Name, Impl: ImplFreight, Args: argsOf(DefaultFreightTemplate())},
+			{Point: pricing.Adjust.Spec().Name, Impl: ImplMemberPrice, Args: argsOf(pricing.DefaultMemberPrice())},
 			{Point: order.Validate.Spec().Name, Impl: ImplShippingAddress},
 			{Point: payment.Methods.Spec().Name, Impl: ImplMethods, Args: argsOf(paymethods.List{Methods: DefaultMethods()})},
 		},
@@ -87,9 +98,13 @@ func Product() kernel.Product {
 // before the product.
 func Implementations() []kernel.Implementation {
 	return []kernel.Implementation{
-		delivery.Freight.Factory(ImplWeightFreight, NewWeightFreight).WithVersion("1").
-			WithDoc("Freight by total weight of the physical lines: a first-kilogram charge, a charge per started extra " +
-				"kilogram, free from a subtotal. Args {\"firstKg\", \"perExtraKg\", \"freeAbove\"} in minor units."),
+		delivery.TemplateFreight(ImplFreight).
+			WithDoc("Freight by the identity's freight template (delivery.Template), by default by weight: 800 for the " +
+				"first kilogram, 200 per started kilogram above it, free from a subtotal of 9900 after discounts."),
+		pricing.MemberPriceImpl(ImplMemberPrice).
+			WithDoc("Member prices for buyers whose \"tags\" attribute holds the configured tag: the SKU's member price, " +
+				"else the unit price × basisPoints / 10000 rounded half up. The default arguments change nothing; " +
+				"identities opt in with {\"tag\", \"basisPoints\", \"prices\"}."),
 		order.Validate.Impl(ImplShippingAddress, ShippingAddress).WithVersion("1").
 			WithDoc("Denies (address_required) an order with a physical line and no shipping region."),
 		payment.Methods.Factory(ImplMethods, NewMethods).WithVersion("1").
@@ -98,7 +113,7 @@ func Implementations() []kernel.Implementation {
 }
 
 // argsOf renders a binding's arguments. The values are plain structs of
-// numbers, strings and slices, which always marshal.
+// numbers, strings, slices and maps, which always marshal.
 func argsOf(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
