@@ -1,5 +1,3 @@
-// Package stock is the stock domain: quantities per SKU and location, and
-// the choice of the location that ships an order.
 package stock
 
 import (

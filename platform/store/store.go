@@ -149,7 +149,11 @@ func dialectorFor(dsn string) (string, gorm.Dialector, error) {
 			return MySQL, nil, err
 		}
 		precision := 6
-		return MySQL, mysql.New(mysql.Config{DSN: my, DefaultDatetimePrecision: &precision}), nil
+		// DisableWithReturning: on MariaDB gorm would add RETURNING to inserts
+		// with an auto-increment key, and a no-op "ON DUPLICATE KEY UPDATE"
+		// then still returns a row, so an insert-once could not tell a
+		// duplicate from a new row.
+		return MySQL, mysql.New(mysql.Config{DSN: my, DefaultDatetimePrecision: &precision, DisableWithReturning: true}), nil
 	case strings.HasSuffix(strings.SplitN(dsn, "?", 2)[0], ".db"):
 		d, err := sqliteDialector(dsn)
 		return SQLite, d, err
