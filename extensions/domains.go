@@ -25,6 +25,12 @@ type PromotionRequest struct {
 	Lines    []Line   `json:"lines"`
 	Coupons  []string `json:"coupons,omitempty"`
 	Subtotal Money    `json:"subtotal"`
+	// CouponPromotions maps each coupon code of Coupons that the platform
+	// has checked (it exists, is available, belongs to this buyer or to
+	// nobody, has not expired and its promotion is enabled) to the ID of its
+	// promotion. Coupon-backed promotions are offered only for the codes
+	// listed here; an unchecked code is never a candidate.
+	CouponPromotions map[string]string `json:"couponPromotions,omitempty"`
 }
 
 // Candidate is one promotion or coupon that could apply to an order.
@@ -36,6 +42,34 @@ type Candidate struct {
 	Discount     int64  `json:"discount"`
 	FreeShipping bool   `json:"freeShipping,omitempty"`
 	Description  string `json:"description,omitempty"`
+	// PromotionID names the promotion behind the candidate, when there is
+	// one (for the order's record; the platform does not trust it for
+	// budgets or coupons).
+	PromotionID string `json:"promotionId,omitempty"`
+
+	// The fields below let a stacker recompute the discount on what the
+	// exclusion groups stacked before this one left of the order. A
+	// candidate that sets none of them is taken at its Discount, capped at
+	// what is left of its lines.
+
+	// SKUs are the order lines the candidate applies to; empty means every
+	// line. A stacker spreads an applied discount over these lines.
+	SKUs []string `json:"skus,omitempty"`
+	// BasisPoints, when positive, makes the candidate a percentage: per line
+	// of SKUs, floor(what is left of the line × BasisPoints / 10000), the
+	// sum never more than Discount (which may carry a cap).
+	BasisPoints int64 `json:"basisPoints,omitempty"`
+	// Threshold, when positive, is what the lines of SKUs must still amount
+	// to for the candidate to apply at all (spend-X-save-Y, free shipping
+	// above X).
+	Threshold int64 `json:"threshold,omitempty"`
+	// PerMultiple, when positive (with Threshold), is the discount granted
+	// for each whole multiple of Threshold the lines still amount to, the
+	// total never more than Discount.
+	PerMultiple int64 `json:"perMultiple,omitempty"`
+	// Proportional says the discount shrinks in proportion to its lines
+	// when earlier groups reduced them (the free units of buy-N-pay-M).
+	Proportional bool `json:"proportional,omitempty"`
 }
 
 // Candidates is the response of one promotion.candidates implementation.
@@ -49,7 +83,10 @@ type StackRequest struct {
 	Candidates []Candidate      `json:"candidates"`
 }
 
-// Stack is the response of promotion.stack: the candidates that apply.
+// Stack is the response of promotion.stack: the candidates that apply, in
+// the order they were applied, each with the Discount it actually
+// contributes (which may be less than it was offered with, once earlier
+// groups have reduced the order).
 type Stack struct {
 	Applied      []Candidate `json:"applied"`
 	Discount     int64       `json:"discount"`

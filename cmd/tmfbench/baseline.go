@@ -11,6 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
@@ -33,15 +36,18 @@ func baseline(ctx context.Context, o options) (float64, error) {
 		return 0, err
 	}
 	sku := fmt.Sprintf("bare-%x", time.Now().UnixNano()&0xffffffffff)
-	if _, err := st.SetSellable(ctx, sku, "default", 1<<40, "bare-SQL baseline"); err != nil {
+	if err := st.Tx(ctx, func(tx *gorm.DB) error {
+		_, err := stock.SetSellable(ctx, tx, sku, "default", 1<<40, "bare-SQL baseline")
+		return err
+	}); err != nil {
 		return 0, err
 	}
 	db, dialect := st.SQL(), st.Dialect()
 	q := func(s string) string { return rebind(dialect, s) }
 	var (
 		claim   = q(`INSERT INTO tmf_idempotency_records (principal, idem_key, request_hash, state, status_code, body, created_at, updated_at) VALUES (?, ?, ?, 'running', 0, '', ?, ?)`)
-		reserve = q(`UPDATE tmf_stock_levels SET sellable = sellable - ?, reserved = reserved + ?, updated_at = ? WHERE sku = ? AND location = ? AND sellable >= ?`)
-		move    = q(`INSERT INTO tmf_stock_moves (move_key, sku, location, order_id, kind, quantity, reason, created_at) VALUES (?, ?, ?, ?, 'reserve', 1, '', ?)`)
+		reserve = q(`UPDATE tmf_stock_slots SET sellable = sellable - ?, reserved = reserved + ?, updated_at = ? WHERE sku = ? AND location = ? AND slot = '' AND sellable >= ?`)
+		move    = q(`INSERT INTO tmf_stock_ledger (move_key, sku, location, slot, order_id, line_no, part, channel, kind, quantity, reason, created_at) VALUES (?, ?, ?, '', ?, 1, 1, '', 'reserve', 1, '', ?)`)
 		order   = q(`INSERT INTO tmf_orders (id, biz_code, buyer_id, owner_path, channel, status, currency, subtotal, discount, freight, total, payment_method, shipping, location, version, payment_deadline, created_at, updated_at) VALUES (?, 'retail', ?, '/bench', '', 'pending_payment', 'CNY', 1999, 0, 800, 2799, 'card', '{"region":"east"}', 'default', 1, ?, ?, ?)`)
 		line    = q(`INSERT INTO tmf_order_lines (order_id, line_no, sku, quantity, list_price, unit_price, line_total) VALUES (?, 1, ?, 1, 1999, 1999, 1999)`)
 		history = q(`INSERT INTO tmf_order_history (order_id, version, event, from_state, to_state, actor, reason, created_at) VALUES (?, 1, 'place', 'created', 'pending_payment', ?, '', ?)`)

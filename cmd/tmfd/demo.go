@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/store"
 )
@@ -31,7 +34,7 @@ var demoSKUs = []store.SKU{
 	{SKU: "ticket-museum", Title: "Museum ticket", Price: 6000, Currency: "CNY", Category: "ticket", Virtual: true},
 }
 
-var demoLocations = []store.Location{
+var demoLocations = []stock.Location{
 	{Name: "wh-shanghai", Regions: "east,north", Priority: 10},
 	{Name: "wh-chengdu", Regions: "west,south", Priority: 10},
 	{Name: "virtual", Priority: 0},
@@ -57,12 +60,12 @@ func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 		}
 	}
 	for _, l := range demoLocations {
-		if err := st.PutLocation(ctx, l); err != nil {
+		if err := st.Tx(ctx, func(tx *gorm.DB) error { return stock.PutLocation(ctx, tx, l) }); err != nil {
 			return err
 		}
 	}
 	for _, s := range demoStock {
-		levels, err := st.StockLevels(ctx, s.sku)
+		levels, err := stock.Levels(ctx, st.DB(ctx), s.sku)
 		if err != nil {
 			return err
 		}
@@ -73,7 +76,10 @@ func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 		if set {
 			continue
 		}
-		if _, err := st.SetSellable(ctx, s.sku, s.location, s.sellable, "demo"); err != nil {
+		if err := st.Tx(ctx, func(tx *gorm.DB) error {
+			_, err := stock.SetSellable(ctx, tx, s.sku, s.location, s.sellable, "demo")
+			return err
+		}); err != nil {
 			return err
 		}
 	}

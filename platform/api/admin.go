@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"gorm.io/gorm"
 
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 )
@@ -141,12 +144,12 @@ func (s *Server) getSKU(c echo.Context) error {
 	return c.JSON(http.StatusOK, skuView(got))
 }
 
-// StockRequest is the body of PUT /v1/stock/{sku}.
+// StockRequest is the body of PUT /v1/stock/{sku}: the total sellable
+// quantity of the SKU at a location (spread over its buckets, or given to
+// the channel that has it exclusively; see domains/stock).
 type StockRequest struct {
 	// Location defaults to "default".
 	Location string `json:"location,omitempty"`
-	// Channel stock is not supported yet: a channel is refused.
-	Channel  string `json:"channel,omitempty"`
 	Sellable *int64 `json:"sellable"`
 	Reason   string `json:"reason,omitempty"`
 }
@@ -154,23 +157,16 @@ type StockRequest struct {
 // DefaultLocation is the stock location of a PUT /v1/stock without one.
 const DefaultLocation = "default"
 
-// LocationStock is the stock of a SKU at one location.
-type LocationStock struct {
-	Location string `json:"location"`
-	Sellable int64  `json:"sellable"`
-	Reserved int64  `json:"reserved"`
-	Frozen   int64  `json:"frozen"`
-	Shipped  int64  `json:"shipped"`
-}
-
-// StockView is the stock of a SKU: totals over its locations, and each.
+// StockView is the stock of a SKU: totals over its locations, and each
+// location with its slots (common pool, channel set-asides, buckets) and
+// channel settings.
 type StockView struct {
-	SKU       string          `json:"sku"`
-	Sellable  int64           `json:"sellable"`
-	Reserved  int64           `json:"reserved"`
-	Frozen    int64           `json:"frozen"`
-	Shipped   int64           `json:"shipped"`
-	Locations []LocationStock `json:"locations"`
+	SKU       string        `json:"sku"`
+	Sellable  int64         `json:"sellable"`
+	Reserved  int64         `json:"reserved"`
+	Frozen    int64         `json:"frozen"`
+	Shipped   int64         `json:"shipped"`
+	Locations []stock.Level `json:"locations"`
 }
 
 func (s *Server) putStock(c echo.Context) error {
@@ -181,10 +177,6 @@ func (s *Server) putStock(c echo.Context) error {
 	var req StockRequest
 	if err := s.decode(c, &req, decodeOptions{}); err != nil {
 		return err
-	}
-	if req.Channel != "" {
-		return problem(CodeChannelStockUnsupported, map[string]any{"channel": req.Channel},
-			"stock per channel is not supported yet; set the stock of a location without a channel")
 	}
 	if req.Location == "" {
 		req.Location = DefaultLocation
@@ -200,19 +192,30 @@ func (s *Server) putStock(c echo.Context) error {
 		return invalidField("reason", "reason is longer than %d bytes", maxReason)
 	}
 	ctx := c.Request().Context()
-	if _, err := s.store.GetSKU(ctx, sku); errors.Is(err, store.ErrNotFound) {
-		return skuNotFound(sku)
-	} else if err != nil {
+	if err := s.knownSKU(ctx, sku); err != nil {
 		return err
 	}
 	reason := req.Reason
 	if reason == "" {
 		reason = "set by " + principalOf(c).ID
 	}
-	if _, err := s.store.SetSellable(ctx, sku, req.Location, *req.Sellable, reason); err != nil {
+	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		_, err := stock.SetSellable(ctx, tx, sku, req.Location, *req.Sellable, reason)
+		return err
+	}); err != nil {
 		return err
 	}
 	return s.answerStock(c, sku)
+}
+
+// knownSKU refuses a SKU that is not in the catalogue.
+func (s *Server) knownSKU(ctx context.Context, sku string) error {
+	if _, err := s.store.GetSKU(ctx, sku); errors.Is(err, store.ErrNotFound) {
+		return skuNotFound(sku)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 func (s *Server) getStock(c echo.Context) error {
@@ -225,25 +228,22 @@ func (s *Server) getStock(c echo.Context) error {
 
 func (s *Server) answerStock(c echo.Context, sku string) error {
 	ctx := c.Request().Context()
-	levels, err := s.store.StockLevels(ctx, sku)
+	levels, err := stock.Levels(ctx, s.store.DB(ctx), sku)
 	if err != nil {
 		return err
 	}
 	if len(levels) == 0 {
-		if _, err := s.store.GetSKU(ctx, sku); errors.Is(err, store.ErrNotFound) {
-			return skuNotFound(sku)
-		} else if err != nil {
+		if err := s.knownSKU(ctx, sku); err != nil {
 			return err
 		}
 	}
-	v := StockView{SKU: sku, Locations: make([]LocationStock, 0, len(levels))}
+	v := StockView{SKU: sku, Locations: make([]stock.Level, 0, len(levels))}
 	for _, l := range levels {
 		v.Sellable += l.Sellable
 		v.Reserved += l.Reserved
 		v.Frozen += l.Frozen
 		v.Shipped += l.Shipped
-		v.Locations = append(v.Locations, LocationStock{Location: l.Location, Sellable: l.Sellable, Reserved: l.Reserved,
-			Frozen: l.Frozen, Shipped: l.Shipped})
+		v.Locations = append(v.Locations, l)
 	}
 	return c.JSON(http.StatusOK, v)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -183,7 +184,7 @@ func problemOf(err error) *Problem {
 	var he *echo.HTTPError
 	var oe *order.Error
 	var ee *kernel.ExtensionError
-	var oos *store.OutOfStockError
+	var oos *stock.OutOfStockError
 	var c coded
 	switch {
 	case errors.As(err, &p):

@@ -21,6 +21,17 @@ const (
 	CodeVersionConflict    = "version_conflict"
 	CodeIdentity           = "identity_unresolved"
 	CodePricing            = "pricing_invalid"
+	CodeTooManyCoupons     = "too_many_coupons"
+	CodeCouponUnavailable  = "coupon_unavailable"
+	CodeBudgetExhausted    = "promotion_budget_exhausted"
+	CodeInsufficientCredit = "insufficient_credit"
+	CodeRegionNotServed    = "region_not_served"
+	CodePaymentDeclined    = "payment_declined"
+	CodePaymentInvalid     = "payment_invalid"
+	CodePaymentInProgress  = "payment_in_progress"
+	CodePaymentProcessor   = "payment_processor_unavailable"
+	CodePaymentMethod      = "payment_method_unsupported"
+	CodeReturnInvalid      = "return_invalid"
 )
 
 // Error is a refusal of the order service with a stable code. Fields holds

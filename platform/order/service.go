@@ -38,14 +38,35 @@ const MaxTransitionRetries = 3
 // one kernel operation on one plan; every write is one local transaction
 // (order, lines, history, stock moves, trace and outbox together).
 type Service struct {
-	kernel *kernel.Kernel
-	store  *store.Store
-	now    func() time.Time
+	kernel   *kernel.Kernel
+	store    *store.Store
+	payments *payment.Payments
+	book     *promotion.Book
+	now      func() time.Time
 }
 
+// Option configures NewService.
+type Option func(*Service)
+
+// WithPayments sets the payments service card charges and refunds go
+// through; the default charges the in-memory sandbox processor.
+func WithPayments(p *payment.Payments) Option { return func(s *Service) { s.payments = p } }
+
+// WithPromotions sets the promotion book the kernel's promotion.candidates
+// default reads, so that a promotion whose budget runs out is withdrawn
+// from it at once.
+func WithPromotions(b *promotion.Book) Option { return func(s *Service) { s.book = b } }
+
 // NewService returns the order service.
-func NewService(k *kernel.Kernel, st *store.Store) *Service {
-	return &Service{kernel: k, store: st, now: time.Now}
+func NewService(k *kernel.Kernel, st *store.Store, opts ...Option) *Service {
+	s := &Service{kernel: k, store: st, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.payments == nil {
+		s.payments = payment.NewPayments(payment.NewSandbox(), nil)
+	}
+	return s
 }
 
 // SetClock replaces the service's clock (tests and the payment-timeout
@@ -65,6 +86,31 @@ type Idempotency struct {
 // together with the stock reservation in one transaction. A refusal is an
 // *Error with a stable code; nothing is written then.
 func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem *Idempotency) (View, error) {
+	// A promotion whose budget ran out between pricing and the transaction
+	// is withdrawn from the book and the order priced again; one whose
+	// budget other orders took first is tried again as it stands; at most
+	// maxRepricings times.
+	const maxRepricings = 3
+	for attempt := 0; ; attempt++ {
+		v, err := s.placeOnce(ctx, buyer, req, idem)
+		var exhausted *promotion.BudgetExhaustedError
+		if attempt == maxRepricings || !errors.As(err, &exhausted) {
+			return v, err
+		}
+		if !exhausted.Contended {
+			// The budget is spent: withdraw the promotion (the book's next
+			// refresh brings it back if it is topped up).
+			if s.book == nil || s.book.Exhausted(exhausted.PromotionID) {
+				return v, err
+			}
+			s.book.MarkExhausted(exhausted.PromotionID)
+		}
+		// Contended: other orders took the money first; the next try sees
+		// what is left.
+	}
+}
+
+func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, idem *Idempotency) (View, error) {
 	skus, err := s.skus(ctx, req.Items)
 	if err != nil {
 		return View{}, err
@@ -113,8 +159,14 @@ func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem
 	}
 	money := func(a int64) extensions.Money { return extensions.Money{Amount: a, Currency: currency} }
 
+	var couponPromotions map[string]string
+	if len(req.Coupons) > 0 {
+		if couponPromotions, err = promotion.CheckCoupons(ctx, s.store.DB(ctx), buyer.ID, req.Coupons, s.now()); err != nil {
+			return View{}, couponError(err)
+		}
+	}
 	promo := extensions.PromotionRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Lines: priced,
-		Coupons: req.Coupons, Subtotal: money(subtotal)}
+		Coupons: req.Coupons, CouponPromotions: couponPromotions, Subtotal: money(subtotal)}
 	offers, err := promotion.Candidates.Call(op, promo)
 	if err != nil {
 		return View{}, err
@@ -128,6 +180,14 @@ func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem
 		return View{}, err
 	}
 	discount := min(max(stack.Discount, 0), subtotal)
+	lineTotals := make([]int64, len(priced))
+	for i, l := range priced {
+		lineTotals[i] = l.UnitPrice * l.Quantity
+	}
+	lineDiscounts, err := pricing.Allocate(discount, lineTotals)
+	if err != nil {
+		return View{}, refuse(CodePricing, nil, "discount %d cannot be shared over the lines: %v", discount, err)
+	}
 
 	dreq := extensions.DeliveryRequest{BizCode: bizCode, Shipping: req.ShippingAddress, Lines: priced, Subtotal: money(subtotal - discount)}
 	need, err := delivery.Required.Call(op, dreq)
@@ -181,12 +241,13 @@ func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem
 		b, _ := json.Marshal(req.ShippingAddress)
 		o.Shipping = string(b)
 	}
-	reservations := make([]store.Reservation, 0, len(priced))
+	reserve := stock.ReserveRequest{OrderID: o.ID, Location: location, Channel: req.Channel, BuyerID: buyer.ID}
 	for i, l := range priced {
 		o.Lines = append(o.Lines, store.OrderLine{OrderID: o.ID, LineNo: i + 1, SKU: l.SKU, Quantity: l.Quantity,
-			ListPrice: lines[i].UnitPrice, UnitPrice: l.UnitPrice, LineTotal: l.UnitPrice * l.Quantity})
-		reservations = append(reservations, store.Reservation{SKU: l.SKU, Location: location, Quantity: l.Quantity})
+			ListPrice: lines[i].UnitPrice, UnitPrice: l.UnitPrice, LineTotal: lineTotals[i], Discount: lineDiscounts[i]})
+		reserve.Lines = append(reserve.Lines, stock.LineQty{LineNo: i + 1, SKU: l.SKU, Quantity: l.Quantity})
 	}
+	steps := placeSteps(o, buyer.ID, stack.Applied, reserve)
 
 	plan := op.Plan()
 	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total)}
@@ -198,7 +259,7 @@ func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem
 			o.PaymentDeadline = &deadline
 		}
 		view = viewOf(o, plan.Lifecycle())
-		n := store.NewOrder{Order: o, Reservations: reservations,
+		n := store.NewOrder{Order: o, Steps: steps,
 			History: store.OrderHistory{OrderID: o.ID, Version: 1, Event: t.Event, FromState: t.From, ToState: t.To, Actor: buyer.ID, CreatedAt: now},
 			Traces:  traces(o.ID, op.Trace()),
 			Events:  []store.OutboxEvent{event(TopicPlaced, o.ID, view, now)}}
@@ -214,10 +275,16 @@ func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem
 }
 
 func (s *Service) placeError(err error) error {
-	var oos *store.OutOfStockError
+	var oos *stock.OutOfStockError
 	if errors.As(err, &oos) {
 		return &Error{Code: CodeOutOfStock, Message: fmt.Sprintf("SKU %s: not enough stock for %d", oos.SKU, oos.Requested),
 			Fields: map[string]any{"sku": oos.SKU}, Err: err}
+	}
+	if e := couponError(err); e != err {
+		return e
+	}
+	if e := creditError(err); e != err {
+		return e
 	}
 	return transitionError(err)
 }
@@ -287,43 +354,20 @@ func (s *Service) route(ctx context.Context, op *kernel.Operation, bizCode strin
 	for i, l := range lines {
 		skus[i] = l.SKU
 	}
-	levels, err := s.store.StockLevels(ctx, skus...)
+	avail, err := stock.Availability(ctx, s.store.DB(ctx), req.Channel, skus)
 	if err != nil {
 		return "", err
 	}
-	locs, err := s.store.Locations(ctx)
-	if err != nil {
-		return "", err
-	}
-	byName := map[string]*extensions.LocationStock{}
-	var order []string
-	for _, l := range levels {
-		ls, ok := byName[l.Location]
-		if !ok {
-			ls = &extensions.LocationStock{Location: l.Location, Sellable: map[string]int64{}}
-			byName[l.Location] = ls
-			order = append(order, l.Location)
-		}
-		ls.Sellable[l.SKU] = l.Sellable
-	}
-	for _, loc := range locs {
-		if ls, ok := byName[loc.Name]; ok {
-			ls.Priority = loc.Priority
-			if loc.Regions != "" {
-				ls.Regions = strings.Split(loc.Regions, ",")
-			}
-		}
-	}
-	rreq := extensions.RouteRequest{BizCode: bizCode, Channel: req.Channel, Lines: lines}
+	rreq := extensions.RouteRequest{BizCode: bizCode, Channel: req.Channel, Lines: lines, Locations: avail}
 	if req.ShippingAddress != nil {
 		rreq.Region = req.ShippingAddress.Region
 	}
-	for _, name := range order {
-		rreq.Locations = append(rreq.Locations, *byName[name])
+	known := func(name string) bool {
+		return slices.ContainsFunc(avail, func(l extensions.LocationStock) bool { return l.Location == name })
 	}
 	r, err := stock.RouteWarehouse.Call(op, rreq)
 	var noAnswer *kernel.NoAnswerError
-	if errors.As(err, &noAnswer) || err == nil && byName[r.Location] == nil {
+	if errors.As(err, &noAnswer) || err == nil && !known(r.Location) {
 		sku := ""
 		if len(lines) > 0 {
 			sku = shortest(lines, rreq.Locations)
@@ -467,7 +511,7 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 		tr := store.Transition{OrderID: o.ID, ExpectVersion: o.Version, To: t.To,
 			History: store.OrderHistory{OrderID: o.ID, Version: o.Version + 1, Event: t.Event, FromState: t.From, ToState: t.To,
 				Actor: ev.Actor, Reason: ev.Data["reason"], CreatedAt: now},
-			Moves:                stockMoves(o, t.From, t.To),
+			Steps:                transitionSteps(o, t.From, t.To),
 			Traces:               traces(o.ID, op.Trace()),
 			ClearPaymentDeadline: t.From == lifecycle.PendingPayment,
 		}
@@ -477,6 +521,13 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 		view := viewOf(next, plan.Lifecycle())
 		tr.Events = []store.OutboxEvent{event(TopicTransition, o.ID, map[string]any{"event": t.Event, "from": t.From, "to": t.To,
 			"actor": ev.Actor, "order": view}, now)}
+		if refund, ok := refundOnTransition(o, t.From, t.To); ok {
+			if o.PaymentMethod == payment.MethodAgentCredit {
+				tr.Steps = append(tr.Steps, creditRefundStep(refund))
+			} else {
+				tr.Events = append(tr.Events, event(TopicRefundDue, o.ID, refund, now))
+			}
+		}
 		updated, err = s.store.TransitionOrder(ctx, tr)
 		return err
 	})
@@ -506,54 +557,6 @@ func transitionError(err error) error {
 		return commit.Cause
 	}
 	return err
-}
-
-// stockBucket is where an order's stock sits in a state of the built-in
-// graphs; "" for states the platform does not know (custom states keep the
-// stock where it was).
-func stockBucket(state string) string {
-	switch state {
-	case lifecycle.Created, lifecycle.PendingPayment:
-		return "reserved"
-	case lifecycle.PendingReview, lifecycle.PendingOutbound:
-		return "frozen"
-	case lifecycle.PendingInbound, lifecycle.Completed, lifecycle.InboundFailed:
-		return "shipped"
-	case lifecycle.Cancelled, lifecycle.PaymentFailed, lifecycle.Rejected, lifecycle.OutboundFailed:
-		return "sellable"
-	}
-	return ""
-}
-
-// stockMoves are the stock changes of a transition: paying freezes the
-// reservation, shipping ships it, ending unpaid or unshipped releases it.
-func stockMoves(o store.Order, from, to string) []store.StockChange {
-	a, b := stockBucket(from), stockBucket(to)
-	if a == "" || b == "" || a == b {
-		return nil
-	}
-	var kinds []string
-	switch a + ">" + b {
-	case "reserved>frozen":
-		kinds = []string{store.MoveConfirm}
-	case "reserved>shipped":
-		kinds = []string{store.MoveConfirm, store.MoveShip}
-	case "reserved>sellable":
-		kinds = []string{store.MoveRelease}
-	case "frozen>shipped":
-		kinds = []string{store.MoveShip}
-	case "frozen>sellable":
-		kinds = []string{store.MoveUnfreeze}
-	case "shipped>sellable":
-		kinds = []string{store.MoveReturn}
-	}
-	var out []store.StockChange
-	for _, k := range kinds {
-		for _, l := range o.Lines {
-			out = append(out, store.StockChange{SKU: l.SKU, Location: o.Location, Quantity: l.Quantity, Kind: k})
-		}
-	}
-	return out
 }
 
 func viewOf(o store.Order, lc *lifecycle.Compiled) View {

@@ -7,36 +7,27 @@
 //
 // One transaction per operation. Every write method is atomic: CreateOrder
 // writes the order, its lines, history, traces, outbox events, the
-// idempotency answer and the stock reservations in one local transaction, and
-// TransitionOrder the status change, the stock moves, history, traces, events
-// and answer in another; on any error nothing is written. Outbox events are
-// therefore written if and only if the change they announce is.
-//
-// No read-modify-write of stock and no distributed lock. Stock moves between
-// buckets (sellable, reserved, frozen, shipped) only through conditional
-// updates (UPDATE … SET sellable = sellable - q … WHERE sellable >= q)
-// whose affected-row count decides success, so stock is never oversold under
-// any concurrency. Rows are locked in sorted order (SKU, location) so that
-// concurrent operations do not deadlock; a transaction the database aborts to
-// break a deadlock is run again. SetSellable, the one operation that sets an
-// absolute value, locks the level's row (SELECT … FOR UPDATE; SQLite has a
-// single writer) while it computes its delta. The ledger (StockMove) makes
-// the invariant checkable: what was put in = sellable + reserved + frozen +
-// shipped, none negative (AuditStock).
+// idempotency answer and the domains' steps (stock reservation, coupons,
+// credit: see Step) in one local transaction, and TransitionOrder the status
+// change, the domains' steps, history, traces, events and answer in
+// another; on any error nothing is written. Outbox events are therefore
+// written if and only if the change they announce is. The domains keep
+// their own tables and counters (domains/stock, domains/promotion,
+// domains/payment); the store migrates them with MigrateModels and runs
+// their steps inside its transactions, retrying a transaction the database
+// aborted to break a deadlock.
 //
 // Orders change by compare-and-set on their version: TransitionOrder with a
 // stale ExpectVersion fails with ErrVersionConflict and changes nothing.
 //
 // What is idempotent:
-//   - a stock move of a transition is applied at most once per (order, SKU,
-//     location, kind), through the move's unique key: replaying a
-//     transition's release, confirm, ship, unfreeze or return moves stock once;
 //   - CreateOrder with an existing order id fails with ErrDuplicate and
 //     changes nothing;
 //   - ClaimIdempotency lets exactly one of any number of concurrent claimers
 //     own an Idempotency-Key, and CreateOrder / TransitionOrder record the
 //     answer atomically with the change;
-//   - PutSKU and PutLocation are upserts; MarkDelivered and
+//   - PutSKU is an upsert; RecordReturn answers a repeated return id with
+//     the first return; MarkDelivered and
 //     ReleaseIdempotency may be repeated; Migrate may run again, and from
 //     several processes at once.
 //
@@ -48,5 +39,6 @@
 //
 // Errors are wrapped with the operation and its keys; match ErrNotFound,
 // ErrDuplicate, ErrVersionConflict and ErrInvalid with errors.Is, and
-// *OutOfStockError and *StockStateError with errors.As.
+// *ReturnExceedsError with errors.As; the domains' refusals from steps come
+// back wrapped, for errors.As.
 package store

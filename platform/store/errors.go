@@ -24,35 +24,6 @@ var (
 	ErrInvalid = errors.New("store: invalid argument")
 )
 
-// OutOfStockError is returned by CreateOrder when a reservation finds less
-// sellable stock than requested (or no stock level at all). Nothing of the
-// order was written.
-type OutOfStockError struct {
-	SKU       string
-	Location  string
-	Requested int64
-}
-
-func (e *OutOfStockError) Error() string {
-	return fmt.Sprintf("store: out of stock: %s at %s: %d requested", e.SKU, e.Location, e.Requested)
-}
-
-// StockStateError is returned by TransitionOrder when a stock change finds its
-// source bucket holding less than the quantity (e.g. shipping what was never
-// confirmed). Nothing of the transition was written.
-type StockStateError struct {
-	SKU      string
-	Location string
-	Kind     string
-	Quantity int64
-	// Bucket is the source bucket that was short: sellable, reserved, frozen or shipped.
-	Bucket string
-}
-
-func (e *StockStateError) Error() string {
-	return fmt.Sprintf("store: cannot %s %d of %s at %s: %s holds less", e.Kind, e.Quantity, e.SKU, e.Location, e.Bucket)
-}
-
 // isDuplicateKey reports whether err is a unique or primary-key violation:
 // PostgreSQL 23505, MySQL 1062, SQLite SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY.
 func isDuplicateKey(err error) bool {

@@ -1,6 +1,12 @@
 package store
 
-import "time"
+import (
+	"time"
+
+	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/domains/promotion"
+	"github.com/tmf-platform/tmf/domains/stock"
+)
 
 // Key sizes. MySQL needs an explicit size on every indexed string column, and
 // SQLite does not enforce sizes at all, so the store checks them in Go to make
@@ -8,25 +14,13 @@ import "time"
 const (
 	maxOrderID  = 40
 	maxSKU      = 64
-	maxLocation = 64
-	maxIdemKey  = 255
+		maxIdemKey  = 255
 	maxPrincpl  = 128
 )
 
 // JSON and bodies are declared with size:16777215, which gorm maps to TEXT on
 // SQLite and PostgreSQL and to MEDIUMTEXT (16 MiB) on MySQL, whose plain TEXT
 // stops at 64 KiB.
-
-// Move kinds of the stock ledger.
-const (
-	MoveAdjust   = "adjust"   // sellable set by an operator; Quantity is the signed delta of sellable
-	MoveReserve  = "reserve"  // sellable → reserved, when an order is placed
-	MoveConfirm  = "confirm"  // reserved → frozen, when an order is paid
-	MoveRelease  = "release"  // reserved → sellable, when an unpaid order is cancelled
-	MoveShip     = "ship"     // frozen → shipped
-	MoveReturn   = "return"   // shipped → sellable
-	MoveUnfreeze = "unfreeze" // frozen → sellable, when a paid order is rejected or fails before shipping
-)
 
 // StatusPendingPayment is the order status DueForPaymentTimeout looks for.
 const StatusPendingPayment = "pending_payment"
@@ -51,53 +45,6 @@ type SKU struct {
 
 // TableName implements gorm's schema.Tabler.
 func (SKU) TableName() string { return "tmf_skus" }
-
-// Location is a stock location (a warehouse, a shop, a virtual pool).
-type Location struct {
-	Name string `gorm:"primaryKey;size:64" json:"name"`
-	// Regions the location ships to, comma-separated; empty means everywhere.
-	Regions string `gorm:"size:1024;not null" json:"regions,omitempty"`
-	// Priority: higher is preferred; Locations lists the highest first.
-	Priority int `gorm:"not null" json:"priority"`
-}
-
-// TableName implements gorm's schema.Tabler.
-func (Location) TableName() string { return "tmf_locations" }
-
-// StockLevel is the stock of one SKU at one location, in four buckets.
-// Invariant: the sum of the adjust moves of the ledger (what was put in) equals
-// Sellable+Reserved+Frozen+Shipped, and no bucket is negative.
-type StockLevel struct {
-	SKU       string    `gorm:"column:sku;primaryKey;size:64" json:"sku"`
-	Location  string    `gorm:"primaryKey;size:64" json:"location"`
-	Sellable  int64     `gorm:"not null" json:"sellable"`
-	Reserved  int64     `gorm:"not null" json:"reserved"`
-	Frozen    int64     `gorm:"not null" json:"frozen"`
-	Shipped   int64     `gorm:"not null" json:"shipped"`
-	UpdatedAt time.Time `gorm:"not null" json:"updatedAt"`
-}
-
-// TableName implements gorm's schema.Tabler.
-func (StockLevel) TableName() string { return "tmf_stock_levels" }
-
-// StockMove is one entry of the stock ledger. MoveKey is unique: a move is
-// applied at most once.
-type StockMove struct {
-	ID       int64  `gorm:"primaryKey;autoIncrement" json:"id"`
-	MoveKey  string `gorm:"size:255;not null;uniqueIndex:uix_tmf_stock_moves_key" json:"moveKey"`
-	SKU      string `gorm:"column:sku;size:64;not null" json:"sku"`
-	Location string `gorm:"size:64;not null" json:"location"`
-	OrderID  string `gorm:"size:40;not null;index:idx_tmf_stock_moves_order" json:"orderId,omitempty"`
-	Kind     string `gorm:"size:16;not null" json:"kind"`
-	// Quantity moved out of the kind's source bucket; for adjust, the signed
-	// change of sellable.
-	Quantity  int64     `gorm:"not null" json:"quantity"`
-	Reason    string    `gorm:"size:255;not null" json:"reason,omitempty"`
-	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
-}
-
-// TableName implements gorm's schema.Tabler.
-func (StockMove) TableName() string { return "tmf_stock_moves" }
 
 // Order is an order's head. Amounts are in minor units of Currency. Lines are
 // not written or read by gorm: the store writes and loads them explicitly.
@@ -252,8 +199,14 @@ type Principal struct {
 // TableName implements gorm's schema.Tabler.
 func (Principal) TableName() string { return "tmf_principals" }
 
-// models lists every table, in creation order.
+// models lists every table, in creation order: the store's own, then the
+// domains', which keep their tables in the same database so that an order
+// and its stock, coupons and credit commit together.
 func models() []any {
-	return []any{&SKU{}, &Location{}, &StockLevel{}, &StockMove{}, &Order{}, &OrderLine{},
+	out := []any{&SKU{}, &Order{}, &OrderLine{},
 		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{}}
+	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
+		out = append(out, ms...)
+	}
+	return out
 }

@@ -6,18 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
 )
-
-// Reservation takes Quantity of SKU at Location from sellable to reserved.
-type Reservation struct {
-	SKU      string
-	Location string
-	Quantity int64
-}
 
 // IdempotencyResult is the answer to remember for an Idempotency-Key, written
 // in the same transaction as the change it answers.
@@ -32,8 +24,7 @@ type IdempotencyResult struct {
 type NewOrder struct {
 	// Order with its Lines. Zero CreatedAt and UpdatedAt become now, zero
 	// Version becomes 1, zero LineNo the line's 1-based position.
-	Order        Order
-	Reservations []Reservation
+	Order Order
 	// History is the first lifecycle step; skipped when zero. OrderID,
 	// Version, ToState (the order's status) and CreatedAt are filled in.
 	History OrderHistory
@@ -67,14 +58,12 @@ func runSteps(ctx context.Context, tx *gorm.DB, steps []Step) error {
 }
 
 // CreateOrder writes a new order in ONE transaction: the order, its lines,
-// history, traces and outbox events, the idempotency answer, the reserve
-// moves, and for each reservation a conditional decrement of sellable
-// (sellable >= quantity). If any part fails nothing is written: a short
-// reservation returns *OutOfStockError, an existing order id ErrDuplicate, an
-// idempotency record that is not running ErrNotFound. Reservations of the
-// same SKU and location are merged; they are applied in sorted order so that
-// concurrent orders cannot deadlock, and last, so that hot stock rows stay
-// locked for as short a time as possible.
+// history, traces and outbox events, the idempotency answer, then the
+// domains' steps (stock reservation, coupons, credit), last so that hot
+// counter rows stay locked for as short a time as possible. If any part
+// fails nothing is written: an existing order id is ErrDuplicate, an
+// idempotency record that is not running ErrNotFound, and a step's refusal
+// (the stock domain's *OutOfStockError, say) comes back wrapped.
 func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
 	o := n.Order
 	if err := checkKey("order id", o.ID, maxOrderID); err != nil {
@@ -91,10 +80,6 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
 	for i := range lines {
 		lines[i].OrderID = o.ID
 		lines[i].LineNo = cmp.Or(lines[i].LineNo, i+1)
-	}
-	reservations, err := mergeReservations(n.Reservations)
-	if err != nil {
-		return fail(err)
 	}
 	hist, withHist := n.History, n.History != (OrderHistory{})
 	hist.ID, hist.OrderID = 0, o.ID
@@ -134,61 +119,12 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
 				return err
 			}
 		}
-		if err := runSteps(ctx, tx, n.Steps); err != nil {
-			return err
-		}
-		if len(reservations) == 0 {
-			return nil
-		}
-		moves := make([]StockMove, len(reservations))
-		for i, r := range reservations {
-			moves[i] = StockMove{MoveKey: moveKey(o.ID, r.SKU, r.Location, MoveReserve), SKU: r.SKU, Location: r.Location,
-				OrderID: o.ID, Kind: MoveReserve, Quantity: r.Quantity, CreatedAt: now}
-		}
-		if err := tx.Create(&moves).Error; err != nil {
-			return fmt.Errorf("insert reserve moves: %w", err)
-		}
-		for _, r := range reservations {
-			ok, err := applyTransfer(tx, MoveReserve, r.SKU, r.Location, r.Quantity, now)
-			if err != nil {
-				return fmt.Errorf("reserve %s at %s: %w", r.SKU, r.Location, err)
-			}
-			if !ok {
-				return &OutOfStockError{SKU: r.SKU, Location: r.Location, Requested: r.Quantity}
-			}
-		}
-		return nil
+		return runSteps(ctx, tx, n.Steps)
 	})
 	if err != nil {
 		return fail(err)
 	}
 	return nil
-}
-
-// mergeReservations validates, merges (same SKU and location) and sorts.
-func mergeReservations(rs []Reservation) ([]Reservation, error) {
-	out := make([]Reservation, 0, len(rs))
-	for _, r := range rs {
-		if err := errors.Join(checkKey("sku", r.SKU, maxSKU), checkKey("location", r.Location, maxLocation)); err != nil {
-			return nil, err
-		}
-		if r.Quantity <= 0 {
-			return nil, invalid("reservation of %s at %s: quantity %d", r.SKU, r.Location, r.Quantity)
-		}
-		out = append(out, r)
-	}
-	slices.SortFunc(out, func(a, b Reservation) int {
-		return cmp.Or(strings.Compare(a.SKU, b.SKU), strings.Compare(a.Location, b.Location))
-	})
-	merged := out[:0]
-	for _, r := range out {
-		if k := len(merged) - 1; k >= 0 && merged[k].SKU == r.SKU && merged[k].Location == r.Location {
-			merged[k].Quantity += r.Quantity
-			continue
-		}
-		merged = append(merged, r)
-	}
-	return merged, nil
 }
 
 func prepareTraces(orderID string, in []OrderTrace, after int) []OrderTrace {
@@ -334,18 +270,6 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	return out, nil
 }
 
-// StockChange is a stock move a transition applies: Kind is confirm
-// (reserved → frozen), release (reserved → sellable), ship (frozen → shipped),
-// return (shipped → sellable), unfreeze (frozen → sellable) or reserve
-// (sellable → reserved). Changes of one SKU and location apply in the
-// order given (confirm then ship).
-type StockChange struct {
-	SKU      string
-	Location string
-	Quantity int64
-	Kind     string
-}
-
 // Transition is one lifecycle step of an existing order.
 type Transition struct {
 	OrderID string
@@ -357,9 +281,6 @@ type Transition struct {
 	// History of the step; skipped when zero. OrderID, Version (the new
 	// version), ToState and CreatedAt are filled in.
 	History OrderHistory
-	// Moves are applied at most once per (order, SKU, location, kind): a
-	// replay skips a move that already happened.
-	Moves  []StockChange
 	Traces []OrderTrace // appended after the order's last trace when Seq is zero
 	Events []OutboxEvent
 	// ClearPaymentDeadline removes the deadline (the order was paid or cancelled).
@@ -374,10 +295,9 @@ type Transition struct {
 
 // TransitionOrder applies one lifecycle step in ONE transaction: a
 // compare-and-set of the order's status and version (ErrVersionConflict if
-// the version moved, ErrNotFound if there is no such order), the stock
-// changes (a conditional update each; *StockStateError if a source bucket is
-// short; a change whose move already exists is skipped), then history,
-// traces, outbox events and the idempotency answer. It returns the updated
+// the version moved, ErrNotFound if there is no such order), the domains'
+// steps (stock moves, coupons, credit), then history, traces, outbox events
+// and the idempotency answer. It returns the updated
 // order with its lines.
 func (s *Store) TransitionOrder(ctx context.Context, t Transition) (Order, error) {
 	if err := checkKey("order id", t.OrderID, maxOrderID); err != nil {
@@ -389,19 +309,6 @@ func (s *Store) TransitionOrder(ctx context.Context, t Transition) (Order, error
 	if t.To == "" {
 		return fail(invalid("no target status"))
 	}
-	moves := slices.Clone(t.Moves)
-	for _, m := range moves {
-		if _, ok := transfers[m.Kind]; !ok {
-			return fail(invalid("unknown stock move kind %q", m.Kind))
-		}
-		if err := errors.Join(checkKey("sku", m.SKU, maxSKU), checkKey("location", m.Location, maxLocation)); err != nil {
-			return fail(err)
-		}
-		if m.Quantity <= 0 {
-			return fail(invalid("%s of %s at %s: quantity %d", m.Kind, m.SKU, m.Location, m.Quantity))
-		}
-	}
-	sortChanges(moves)
 	now := s.now()
 	version := t.ExpectVersion + 1
 	hist, withHist := t.History, t.History != (OrderHistory{})
@@ -434,24 +341,6 @@ func (s *Store) TransitionOrder(ctx context.Context, t Transition) (Order, error
 				return ErrNotFound
 			}
 			return fmt.Errorf("%w: expected version %d, order is at %d", ErrVersionConflict, t.ExpectVersion, current[0])
-		}
-		for _, m := range moves {
-			inserted, err := s.insertMoveOnce(tx, StockMove{MoveKey: moveKey(t.OrderID, m.SKU, m.Location, m.Kind),
-				SKU: m.SKU, Location: m.Location, OrderID: t.OrderID, Kind: m.Kind, Quantity: m.Quantity, CreatedAt: now})
-			if err != nil {
-				return fmt.Errorf("%s %s at %s: %w", m.Kind, m.SKU, m.Location, err)
-			}
-			if !inserted {
-				continue // already applied by an earlier transition
-			}
-			ok, err := applyTransfer(tx, m.Kind, m.SKU, m.Location, m.Quantity, now)
-			if err != nil {
-				return fmt.Errorf("%s %s at %s: %w", m.Kind, m.SKU, m.Location, err)
-			}
-			if !ok {
-				return &StockStateError{SKU: m.SKU, Location: m.Location, Kind: m.Kind, Quantity: m.Quantity,
-					Bucket: transfers[m.Kind].from}
-			}
 		}
 		if err := runSteps(ctx, tx, t.Steps); err != nil {
 			return err
@@ -524,6 +413,149 @@ func (s *Store) OrderHistory(ctx context.Context, orderID string) ([]OrderHistor
 	var out []OrderHistory
 	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("id").Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("store: history of order %s: %w", orderID, err)
+	}
+	for i := range out {
+		out[i].CreatedAt = stamp(out[i].CreatedAt)
+	}
+	return out, nil
+}
+
+// Enqueue writes outbox events on their own, for a consequence decided
+// outside any order transaction (a charge that arrived after its order was
+// cancelled must be refunded). Empty IDs and CreatedAt are filled in.
+func (s *Store) Enqueue(ctx context.Context, aggregateID string, events ...OutboxEvent) error {
+	evs, err := prepareEvents(aggregateID, events, s.now())
+	if err != nil {
+		return fmt.Errorf("store: enqueue: %w", err)
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return tx.Create(&evs).Error }); err != nil {
+		return fmt.Errorf("store: enqueue: %w", err)
+	}
+	return nil
+}
+
+// ReturnExceedsError refuses a return of more than an order line has left
+// to return.
+type ReturnExceedsError struct {
+	OrderID   string
+	LineNo    int
+	SKU       string
+	Requested int64
+	Left      int64
+}
+
+func (e *ReturnExceedsError) Error() string {
+	return fmt.Sprintf("order %s line %d (%s): %d to return, %d left", e.OrderID, e.LineNo, e.SKU, e.Requested, e.Left)
+}
+
+// NewReturn is a (partial) return RecordReturn writes.
+type NewReturn struct {
+	OrderID  string
+	ReturnID string
+	Actor    string
+	// Lines name LineNo and Quantity (> 0), one per line.
+	Lines []OrderReturn
+	// RefundOf computes the refund of qty units of line, given how many of
+	// its units earlier returns took back.
+	RefundOf func(line OrderLine, returnedBefore, qty int64) int64
+	// Then gives the domain steps and outbox events of the return, knowing
+	// its lines with their refunds; they run in the same transaction.
+	Then func(rows []OrderReturn) ([]Step, []OutboxEvent)
+}
+
+// RecordReturn writes a return in ONE transaction: it locks the order's
+// row, answers an existing return with the same ReturnID as it was
+// (replayed = true, nothing written), refuses more than a line has left
+// (*ReturnExceedsError), computes each line's refund, writes the rows and
+// runs the return's steps and events.
+func (s *Store) RecordReturn(ctx context.Context, r NewReturn) (rows []OrderReturn, replayed bool, err error) {
+	if err := errors.Join(checkKey("order id", r.OrderID, maxOrderID), checkKey("return id", r.ReturnID, 128)); err != nil {
+		return nil, false, fmt.Errorf("store: return: %w", err)
+	}
+	now := s.now()
+	err = s.inTx(ctx, func(tx *gorm.DB) error {
+		rows, replayed = nil, false
+		res := tx.Exec("UPDATE tmf_orders SET updated_at = updated_at WHERE id = ?", r.OrderID)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			var n int64
+			if err := tx.Model(&Order{}).Where("id = ?", r.OrderID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrNotFound
+			}
+		}
+		var earlier []OrderReturn
+		if err := tx.Where("order_id = ?", r.OrderID).Order("created_at").Order("line_no").Find(&earlier).Error; err != nil {
+			return err
+		}
+		before := map[int]int64{}
+		for _, e := range earlier {
+			if e.ReturnID == r.ReturnID {
+				e.CreatedAt = stamp(e.CreatedAt)
+				rows = append(rows, e)
+				continue
+			}
+			before[e.LineNo] += e.Quantity
+		}
+		if len(rows) > 0 {
+			replayed = true
+			return nil
+		}
+		o, err := getOrder(tx, r.OrderID)
+		if err != nil {
+			return err
+		}
+		for _, want := range r.Lines {
+			i := slices.IndexFunc(o.Lines, func(l OrderLine) bool { return l.LineNo == want.LineNo })
+			if i < 0 || want.Quantity <= 0 {
+				return invalid("order %s has no line %d to return %d of", r.OrderID, want.LineNo, want.Quantity)
+			}
+			line := o.Lines[i]
+			if left := line.Quantity - before[line.LineNo]; want.Quantity > left {
+				return &ReturnExceedsError{OrderID: r.OrderID, LineNo: line.LineNo, SKU: line.SKU, Requested: want.Quantity, Left: left}
+			}
+			rows = append(rows, OrderReturn{OrderID: r.OrderID, ReturnID: r.ReturnID, LineNo: line.LineNo, SKU: line.SKU,
+				Quantity: want.Quantity, Refund: r.RefundOf(line, before[line.LineNo], want.Quantity), Actor: r.Actor, CreatedAt: now})
+		}
+		if len(rows) == 0 {
+			return invalid("return %s names no line", r.ReturnID)
+		}
+		if err := tx.Create(&rows).Error; err != nil {
+			return fmt.Errorf("insert return: %w", err)
+		}
+		var steps []Step
+		var events []OutboxEvent
+		if r.Then != nil {
+			steps, events = r.Then(rows)
+		}
+		if err := runSteps(ctx, tx, steps); err != nil {
+			return err
+		}
+		evs, err := prepareEvents(r.OrderID, events, now)
+		if err != nil {
+			return err
+		}
+		return insertTracesEvents(tx, nil, evs)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("store: return %s of order %s: %w", r.ReturnID, r.OrderID, err)
+	}
+	return rows, replayed, nil
+}
+
+// OrderReturns returns the return lines of an order, oldest first.
+func (s *Store) OrderReturns(ctx context.Context, orderID string) ([]OrderReturn, error) {
+	var out []OrderReturn
+	if err := s.db.WithContext(ctx).Where("order_id = ?", orderID).Order("created_at").Order("return_id").Order("line_no").
+		Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("store: returns of order %s: %w", orderID, err)
 	}
 	for i := range out {
 		out[i].CreatedAt = stamp(out[i].CreatedAt)
