@@ -99,8 +99,9 @@ func (s *Service) Place(ctx context.Context, buyer Buyer, req PlaceRequest, idem
 		}
 		if !exhausted.Contended {
 			// The budget is spent: withdraw the promotion (the book's next
-			// refresh brings it back if it is topped up).
-			if s.book == nil || s.book.Exhausted(exhausted.PromotionID) {
+			// refresh brings it back if it is topped up). Another order may
+			// have withdrawn it already; this one was priced before that.
+			if s.book == nil {
 				return v, err
 			}
 			s.book.MarkExhausted(exhausted.PromotionID)
@@ -569,7 +570,7 @@ func viewOf(o store.Order, lc *lifecycle.Compiled) View {
 		v.PaymentDeadline = &d
 	}
 	for _, l := range o.Lines {
-		v.Items = append(v.Items, LineView{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice, LineTotal: l.LineTotal})
+		v.Items = append(v.Items, LineView{SKU: l.SKU, Quantity: l.Quantity, UnitPrice: l.UnitPrice, LineTotal: l.LineTotal, Discount: l.Discount})
 	}
 	if o.Shipping != "" {
 		var a extensions.Address

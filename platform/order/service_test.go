@@ -6,7 +6,12 @@ import (
 	"slices"
 	"testing"
 
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/pricing"
+	"github.com/tmf-platform/tmf/domains/promotion"
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -21,7 +26,15 @@ import (
 // contract on purpose.
 func serviceFixture(t *testing.T, st *store.Store) *order.Service {
 	t.Helper()
-	cat, reg, err := catalog.New()
+	svc, _ := serviceFixtureWith(t, st)
+	return svc
+}
+
+// serviceFixtureWith also returns the promotion book the kernel reads.
+func serviceFixtureWith(t *testing.T, st *store.Store) (*order.Service, *promotion.Book) {
+	t.Helper()
+	book := promotion.NewBook(nil)
+	cat, reg, err := catalog.NewWith(catalog.Sources{Promotions: book})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,20 +68,55 @@ func serviceFixture(t *testing.T, st *store.Store) *order.Service {
 			t.Fatal(err)
 		}
 	}
-	for _, l := range []store.Location{{Name: "east", Regions: "east", Priority: 5}, {Name: "west", Regions: "west", Priority: 5}} {
-		if err := st.PutLocation(ctx, l); err != nil {
-			t.Fatal(err)
+	inTx(t, st, func(tx *gorm.DB) error {
+		for _, l := range []stock.Location{{Name: "east", Regions: "east", Priority: 5}, {Name: "west", Regions: "west", Priority: 5}} {
+			if err := stock.PutLocation(ctx, tx, l); err != nil {
+				return err
+			}
+		}
+		for _, s := range []struct {
+			sku, loc string
+			n        int64
+		}{{"phone", "east", 2}, {"phone", "west", 5}, {"case", "east", 50}, {"usd-phone", "east", 5}, {"topup", "virtual", 100}} {
+			if _, err := stock.SetSellable(ctx, tx, s.sku, s.loc, s.n, "test"); err != nil {
+				return err
+			}
+		}
+		_, err := payment.SetCreditLimit(ctx, tx, "agent-1", "CNY", 1_000_000)
+		return err
+	})
+	return order.NewService(k, st, order.WithPromotions(book)), book
+}
+
+// inTx runs fn in one store transaction or fails the test.
+func inTx(t *testing.T, st *store.Store, fn func(tx *gorm.DB) error) {
+	t.Helper()
+	if err := st.Tx(t.Context(), fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// level is the stock of sku at loc (zero when there is none).
+func level(t *testing.T, st *store.Store, sku, loc string) stock.Level {
+	t.Helper()
+	ls, err := stock.Levels(t.Context(), st.DB(t.Context()), sku)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		if l.Location == loc {
+			return l
 		}
 	}
-	for _, s := range []struct {
-		sku, loc string
-		n        int64
-	}{{"phone", "east", 2}, {"phone", "west", 5}, {"case", "east", 50}, {"usd-phone", "east", 5}, {"topup", "virtual", 100}} {
-		if _, err := st.SetSellable(ctx, s.sku, s.loc, s.n, "test"); err != nil {
-			t.Fatal(err)
-		}
+	return stock.Level{}
+}
+
+// audit fails the test unless every stock slot agrees with its ledger.
+func audit(t *testing.T, st *store.Store) {
+	t.Helper()
+	if d, err := stock.Audit(t.Context(), st.DB(t.Context())); err != nil || len(d) != 0 {
+		t.Fatalf("audit: %v, %v", d, err)
 	}
-	return order.NewService(k, st)
 }
 
 var east = &extensions.Address{Region: "east", Line1: "1 Bund"}
@@ -107,9 +155,7 @@ func TestPlaceRefusals(t *testing.T) {
 		if err != nil || len(page.Orders) != 0 {
 			t.Fatalf("refused orders were written: %+v, %v", page, err)
 		}
-		if d, err := st.AuditStock(t.Context()); err != nil || len(d) != 0 {
-			t.Fatalf("audit: %v, %v", d, err)
-		}
+		audit(t, st)
 	})
 }
 
@@ -133,31 +179,29 @@ func TestPlaceAndWalkARetailOrder(t *testing.T) {
 			!slices.Equal(v.AvailableEvents, []string{"cancel", "pay", "payment_fail", "payment_timeout"}) || v.PaymentDeadline == nil {
 			t.Fatalf("view %+v", v)
 		}
-		level := func(sku, loc string) store.StockLevel {
-			ls, _ := st.StockLevels(ctx, sku)
-			for _, l := range ls {
-				if l.Location == loc {
-					return l
-				}
-			}
-			return store.StockLevel{}
-		}
-		if l := level("phone", "east"); l.Sellable != 1 || l.Reserved != 1 {
+		if l := level(t, st, "phone", "east"); l.Sellable != 1 || l.Reserved != 1 {
 			t.Fatalf("phone at east after placing: %+v", l)
+		}
+		paid, err := svc.Pay(ctx, v.ID, order.PayRequest{Key: "k1", Card: &payment.Card{Number: payment.CardApproved}, Actor: "alice"})
+		if err != nil || paid.Order.Status != lifecycle.PendingOutbound || paid.Payment.State != payment.StateSucceeded ||
+			paid.Payment.Amount != v.Amounts.Total {
+			t.Fatalf("pay: %+v, %v", paid, err)
+		}
+		if l := level(t, st, "phone", "east"); l.Sellable != 1 || l.Frozen != 1 || l.Reserved != 0 {
+			t.Fatalf("after paying: %+v", l)
 		}
 		for _, step := range []struct {
 			event, status string
-			phone         store.StockLevel
+			phone         stock.Level
 		}{
-			{"pay", lifecycle.PendingOutbound, store.StockLevel{Sellable: 1, Frozen: 1}},
-			{"ship", lifecycle.PendingInbound, store.StockLevel{Sellable: 1, Shipped: 1}},
-			{"receive", lifecycle.Completed, store.StockLevel{Sellable: 1, Shipped: 1}},
+			{"ship", lifecycle.PendingInbound, stock.Level{Sellable: 1, Shipped: 1}},
+			{"receive", lifecycle.Completed, stock.Level{Sellable: 1, Shipped: 1}},
 		} {
 			v, err = svc.Fire(ctx, v.ID, order.Event{Name: step.event, Actor: "ops"})
 			if err != nil || v.Status != step.status {
 				t.Fatalf("%s: %+v, %v", step.event, v, err)
 			}
-			l := level("phone", "east")
+			l := level(t, st, "phone", "east")
 			if l.Sellable != step.phone.Sellable || l.Reserved != step.phone.Reserved || l.Frozen != step.phone.Frozen || l.Shipped != step.phone.Shipped {
 				t.Fatalf("after %s: %+v", step.event, l)
 			}
@@ -175,9 +219,7 @@ func TestPlaceAndWalkARetailOrder(t *testing.T) {
 		if len(hist) != 4 {
 			t.Fatalf("history: %+v", hist)
 		}
-		if d, err := st.AuditStock(ctx); err != nil || len(d) != 0 {
-			t.Fatalf("audit: %v, %v", d, err)
-		}
+		audit(t, st)
 	})
 }
 
@@ -194,8 +236,17 @@ func TestCancelReleasesAndB2BReviewIsGuarded(t *testing.T) {
 		if v.Items[0].UnitPrice != 899 || v.PaymentMethod != "agent_credit" { // 999 × 90% = 899.1 → 899
 			t.Fatalf("tier price %+v", v)
 		}
-		if v, err = svc.Fire(ctx, v.ID, order.Event{Name: "pay", Actor: "agent-1"}); err != nil || v.Status != lifecycle.PendingReview {
-			t.Fatalf("pay: %+v, %v", v, err)
+		before, _ := payment.CreditAccount(ctx, st.DB(ctx), "agent-1")
+		if before.Reserved != v.Amounts.Total {
+			t.Fatalf("credit after placing: %+v, want %d reserved", before, v.Amounts.Total)
+		}
+		paid, err := svc.Pay(ctx, v.ID, order.PayRequest{Key: "credit-1", Actor: "agent-1"})
+		if err != nil || paid.Order.Status != lifecycle.PendingReview || paid.Payment.Method != payment.MethodAgentCredit {
+			t.Fatalf("pay: %+v, %v", paid, err)
+		}
+		v = paid.Order
+		if acc, _ := payment.CreditAccount(ctx, st.DB(ctx), "agent-1"); acc.Reserved != 0 || acc.Used != v.Amounts.Total {
+			t.Fatalf("credit after paying: %+v", acc)
 		}
 		_, err = svc.Fire(ctx, v.ID, order.Event{Name: "approve", Actor: "agent-1", Data: map[string]string{"reviewer": "agent-1"}})
 		var oe *order.Error
@@ -205,10 +256,12 @@ func TestCancelReleasesAndB2BReviewIsGuarded(t *testing.T) {
 		if v, err = svc.Fire(ctx, v.ID, order.Event{Name: "reject", Actor: "ops", Data: map[string]string{"reviewer": "ops"}}); err != nil || v.Status != lifecycle.Rejected {
 			t.Fatalf("reject: %+v, %v", v, err)
 		}
-		// A rejected paid order gives its frozen stock back.
-		ls, _ := st.StockLevels(ctx, "case")
-		if ls[0].Sellable != 50 || ls[0].Frozen != 0 {
-			t.Fatalf("stock after rejection: %+v", ls)
+		// A rejected paid order gives its frozen stock back, and the credit.
+		if l := level(t, st, "case", "east"); l.Sellable != 50 || l.Frozen != 0 {
+			t.Fatalf("stock after rejection: %+v", l)
+		}
+		if acc, _ := payment.CreditAccount(ctx, st.DB(ctx), "agent-1"); acc.Used != 0 || acc.Available != acc.CreditLimit {
+			t.Fatalf("credit after rejection: %+v", acc)
 		}
 		// An unpaid cancel releases the reservation.
 		v, err = svc.Place(ctx, order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "virtual", Items: []order.Item{{SKU: "topup", Quantity: 3}}}, nil)
@@ -218,12 +271,13 @@ func TestCancelReleasesAndB2BReviewIsGuarded(t *testing.T) {
 		if v, err = svc.Fire(ctx, v.ID, order.Event{Name: "cancel", Actor: "alice"}); err != nil || v.Status != lifecycle.Cancelled {
 			t.Fatalf("cancel: %+v, %v", v, err)
 		}
-		ls, _ = st.StockLevels(ctx, "topup")
-		if ls[0].Sellable != 100 || ls[0].Reserved != 0 {
-			t.Fatalf("stock after cancel: %+v", ls)
+		if l := level(t, st, "topup", "virtual"); l.Sellable != 100 || l.Reserved != 0 {
+			t.Fatalf("stock after cancel: %+v", l)
 		}
-		if d, err := st.AuditStock(ctx); err != nil || len(d) != 0 {
-			t.Fatalf("audit: %v, %v", d, err)
-		}
+		audit(t, st)
 	})
+}
+
+func extensionsAddress(region string) extensions.Address {
+	return extensions.Address{Region: region, Line1: "1 Main St"}
 }

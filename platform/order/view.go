@@ -40,6 +40,10 @@ type LineView struct {
 	Quantity  int64  `json:"quantity"`
 	UnitPrice int64  `json:"unitPrice"`
 	LineTotal int64  `json:"lineTotal"`
+	// Discount is the line's share of the order's discount (the lines'
+	// shares sum to Amounts.Discount); a return refunds from
+	// LineTotal − Discount.
+	Discount int64 `json:"discount"`
 }
 
 // Amounts are an order's money, in minor units of Currency. Total =
