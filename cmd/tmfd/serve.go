@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -47,7 +49,11 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	k, err := catalog.NewKernel(kernel.WithRegisterer(reg))
+	book := promotion.NewBook(nil)
+	if err := book.Load(ctx, st.DB(ctx)); err != nil {
+		return fmt.Errorf("load promotions: %w", err)
+	}
+	k, err := catalog.NewKernelWith(catalog.Sources{Promotions: book}, kernel.WithRegisterer(reg))
 	if err != nil {
 		return err
 	}
@@ -64,12 +70,13 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		}
 	}
 
-	svc := order.NewService(k, st)
+	svc := order.NewService(k, st, order.WithPromotions(book))
 	relay := outbox.New(st, outbox.Options{Logger: log})
 	relay.Subscribe("log", "", func(_ context.Context, e outbox.Event) error {
 		log.Debug("event", "id", e.ID, "topic", e.Topic, "order", e.AggregateID)
 		return nil
 	})
+	relay.Subscribe("refunds", order.TopicRefundDue, refundHandler(svc))
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Logger: log, Gatherer: reg, Registerer: reg,
@@ -86,6 +93,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	var wg sync.WaitGroup
 	wg.Go(func() { relay.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
+	wg.Go(func() { refreshPromotions(loops, book, st, log) })
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
@@ -103,6 +111,40 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		err = nil
 	}
 	return err
+}
+
+// PromotionRefresh is how often the promotion book looks for changes made
+// by other processes (admin writes in this one refresh it at once).
+const PromotionRefresh = time.Second
+
+// refreshPromotions keeps the promotion book current until ctx ends.
+func refreshPromotions(ctx context.Context, book *promotion.Book, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(PromotionRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := book.Refresh(ctx, st.DB(ctx)); err != nil && ctx.Err() == nil {
+				log.Warn("refresh promotions", "error", err)
+			}
+		}
+	}
+}
+
+// refundHandler pays the refunds orders owe as the outbox relays them: at
+// least once, and exactly once in effect because each carries its key.
+func refundHandler(svc *order.Service) outbox.Handler {
+	return func(ctx context.Context, e outbox.Event) error {
+		var r order.RefundDue
+		if err := json.Unmarshal(e.Payload, &r); err != nil {
+			return fmt.Errorf("refund event %s: %w", e.ID, err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, order.RefundDeadline)
+		defer cancel()
+		return svc.HandleRefundDue(ctx, r)
+	}
 }
 
 // AdminID is the principal the bootstrap token belongs to.

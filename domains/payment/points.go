@@ -1,5 +1,3 @@
-// Package payment is the payment domain: which methods an order may be paid
-// with.
 package payment
 
 import (
