@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -51,6 +52,34 @@ func TestBenchAgainstARealServer(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+
+	// The bare-SQL baseline writes what the stock domain writes: a reserve
+	// row in tmf_stock_ledger per unit taken from the pool slot of
+	// tmf_stock_slots, so the stock audit finds nothing, for the server's
+	// orders and the baseline's alike.
+	ctx := t.Context()
+	var bare []stock.Slot
+	if err := st.DB(ctx).Where("sku LIKE ?", "bare-%").Find(&bare).Error; err != nil {
+		t.Fatal(err)
+	}
+	if len(bare) != 1 || bare[0].Slot != stock.PoolSlot || bare[0].Reserved == 0 {
+		t.Fatalf("baseline stock slots = %+v, want the pool slot of one SKU with reservations", bare)
+	}
+	var rows int64
+	if err := st.DB(ctx).Model(&stock.LedgerEntry{}).Where("sku = ? AND kind = ?", bare[0].SKU, stock.KindReserve).
+		Count(&rows).Error; err != nil {
+		t.Fatal(err)
+	}
+	if rows != bare[0].Reserved {
+		t.Errorf("%d reserve rows for the baseline's SKU, %d reserved", rows, bare[0].Reserved)
+	}
+	ds, err := stock.Audit(ctx, st.DB(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		t.Errorf("stock audit: %s", d)
 	}
 }
 

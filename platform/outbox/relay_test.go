@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/outbox"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
@@ -20,7 +23,10 @@ func placeOrders(t *testing.T, st *store.Store, n int) {
 	if err := st.PutSKU(ctx, store.SKU{SKU: "s", Title: "s", Price: 1, Currency: "CNY"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SetSellable(ctx, "s", "w", 1000, "test"); err != nil {
+	if err := st.Tx(ctx, func(tx *gorm.DB) error {
+		_, err := stock.SetSellable(ctx, tx, "s", "w", 1000, "test")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
@@ -30,13 +36,20 @@ func placeOrders(t *testing.T, st *store.Store, n int) {
 			Order: store.Order{ID: id, BizCode: "b", BuyerID: "u", Status: "pending_payment", Currency: "CNY", Version: 1,
 				Location: "w", CreatedAt: now, UpdatedAt: now,
 				Lines: []store.OrderLine{{OrderID: id, LineNo: 1, SKU: "s", Quantity: 1}}},
-			Reservations: []store.Reservation{{SKU: "s", Location: "w", Quantity: 1}},
-			History:      store.OrderHistory{OrderID: id, Version: 1, Event: "place", ToState: "pending_payment", CreatedAt: now},
-			Events:       []store.OutboxEvent{{ID: fmt.Sprintf("e%04d", i), Topic: "order.placed", AggregateID: id, Payload: `{"n":` + fmt.Sprint(i) + `}`, CreatedAt: now}},
+			History: store.OrderHistory{OrderID: id, Version: 1, Event: "place", ToState: "pending_payment", CreatedAt: now},
+			Events:  []store.OutboxEvent{{ID: fmt.Sprintf("e%04d", i), Topic: "order.placed", AggregateID: id, Payload: `{"n":` + fmt.Sprint(i) + `}`, CreatedAt: now}},
+			Steps: []store.Step{func(ctx context.Context, tx *gorm.DB) error {
+				return stock.Reserve(ctx, tx, stock.ReserveRequest{OrderID: id, Location: "w", BuyerID: "u",
+					Lines: []stock.LineQty{{LineNo: 1, SKU: "s", Quantity: 1}}})
+			}},
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	levels, err := stock.Levels(ctx, st.DB(ctx), "s")
+	if err != nil || len(levels) != 1 || levels[0].Sellable != 1000-int64(n) || levels[0].Reserved != int64(n) {
+		t.Fatalf("stock after %d orders: %+v, %v", n, levels, err)
 	}
 }
 

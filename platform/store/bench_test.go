@@ -11,7 +11,8 @@ import (
 )
 
 // BenchmarkCreateOrder measures the order transaction (order + 3 lines +
-// history + outbox event + reserve move + conditional stock decrement) with
+// history + outbox event, then the stock domain's reservation step: ledger
+// row + conditional decrement of the SKU's slot) with
 // orders spread over many SKUs; BenchmarkCreateOrderHotSKU with every order
 // on one SKU, whose row lock serialises them. PostgreSQL and MySQL run 16
 // concurrent writers on a 16-connection pool.
@@ -23,9 +24,7 @@ func benchCreateOrder(b *testing.B, skus int) {
 		b.Run(dialect, func(b *testing.B) {
 			s := storetest.Open(b, dialect, store.WithMaxOpenConns(16))
 			for i := range skus {
-				if _, err := s.SetSellable(b.Context(), fmt.Sprint("sku-", i), "wh1", 1<<40, "bench"); err != nil {
-					b.Fatal(err)
-				}
+				seed(b, s, fmt.Sprint("sku-", i), 1<<40)
 			}
 			var seq atomic.Int64
 			b.SetParallelism(8) // 16 writers on 2 cores: enough to fill the pool

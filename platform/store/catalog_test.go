@@ -4,6 +4,9 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -53,36 +56,50 @@ func TestSKUs(t *testing.T) {
 	})
 }
 
-func TestLocationsAndStockLevels(t *testing.T) {
+// The store's migration creates the stock domain's tables, and the domain's
+// operator functions run in the store's transactions and handle: locations
+// listed highest priority first, levels by SKU then location. (What the
+// store kept of stock before the domain took its tables; the domain's own
+// tests cover the rest.)
+func TestStockLocationsAndLevelsInTheStore(t *testing.T) {
 	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		t.Parallel()
 		ctx := t.Context()
-		for _, l := range []store.Location{
-			{Name: "hz", Regions: "zhejiang,jiangsu", Priority: 5},
-			{Name: "bj", Regions: "beijing", Priority: 5},
-			{Name: "sh", Priority: 9},
-		} {
-			if err := s.PutLocation(ctx, l); err != nil {
+		tx := func(fn func(tx *gorm.DB) error) {
+			t.Helper()
+			if err := s.Tx(ctx, fn); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := s.PutLocation(ctx, store.Location{Name: "sh", Regions: "shanghai", Priority: 1}); err != nil {
-			t.Fatal(err)
-		}
+		tx(func(tx *gorm.DB) error {
+			for _, l := range []stock.Location{
+				{Name: "hz", Regions: "zhejiang, jiangsu", Priority: 5},
+				{Name: "bj", Regions: "beijing", Priority: 5},
+				{Name: "sh", Priority: 9},
+				{Name: "sh", Regions: "shanghai", Priority: 1}, // replaces the first
+			} {
+				if err := stock.PutLocation(ctx, tx, l); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 		// SetSellable creates an unknown location with priority 0, everywhere.
-		lvl, err := s.SetSellable(ctx, "b-sku", "new", 5, "first delivery")
-		if err != nil {
-			t.Fatal(err)
-		}
+		var lvl stock.Level
+		tx(func(tx *gorm.DB) error {
+			var err error
+			lvl, err = stock.SetSellable(ctx, tx, "b-sku", "new", 5, "first delivery")
+			return err
+		})
 		if lvl.Sellable != 5 || lvl.SKU != "b-sku" || lvl.Location != "new" {
 			t.Errorf("level = %+v", lvl)
 		}
-		locs, err := s.Locations(ctx)
+		locs, err := stock.Locations(ctx, s.DB(ctx))
 		if err != nil {
 			t.Fatal(err)
 		}
-		deepEqual(t, "locations, highest priority first", locs, []store.Location{
+		deepEqual(t, "locations, highest priority first", locs, []stock.Location{
 			{Name: "bj", Regions: "beijing", Priority: 5}, {Name: "hz", Regions: "zhejiang,jiangsu", Priority: 5},
 			{Name: "sh", Regions: "shanghai", Priority: 1}, {Name: "new"},
 		})
@@ -94,11 +111,12 @@ func TestLocationsAndStockLevels(t *testing.T) {
 			{"a-sku", "sh", 10}, {"a-sku", "hz", 3}, {"a-sku", "sh", 4}, {"a-sku", "sh", 4}, {"c-sku", "bj", 0}, {"a-sku", "hz", 8},
 		}
 		for _, st := range steps {
-			if _, err := s.SetSellable(ctx, st.sku, st.loc, st.sellable, "count"); err != nil {
-				t.Fatal(err)
-			}
+			tx(func(tx *gorm.DB) error {
+				_, err := stock.SetSellable(ctx, tx, st.sku, st.loc, st.sellable, "count")
+				return err
+			})
 		}
-		levels, err := s.StockLevels(ctx, "a-sku", "b-sku")
+		levels, err := stock.Levels(ctx, s.DB(ctx), "a-sku", "b-sku")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +131,15 @@ func TestLocationsAndStockLevels(t *testing.T) {
 		if levels[0].Sellable != 8 || levels[1].Sellable != 4 {
 			t.Errorf("sellable = %d, %d; want 8, 4", levels[0].Sellable, levels[1].Sellable)
 		}
-		all, _ := s.StockLevels(ctx)
+		all, _ := stock.Levels(ctx, s.DB(ctx))
 		if len(all) != 4 {
 			t.Errorf("all levels = %d, want 4", len(all))
 		}
-		_, err = s.SetSellable(ctx, "a-sku", "sh", -1, "oops")
-		wantErrIs(t, err, store.ErrInvalid)
+		err = s.Tx(ctx, func(tx *gorm.DB) error {
+			_, err := stock.SetSellable(ctx, tx, "a-sku", "sh", -1, "oops")
+			return err
+		})
+		wantErrIs(t, err, stock.ErrInvalid)
 		wantSound(t, s)
 	})
 }

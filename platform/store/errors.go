@@ -20,7 +20,7 @@ var (
 	// transition expected; reload and decide again.
 	ErrVersionConflict = errors.New("store: version conflict")
 	// ErrInvalid: the arguments break a precondition (empty or oversized key,
-	// non-positive quantity, unknown move kind).
+	// non-positive quantity, a return of no line).
 	ErrInvalid = errors.New("store: invalid argument")
 )
 

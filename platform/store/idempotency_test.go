@@ -1,11 +1,13 @@
 package store_test
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -137,7 +139,7 @@ func TestCreateOrderCompletesIdempotency(t *testing.T) {
 				if err != nil || rec.State != store.IdempotencyDone || rec.StatusCode != 201 || rec.Body != `{"id":"o-1"}` {
 					t.Errorf("after order: %v, record %+v", err, rec)
 				}
-			} else if err == nil || rec.State != store.IdempotencyRunning {
+			} else if oos := (*stock.OutOfStockError)(nil); !errors.As(err, &oos) || rec.State != store.IdempotencyRunning || rec.Body != "" {
 				// Out of stock: the record stays running, for the caller to release.
 				t.Errorf("after a failed order: %v, record %+v", err, rec)
 			}

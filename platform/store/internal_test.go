@@ -3,11 +3,15 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
 	"github.com/tmf-platform/tmf/platform/store/internal/testdb"
@@ -77,57 +81,101 @@ func TestMigrateAgainRunsNoDDL(t *testing.T) {
 	})
 }
 
-// AuditStock must notice every kind of corruption; the public API cannot
-// corrupt stock, so these tests write the tables directly.
-func TestAuditStockFindsCorruption(t *testing.T) {
+// isRetryable must pick out exactly the aborts that are safe to run again:
+// a deadlock or serialisation failure, wherever it sits in the chain.
+func TestIsRetryable(t *testing.T) {
 	cases := []struct {
-		name    string
-		corrupt string
-		want    []string // bucket: problem prefix
+		name string
+		err  error
+		want bool
 	}{
-		{"sellable raised", "UPDATE tmf_stock_levels SET sellable = sellable + 1",
-			[]string{"sellable: differs", "total: put in differs"}},
-		{"reserved moved to frozen without a move", "UPDATE tmf_stock_levels SET reserved = reserved - 2, frozen = frozen + 2",
-			[]string{"frozen: differs", "reserved: differs"}},
-		{"negative shipped", "UPDATE tmf_stock_levels SET shipped = -1, sellable = sellable + 1",
-			[]string{"sellable: differs", "shipped: negative"}},
-		{"move without level", "DELETE FROM tmf_stock_levels",
-			[]string{"total: moves"}},
+		{"postgres deadlock", &pgconn.PgError{Code: "40P01"}, true},
+		{"postgres serialization failure", &pgconn.PgError{Code: "40001"}, true},
+		{"postgres deadlock, wrapped by a step", fmt.Errorf("stock: reserve: %w", &pgconn.PgError{Code: "40P01"}), true},
+		{"postgres unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"mysql deadlock", &mysqldriver.MySQLError{Number: 1213}, true},
+		{"mysql duplicate key", &mysqldriver.MySQLError{Number: 1062}, false},
+		{"mysql lock wait timeout", &mysqldriver.MySQLError{Number: 1205}, false},
+		{"a message is not a code", errors.New("deadlock detected"), false},
+		{"nil", nil, false},
+	}
+	for _, c := range cases {
+		if got := isRetryable(c.err); got != c.want {
+			t.Errorf("%s: isRetryable = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// A transaction the database aborted to break a deadlock runs again, whole,
+// at most three times in all: the order and a step's writes are there once
+// when a later run succeeds, and not at all when every run fails. Other
+// errors are not retried.
+func TestCreateOrderRetriesADeadlockedTransaction(t *testing.T) {
+	deadlock := &pgconn.PgError{Code: "40P01", Message: "deadlock detected"}
+	cases := []struct {
+		name     string
+		failures int   // how many runs the step fails
+		err      error // with what
+		runs     int
+		written  bool
+	}{
+		{"one deadlock, then success", 1, deadlock, 2, true},
+		{"two deadlocks, then success", 2, deadlock, 3, true},
+		{"deadlocked every time", 5, deadlock, 3, false},
+		{"a mysql deadlock", 1, &mysqldriver.MySQLError{Number: 1213, Message: "Deadlock found"}, 2, true},
+		{"not retryable", 1, errors.New("refused"), 1, false},
 	}
 	eachDialect(t, func(t *testing.T, dialect string) {
-		for _, c := range cases {
+		s := openInternal(t, dialect)
+		ctx := context.Background()
+		for i, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				s := openInternal(t, dialect)
-				ctx := context.Background()
-				if _, err := s.SetSellable(ctx, "sku1", "wh1", 10, "initial"); err != nil {
-					t.Fatal(err)
+				id := fmt.Sprint("o-", i)
+				runs := 0
+				err := s.CreateOrder(ctx, NewOrder{
+					Order:  Order{ID: id, Status: "created", Lines: []OrderLine{{SKU: "x", Quantity: 1}}},
+					Events: []OutboxEvent{{Topic: "order.created", Payload: "{}"}},
+					Steps: []Step{
+						func(ctx context.Context, tx *gorm.DB) error { // a domain's write, undone with each failed run
+							return tx.Create(&Principal{ID: "p-" + id, Roles: "r", TokenHash: "t-" + id}).Error
+						},
+						func(context.Context, *gorm.DB) error {
+							runs++
+							if runs <= c.failures {
+								return fmt.Errorf("a step: %w", c.err)
+							}
+							return nil
+						},
+					},
+				})
+				if runs != c.runs {
+					t.Errorf("the transaction ran %d times, want %d", runs, c.runs)
 				}
-				err := s.CreateOrder(ctx, NewOrder{Order: Order{ID: "o1", Status: "created"},
-					Reservations: []Reservation{{SKU: "sku1", Location: "wh1", Quantity: 3}}})
-				if err != nil {
-					t.Fatal(err)
+				if (err == nil) != c.written || err != nil && !errors.Is(err, c.err) {
+					t.Errorf("error = %v, want written %v", err, c.written)
 				}
-				if d, err := s.AuditStock(ctx); err != nil || len(d) != 0 {
-					t.Fatalf("before corruption: %v, %v", d, err)
-				}
-				if err := s.db.Exec(c.corrupt).Error; err != nil {
-					t.Fatal(err)
-				}
-				got, err := s.AuditStock(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var gotS []string
-				for _, d := range got {
-					gotS = append(gotS, d.Bucket+": "+d.Problem)
-				}
-				if len(gotS) != len(c.want) {
-					t.Fatalf("discrepancies %q, want %q", gotS, c.want)
-				}
-				for i := range c.want {
-					if !strings.HasPrefix(gotS[i], c.want[i]) {
-						t.Errorf("discrepancy %d = %q, want prefix %q", i, gotS[i], c.want[i])
+				var orders, lines, events, principals int64
+				for _, q := range []struct {
+					model any
+					where string
+					arg   string
+					n     *int64
+				}{
+					{&Order{}, "id = ?", id, &orders},
+					{&OrderLine{}, "order_id = ?", id, &lines},
+					{&OutboxEvent{}, "aggregate_id = ?", id, &events},
+					{&Principal{}, "id = ?", "p-" + id, &principals},
+				} {
+					if err := s.db.Model(q.model).Where(q.where, q.arg).Count(q.n).Error; err != nil {
+						t.Fatal(err)
 					}
+				}
+				want := int64(0)
+				if c.written {
+					want = 1
+				}
+				if orders != want || lines != want || events != want || principals != want {
+					t.Errorf("%d orders, %d lines, %d events, %d step rows; want %d of each", orders, lines, events, principals, want)
 				}
 			})
 		}

@@ -12,10 +12,10 @@ import (
 // SQLite does not enforce sizes at all, so the store checks them in Go to make
 // the three databases agree.
 const (
-	maxOrderID  = 40
-	maxSKU      = 64
-		maxIdemKey  = 255
-	maxPrincpl  = 128
+	maxOrderID = 40
+	maxSKU     = 64
+	maxIdemKey = 255
+	maxPrincpl = 128
 )
 
 // JSON and bodies are declared with size:16777215, which gorm maps to TEXT on

@@ -281,8 +281,8 @@ type Transition struct {
 	// History of the step; skipped when zero. OrderID, Version (the new
 	// version), ToState and CreatedAt are filled in.
 	History OrderHistory
-	Traces []OrderTrace // appended after the order's last trace when Seq is zero
-	Events []OutboxEvent
+	Traces  []OrderTrace // appended after the order's last trace when Seq is zero
+	Events  []OutboxEvent
 	// ClearPaymentDeadline removes the deadline (the order was paid or cancelled).
 	ClearPaymentDeadline bool
 	// Idempotency, when set, marks that running record done with this answer.
@@ -474,6 +474,9 @@ type NewReturn struct {
 func (s *Store) RecordReturn(ctx context.Context, r NewReturn) (rows []OrderReturn, replayed bool, err error) {
 	if err := errors.Join(checkKey("order id", r.OrderID, maxOrderID), checkKey("return id", r.ReturnID, 128)); err != nil {
 		return nil, false, fmt.Errorf("store: return: %w", err)
+	}
+	if r.RefundOf == nil {
+		return nil, false, fmt.Errorf("store: return: %w", invalid("no RefundOf"))
 	}
 	now := s.now()
 	err = s.inTx(ctx, func(tx *gorm.DB) error {

@@ -138,3 +138,52 @@ func TestPutPrincipalRotatesToken(t *testing.T) {
 		}
 	})
 }
+
+// Enqueue writes events on their own, all or none: an empty ID becomes 128
+// random bits in hex, an empty AggregateID the one given, an empty
+// CreatedAt the store's clock.
+func TestEnqueue(t *testing.T) {
+	t.Parallel()
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		clk := newClock()
+		s := storetest.Open(t, dialect, store.WithClock(clk.Now))
+		ctx := t.Context()
+		at := time.Date(2026, 4, 30, 8, 0, 0, 1500, time.FixedZone("CST", 8*3600))
+		err := s.Enqueue(ctx, "o-9",
+			store.OutboxEvent{Topic: "payment.refund_due", Payload: `{"amount":100}`},
+			store.OutboxEvent{ID: "e-own", Topic: "order.note", AggregateID: "o-other", Payload: "{}", CreatedAt: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := pending(t, s)
+		if len(evs) != 2 {
+			t.Fatalf("outbox = %+v, want 2 events", evs)
+		}
+		// Oldest first: the event with its own, earlier time comes first.
+		deepEqual(t, "own event", evs[0], store.OutboxEvent{ID: "e-own", Topic: "order.note", AggregateID: "o-other", Payload: "{}",
+			CreatedAt: utc(at)})
+		if len(evs[1].ID) != 32 {
+			t.Errorf("generated id %q, want 32 hex digits", evs[1].ID)
+		}
+		evs[1].ID = ""
+		deepEqual(t, "filled-in event", evs[1], store.OutboxEvent{Topic: "payment.refund_due", AggregateID: "o-9",
+			Payload: `{"amount":100}`, CreatedAt: clk.Now()})
+
+		// One event without a topic: none is written.
+		err = s.Enqueue(ctx, "o-9", store.OutboxEvent{Topic: "ok", Payload: "{}"}, store.OutboxEvent{Payload: "{}"})
+		wantErrIs(t, err, store.ErrInvalid)
+		// One event whose id exists: none is written.
+		err = s.Enqueue(ctx, "o-9", store.OutboxEvent{ID: "e-new", Topic: "ok", Payload: "{}"},
+			store.OutboxEvent{ID: "e-own", Topic: "again", Payload: "{}"})
+		if err == nil {
+			t.Error("enqueued an event with an existing id")
+		}
+		if err := s.Enqueue(ctx, "o-9"); err != nil {
+			t.Errorf("enqueue nothing: %v", err)
+		}
+		if got := pending(t, s); len(got) != 2 {
+			t.Errorf("outbox after refused enqueues = %+v, want the 2 events", got)
+		}
+	})
+}

@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
@@ -34,7 +37,10 @@ func setup(t *testing.T, st *store.Store, clk *clock) *order.Service {
 	if err := st.PutSKU(ctx, store.SKU{SKU: "topup", Title: "Top-up", Price: 5000, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SetSellable(ctx, "topup", "virtual", 10, "test"); err != nil {
+	if err := st.Tx(ctx, func(tx *gorm.DB) error {
+		_, err := stock.SetSellable(ctx, tx, "topup", "virtual", 10, "test")
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	svc := order.NewService(k, st)
@@ -107,9 +113,19 @@ func TestPaymentTimeoutsCancelOnceAcrossProcesses(t *testing.T) {
 				t.Errorf("order %d history: %+v", i, hist)
 			}
 		}
-		levels, err := st.StockLevels(t.Context(), "topup")
-		if err != nil || len(levels) != 1 || levels[0].Sellable != 9 || levels[0].Reserved != 0 || levels[0].Shipped != 1 {
+		levels, err := stock.Levels(t.Context(), st.DB(t.Context()), "topup")
+		if err != nil || len(levels) != 1 || levels[0].Sellable != 9 || levels[0].Reserved != 0 || levels[0].Frozen != 0 ||
+			levels[0].Shipped != 1 {
 			t.Fatalf("stock after timeouts: %+v, %v", levels, err)
+		}
+		if d, err := stock.Audit(t.Context(), st.DB(t.Context())); err != nil || len(d) != 0 {
+			t.Errorf("stock audit: %v, %v", d, err)
+		}
+		// Each timed-out order released its reservation exactly once.
+		var releases int64
+		if err := st.DB(t.Context()).Model(&stock.LedgerEntry{}).Where("kind = ?", stock.KindRelease).Count(&releases).Error; err != nil ||
+			releases != 4 {
+			t.Errorf("%d release rows, %v; want 4", releases, err)
 		}
 		// A restart (a new center) finds nothing more to do.
 		if n, err := timeouts.New(svc, st, timeouts.Options{Now: clk.Now}).Sweep(t.Context()); err != nil || n != 0 {
