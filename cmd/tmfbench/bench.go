@@ -200,7 +200,9 @@ func (b *bench) drive(ctx context.Context) result {
 				res.sold[sku]++
 				mu.Unlock()
 				if rng.Float64() < b.o.Pay {
-					status, code, err := b.call(ctx, http.MethodPost, "/v1/orders/"+order.ID+"/events", token, map[string]any{"event": "pay"}, nil)
+					status, code, err := b.call(ctx, http.MethodPost, "/v1/orders/"+order.ID+"/payments", token,
+						map[string]any{"card": map[string]any{"number": "4242424242424242"}}, nil,
+						"Idempotency-Key", fmt.Sprintf("%s-%d-%d-pay", b.run, w, n))
 					switch {
 					case err != nil:
 						mu.Lock()

@@ -8,6 +8,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -33,6 +34,9 @@ var demoSKUs = []store.SKU{
 	{SKU: "topup-100", Title: "Mobile top-up 100 CNY", Price: 9950, Currency: "CNY", Category: "topup", Virtual: true},
 	{SKU: "ticket-museum", Title: "Museum ticket", Price: 6000, Currency: "CNY", Category: "ticket", Virtual: true},
 }
+
+// demoCredit is agent-1's credit line, in fen (100,000.00 CNY).
+const demoCredit = 10_000_000
 
 var demoLocations = []stock.Location{
 	{Name: "wh-shanghai", Regions: "east,north", Priority: 10},
@@ -83,6 +87,18 @@ func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 			return err
 		}
 	}
+	if _, err := payment.CreditAccount(ctx, st.DB(ctx), "agent-1"); err != nil {
+		var none *payment.CreditAccountNotFoundError
+		if !errors.As(err, &none) {
+			return err
+		}
+		if err := st.Tx(ctx, func(tx *gorm.DB) error {
+			_, err := payment.SetCreditLimit(ctx, tx, "agent-1", "CNY", demoCredit)
+			return err
+		}); err != nil {
+			return err
+		}
+	}
 	for _, p := range demoPrincipals {
 		pr := p.principal
 		pr.TokenHash = api.TokenHash(p.token)
@@ -90,6 +106,6 @@ func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintln(stdout, "demo data loaded: buyers alice (token demo-alice) and bob (demo-bob), agent agent-1 (demo-agent-1), operator ops (demo-ops)")
+	fmt.Fprintln(stdout, "demo data loaded: buyers alice (token demo-alice) and bob (demo-bob), agent agent-1 (demo-agent-1, credit line 100,000.00 CNY), operator ops (demo-ops)")
 	return nil
 }

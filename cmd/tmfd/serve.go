@@ -79,7 +79,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	relay.Subscribe("refunds", order.TopicRefundDue, refundHandler(svc))
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 
-	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Logger: log, Gatherer: reg, Registerer: reg,
+	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Logger: log, Gatherer: reg, Registerer: reg,
 		Ready: st.Ping})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {

@@ -78,13 +78,24 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 	if status != http.StatusCreated || o["status"] != "pending_payment" || o["bizCode"] != "retail" {
 		t.Fatalf("place: %d %v\nstderr: %s", status, o, stderr.String())
 	}
-	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/events", o["id"]), "demo-alice", "", `{"event":"pay"}`)
-	if status != http.StatusOK || o["status"] != "pending_outbound" {
+	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/payments", o["id"]), "demo-alice", "pay-1", `{"card":{"number":"4242424242424242"}}`)
+	if paid, _ := o["order"].(map[string]any); status != http.StatusOK || paid["status"] != "pending_outbound" {
 		t.Fatalf("pay: %d %v", status, o)
 	}
 	status, o = do("POST", "/v1/orders", "demo-alice", "k-2", `{"items":[{"sku":"topup-50","quantity":2}]}`)
 	if status != http.StatusCreated || o["bizCode"] != "virtual.topup" {
 		t.Fatalf("top-up resolved by category: %d %v", status, o)
+	}
+	// The agent's order resolves to b2b by the agent role, is priced at its
+	// tier and paid from its credit line.
+	status, o = do("POST", "/v1/orders", "demo-agent-1", "k-3",
+		`{"items":[{"sku":"case-x","quantity":12}],"shippingAddress":{"region":"east","line1":"1 Depot Rd"}}`)
+	if status != http.StatusCreated || o["bizCode"] != "b2b" || o["paymentMethod"] != "agent_credit" {
+		t.Fatalf("agent order: %d %v", status, o)
+	}
+	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/payments", o["id"]), "demo-agent-1", "pay-3", `{}`)
+	if paid, _ := o["order"].(map[string]any); status != http.StatusOK || paid["status"] != "pending_review" {
+		t.Fatalf("agent pays by credit: %d %v", status, o)
 	}
 	if status, _ := do("GET", "/v1/skus/phone-x", "wrong-token", "", ""); status != http.StatusUnauthorized {
 		t.Fatalf("bad token: %d", status)

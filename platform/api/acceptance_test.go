@@ -3,9 +3,11 @@ package api_test
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
+	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -129,6 +131,60 @@ func TestIdempotencyKeyUnderConcurrency(t *testing.T) {
 		expect(t, r, 201, "")
 		if r.header.Get("Idempotent-Replayed") != "" || decodeView(t, r).BuyerID != "bob" {
 			t.Fatalf("bob's order: %s %v", r, r.header)
+		}
+	})
+}
+
+// 20 concurrent payments of one order, half under one key and half under
+// keys of their own, charge the card once: every success is that one
+// payment, every other answer "in progress" or "already paid".
+func TestConcurrentPaymentsChargeOnce(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice := e.principal("alice", "buyer")
+		o := e.place(alice, "o-1", retailBody("kettle", 1))
+
+		const payers = 20
+		replies := make([]reply, payers)
+		var wg sync.WaitGroup
+		for i := range payers {
+			key := "same"
+			if i%2 == 1 {
+				key = fmt.Sprintf("own-%d", i)
+			}
+			wg.Go(func() { replies[i] = e.pay(alice, o.ID, key, cardOK) })
+		}
+		wg.Wait()
+		paymentID := ""
+		for _, r := range replies {
+			switch {
+			case r.status == 200:
+				res := decodeJSON[order.PayResult](t, r)
+				if paymentID == "" {
+					paymentID = res.Payment.ID
+				}
+				if res.Payment.ID != paymentID || res.Payment.State != "succeeded" {
+					t.Fatalf("two payments: %s and %s", paymentID, r)
+				}
+			case r.status == 409 && (r.code() == "payment_in_progress" || r.code() == "event_not_allowed"):
+			default:
+				t.Fatalf("unexpected answer %s", r)
+			}
+		}
+		if paymentID == "" {
+			t.Fatal("no payment succeeded")
+		}
+		if got := paymentSummary(e.payments(alice, o.ID)); !slices.Equal(got, []string{fmt.Sprintf("charge:succeeded:%d", o.Amounts.Total)}) {
+			t.Fatalf("payments %v", got)
+		}
+		r := e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		if v := decodeView(t, r); v.Status != "pending_outbound" || v.Version != 2 {
+			t.Fatalf("order %+v", v)
+		}
+		if s := e.stock("kettle"); s.Frozen != 1 || s.Reserved != 0 || s.Sellable != 9 {
+			t.Fatalf("stock %+v", s)
 		}
 	})
 }

@@ -145,8 +145,9 @@ func (s *Server) getSKU(c echo.Context) error {
 }
 
 // StockRequest is the body of PUT /v1/stock/{sku}: the total sellable
-// quantity of the SKU at a location (spread over its buckets, or given to
-// the channel that has it exclusively; see domains/stock).
+// quantity of the SKU at a location (an increase goes to the channel that
+// has the SKU exclusively, or is spread over its buckets, or goes to the
+// common pool; see domains/stock).
 type StockRequest struct {
 	// Location defaults to "default".
 	Location string `json:"location,omitempty"`
@@ -156,6 +157,10 @@ type StockRequest struct {
 
 // DefaultLocation is the stock location of a PUT /v1/stock without one.
 const DefaultLocation = "default"
+
+// maxSetSellableAttempts bounds how often PUT /v1/stock tries a decrease
+// that concurrent reservations keep making impossible.
+const maxSetSellableAttempts = 3
 
 // StockView is the stock of a SKU: totals over its locations, and each
 // location with its slots (common pool, channel set-asides, buckets) and
@@ -199,10 +204,18 @@ func (s *Server) putStock(c echo.Context) error {
 	if reason == "" {
 		reason = "set by " + principalOf(c).ID
 	}
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		_, err := stock.SetSellable(ctx, tx, sku, req.Location, *req.Sellable, reason)
-		return err
-	}); err != nil {
+	// A decrease that reservations committing meanwhile made impossible is
+	// refused by the domain (nothing is overwritten): read again and retry.
+	for range maxSetSellableAttempts {
+		err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+			_, err := stock.SetSellable(ctx, tx, sku, req.Location, *req.Sellable, reason)
+			return err
+		})
+		if short := (*stock.OutOfStockError)(nil); !errors.As(err, &short) {
+			break
+		}
+	}
+	if err != nil {
 		return err
 	}
 	return s.answerStock(c, sku)

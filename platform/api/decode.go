@@ -13,9 +13,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 )
+
+// timeType is decoded from an RFC 3339 string, not walked as a struct.
+var timeType = reflect.TypeFor[time.Time]()
 
 // clientPriceFields are the names of money and state that only the server
 // sets. In an order request, an unknown field of one of these names, at any
@@ -141,6 +145,18 @@ func (w *walker) walk(val any, t reflect.Type, path string) {
 		w.typeError(path, expected(t), nil)
 		return
 	}
+	if t == timeType {
+		str, ok := val.(string)
+		if !ok {
+			w.typeError(path, "an RFC 3339 date-time string", val)
+			return
+		}
+		if _, err := time.Parse(time.RFC3339Nano, str); err != nil {
+			w.fail(problem(CodeInvalidType, map[string]any{"field": fieldName(path), "expected": "an RFC 3339 date-time"},
+				"%s must be an RFC 3339 date-time such as 2026-01-31T16:00:00Z, not %q", fieldName(path), str))
+		}
+		return
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		obj, ok := val.(map[string]any)
@@ -263,6 +279,9 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 }
 
 func expected(t reflect.Type) string {
+	if t == timeType {
+		return "an RFC 3339 date-time string"
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		return "an object"

@@ -18,29 +18,43 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tmf-platform/tmf/domains/delivery"
+	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/outbox"
 	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/products/b2bdistribution"
 	"github.com/tmf-platform/tmf/products/standardretail"
 	"github.com/tmf-platform/tmf/products/virtualgoods"
 )
 
 const adminToken = "admin-secret-token"
 
-// testConfig: "retail" (standard-retail) for everything, "virtual.topup"
-// (virtual-goods) for carts of top-ups, "retail.vip" (as retail) for
-// buyers with the attribute tier=vip, and "faulty" (see faultyBizpack) when
-// an order names it.
+// domesticFreight is the freight template of the "domestic" identity: it
+// ships to CN-31 only (no default rate), 800 a kilogram.
+const domesticFreight = `{"name":"domestic","basis":"weight","rates":[{"regions":["CN-31"],"first":800,"firstUnits":1000,` +
+	`"additional":800,"additionalUnits":1000}]}`
+
+// testConfig, after cmd/tmfd/default-config.yaml: "retail" (standard-retail)
+// for everything, "virtual.topup" (virtual-goods) for carts of top-ups,
+// "retail.vip" (as retail) for buyers with the attribute tier=vip, "b2b"
+// (b2b-distribution), "domestic" (standard-retail with a freight template
+// that ships to CN-31 only) and "faulty" (see faultyBizpack) when an order
+// names them.
 func testConfig() kernel.Config {
 	return kernel.Config{Revision: 1,
 		Identities: []kernel.IdentitySpec{
 			{Code: "retail", Products: []kernel.ProductRef{{Name: standardretail.Name}}},
 			{Code: "virtual.topup", Products: []kernel.ProductRef{{Name: virtualgoods.Name}}},
 			{Code: "retail.vip"},
+			{Code: "b2b", Products: []kernel.ProductRef{{Name: b2bdistribution.Name}}},
+			{Code: "domestic", Products: []kernel.ProductRef{{Name: standardretail.Name,
+				Args: map[string]json.RawMessage{delivery.Freight.Spec().Name: json.RawMessage(domesticFreight)}}}},
 			{Code: "faulty", Products: []kernel.ProductRef{{Name: virtualgoods.Name}}, Bizpacks: []kernel.BizpackRef{{Name: "faulty"}}},
 		},
 		Rules: []identity.Rule{{Identity: "virtual.topup", Category: "topup"}, {Identity: "retail.vip", Buyer: map[string]string{"tier": "vip"}},
@@ -120,6 +134,8 @@ type env struct {
 	t      *testing.T
 	st     *store.Store
 	k      *kernel.Kernel
+	svc    *order.Service
+	book   *promotion.Book
 	srv    *httptest.Server
 	client *http.Client
 	logs   *lockedBuffer
@@ -138,7 +154,8 @@ func (e *env) with(t *testing.T) *env {
 func newEnv(t *testing.T, st *store.Store, tune ...func(*api.Config)) *env {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	cat, impls, err := catalog.New()
+	book := promotion.NewBook(nil)
+	cat, impls, err := catalog.NewWith(catalog.Sources{Promotions: book})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,8 +172,9 @@ func newEnv(t *testing.T, st *store.Store, tune ...func(*api.Config)) *env {
 	if err := st.CreatePrincipal(t.Context(), store.Principal{ID: "root", Roles: "admin", TokenHash: api.TokenHash(adminToken)}); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, k: k, logs: &lockedBuffer{}, reg: reg, ready: &atomic.Pointer[error]{}, seen: &coverage{}}
-	cfg := api.Config{Service: order.NewService(k, st), Store: st, Kernel: k,
+	e := &env{t: t, st: st, k: k, svc: order.NewService(k, st, order.WithPromotions(book)), book: book,
+		logs: &lockedBuffer{}, reg: reg, ready: &atomic.Pointer[error]{}, seen: &coverage{}}
+	cfg := api.Config{Service: e.svc, Store: st, Kernel: k, Promotions: book,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Gatherer: reg, Registerer: reg,
 		Ready: func(context.Context) error {
 			if err := e.ready.Load(); err != nil {
@@ -338,6 +356,68 @@ func retailBody(sku string, qty int64) map[string]any {
 func decodeView(t *testing.T, r reply) order.View {
 	t.Helper()
 	var v order.View
+	if err := json.Unmarshal(r.raw, &v); err != nil {
+		t.Fatalf("%v: %s", err, r)
+	}
+	return v
+}
+
+// Test cards of the payment sandbox (domains/payment).
+const (
+	cardOK        = "4242424242424242"
+	cardDeclined  = "4000000000000002"
+	cardNoFunds   = "4000000000009995"
+	cardProcError = "4000000000000119"
+)
+
+// pay pays an order through POST /v1/orders/{id}/payments with a card
+// (none when card is ""), under key.
+func (e *env) pay(token, id, key, card string) reply {
+	e.t.Helper()
+	body := map[string]any{}
+	if card != "" {
+		body["card"] = map[string]any{"number": card}
+	}
+	return e.do("POST", "/v1/orders/"+id+"/payments", token, body, "Idempotency-Key", key)
+}
+
+// fire fires an event on an order and expects it to pass.
+func (e *env) fire(token, id, event string, data map[string]string) order.View {
+	e.t.Helper()
+	r := e.do("POST", "/v1/orders/"+id+"/events", token, map[string]any{"event": event, "data": data})
+	expect(e.t, r, 200, "")
+	return decodeView(e.t, r)
+}
+
+// relayRefunds runs the outbox relay once, with a subscriber that pays
+// the refunds orders owe (what tmfd wires): payment.refund_due events
+// reach order.Service.HandleRefundDue.
+func (e *env) relayRefunds() {
+	e.t.Helper()
+	relay := outbox.New(e.st, outbox.Options{})
+	relay.Subscribe("refunds", order.TopicRefundDue, func(ctx context.Context, ev outbox.Event) error {
+		var due order.RefundDue
+		if err := json.Unmarshal(ev.Payload, &due); err != nil {
+			return err
+		}
+		return e.svc.HandleRefundDue(ctx, due)
+	})
+	for range 100 {
+		n, err := relay.Flush(e.t.Context())
+		if err != nil {
+			e.t.Fatalf("relay: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+	e.t.Fatal("the outbox never drained")
+}
+
+// decodeJSON decodes an answer into v.
+func decodeJSON[T any](t *testing.T, r reply) T {
+	t.Helper()
+	var v T
 	if err := json.Unmarshal(r.raw, &v); err != nil {
 		t.Fatalf("%v: %s", err, r)
 	}

@@ -133,14 +133,16 @@ func TestSpecListsEveryProblemCode(t *testing.T) {
 }
 
 // Every operation of the spec, through every status it documents (but
-// 500, which a healthy server does not give), answered live and validated
-// against the spec by env.conform.
+// 500, which a healthy server does not give, and the statuses in raceOnly),
+// answered live and validated against the spec by env.conform.
 func TestLiveAnswersMatchTheSpec(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newEnv(t, st)
 		e.sku("mug", 1200, "kitchen", false, 3)
 		e.sku("topup-50", 4980, "topup", true, 100)
+		e.sku("excl", 500, "kitchen", false, 10)
 		alice, bob, ops := e.principal("alice", "buyer"), e.principal("bob", "buyer"), e.principal("ops", "operator")
+		agent, broke := e.principal("agent-x", "agent"), e.principal("agent-broke", "agent")
 		// A principal with no role the API knows: 403 on every order endpoint.
 		if err := st.CreatePrincipal(t.Context(), store.Principal{ID: "auditor", Roles: "auditor", TokenHash: api.TokenHash("auditor-token")}); err != nil {
 			t.Fatal(err)
@@ -160,6 +162,14 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 				expect(t, e.do(c.method, c.path, c.token, c.body, c.headers...), c.status, "")
 			}
 		}
+		place := func(token, body string) string {
+			t.Helper()
+			r := e.do("POST", "/v1/orders", token, body, idem()...)
+			expect(t, r, 201, "")
+			return decodeView(t, r).ID
+		}
+		xml := []string{"Content-Type", "application/xml"}
+		text := []string{"Content-Type", "text/plain"}
 
 		run(
 			call{"GET", "/healthz", "", "", nil, 200},
@@ -181,16 +191,54 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 
 			call{"PUT", "/v1/stock/cap", adminToken, `{"location":"wh-1","sellable":7,"reason":"delivery"}`, nil, 200},
 			call{"PUT", "/v1/stock/cap", adminToken, `{"sellable":-7}`, nil, 400},
+			call{"PUT", "/v1/stock/cap", adminToken, `{"channel":"tmall","sellable":7}`, nil, 400},
 			call{"PUT", "/v1/stock/cap", "", `{"sellable":7}`, nil, 401},
 			call{"PUT", "/v1/stock/cap", ops, `{"sellable":7}`, nil, 403},
 			call{"PUT", "/v1/stock/no-such", adminToken, `{"sellable":7}`, nil, 404},
 			call{"PUT", "/v1/stock/cap", adminToken, big, nil, 413},
-			call{"PUT", "/v1/stock/cap", adminToken, `<stock/>`, []string{"Content-Type", "application/xml"}, 415},
-			call{"PUT", "/v1/stock/cap", adminToken, `{"channel":"tmall","sellable":7}`, nil, 422},
+			call{"PUT", "/v1/stock/cap", adminToken, `<stock/>`, xml, 415},
 			call{"GET", "/v1/stock/cap", bob, "", nil, 200},
 			call{"GET", "/v1/stock/no-such", bob, "", nil, 404},
 			call{"GET", "/v1/stock/a%20b", bob, "", nil, 400},
 			call{"GET", "/v1/stock/cap", "", "", nil, 401},
+
+			// Channel settings, buckets, locations, audit.
+			call{"PUT", "/v1/stock/cap/channels/tmall", adminToken, `{"location":"wh-1","mode":"mutex","quantity":2}`, nil, 200},
+			call{"PUT", "/v1/stock/cap/channels/tmall", adminToken, `{"location":"wh-1","mode":"bogus","quantity":2}`, nil, 400},
+			call{"PUT", "/v1/stock/cap/channels/tmall", "", `{"mode":"shared","quantity":2}`, nil, 401},
+			call{"PUT", "/v1/stock/cap/channels/tmall", alice, `{"mode":"shared","quantity":2}`, nil, 403},
+			call{"PUT", "/v1/stock/no-such/channels/tmall", adminToken, `{"mode":"shared","quantity":2}`, nil, 404},
+			call{"PUT", "/v1/stock/cap/channels/app", adminToken, `{"location":"wh-1","mode":"exclusive"}`, nil, 409},
+			call{"PUT", "/v1/stock/cap/channels/tmall", adminToken, big, nil, 413},
+			call{"PUT", "/v1/stock/cap/channels/tmall", adminToken, `<mode/>`, xml, 415},
+			call{"DELETE", "/v1/stock/cap/channels/tmall?location=wh-1&mode=mutex", adminToken, "", nil, 200},
+			call{"DELETE", "/v1/stock/cap/channels/tmall?mode=bogus", adminToken, "", nil, 400},
+			call{"DELETE", "/v1/stock/cap/channels/tmall?mode=mutex", "", "", nil, 401},
+			call{"DELETE", "/v1/stock/cap/channels/tmall?mode=mutex", ops, "", nil, 403},
+			call{"DELETE", "/v1/stock/no-such/channels/tmall?mode=mutex", adminToken, "", nil, 404},
+
+			call{"PUT", "/v1/stock/excl/channels/app", adminToken, `{"mode":"exclusive"}`, nil, 200},
+			call{"PUT", "/v1/stock/cap/buckets", adminToken, `{"location":"wh-1","buckets":4}`, nil, 200},
+			call{"PUT", "/v1/stock/cap/buckets", adminToken, `{"buckets":-1}`, nil, 400},
+			call{"PUT", "/v1/stock/cap/buckets", "", `{"buckets":4}`, nil, 401},
+			call{"PUT", "/v1/stock/cap/buckets", alice, `{"buckets":4}`, nil, 403},
+			call{"PUT", "/v1/stock/no-such/buckets", adminToken, `{"buckets":4}`, nil, 404},
+			call{"PUT", "/v1/stock/excl/buckets", adminToken, `{"buckets":4}`, nil, 409},
+			call{"PUT", "/v1/stock/cap/buckets", adminToken, big, nil, 413},
+			call{"PUT", "/v1/stock/cap/buckets", adminToken, `buckets=4`, text, 415},
+
+			call{"PUT", "/v1/locations/wh-1", adminToken, `{"regions":["CN-31","CN-32"],"priority":5}`, nil, 200},
+			call{"PUT", "/v1/locations/wh-1", adminToken, `{"priority":"high"}`, nil, 400},
+			call{"PUT", "/v1/locations/wh-1", "", `{}`, nil, 401},
+			call{"PUT", "/v1/locations/wh-1", ops, `{}`, nil, 403},
+			call{"PUT", "/v1/locations/wh-1", adminToken, big, nil, 413},
+			call{"PUT", "/v1/locations/wh-1", adminToken, `priority=5`, text, 415},
+			call{"GET", "/v1/locations", adminToken, "", nil, 200},
+			call{"GET", "/v1/locations", "", "", nil, 401},
+			call{"GET", "/v1/locations", alice, "", nil, 403},
+			call{"GET", "/v1/admin/stock/audit", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/stock/audit", "", "", nil, 401},
+			call{"GET", "/v1/admin/stock/audit", ops, "", nil, 403},
 
 			call{"POST", "/v1/admin/principals", adminToken, `{"id":"carol","roles":["buyer","agent"],"org":"/hq"}`, nil, 201},
 			call{"POST", "/v1/admin/principals", adminToken, `{"id":"carol","roles":["buyer"]}`, nil, 409},
@@ -198,20 +246,102 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"POST", "/v1/admin/principals", "", `{"id":"dave","roles":["buyer"]}`, nil, 401},
 			call{"POST", "/v1/admin/principals", alice, `{"id":"dave","roles":["admin"]}`, nil, 403},
 			call{"POST", "/v1/admin/principals", adminToken, big, nil, 413},
-			call{"POST", "/v1/admin/principals", adminToken, `id=dave`, []string{"Content-Type", "text/plain"}, 415},
+			call{"POST", "/v1/admin/principals", adminToken, `id=dave`, text, 415},
 			call{"POST", "/v1/admin/principals", adminToken, `{"id":"dave","roles":["agent"],"attrs":{"agentLevel":"1"}}`, nil, 201},
 		)
+
+		// Promotions, coupons, budgets.
+		pct := `{"name":"Ten percent off mugs","kind":"percent_off","group":"pct","conditions":{"skus":["mug"]},` +
+			`"params":{"basisPoints":1000},"budget":10000,"currency":"CNY","enabled":true,"version":%d}`
+		coupon := `{"name":"5 off","kind":"amount_off","group":"coupon","params":{"amount":500},"couponRequired":true,` +
+			`"currency":"CNY","enabled":true,"conditions":{"endsAt":"2099-01-01T00:00:00Z"}}`
+		run(
+			call{"PUT", "/v1/admin/promotions/p1", adminToken, fmt.Sprintf(pct, 0), nil, 201},
+			call{"PUT", "/v1/admin/promotions/p1", adminToken, fmt.Sprintf(pct, 1), nil, 200},
+			call{"PUT", "/v1/admin/promotions/c1", adminToken, coupon, nil, 201},
+			call{"PUT", "/v1/admin/promotions/p1", adminToken, `{"kind":5}`, nil, 400},
+			call{"PUT", "/v1/admin/promotions/p1", "", `{}`, nil, 401},
+			call{"PUT", "/v1/admin/promotions/p1", ops, fmt.Sprintf(pct, 2), nil, 403},
+			call{"PUT", "/v1/admin/promotions/ghost", adminToken, fmt.Sprintf(pct, 3), nil, 404},
+			call{"PUT", "/v1/admin/promotions/p1", adminToken, fmt.Sprintf(pct, 0), nil, 409},
+			call{"PUT", "/v1/admin/promotions/p1", adminToken, big, nil, 413},
+			call{"PUT", "/v1/admin/promotions/p1", adminToken, `kind=percent_off`, text, 415},
+			call{"PUT", "/v1/admin/promotions/bad", adminToken, `{"kind":"nope","group":"g","currency":"CNY"}`, nil, 422},
+			call{"GET", "/v1/admin/promotions", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/promotions", "", "", nil, 401},
+			call{"GET", "/v1/admin/promotions", ops, "", nil, 403},
+			call{"GET", "/v1/admin/promotions/p1", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/promotions/a%20b", adminToken, "", nil, 400},
+			call{"GET", "/v1/admin/promotions/p1", "", "", nil, 401},
+			call{"GET", "/v1/admin/promotions/p1", alice, "", nil, 403},
+			call{"GET", "/v1/admin/promotions/ghost", adminToken, "", nil, 404},
+
+			call{"POST", "/v1/admin/promotions/c1/coupons", adminToken, `{"owner":"alice","codes":["C-1","C-2"]}`, nil, 201},
+			call{"POST", "/v1/admin/promotions/c1/coupons", adminToken, `{"codes":[]}`, nil, 400},
+			call{"POST", "/v1/admin/promotions/c1/coupons", "", `{"codes":["C-3"]}`, nil, 401},
+			call{"POST", "/v1/admin/promotions/c1/coupons", ops, `{"codes":["C-3"]}`, nil, 403},
+			call{"POST", "/v1/admin/promotions/ghost/coupons", adminToken, `{"codes":["C-3"]}`, nil, 404},
+			call{"POST", "/v1/admin/promotions/c1/coupons", adminToken, `{"owner":"bob","codes":["C-1"]}`, nil, 409},
+			call{"POST", "/v1/admin/promotions/c1/coupons", adminToken, big, nil, 413},
+			call{"POST", "/v1/admin/promotions/c1/coupons", adminToken, `codes=C-3`, text, 415},
+			call{"POST", "/v1/admin/promotions/p1/coupons", adminToken, `{"codes":["C-3"]}`, nil, 422},
+
+			call{"POST", "/v1/admin/promotions/p1/budget", adminToken, `{"amount":500}`, idem(), 200},
+			call{"POST", "/v1/admin/promotions/p1/budget", adminToken, `{"amount":0}`, idem(), 400},
+			call{"POST", "/v1/admin/promotions/p1/budget", "", `{"amount":500}`, idem(), 401},
+			call{"POST", "/v1/admin/promotions/p1/budget", ops, `{"amount":500}`, idem(), 403},
+			call{"POST", "/v1/admin/promotions/ghost/budget", adminToken, `{"amount":500}`, idem(), 404},
+			call{"POST", "/v1/admin/promotions/p1/budget", adminToken, big, idem(), 413},
+			call{"POST", "/v1/admin/promotions/p1/budget", adminToken, `amount=500`, append(idem(), text...), 415},
+			call{"POST", "/v1/admin/promotions/c1/budget", adminToken, `{"amount":500}`, idem(), 422},
+
+			call{"PUT", "/v1/admin/promotion-groups", adminToken, `{"groups":["pct","coupon"]}`, nil, 200},
+			call{"PUT", "/v1/admin/promotion-groups", adminToken, `{"groups":"pct"}`, nil, 400},
+			call{"PUT", "/v1/admin/promotion-groups", "", `{"groups":[]}`, nil, 401},
+			call{"PUT", "/v1/admin/promotion-groups", ops, `{"groups":[]}`, nil, 403},
+			call{"PUT", "/v1/admin/promotion-groups", adminToken, big, nil, 413},
+			call{"PUT", "/v1/admin/promotion-groups", adminToken, `groups=pct`, text, 415},
+			call{"PUT", "/v1/admin/promotion-groups", adminToken, `{"groups":["a b"]}`, nil, 422},
+
+			call{"GET", "/v1/coupons/C-1", alice, "", nil, 200},
+			call{"GET", "/v1/coupons/a%20b", alice, "", nil, 400},
+			call{"GET", "/v1/coupons/C-1", "", "", nil, 401},
+			call{"GET", "/v1/coupons/C-1", auditor, "", nil, 403},
+			call{"GET", "/v1/coupons/C-1", bob, "", nil, 404},
+
+			// Credit lines.
+			call{"PUT", "/v1/admin/credit/agent-x", adminToken, `{"currency":"CNY","limit":100000}`, nil, 200},
+			call{"PUT", "/v1/admin/credit/agent-x", adminToken, `{"currency":"cny","limit":1}`, nil, 400},
+			call{"PUT", "/v1/admin/credit/agent-x", "", `{"currency":"CNY","limit":1}`, nil, 401},
+			call{"PUT", "/v1/admin/credit/agent-x", ops, `{"currency":"CNY","limit":1}`, nil, 403},
+			call{"PUT", "/v1/admin/credit/agent-x", adminToken, big, nil, 413},
+			call{"PUT", "/v1/admin/credit/agent-x", adminToken, `limit=1`, text, 415},
+			call{"PUT", "/v1/admin/credit/agent-x", adminToken, `{"currency":"USD","limit":1}`, nil, 422},
+			call{"GET", "/v1/admin/credit/agent-x", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/credit/a%20b", adminToken, "", nil, 400},
+			call{"GET", "/v1/admin/credit/agent-x", "", "", nil, 401},
+			call{"GET", "/v1/admin/credit/agent-x", agent, "", nil, 403},
+			call{"GET", "/v1/admin/credit/nobody", adminToken, "", nil, 404},
+			call{"GET", "/v1/credit", agent, "", nil, 200},
+			call{"GET", "/v1/credit", "", "", nil, 401},
+			call{"GET", "/v1/credit", alice, "", nil, 403},
+			call{"GET", "/v1/credit", broke, "", nil, 404},
+		)
+		// The agent's order holds credit: the limit cannot go below it.
+		place(agent, `{"bizCode":"b2b","items":[{"sku":"excl","quantity":1}],"channel":"app","shippingAddress":{"region":"CN-31"}}`)
+		run(call{"PUT", "/v1/admin/credit/agent-x", adminToken, `{"currency":"CNY","limit":1}`, nil, 409})
 
 		// Orders.
 		placed := e.do("POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`, idem()...)
 		expect(t, placed, 201, "")
 		id := decodeView(t, placed).ID
 		replay := e.do("POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`,
-			"Idempotency-Key", "spec-1")
+			"Idempotency-Key", placed.req.Header.Get("Idempotency-Key"))
 		expect(t, replay, 201, "")
-		top := e.do("POST", "/v1/orders", alice, `{"bizCode":"faulty","items":[{"sku":"topup-50","quantity":1}]}`, idem()...)
-		expect(t, top, 201, "")
-		faultyID := decodeView(t, top).ID
+		faultyID := place(alice, `{"bizCode":"faulty","items":[{"sku":"topup-50","quantity":1}]}`)
+		declinedID := place(alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`)
+		pendingID := place(alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`)
+		balanceID := place(alice, `{"items":[{"sku":"topup-50","quantity":1}],"paymentMethod":"balance"}`)
 		run(
 			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1,"price":1}]}`, idem(), 400},
 			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":1}]}`, nil, 400},
@@ -219,7 +349,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"POST", "/v1/orders", ops, `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 403},
 			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"mug","quantity":9}],"shippingAddress":{"region":"CN-31"}}`, idem(), 409},
 			call{"POST", "/v1/orders", alice, big, idem(), 413},
-			call{"POST", "/v1/orders", alice, `items=mug`, append(idem(), "Content-Type", "text/plain"), 415},
+			call{"POST", "/v1/orders", alice, `items=mug`, append(idem(), text...), 415},
 			call{"POST", "/v1/orders", alice, `{"items":[{"sku":"nope","quantity":1}]}`, idem(), 422},
 			call{"POST", "/v1/orders", alice, `{"bizCode":"faulty","channel":"fail","items":[{"sku":"topup-50","quantity":1}]}`, idem(), 502},
 			call{"POST", "/v1/orders", alice, `{"bizCode":"faulty","channel":"slow","items":[{"sku":"topup-50","quantity":1}]}`, idem(), 504},
@@ -239,16 +369,49 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"GET", "/v1/orders/" + id + "/trace", auditor, "", nil, 403},
 			call{"GET", "/v1/orders/" + id + "/trace", bob, "", nil, 404},
 
-			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay"}`, nil, 200},
+			// Payments.
+			call{"POST", "/v1/orders/" + id + "/payments", alice, `{"card":{"number":"` + cardOK + `"}}`, idem(), 200},
+			call{"POST", "/v1/orders/" + id + "/payments", alice, `{"card":{"number":"` + cardOK + `"}}`, nil, 400},
+			call{"POST", "/v1/orders/" + id + "/payments", "", `{}`, idem(), 401},
+			call{"POST", "/v1/orders/" + declinedID + "/payments", alice, `{"card":{"number":"` + cardDeclined + `"}}`, idem(), 402},
+			call{"POST", "/v1/orders/" + id + "/payments", ops, `{}`, idem(), 403},
+			call{"POST", "/v1/orders/" + id + "/payments", bob, `{"card":{"number":"` + cardOK + `"}}`, idem(), 404},
+			call{"POST", "/v1/orders/" + id + "/payments", alice, `{"card":{"number":"` + cardOK + `"}}`, idem(), 409},
+			call{"POST", "/v1/orders/" + id + "/payments", alice, big, idem(), 413},
+			call{"POST", "/v1/orders/" + id + "/payments", alice, `card=4242`, append(idem(), text...), 415},
+			call{"POST", "/v1/orders/" + balanceID + "/payments", alice, `{}`, idem(), 422},
+			call{"POST", "/v1/orders/" + pendingID + "/payments", alice, `{"card":{"number":"` + cardProcError + `"}}`, idem(), 503},
+			call{"GET", "/v1/orders/" + id + "/payments", alice, "", nil, 200},
+			call{"GET", "/v1/orders/" + id + "/payments", "", "", nil, 401},
+			call{"GET", "/v1/orders/" + id + "/payments", auditor, "", nil, 403},
+			call{"GET", "/v1/orders/" + id + "/payments", bob, "", nil, 404},
+
+			// Events.
+			call{"POST", "/v1/orders/" + id + "/events", ops, `{"event":"ship"}`, nil, 200},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":""}`, nil, 400},
 			call{"POST", "/v1/orders/" + id + "/events", "", `{"event":"ship"}`, nil, 401},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"ship"}`, nil, 403},
 			call{"POST", "/v1/orders/" + id + "/events", bob, `{"event":"cancel"}`, nil, 404},
-			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay"}`, nil, 409},
-			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"pay","data":{"note":"` + strings.Repeat("x", 2<<20) + `"}}`, nil, 413},
-			call{"POST", "/v1/orders/" + id + "/events", alice, `event=pay`, []string{"Content-Type", "text/plain"}, 415},
-			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay","data":{"fail":"yes"}}`, nil, 502},
-			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay","data":{"slow":"yes"}}`, nil, 504},
+			call{"POST", "/v1/orders/" + pendingID + "/events", alice, `{"event":"pay"}`, nil, 409},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"cancel","data":{"note":"` + strings.Repeat("x", 2<<20) + `"}}`, nil, 413},
+			call{"POST", "/v1/orders/" + id + "/events", alice, `event=cancel`, text, 415},
+			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"cancel","data":{"fail":"yes"}}`, nil, 502},
+			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"cancel","data":{"slow":"yes"}}`, nil, 504},
+
+			// Returns of the shipped order.
+			call{"POST", "/v1/orders/" + id + "/returns", alice, `{"items":[{"sku":"mug","quantity":1}]}`, []string{"Idempotency-Key", "ret-1"}, 201},
+			call{"POST", "/v1/orders/" + id + "/returns", alice, `{"items":[{"sku":"mug","quantity":1}]}`, []string{"Idempotency-Key", "ret-1"}, 200},
+			call{"POST", "/v1/orders/" + id + "/returns", alice, `{"items":[]}`, idem(), 400},
+			call{"POST", "/v1/orders/" + id + "/returns", "", `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 401},
+			call{"POST", "/v1/orders/" + id + "/returns", auditor, `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 403},
+			call{"POST", "/v1/orders/" + id + "/returns", bob, `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 404},
+			call{"POST", "/v1/orders/" + id + "/returns", alice, big, idem(), 413},
+			call{"POST", "/v1/orders/" + id + "/returns", alice, `sku=mug`, append(idem(), text...), 415},
+			call{"POST", "/v1/orders/" + id + "/returns", alice, `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 422},
+			call{"GET", "/v1/orders/" + id + "/returns", alice, "", nil, 200},
+			call{"GET", "/v1/orders/" + id + "/returns", "", "", nil, 401},
+			call{"GET", "/v1/orders/" + id + "/returns", auditor, "", nil, 403},
+			call{"GET", "/v1/orders/" + id + "/returns", bob, "", nil, 404},
 		)
 
 		// The order's identity is switched off: its events cannot resolve a plan.
@@ -262,7 +425,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		if _, err := e.k.Apply(cfg); err != nil {
 			t.Fatal(err)
 		}
-		run(call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"pay"}`, nil, 422})
+		run(call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"cancel"}`, nil, 422})
 
 		bad := fmt.Errorf("database unreachable")
 		e.ready.Store(&bad)
@@ -281,7 +444,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 				name := strings.ToUpper(method) + " " + path
 				for code := range op.Responses.Codes.KeysFromOldest() {
 					status, _ := strconv.Atoi(code)
-					if status != 500 && !e.seen.seen[name][status] {
+					if status != 500 && !slices.Contains(raceOnly[name], status) && !e.seen.seen[name][status] {
 						t.Errorf("%s: documented status %d was never answered", name, status)
 					}
 				}
@@ -298,6 +461,10 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		}
 	})
 }
+
+// raceOnly are documented statuses that only a race gives: a decrease of
+// sellable stock that reservations committing meanwhile made impossible.
+var raceOnly = map[string][]int{"PUT /v1/stock/{sku}": {409}}
 
 // docs/api.md's table of error codes lists every code with its status.
 func TestGuideListsEveryProblemCode(t *testing.T) {

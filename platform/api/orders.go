@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 )
@@ -28,8 +29,9 @@ const (
 )
 
 // BuyerEvents are the lifecycle events buyers and agents may fire on their
-// own orders; operators and administrators may fire any.
-var BuyerEvents = []string{"pay", "cancel", "receive"}
+// own orders; operators and administrators may fire any. Buyers pay through
+// POST /v1/orders/{id}/payments.
+var BuyerEvents = []string{"cancel", "receive"}
 
 // Sizes of order fields, within the store's columns.
 const (
@@ -44,22 +46,33 @@ const (
 	maxOrderID  = 64
 )
 
-// idempotencyKey reads the Idempotency-Key header: a token or a quoted
-// structured-field string, 1 to 255 printable ASCII characters.
+// idempotencyKey reads the Idempotency-Key header of POST /v1/orders.
 func idempotencyKey(h http.Header) (string, error) {
+	return idempotencyKeyOf(h, "POST /v1/orders", "order", MaxIdempotencyKey)
+}
+
+// idempotencyKeyOf reads the Idempotency-Key header of the endpoint: a
+// token or a quoted structured-field string, 1 to maxLen printable ASCII
+// characters; what says what the key identifies, for the message.
+func idempotencyKeyOf(h http.Header, endpoint, what string, maxLen int) (string, error) {
 	key := strings.TrimSpace(h.Get(HeaderIdempotencyKey))
 	if key == "" {
-		return "", problem(CodeIdempotencyKeyMissing, nil, "POST /v1/orders needs an Idempotency-Key header (a unique value per order, e.g. a UUID)")
+		return "", problem(CodeIdempotencyKeyMissing, nil, "%s needs an Idempotency-Key header (a unique value per %s, e.g. a UUID)", endpoint, what)
 	}
+	return checkIdempotencyKey(key, maxLen)
+}
+
+// checkIdempotencyKey unquotes and checks a key given in a header or a body.
+func checkIdempotencyKey(key string, maxLen int) (string, error) {
 	if len(key) >= 2 && key[0] == '"' && key[len(key)-1] == '"' {
 		key = strings.NewReplacer(`\"`, `"`, `\\`, `\`).Replace(key[1 : len(key)-1])
 	}
 	switch {
 	case key == "":
 		return "", problem(CodeIdempotencyKeyInvalid, nil, "the Idempotency-Key is empty")
-	case len(key) > MaxIdempotencyKey:
-		return "", problem(CodeIdempotencyKeyInvalid, map[string]any{"maxLength": MaxIdempotencyKey},
-			"the Idempotency-Key is %d bytes long; at most %d", len(key), MaxIdempotencyKey)
+	case len(key) > maxLen:
+		return "", problem(CodeIdempotencyKeyInvalid, map[string]any{"maxLength": maxLen},
+			"the Idempotency-Key is %d bytes long; at most %d", len(key), maxLen)
 	case strings.ContainsFunc(key, func(r rune) bool { return r < ' ' || r > '~' }):
 		return "", problem(CodeIdempotencyKeyInvalid, nil, "the Idempotency-Key must be printable ASCII")
 	}
@@ -145,7 +158,7 @@ func (s *Server) placeOrder(c echo.Context) error {
 			s.log.ErrorContext(ctx, "release idempotency key", "traceId", traceID(c), "principal", p.ID, "error", err)
 		}
 	}()
-	buyer := order.Buyer{ID: p.ID, Attrs: p.Attrs, OwnerPath: p.Org}
+	buyer := order.Buyer{ID: p.ID, Attrs: buyerAttrs(p), OwnerPath: p.Org}
 	view, err := s.svc.Place(ctx, buyer, req, &order.Idempotency{Principal: p.ID, Key: key})
 	if err != nil {
 		return err
@@ -263,6 +276,9 @@ func (r EventRequest) check() error {
 }
 
 // fireEvent fires a lifecycle event on an order, with the caller as actor.
+// The pay event of an order paid by card or agent credit is refused for
+// every role (payment_required): firing it directly would move the order
+// without taking the money.
 func (s *Server) fireEvent(c echo.Context) error {
 	var req EventRequest
 	if err := s.decode(c, &req, decodeOptions{}); err != nil {
@@ -274,6 +290,12 @@ func (s *Server) fireEvent(c echo.Context) error {
 	v, err := s.visibleOrder(c)
 	if err != nil {
 		return err
+	}
+	if req.Event == lifecycle.EventPay && paidThroughAPI(v.PaymentMethod) {
+		return problem(CodePaymentRequired, map[string]any{"event": req.Event, "paymentMethod": v.PaymentMethod,
+			"payments": paymentsPath(v.ID)},
+			"order %s is paid by %s: pay it with POST %s, which takes the money before the order moves", v.ID, v.PaymentMethod,
+			paymentsPath(v.ID))
 	}
 	p := principalOf(c)
 	if !p.seesAll() && !slices.Contains(BuyerEvents, req.Event) {
@@ -322,4 +344,19 @@ func (s *Server) getTrace(c echo.Context) error {
 			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error})
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// buyerAttrs are the attributes identity rules and extension points see of
+// the caller: its own, and "role" (its first role) unless it sets one, so
+// that a rule such as `buyer: {role: agent}` resolves agents' orders.
+func buyerAttrs(p *principal) map[string]string {
+	if _, ok := p.Attrs["role"]; ok || len(p.Roles) == 0 {
+		return p.Attrs
+	}
+	out := make(map[string]string, len(p.Attrs)+1)
+	for k, v := range p.Attrs {
+		out[k] = v
+	}
+	out["role"] = p.Roles[0]
+	return out
 }

@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,7 +50,7 @@ func TestVisibilityAndRoles(t *testing.T) {
 		// Buyers may not ship, even their own order; operators may.
 		r = e.do("POST", "/v1/orders/"+mine.ID+"/events", alice, `{"event":"ship"}`)
 		expect(t, r, 403, "forbidden_event")
-		if ev := r.json(t)["permittedEvents"]; fmt.Sprint(ev) != "[pay cancel receive]" {
+		if ev := r.json(t)["permittedEvents"]; fmt.Sprint(ev) != "[cancel receive]" {
 			t.Fatalf("permittedEvents %v", ev)
 		}
 
@@ -134,16 +135,34 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 			t.Fatalf("after placing: %+v", s)
 		}
 
+		// Card orders are paid through /payments, never by firing pay.
 		r = e.do("POST", "/v1/orders/"+o.ID+"/events", alice, `{"event":"pay","data":{"paymentId":"p-1"}}`)
+		expect(t, r, 409, "payment_required")
+		if p := r.json(t); p["payments"] != "/v1/orders/"+o.ID+"/payments" || p["paymentMethod"] != "card" {
+			t.Fatalf("refusal %s", r)
+		}
+		expect(t, e.do("POST", "/v1/orders/"+o.ID+"/events", ops, `{"event":"pay"}`), 409, "payment_required")
+		r = e.pay(alice, o.ID, "pay-1", cardOK)
 		expect(t, r, 200, "")
-		paid := decodeView(t, r)
+		res := decodeJSON[order.PayResult](t, r)
+		paid := res.Order
 		if paid.Status != "pending_outbound" || paid.Version != 2 || paid.PaymentDeadline != nil {
 			t.Fatalf("paid %+v", paid)
+		}
+		if pm := res.Payment; pm.State != "succeeded" || pm.Kind != "charge" || pm.Method != "card" || pm.Amount != o.Amounts.Total ||
+			pm.CardLast4 != "4242" || pm.OrderID != o.ID || strings.Contains(string(r.raw), cardOK) {
+			t.Fatalf("payment %s", r)
 		}
 		if s := e.stock("kettle"); s.Sellable != 8 || s.Reserved != 0 || s.Frozen != 2 {
 			t.Fatalf("after paying: %+v", s)
 		}
-		r = e.do("POST", "/v1/orders/"+o.ID+"/events", alice, `{"event":"pay"}`)
+		// The same key answers the same payment; another key finds nothing to pay.
+		r = e.pay(alice, o.ID, "pay-1", cardOK)
+		expect(t, r, 200, "")
+		if again := decodeJSON[order.PayResult](t, r); again.Payment.ID != res.Payment.ID || again.Order.Version != 2 {
+			t.Fatalf("replayed payment %s", r)
+		}
+		r = e.pay(alice, o.ID, "pay-2", cardOK)
 		expect(t, r, 409, "event_not_allowed")
 		if p := r.json(t); fmt.Sprint(p["allowedEvents"]) != "[cancel outbound_fail ship]" || p["orderStatus"] != "pending_outbound" {
 			t.Fatalf("refusal %s", r)
@@ -186,9 +205,9 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 		if top.BizCode != "virtual.topup" || top.Status != "pending_payment" || top.Amounts.Freight != 0 {
 			t.Fatalf("top-up %+v", top)
 		}
-		r = e.do("POST", "/v1/orders/"+top.ID+"/events", alice, `{"event":"pay"}`)
+		r = e.pay(alice, top.ID, "pay-top", cardOK)
 		expect(t, r, 200, "")
-		if v := decodeView(t, r); v.Status != "completed" {
+		if v := decodeJSON[order.PayResult](t, r).Order; v.Status != "completed" {
 			t.Fatalf("paid top-up %+v", v)
 		}
 		if s := e.stock("topup-50"); s.Sellable != 998 || s.Shipped != 2 || s.Reserved != 0 || s.Frozen != 0 {

@@ -11,6 +11,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/domains/delivery"
+	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
@@ -23,35 +26,47 @@ const ProblemTypeBase = "https://tmf.dev/problems/"
 // ProblemContentType is the media type of every error answer (RFC 9457).
 const ProblemContentType = "application/problem+json"
 
-// Codes of the API's own problems. The order service's and the kernel's
-// codes (order.Code*, kernel.Code*) pass through unchanged.
+// Codes of the API's own problems, and of the domains' typed refusals
+// (mapped in domainProblem). The order service's and the kernel's codes
+// (order.Code*, kernel.Code*) pass through unchanged.
 const (
-	CodeInternal                = "internal"
-	CodeNotReady                = "not_ready"
-	CodeUnauthenticated         = "unauthenticated"
-	CodeForbidden               = "forbidden"
-	CodeForbiddenEvent          = "forbidden_event"
-	CodeNotFound                = "not_found"
-	CodeMethodNotAllowed        = "method_not_allowed"
-	CodeUnsupportedMediaType    = "unsupported_media_type"
-	CodeMalformedJSON           = "malformed_json"
-	CodeTrailingData            = "trailing_data"
-	CodeUnknownField            = "unknown_field"
-	CodeClientPrice             = "client_price_rejected"
-	CodeInvalidType             = "invalid_type"
-	CodeBodyTooLarge            = "body_too_large"
-	CodeInvalidItems            = "invalid_items"
-	CodeInvalidQuantity         = "invalid_quantity"
-	CodeInvalidRequest          = "invalid_request"
-	CodeInvalidLimit            = "invalid_limit"
-	CodeInvalidCursor           = "invalid_cursor"
-	CodeIdempotencyKeyMissing   = "idempotency_key_missing"
-	CodeIdempotencyKeyInvalid   = "idempotency_key_invalid"
-	CodeIdempotencyKeyReused    = "idempotency_key_reused"
-	CodeIdempotencyInProgress   = "idempotency_in_progress"
-	CodeChannelStockUnsupported = "channel_stock_unsupported"
-	CodePrincipalExists         = "principal_exists"
-	CodeConflict                = "conflict"
+	CodeInternal              = "internal"
+	CodeNotReady              = "not_ready"
+	CodeUnauthenticated       = "unauthenticated"
+	CodeForbidden             = "forbidden"
+	CodeForbiddenEvent        = "forbidden_event"
+	CodeNotFound              = "not_found"
+	CodeMethodNotAllowed      = "method_not_allowed"
+	CodeUnsupportedMediaType  = "unsupported_media_type"
+	CodeMalformedJSON         = "malformed_json"
+	CodeTrailingData          = "trailing_data"
+	CodeUnknownField          = "unknown_field"
+	CodeClientPrice           = "client_price_rejected"
+	CodeInvalidType           = "invalid_type"
+	CodeBodyTooLarge          = "body_too_large"
+	CodeInvalidItems          = "invalid_items"
+	CodeInvalidQuantity       = "invalid_quantity"
+	CodeInvalidRequest        = "invalid_request"
+	CodeInvalidLimit          = "invalid_limit"
+	CodeInvalidCursor         = "invalid_cursor"
+	CodeIdempotencyKeyMissing = "idempotency_key_missing"
+	CodeIdempotencyKeyInvalid = "idempotency_key_invalid"
+	CodeIdempotencyKeyReused  = "idempotency_key_reused"
+	CodeIdempotencyInProgress = "idempotency_in_progress"
+	CodePrincipalExists       = "principal_exists"
+	CodeConflict              = "conflict"
+	// CodePaymentRequired: the pay event of an order paid by card or agent
+	// credit is fired by POST /v1/orders/{id}/payments, never directly.
+	CodePaymentRequired = "payment_required"
+	// Codes of the domains' admin refusals.
+	CodeStockConflict         = "stock_conflict"
+	CodePromotionInvalid      = "promotion_invalid"
+	CodePromotionNotFound     = "promotion_not_found"
+	CodeCouponNotFound        = "coupon_not_found"
+	CodeCouponExists          = "coupon_exists"
+	CodeCreditAccountNotFound = "credit_account_not_found"
+	CodeCreditLimitTooLow     = "credit_limit_too_low"
+	CodeCurrencyMismatch      = "currency_mismatch"
 )
 
 type codeInfo struct {
@@ -67,32 +82,40 @@ type codeInfo struct {
 // handlers set Problem.Status.
 var problemCodes = map[string]codeInfo{
 	// The API's own.
-	CodeInternal:                {http.StatusInternalServerError, "Internal error"},
-	CodeNotReady:                {http.StatusServiceUnavailable, "Not ready"},
-	CodeUnauthenticated:         {http.StatusUnauthorized, "Unauthenticated"},
-	CodeForbidden:               {http.StatusForbidden, "Forbidden"},
-	CodeForbiddenEvent:          {http.StatusForbidden, "Event not permitted for this role"},
-	CodeNotFound:                {http.StatusNotFound, "Not found"},
-	CodeMethodNotAllowed:        {http.StatusMethodNotAllowed, "Method not allowed"},
-	CodeUnsupportedMediaType:    {http.StatusUnsupportedMediaType, "Unsupported media type"},
-	CodeMalformedJSON:           {http.StatusBadRequest, "Malformed JSON"},
-	CodeTrailingData:            {http.StatusBadRequest, "Trailing data after the JSON body"},
-	CodeUnknownField:            {http.StatusBadRequest, "Unknown field"},
-	CodeClientPrice:             {http.StatusBadRequest, "Prices come from the server"},
-	CodeInvalidType:             {http.StatusBadRequest, "Invalid type"},
-	CodeBodyTooLarge:            {http.StatusRequestEntityTooLarge, "Request body too large"},
-	CodeInvalidItems:            {http.StatusBadRequest, "Invalid items"},
-	CodeInvalidQuantity:         {http.StatusBadRequest, "Invalid quantity"},
-	CodeInvalidRequest:          {http.StatusBadRequest, "Invalid request"},
-	CodeInvalidLimit:            {http.StatusBadRequest, "Invalid limit"},
-	CodeInvalidCursor:           {http.StatusBadRequest, "Invalid cursor"},
-	CodeIdempotencyKeyMissing:   {http.StatusBadRequest, "Idempotency-Key header required"},
-	CodeIdempotencyKeyInvalid:   {http.StatusBadRequest, "Invalid Idempotency-Key"},
-	CodeIdempotencyKeyReused:    {http.StatusUnprocessableEntity, "Idempotency-Key reused with another request"},
-	CodeIdempotencyInProgress:   {http.StatusConflict, "Request with this Idempotency-Key in progress"},
-	CodeChannelStockUnsupported: {http.StatusUnprocessableEntity, "Channel stock not supported"},
-	CodePrincipalExists:         {http.StatusConflict, "Principal exists"},
-	CodeConflict:                {http.StatusConflict, "Conflict"},
+	CodeInternal:              {http.StatusInternalServerError, "Internal error"},
+	CodeNotReady:              {http.StatusServiceUnavailable, "Not ready"},
+	CodeUnauthenticated:       {http.StatusUnauthorized, "Unauthenticated"},
+	CodeForbidden:             {http.StatusForbidden, "Forbidden"},
+	CodeForbiddenEvent:        {http.StatusForbidden, "Event not permitted for this role"},
+	CodeNotFound:              {http.StatusNotFound, "Not found"},
+	CodeMethodNotAllowed:      {http.StatusMethodNotAllowed, "Method not allowed"},
+	CodeUnsupportedMediaType:  {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	CodeMalformedJSON:         {http.StatusBadRequest, "Malformed JSON"},
+	CodeTrailingData:          {http.StatusBadRequest, "Trailing data after the JSON body"},
+	CodeUnknownField:          {http.StatusBadRequest, "Unknown field"},
+	CodeClientPrice:           {http.StatusBadRequest, "Prices come from the server"},
+	CodeInvalidType:           {http.StatusBadRequest, "Invalid type"},
+	CodeBodyTooLarge:          {http.StatusRequestEntityTooLarge, "Request body too large"},
+	CodeInvalidItems:          {http.StatusBadRequest, "Invalid items"},
+	CodeInvalidQuantity:       {http.StatusBadRequest, "Invalid quantity"},
+	CodeInvalidRequest:        {http.StatusBadRequest, "Invalid request"},
+	CodeInvalidLimit:          {http.StatusBadRequest, "Invalid limit"},
+	CodeInvalidCursor:         {http.StatusBadRequest, "Invalid cursor"},
+	CodeIdempotencyKeyMissing: {http.StatusBadRequest, "Idempotency-Key header required"},
+	CodeIdempotencyKeyInvalid: {http.StatusBadRequest, "Invalid Idempotency-Key"},
+	CodeIdempotencyKeyReused:  {http.StatusUnprocessableEntity, "Idempotency-Key reused with another request"},
+	CodeIdempotencyInProgress: {http.StatusConflict, "Request with this Idempotency-Key in progress"},
+	CodePrincipalExists:       {http.StatusConflict, "Principal exists"},
+	CodeConflict:              {http.StatusConflict, "Conflict"},
+	CodePaymentRequired:       {http.StatusConflict, "Pay through the payments endpoint"},
+	CodeStockConflict:         {http.StatusConflict, "Stock setting conflict"},
+	CodePromotionInvalid:      {http.StatusUnprocessableEntity, "Promotion invalid"},
+	CodePromotionNotFound:     {http.StatusNotFound, "Promotion not found"},
+	CodeCouponNotFound:        {http.StatusNotFound, "Coupon not found"},
+	CodeCouponExists:          {http.StatusConflict, "Coupon exists"},
+	CodeCreditAccountNotFound: {http.StatusNotFound, "Credit account not found"},
+	CodeCreditLimitTooLow:     {http.StatusConflict, "Credit limit below what is in use"},
+	CodeCurrencyMismatch:      {http.StatusUnprocessableEntity, "Currency mismatch"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},
@@ -108,6 +131,17 @@ var problemCodes = map[string]codeInfo{
 	order.CodeEventNotAllowed:    {http.StatusConflict, "Event not allowed"},
 	order.CodeVetoed:             {http.StatusConflict, "Transition vetoed"},
 	order.CodeVersionConflict:    {http.StatusConflict, "Version conflict"},
+	order.CodeTooManyCoupons:     {http.StatusUnprocessableEntity, "Too many coupons"},
+	order.CodeCouponUnavailable:  {http.StatusConflict, "Coupon unavailable"},
+	order.CodeBudgetExhausted:    {http.StatusConflict, "Promotion budget exhausted"},
+	order.CodeInsufficientCredit: {http.StatusConflict, "Insufficient credit"},
+	order.CodeRegionNotServed:    {http.StatusUnprocessableEntity, "Region not served"},
+	order.CodePaymentDeclined:    {http.StatusPaymentRequired, "Payment declined"},
+	order.CodePaymentInvalid:     {http.StatusUnprocessableEntity, "Payment invalid"},
+	order.CodePaymentInProgress:  {http.StatusConflict, "Payment in progress"},
+	order.CodePaymentProcessor:   {http.StatusServiceUnavailable, "Payment processor unavailable"},
+	order.CodePaymentMethod:      {http.StatusUnprocessableEntity, "Payment method not paid through the API"},
+	order.CodeReturnInvalid:      {http.StatusUnprocessableEntity, "Return invalid"},
 
 	// The kernel's.
 	kernel.CodeExtensionFailed:  {http.StatusBadGateway, "Extension failed"},
@@ -183,8 +217,8 @@ func problemOf(err error) *Problem {
 	var p *Problem
 	var he *echo.HTTPError
 	var oe *order.Error
+	var noRate *delivery.NoRateError
 	var ee *kernel.ExtensionError
-	var oos *stock.OutOfStockError
 	var c coded
 	switch {
 	case errors.As(err, &p):
@@ -196,13 +230,21 @@ func problemOf(err error) *Problem {
 			break
 		}
 		return &Problem{Code: oe.Code, Detail: oe.Message, Fields: oe.Fields, Err: oe.Err}
+	case errors.As(err, &noRate):
+		// A freight template's refusal reaches the API inside the
+		// ExtensionError of delivery.freight: it is the buyer's address, not
+		// a failing extension.
+		return &Problem{Code: order.CodeRegionNotServed, Detail: fmt.Sprintf("this business does not ship to region %q", noRate.Region),
+			Fields: map[string]any{"region": noRate.Region}, Err: err}
 	case errors.As(err, &ee):
 		// The cause is the implementation's own error text: not shown.
 		return &Problem{Code: ee.Code(), Detail: fmt.Sprintf("extension point %s: %s implementation %s: %s",
 			ee.Point, ee.Layer, ee.Impl, ee.Outcome), Fields: map[string]any{"point": ee.Point, "impl": ee.Impl}, Err: err}
-	case errors.As(err, &oos):
-		return &Problem{Code: order.CodeOutOfStock, Detail: fmt.Sprintf("SKU %s: not enough stock for %d", oos.SKU, oos.Requested),
-			Fields: map[string]any{"sku": oos.SKU}, Err: err}
+	}
+	if dp := domainProblem(err); dp != nil {
+		return dp
+	}
+	switch {
 	case errors.As(err, &c):
 		if _, ok := problemCodes[c.Code()]; ok {
 			return &Problem{Code: c.Code(), Detail: c.Error(), Err: err}
@@ -215,6 +257,81 @@ func problemOf(err error) *Problem {
 		return &Problem{Code: CodeNotFound, Detail: "not found", Err: err}
 	}
 	return &Problem{Code: CodeInternal, Detail: "the server failed to answer this request; it was logged", Err: err}
+}
+
+// domainProblem maps the typed refusals of the domains' operator functions
+// (stock settings, promotions, coupons, budgets, credit lines) to their
+// problems; nil for any other error. The domains' messages name only what
+// the request named, so they are shown as the detail.
+func domainProblem(err error) *Problem {
+	var (
+		stockConflict *stock.ConflictError
+		outOfStock    *stock.OutOfStockError
+		invalidPromo  *promotion.InvalidPromotionError
+		promoVersion  *promotion.VersionConflictError
+		promoMissing  *promotion.PromotionNotFoundError
+		couponExists  *promotion.CouponExistsError
+		coupon        *promotion.CouponError
+		promoCurrency *promotion.CurrencyMismatchError
+		noAccount     *payment.CreditAccountNotFoundError
+		limitTooLow   *payment.CreditLimitError
+		payCurrency   *payment.CurrencyMismatchError
+		payInvalid    *payment.InvalidRequestError
+	)
+	switch {
+	case errors.As(err, &stockConflict):
+		return &Problem{Code: CodeStockConflict, Detail: stockConflict.Error(), Fields: map[string]any{"sku": stockConflict.SKU,
+			"location": stockConflict.Location, "channel": stockConflict.Channel, "mode": stockConflict.Mode}, Err: err}
+	case errors.As(err, &outOfStock):
+		return &Problem{Code: order.CodeOutOfStock, Detail: fmt.Sprintf("SKU %s: not enough stock for %d", outOfStock.SKU, outOfStock.Requested),
+			Fields: map[string]any{"sku": outOfStock.SKU, "location": outOfStock.Location, "requested": outOfStock.Requested,
+				"available": outOfStock.Available}, Err: err}
+	case errors.Is(err, stock.ErrInvalid):
+		return &Problem{Code: CodeInvalidRequest, Detail: err.Error(), Err: err}
+	case errors.As(err, &invalidPromo):
+		problems := invalidPromo.Problems
+		if problems == nil {
+			problems = []promotion.Problem{}
+		}
+		return &Problem{Code: CodePromotionInvalid, Detail: invalidPromo.Error(), Fields: map[string]any{"problems": problems}, Err: err}
+	case errors.As(err, &promoVersion):
+		return &Problem{Code: order.CodeVersionConflict, Detail: promoVersion.Error() + "; read it again and send the version you read",
+			Fields: map[string]any{"expectedVersion": promoVersion.Expected, "currentVersion": promoVersion.Actual}, Err: err}
+	case errors.As(err, &promoMissing):
+		return &Problem{Code: CodePromotionNotFound, Detail: fmt.Sprintf("promotion %s not found", promoMissing.ID),
+			Fields: map[string]any{"promotion": promoMissing.ID}, Err: err}
+	case errors.As(err, &couponExists):
+		return &Problem{Code: CodeCouponExists, Detail: fmt.Sprintf("coupon %s exists for another promotion or owner", couponExists.Code),
+			Fields: map[string]any{"coupon": couponExists.Code}, Err: err}
+	case errors.As(err, &coupon):
+		switch coupon.Reason {
+		case promotion.ReasonNotFound:
+			return couponNotFound(coupon.Code)
+		case promotion.ReasonInvalid:
+			return &Problem{Code: CodeInvalidRequest, Detail: coupon.Error(), Fields: map[string]any{"coupon": coupon.Code}, Err: err}
+		}
+		return &Problem{Code: order.CodeCouponUnavailable, Detail: coupon.Error(),
+			Fields: map[string]any{"coupon": coupon.Code, "reason": coupon.Reason}, Err: err}
+	case errors.As(err, &promoCurrency):
+		return &Problem{Code: CodeCurrencyMismatch, Detail: promoCurrency.Error(),
+			Fields: map[string]any{"currency": promoCurrency.Order, "expectedCurrency": promoCurrency.Promotion}, Err: err}
+	case errors.As(err, &noAccount):
+		return &Problem{Code: CodeCreditAccountNotFound, Detail: fmt.Sprintf("agent %s has no credit account", noAccount.Agent),
+			Fields: map[string]any{"agent": noAccount.Agent}, Err: err}
+	case errors.As(err, &limitTooLow):
+		return &Problem{Code: CodeCreditLimitTooLow, Detail: limitTooLow.Error(),
+			Fields: map[string]any{"agent": limitTooLow.Agent, "limit": limitTooLow.Limit, "inUse": limitTooLow.InUse}, Err: err}
+	case errors.As(err, &payCurrency):
+		return &Problem{Code: CodeCurrencyMismatch, Detail: payCurrency.Error(),
+			Fields: map[string]any{"currency": payCurrency.Got, "expectedCurrency": payCurrency.Want}, Err: err}
+	case errors.As(err, &payInvalid):
+		return &Problem{Code: CodeInvalidRequest, Detail: payInvalid.Error(), Fields: map[string]any{"field": payInvalid.Field}, Err: err}
+	}
+	return nil
+}
+
+func couponNotFound(code string) *Problem {
+	return &Problem{Code: CodeCouponNotFound, Detail: fmt.Sprintf("coupon %s not found", code), Fields: map[string]any{"coupon": code}}
 }
 
 func echoProblem(he *echo.HTTPError) *Problem {

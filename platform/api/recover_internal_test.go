@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/domains/delivery"
+	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/domains/promotion"
+	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -86,7 +91,29 @@ func TestProblemOf(t *testing.T) {
 		{&kernel.ExtensionError{Point: "p", Impl: "i", Outcome: kernel.OutcomePanic}, kernel.CodeExtensionFailed, 502},
 		{&kernel.NoAnswerError{Point: "p"}, kernel.CodeNoAnswer, 502},
 		{&kernel.DisabledError{Identity: "x"}, kernel.CodeIdentityDisabled, 422},
-		{&store.OutOfStockError{SKU: "a", Requested: 2}, order.CodeOutOfStock, 409},
+		{&stock.OutOfStockError{SKU: "a", Requested: 2}, order.CodeOutOfStock, 409},
+		// A freight template's refusal inside the extension error is the address's fault.
+		{&kernel.ExtensionError{Point: "delivery.freight", Impl: "i", Outcome: kernel.OutcomeError,
+			Cause: fmt.Errorf("freight: %w", &delivery.NoRateError{Template: "t", Region: "CN-XZ"})}, order.CodeRegionNotServed, 422},
+		{&order.Error{Code: order.CodePaymentDeclined, Message: "x"}, order.CodePaymentDeclined, 402},
+		{&order.Error{Code: order.CodePaymentProcessor, Message: "x"}, order.CodePaymentProcessor, 503},
+		{&order.Error{Code: order.CodeCouponUnavailable, Message: "x"}, order.CodeCouponUnavailable, 409},
+		{&order.Error{Code: order.CodeInsufficientCredit, Message: "x"}, order.CodeInsufficientCredit, 409},
+		{&order.Error{Code: order.CodeReturnInvalid, Message: "x"}, order.CodeReturnInvalid, 422},
+		{fmt.Errorf("set: %w", &stock.ConflictError{SKU: "a"}), CodeStockConflict, 409},
+		{fmt.Errorf("set: %w", stock.ErrInvalid), CodeInvalidRequest, 400},
+		{&promotion.InvalidPromotionError{ID: "p"}, CodePromotionInvalid, 422},
+		{&promotion.VersionConflictError{ID: "p", Expected: 1, Actual: 2}, order.CodeVersionConflict, 409},
+		{&promotion.PromotionNotFoundError{ID: "p"}, CodePromotionNotFound, 404},
+		{&promotion.CouponExistsError{Code: "c"}, CodeCouponExists, 409},
+		{&promotion.CouponError{Code: "c", Reason: promotion.ReasonNotFound}, CodeCouponNotFound, 404},
+		{&promotion.CouponError{Code: "c", Reason: promotion.ReasonUsed}, order.CodeCouponUnavailable, 409},
+		{&promotion.CouponError{Code: "c", Reason: promotion.ReasonInvalid}, CodeInvalidRequest, 400},
+		{&payment.CreditAccountNotFoundError{Agent: "a"}, CodeCreditAccountNotFound, 404},
+		{&payment.CreditLimitError{Agent: "a"}, CodeCreditLimitTooLow, 409},
+		{&payment.CurrencyMismatchError{Want: "CNY", Got: "USD"}, CodeCurrencyMismatch, 422},
+		{&promotion.CurrencyMismatchError{PromotionID: "p"}, CodeCurrencyMismatch, 422},
+		{&payment.InvalidRequestError{Field: "f"}, CodeInvalidRequest, 400},
 		{store.ErrVersionConflict, order.CodeVersionConflict, 409},
 		{store.ErrDuplicate, CodeConflict, 409},
 		{store.ErrNotFound, CodeNotFound, 404},

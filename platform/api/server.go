@@ -1,5 +1,7 @@
-// Package api is the REST API v1 of the ordering server: SKUs, stock,
-// principals, orders with their lifecycle events and trace, health,
+// Package api is the REST API v1 of the ordering server: SKUs, stock with
+// its locations, channel settings, hot-SKU buckets and audit, principals,
+// promotions with their coupons and budgets, agents' credit lines, orders
+// with their lifecycle events, payments, returns and trace, health,
 // readiness and metrics, over echo.
 //
 // Every error answer is an RFC 9457 problem (application/problem+json) with
@@ -23,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -75,8 +78,17 @@ const DefaultIdempotencyStaleAfter = 60 * time.Second
 type Config struct {
 	// Service places and moves orders. Required.
 	Service *order.Service
-	// Store holds SKUs, stock, principals and idempotency records. Required.
+	// Store holds SKUs, principals, orders and idempotency records, and the
+	// domains' tables (stock, promotions, coupons, budgets, payments,
+	// credit), which the admin endpoints change in its transactions. Required.
 	Store *store.Store
+	// Promotions is the promotion book the kernel's promotion.candidates
+	// default reads (the one given to catalog.Sources and
+	// order.WithPromotions): the admin endpoints write promotions through it
+	// and refresh it after every write, so that orders see the change at
+	// once. Nil gives the API a book of its own: writes still reach the
+	// database, and a book that orders read sees them at its next refresh.
+	Promotions *promotion.Book
 	// Kernel is the extension kernel the service runs on; when Ready is
 	// nil, readiness also requires a configuration (revision > 0) in force.
 	Kernel *kernel.Kernel
@@ -101,6 +113,7 @@ type Config struct {
 type Server struct {
 	svc            *order.Service
 	store          *store.Store
+	book           *promotion.Book
 	kernel         *kernel.Kernel
 	log            *slog.Logger
 	metricsHandler http.Handler
@@ -118,10 +131,13 @@ func New(cfg Config) *Server {
 	if cfg.Service == nil || cfg.Store == nil {
 		panic("api: Config.Service and Config.Store are required")
 	}
-	s := &Server{svc: cfg.Service, store: cfg.Store, kernel: cfg.Kernel, log: cfg.Logger,
+	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, log: cfg.Logger,
 		ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter, routes: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.book == nil {
+		s.book = promotion.NewBook(nil)
 	}
 	if s.staleAfter <= 0 {
 		s.staleAfter = DefaultIdempotencyStaleAfter
@@ -157,6 +173,7 @@ func (s *Server) register() {
 	anyone := s.authenticate()
 	admin := s.authenticate(RoleAdmin)
 	ordering := s.authenticate(RoleBuyer, RoleAgent, RoleOperator, RoleAdmin)
+	placing := s.authenticate(RoleBuyer, RoleAgent)
 
 	add(http.MethodGet, "/healthz", s.healthz)
 	add(http.MethodGet, "/readyz", s.readyz)
@@ -166,13 +183,35 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/skus/:sku", s.getSKU, anyone)
 	add(http.MethodPut, "/v1/stock/:sku", s.putStock, admin)
 	add(http.MethodGet, "/v1/stock/:sku", s.getStock, anyone)
+	add(http.MethodPut, "/v1/stock/:sku/channels/:channel", s.putChannel, admin)
+	add(http.MethodDelete, "/v1/stock/:sku/channels/:channel", s.deleteChannel, admin)
+	add(http.MethodPut, "/v1/stock/:sku/buckets", s.putBuckets, admin)
+	add(http.MethodPut, "/v1/locations/:name", s.putLocation, admin)
+	add(http.MethodGet, "/v1/locations", s.listLocations, admin)
+	add(http.MethodGet, "/v1/admin/stock/audit", s.auditStock, admin)
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, admin)
 
-	add(http.MethodPost, "/v1/orders", s.placeOrder, s.authenticate(RoleBuyer, RoleAgent))
+	add(http.MethodGet, "/v1/admin/promotions", s.listPromotions, admin)
+	add(http.MethodPut, "/v1/admin/promotions/:id", s.putPromotion, admin)
+	add(http.MethodGet, "/v1/admin/promotions/:id", s.getPromotion, admin)
+	add(http.MethodPost, "/v1/admin/promotions/:id/coupons", s.issueCoupons, admin)
+	add(http.MethodPost, "/v1/admin/promotions/:id/budget", s.topUpBudget, admin)
+	add(http.MethodPut, "/v1/admin/promotion-groups", s.putGroupOrder, admin)
+	add(http.MethodGet, "/v1/coupons/:code", s.getCoupon, ordering)
+
+	add(http.MethodPut, "/v1/admin/credit/:agent", s.putCredit, admin)
+	add(http.MethodGet, "/v1/admin/credit/:agent", s.getCredit, admin)
+	add(http.MethodGet, "/v1/credit", s.getOwnCredit, s.authenticate(RoleAgent))
+
+	add(http.MethodPost, "/v1/orders", s.placeOrder, placing)
 	add(http.MethodGet, "/v1/orders", s.listOrders, ordering)
 	add(http.MethodGet, "/v1/orders/:id", s.getOrder, ordering)
 	add(http.MethodPost, "/v1/orders/:id/events", s.fireEvent, ordering)
 	add(http.MethodGet, "/v1/orders/:id/trace", s.getTrace, ordering)
+	add(http.MethodPost, "/v1/orders/:id/payments", s.pay, placing)
+	add(http.MethodGet, "/v1/orders/:id/payments", s.listPayments, ordering)
+	add(http.MethodPost, "/v1/orders/:id/returns", s.returnItems, ordering)
+	add(http.MethodGet, "/v1/orders/:id/returns", s.listReturns, ordering)
 }
 
 // handleError is echo's error handler: every error becomes a problem.
