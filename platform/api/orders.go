@@ -79,21 +79,40 @@ func checkIdempotencyKey(key string, maxLen int) (string, error) {
 	return key, nil
 }
 
-// checkPlace holds an order request to the limits before anything runs.
-func (s *Server) checkPlace(req order.PlaceRequest) error {
-	if n := len(req.Items); n == 0 || n > s.limits.MaxItems {
+// skuQuantity is an item of an order or a return, for checkItems.
+type skuQuantity struct {
+	sku      string
+	quantity int64
+}
+
+// checkItems holds the items of an order or a return (what) to the limits:
+// 1 to MaxItems items, quantities 1 to MaxQuantity, well-formed SKUs.
+func (s *Server) checkItems(what string, items []skuQuantity) error {
+	if n := len(items); n == 0 || n > s.limits.MaxItems {
 		return problem(CodeInvalidItems, map[string]any{"field": "items", "maxItems": s.limits.MaxItems},
-			"an order has 1 to %d items; this one has %d", s.limits.MaxItems, n)
+			"%s has 1 to %d items; this one has %d", what, s.limits.MaxItems, n)
 	}
-	for i, it := range req.Items {
+	for i, it := range items {
 		field := fmt.Sprintf("items[%d]", i)
-		if it.Quantity < 1 || it.Quantity > s.limits.MaxQuantity {
+		if it.quantity < 1 || it.quantity > s.limits.MaxQuantity {
 			return problem(CodeInvalidQuantity, map[string]any{"field": field + ".quantity", "maxQuantity": s.limits.MaxQuantity},
-				"%s.quantity is %d; it must be 1 to %d", field, it.Quantity, s.limits.MaxQuantity)
+				"%s.quantity is %d; it must be 1 to %d", field, it.quantity, s.limits.MaxQuantity)
 		}
-		if !skuPattern.MatchString(it.SKU) {
+		if !skuPattern.MatchString(it.sku) {
 			return invalidField(field+".sku", "%s.sku must be 1 to 64 of A-Z a-z 0-9 . _ -", field)
 		}
+	}
+	return nil
+}
+
+// checkPlace holds an order request to the limits before anything runs.
+func (s *Server) checkPlace(req order.PlaceRequest) error {
+	skus := make([]skuQuantity, len(req.Items))
+	for i, it := range req.Items {
+		skus[i] = skuQuantity{it.SKU, it.Quantity}
+	}
+	if err := s.checkItems("an order", skus); err != nil {
+		return err
 	}
 	switch {
 	case len(req.BizCode) > maxBizCode:

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"maps"
 	"net/http"
 
@@ -112,21 +111,11 @@ type ReturnList struct {
 }
 
 func (s *Server) checkReturn(req ReturnRequest) error {
-	if n := len(req.Items); n == 0 || n > s.limits.MaxItems {
-		return problem(CodeInvalidItems, map[string]any{"field": "items", "maxItems": s.limits.MaxItems},
-			"a return has 1 to %d items; this one has %d", s.limits.MaxItems, n)
-	}
+	items := make([]skuQuantity, len(req.Items))
 	for i, it := range req.Items {
-		field := fmt.Sprintf("items[%d]", i)
-		if it.Quantity < 1 || it.Quantity > s.limits.MaxQuantity {
-			return problem(CodeInvalidQuantity, map[string]any{"field": field + ".quantity", "maxQuantity": s.limits.MaxQuantity},
-				"%s.quantity is %d; it must be 1 to %d", field, it.Quantity, s.limits.MaxQuantity)
-		}
-		if !skuPattern.MatchString(it.SKU) {
-			return invalidField(field+".sku", "%s.sku must be 1 to 64 of A-Z a-z 0-9 . _ -", field)
-		}
+		items[i] = skuQuantity{it.SKU, it.Quantity}
 	}
-	return nil
+	return s.checkItems("a return", items)
 }
 
 // returnItems records a (partial) return of a shipped order under the
