@@ -115,6 +115,13 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+// String is the log so far, to print when a test fails.
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func (l *lockedBuffer) lines() []map[string]any {
 	l.mu.Lock()
 	defer l.mu.Unlock()

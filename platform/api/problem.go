@@ -249,7 +249,9 @@ func problemOf(err error) *Problem {
 		if _, ok := problemCodes[c.Code()]; ok {
 			return &Problem{Code: c.Code(), Detail: c.Error(), Err: err}
 		}
-	case errors.Is(err, store.ErrVersionConflict):
+	case errors.Is(err, store.ErrVersionConflict), store.IsRetryable(err):
+		// A deadlock that outlasted the store's retries is contention, not
+		// a server fault: the client may try again.
 		return &Problem{Code: order.CodeVersionConflict, Detail: "the resource changed concurrently; try again", Err: err}
 	case errors.Is(err, store.ErrDuplicate):
 		return &Problem{Code: CodeConflict, Detail: "the resource exists already", Err: err}

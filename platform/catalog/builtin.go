@@ -67,7 +67,9 @@ func NewWith(src Sources) (*kernel.Catalogue, *kernel.Registry, error) {
 
 // NewKernel returns a kernel over the built-in catalogue and registry, with
 // empty sources and the plans of an empty configuration in force.
-func NewKernel(opts ...kernel.Option) (*kernel.Kernel, error) { return NewKernelWith(Sources{}, opts...) }
+func NewKernel(opts ...kernel.Option) (*kernel.Kernel, error) {
+	return NewKernelWith(Sources{}, opts...)
+}
 
 // NewKernelWith is NewKernel with the defaults reading src.
 func NewKernelWith(src Sources, opts ...kernel.Option) (*kernel.Kernel, error) {

@@ -107,7 +107,7 @@ func TestIsRetryable(t *testing.T) {
 }
 
 // A transaction the database aborted to break a deadlock runs again, whole,
-// at most three times in all: the order and a step's writes are there once
+// at most maxTxAttempts times in all: the order and a step's writes are there once
 // when a later run succeeds, and not at all when every run fails. Other
 // errors are not retried.
 func TestCreateOrderRetriesADeadlockedTransaction(t *testing.T) {
@@ -121,7 +121,8 @@ func TestCreateOrderRetriesADeadlockedTransaction(t *testing.T) {
 	}{
 		{"one deadlock, then success", 1, deadlock, 2, true},
 		{"two deadlocks, then success", 2, deadlock, 3, true},
-		{"deadlocked every time", 5, deadlock, 3, false},
+		{"four deadlocks, then success", 4, deadlock, 5, true},
+		{"deadlocked every time", 9, deadlock, maxTxAttempts, false},
 		{"a mysql deadlock", 1, &mysqldriver.MySQLError{Number: 1213, Message: "Deadlock found"}, 2, true},
 		{"not retryable", 1, errors.New("refused"), 1, false},
 	}

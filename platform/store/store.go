@@ -312,18 +312,28 @@ func (s *Store) withMigrationLock(ctx context.Context, lock, unlock string, fn f
 // through Tx.
 func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
-// Tx runs fn in one transaction, again (at most twice more) if the database
+// Tx runs fn in one transaction, again (maxTxAttempts times in all) if the database
 // aborted it to break a deadlock or a serialisation conflict; fn must not
 // keep state between runs. On SQLite the store has one connection: fn must
 // use tx, never the store, or it waits for itself.
 func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error { return s.inTx(ctx, fn) }
 
-// inTx runs fn in one transaction, again (at most twice more) if the
-// database aborted it to break a deadlock. fn must not keep state between runs.
+// maxTxAttempts bounds how often inTx runs a transaction the database
+// aborted to break a deadlock.
+const maxTxAttempts = 5
+
+// IsRetryable reports whether err (after Tx's own attempts) is only a lost
+// race the database resolved by aborting the transaction: the caller may
+// try again.
+func IsRetryable(err error) bool { return isRetryable(err) }
+
+// inTx runs fn in one transaction, again (at most maxTxAttempts times in
+// all) if the database aborted it to break a deadlock. fn must not keep
+// state between runs.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.db.WithContext(ctx).Transaction(fn)
-		if err == nil || attempt == 3 || !isRetryable(err) || ctx.Err() != nil {
+		if err == nil || attempt == maxTxAttempts || !isRetryable(err) || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(time.Duration(attempt) * time.Duration(1+mrand.IntN(5)) * time.Millisecond)
