@@ -1,7 +1,6 @@
 package payment
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 )
@@ -202,18 +201,4 @@ type CreditReservationError struct {
 
 func (e *CreditReservationError) Error() string {
 	return fmt.Sprintf("payment: cannot %s the credit of order %s: reservation is %s", e.Op, e.OrderID, e.State)
-}
-
-// retryable reports whether the database aborted a transaction to break a
-// deadlock or a serialisation conflict, so that running it again is right.
-// The domain may not import the drivers: PostgreSQL's error exposes its
-// SQLSTATE through a method, MySQL's names its number in the message.
-func retryable(err error) bool {
-	var st interface{ SQLState() string }
-	if errors.As(err, &st) {
-		s := st.SQLState()
-		return s == "40P01" || s == "40001"
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "Error 1213") || strings.Contains(msg, "database is locked")
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"time"
 
 	"gorm.io/gorm"
@@ -484,21 +483,15 @@ var (
 	errExceeds   = errors.New("refund exceeds the refundable")
 )
 
-// runTx runs fn in a transaction of db, again (at most twice more) when the
-// database aborted it to break a deadlock.
 // maxTxAttempts bounds how often runTx runs a transaction the database
 // aborted to break a deadlock: many charges racing on one key or one order
 // make MySQL's duplicate-key locks deadlock often, and each try is short.
 const maxTxAttempts = 8
 
+// runTx runs fn in one of the domain's own short transactions, again when
+// the database aborted it to break a deadlock.
 func runTx(ctx context.Context, db *gorm.DB, fn func(tx *gorm.DB) error) error {
-	for attempt := 1; ; attempt++ {
-		err := db.WithContext(ctx).Transaction(fn)
-		if err == nil || attempt == maxTxAttempts || !retryable(err) || ctx.Err() != nil {
-			return err
-		}
-		time.Sleep(time.Duration(attempt*(1+mrand.IntN(5))) * time.Millisecond)
-	}
+	return dbutil.RunTx(ctx, db, maxTxAttempts, fn)
 }
 
 // newID returns prefix_ and 24 random hex digits.

@@ -1,7 +1,12 @@
 package dbutil_test
 
 import (
+	"errors"
+	"fmt"
 	"testing"
+
+	mysqldriver "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tmf-platform/tmf/domains/internal/dbutil"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -37,4 +42,26 @@ func TestInsertOnceTellsDuplicates(t *testing.T) {
 			t.Fatalf("rows = %d, %v; want 1", n, err)
 		}
 	})
+}
+
+func TestRetryable(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"postgres deadlock", &pgconn.PgError{Code: "40P01"}, true},
+		{"postgres serialization failure", fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: "40001"}), true},
+		{"postgres unique violation", &pgconn.PgError{Code: "23505"}, false},
+		{"mysql deadlock", &mysqldriver.MySQLError{Number: 1213}, true},
+		{"mysql duplicate key", &mysqldriver.MySQLError{Number: 1062}, false},
+		{"sqlite busy", errors.New("database is locked (5) (SQLITE_BUSY)"), true},
+		{"other", errors.New("refused"), false},
+		{"nil", nil, false},
+	} {
+		if got := dbutil.Retryable(tc.err); got != tc.want {
+			t.Errorf("%s: Retryable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }
