@@ -147,7 +147,8 @@ func (b *bench) drive(ctx context.Context) result {
 	res := result{errors: map[string]int64{}, sold: map[string]int64{}}
 	start := time.Now()
 	done := make(chan struct{})
-	go func() { // progress line
+	var progress sync.WaitGroup
+	progress.Go(func() { // progress line; drive returns only after its last write
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		for {
@@ -165,7 +166,7 @@ func (b *bench) drive(ctx context.Context) result {
 				fmt.Fprintf(b.out, "t=%3.0fs placed=%d (%.0f/s) paid=%d errors=%d\n", el, placed.Load(), float64(placed.Load())/el, paid.Load(), nerr)
 			}
 		}
-	}()
+	})
 	var wg sync.WaitGroup
 	for w := range b.o.Buyers {
 		wg.Go(func() {
@@ -224,6 +225,7 @@ func (b *bench) drive(ctx context.Context) result {
 	}
 	wg.Wait()
 	close(done)
+	progress.Wait()
 	res.elapsed = time.Since(start)
 	res.placed, res.paid = placed.Load(), paid.Load()
 	return res
