@@ -1,5 +1,10 @@
 package extensions
 
+import (
+	"reflect"
+	"sort"
+)
+
 // The names of the platform's extension points. A point name is namespaced by
 // its domain and reads as a path. The catalogue (docs/extension-points.md)
 // documents each one: its reducer, failure policy, deadline and types.
@@ -23,3 +28,46 @@ const (
 	// DeliveryFreight computes the freight charge of an order (first).
 	DeliveryFreight = "delivery.freight"
 )
+
+// PointTypes names the request and response types of a point, as the Go
+// type names of this package ("PriceSheet"). A manifest states them, so the
+// platform can refuse a bizpack built against types it does not have.
+type PointTypes struct {
+	Point    string `json:"point"`
+	Request  string `json:"request"`
+	Response string `json:"response"`
+}
+
+// pointTypes is the table of every point this version of the contract
+// knows, with its Go types.
+var pointTypes = map[string][2]reflect.Type{
+	OrderValidate:       {reflect.TypeFor[ValidateRequest](), reflect.TypeFor[Verdict]()},
+	OrderGuard:          {reflect.TypeFor[GuardRequest](), reflect.TypeFor[Verdict]()},
+	PricingAdjust:       {reflect.TypeFor[PriceSheet](), reflect.TypeFor[PriceSheet]()},
+	PromotionCandidates: {reflect.TypeFor[PromotionRequest](), reflect.TypeFor[Candidates]()},
+	PromotionStack:      {reflect.TypeFor[StackRequest](), reflect.TypeFor[Stack]()},
+	StockRouteWarehouse: {reflect.TypeFor[RouteRequest](), reflect.TypeFor[Route]()},
+	PaymentMethods:      {reflect.TypeFor[PaymentMethodsRequest](), reflect.TypeFor[PaymentMethodList]()},
+	DeliveryRequired:    {reflect.TypeFor[DeliveryRequest](), reflect.TypeFor[DeliveryRequirement]()},
+	DeliveryFreight:     {reflect.TypeFor[DeliveryRequest](), reflect.TypeFor[Freight]()},
+}
+
+// Points lists every point of this version of the contract with its types,
+// sorted by name.
+func Points() []PointTypes {
+	out := make([]PointTypes, 0, len(pointTypes))
+	for name, t := range pointTypes {
+		out = append(out, PointTypes{Point: name, Request: t[0].Name(), Response: t[1].Name()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Point < out[j].Point })
+	return out
+}
+
+// TypesOf returns the types of a point this contract knows.
+func TypesOf(point string) (PointTypes, bool) {
+	t, ok := pointTypes[point]
+	if !ok {
+		return PointTypes{}, false
+	}
+	return PointTypes{Point: point, Request: t[0].Name(), Response: t[1].Name()}, true
+}
