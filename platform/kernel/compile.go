@@ -114,7 +114,7 @@ func (c *compiler) compiled(im Implementation, layer Layer, source, version stri
 		return ci
 	}
 	ci := &compiledImpl{name: im.Name, source: source, version: version, layer: layer, priority: priority,
-		origin: origin, isolated: im.Isolated, fn: fn}
+		origin: origin, isolated: im.Isolated, fn: fn, remote: im.remote}
 	if c.metrics != nil {
 		ci.metrics = c.metrics.forImpl(im.Point.Name, im.Name, layer, source)
 	}
@@ -261,6 +261,10 @@ func (c *compiler) bizpacksOf(code identity.Code) []boundBizpack {
 			continue
 		}
 		seen[ref.Name] = true
+		if b.boundOutside(code) {
+			c.problem(code, "", "bizpack_identity", "identity %s binds bizpack %s, which is built for %v only", code, ref.Name, b.Identities)
+			continue
+		}
 		out = append(out, boundBizpack{bizpack: b, priority: ref.Priority})
 	}
 	slices.SortStableFunc(out, func(a, b boundBizpack) int {
@@ -328,10 +332,11 @@ func (c *compiler) plan(code identity.Code, maxID int) *Plan {
 		if d := c.defaults[s.Name]; d != nil {
 			cp.impls = append(cp.impls, d)
 		}
+		cp.remote = slices.ContainsFunc(cp.impls, func(ci *compiledImpl) bool { return ci.remote != nil })
 		p.points[s.id] = cp
 	}
 	p.lifecycle = c.lifecycle(code, products, bound)
-	p.paymentTimeout = c.paymentTimeout(code, products)
+	p.paymentTimeout = c.paymentTimeout(code, products, bound)
 	return p
 }
 
@@ -413,10 +418,21 @@ func (c *compiler) lifecycle(code identity.Code, products []enabledProduct, boun
 	return compiled
 }
 
-func (c *compiler) paymentTimeout(code identity.Code, products []enabledProduct) time.Duration {
+func (c *compiler) paymentTimeout(code identity.Code, products []enabledProduct, bound map[identity.Code][]boundBizpack) time.Duration {
 	for _, link := range code.Chain() {
 		if spec := c.byCode[link]; spec != nil && spec.PaymentTimeout > 0 {
 			return time.Duration(spec.PaymentTimeout)
+		}
+	}
+	// The bizpacks of the nearest identity that binds any, highest first.
+	for _, link := range code.Chain() {
+		if bbs := bound[link]; len(bbs) > 0 {
+			for _, bb := range bbs {
+				if bb.bizpack.PaymentTimeout > 0 {
+					return bb.bizpack.PaymentTimeout
+				}
+			}
+			break
 		}
 	}
 	for _, ep := range products {

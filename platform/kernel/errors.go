@@ -99,7 +99,8 @@ type Problem struct {
 	Point string `json:"point,omitempty"`
 	// Kind is a stable code: "unknown_product", "unknown_point",
 	// "unknown_impl", "type_mismatch", "conflict", "bad_args",
-	// "unknown_bizpack", "lifecycle", "identity", "rules", "duplicate".
+	// "unknown_bizpack", "bizpack_identity", "lifecycle", "identity", "rules",
+	// "duplicate".
 	Kind    string `json:"kind"`
 	Message string `json:"message"`
 }

@@ -30,6 +30,16 @@ func outcomeOf(err error, panicked bool, took, deadline time.Duration) Outcome {
 // records it. A failed call returns the zero response. veto, when not nil,
 // turns a successful answer into a veto with the returned reason.
 func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, req Req, veto func(Resp) error) (Resp, Outcome, error) {
+	if ci.remote != nil {
+		resp, out, took, err := callRemote[Req, Resp](op, cp, ci, req)
+		if out == OutcomeOK && veto != nil {
+			if reason := veto(resp); reason != nil {
+				out, err = OutcomeVeto, reason
+			}
+		}
+		op.record(cp, ci, out, took, err)
+		return resp, out, err
+	}
 	fn := ci.fn.(Func[Req, Resp])
 	var (
 		resp     Resp

@@ -15,6 +15,8 @@ type Operation struct {
 	ctx   context.Context
 	plan  *Plan
 	trace []Record
+	// memo holds the answers Prefetch obtained, until a call uses them.
+	memo map[*compiledImpl]memoEntry
 }
 
 // Context is the context the operation was begun with.

@@ -24,6 +24,8 @@ type Plan struct {
 type compiledPoint struct {
 	spec  *Spec
 	impls []*compiledImpl // highest precedence first
+	// remote is true when an implementation is served out of process.
+	remote bool
 }
 
 type compiledImpl struct {
@@ -34,7 +36,8 @@ type compiledImpl struct {
 	priority int
 	origin   identity.Code // identity whose configuration put it here
 	isolated bool
-	fn       any // Func[Req, Resp] of the point's types
+	fn       any    // Func[Req, Resp] of the point's types
+	remote   Remote // set for a bizpack served out of process
 	metrics  *implMetrics
 }
 

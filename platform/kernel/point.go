@@ -92,6 +92,9 @@ type Spec struct {
 	Request  reflect.Type
 	Response reflect.Type
 	id       int
+	// adapt turns a func(context.Context, Req) (Resp, error) of the
+	// point's types into its Func.
+	adapt func(h any) (any, bool)
 }
 
 // Domain is the first segment of the point's name ("pricing" for
@@ -108,7 +111,7 @@ var (
 
 // newSpec validates a declaration. A malformed declaration is a programming
 // error in a package-level variable, so it panics like regexp.MustCompile.
-func newSpec(name string, r Reducer, o Options, req, resp reflect.Type) *Spec {
+func newSpec(name string, r Reducer, o Options, req, resp reflect.Type, adapt func(any) (any, bool)) *Spec {
 	if !pointName.MatchString(name) {
 		panic(fmt.Sprintf("kernel: point name %q must be namespaced lowercase like \"pricing.adjust\"", name))
 	}
@@ -122,7 +125,7 @@ func newSpec(name string, r Reducer, o Options, req, resp reflect.Type) *Spec {
 		o.Deadline = DefaultDeadline
 	}
 	return &Spec{Name: name, Doc: o.Doc, Reducer: r, Policy: o.Policy, Deadline: o.Deadline,
-		Request: req, Response: resp, id: int(nextID.Add(1))}
+		Request: req, Response: resp, id: int(nextID.Add(1)), adapt: adapt}
 }
 
 // Func is the shape of every implementation: a request in, a response or an
@@ -148,6 +151,8 @@ type Implementation struct {
 	// build returns a Func[Req, Resp] of the point's types for the binding's
 	// arguments.
 	build func(args json.RawMessage) (any, error)
+	// remote, when set, serves the implementation out of process.
+	remote Remote
 }
 
 // WithVersion returns a copy with the version set.
@@ -211,7 +216,7 @@ type FirstPoint[Req, Resp any] struct{ spec *Spec }
 // DeclareFirst declares a "first" point. It panics on a malformed name or a
 // missing policy.
 func DeclareFirst[Req, Resp any](name string, o Options) *FirstPoint[Req, Resp] {
-	return &FirstPoint[Req, Resp]{newSpec(name, ReduceFirst, o, typeOf[Req](), typeOf[Resp]())}
+	return &FirstPoint[Req, Resp]{newSpec(name, ReduceFirst, o, typeOf[Req](), typeOf[Resp](), adaptFunc[Req, Resp])}
 }
 
 // Spec describes the point.
@@ -233,7 +238,7 @@ type AllPassPoint[Req any] struct{ spec *Spec }
 
 // DeclareAllPass declares an "all-pass" point.
 func DeclareAllPass[Req any](name string, o Options) *AllPassPoint[Req] {
-	return &AllPassPoint[Req]{newSpec(name, ReduceAllPass, o, typeOf[Req](), typeOf[extensions.Verdict]())}
+	return &AllPassPoint[Req]{newSpec(name, ReduceAllPass, o, typeOf[Req](), typeOf[extensions.Verdict](), adaptFunc[Req, extensions.Verdict])}
 }
 
 // Spec describes the point.
@@ -255,7 +260,7 @@ type PipelinePoint[T any] struct{ spec *Spec }
 
 // DeclarePipeline declares a "pipeline" point.
 func DeclarePipeline[T any](name string, o Options) *PipelinePoint[T] {
-	return &PipelinePoint[T]{newSpec(name, ReducePipeline, o, typeOf[T](), typeOf[T]())}
+	return &PipelinePoint[T]{newSpec(name, ReducePipeline, o, typeOf[T](), typeOf[T](), adaptFunc[T, T])}
 }
 
 // Spec describes the point.
@@ -277,7 +282,7 @@ type CollectPoint[Req, Resp any] struct{ spec *Spec }
 
 // DeclareCollect declares a "collect" point.
 func DeclareCollect[Req, Resp any](name string, o Options) *CollectPoint[Req, Resp] {
-	return &CollectPoint[Req, Resp]{newSpec(name, ReduceCollect, o, typeOf[Req](), typeOf[Resp]())}
+	return &CollectPoint[Req, Resp]{newSpec(name, ReduceCollect, o, typeOf[Req](), typeOf[Resp](), adaptFunc[Req, Resp])}
 }
 
 // Spec describes the point.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 )
 
@@ -78,6 +79,12 @@ type Bizpack struct {
 	Impls   []Implementation
 	// LifecyclePatch shapes the lifecycle of the identities that bind it.
 	LifecyclePatch *lifecycle.Patch
+	// Identities the bizpack is built for: an identity may bind it if it is
+	// one of them or a descendant. Empty means any.
+	Identities []identity.Code
+	// PaymentTimeout of unpaid orders of the identities that bind it, unless
+	// the identity sets one; zero leaves it to the products.
+	PaymentTimeout time.Duration
 }
 
 // Registry holds everything a configuration may name: implementations,
