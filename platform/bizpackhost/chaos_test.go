@@ -1,0 +1,460 @@
+package bizpackhost_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tmf-platform/tmf/domains/pricing"
+	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/extensions/plugin"
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
+	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/order"
+)
+
+type env struct {
+	k *kernel.Kernel
+	h *bizpackhost.Host
+}
+
+// fast are host options that make restarts and breakers quick in tests.
+var fast = bizpackhost.Options{BreakerFailures: 3, BreakerCooldown: 100 * time.Millisecond,
+	MaxBreakerCooldown: 400 * time.Millisecond, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+	ExitPoll: 10 * time.Millisecond, Drain: 200 * time.Millisecond}
+
+func setup(t *testing.T, o bizpackhost.Options) *env {
+	t.Helper()
+	k, err := catalog.NewKernel(kernel.WithoutMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := bizpackhost.New(k, o)
+	t.Cleanup(func() {
+		pids := h.Pids()
+		h.Close()
+		for _, pid := range pids {
+			eventually(t, "bizpack process gone after Close", func() bool { return !alive(pid) })
+		}
+	})
+	return &env{k: k, h: h}
+}
+
+func v1() bizpackhost.Spec { return bizpackhost.Spec{Name: "chaos", Path: bins.v1, SHA256: bins.sumV1} }
+func v2() bizpackhost.Spec { return bizpackhost.Spec{Name: "chaos", Path: bins.v2, SHA256: bins.sumV2} }
+
+func (e *env) load(t *testing.T, s bizpackhost.Spec) {
+	t.Helper()
+	if _, err := e.h.Load(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) bind(t *testing.T) {
+	t.Helper()
+	if _, err := e.k.Apply(kernel.Config{Revision: 2, Identities: []kernel.IdentitySpec{
+		{Code: "retail", Bizpacks: []kernel.BizpackRef{{Name: "chaos"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) begin(t *testing.T) *kernel.Operation {
+	t.Helper()
+	op, err := e.k.Begin(context.Background(), "retail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return op
+}
+
+func validate(op *kernel.Operation, buyer string) (kernel.Decision, error) {
+	return order.Validate.Call(op, extensions.ValidateRequest{BizCode: "retail", Buyer: extensions.Buyer{ID: buyer},
+		Lines: []extensions.Line{{SKU: "s", Quantity: 1, UnitPrice: 100}}})
+}
+
+func (e *env) state(t *testing.T) kernel.BizpackState {
+	t.Helper()
+	for _, s := range e.h.States() {
+		if s.Name == "chaos" {
+			return s
+		}
+	}
+	t.Fatal("no state for bizpack chaos")
+	return kernel.BizpackState{}
+}
+
+// wantAllowedBy asserts that the bizpack of the given version answered.
+func wantAllowedBy(t *testing.T, op *kernel.Operation, version string) {
+	t.Helper()
+	d, err := validate(op, "alice")
+	if err != nil || !d.Allowed {
+		t.Fatalf("validate = %+v, %v; want allowed", d, err)
+	}
+	for _, r := range op.Trace() {
+		if r.Layer == kernel.LayerBizpack && r.Point == extensions.OrderValidate {
+			if r.Version != version {
+				t.Fatalf("answered by version %s, want %s", r.Version, version)
+			}
+			return
+		}
+	}
+	t.Fatalf("the bizpack did not answer: trace %+v", op.Trace())
+}
+
+func wantFailure(t *testing.T, err error, outcome kernel.Outcome) *kernel.ExtensionError {
+	t.Helper()
+	var ee *kernel.ExtensionError
+	if !errors.As(err, &ee) || ee.Outcome != outcome {
+		t.Fatalf("err = %v, want an extension error with outcome %s", err, outcome)
+	}
+	return ee
+}
+
+func TestPanicIsContained(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	_, err := validate(e.begin(t), "panic")
+	wantFailure(t, err, kernel.OutcomePanic)
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	if got := e.h.Pids(); !slices.Equal(got, []int{pid}) || !alive(pid) {
+		t.Fatalf("pids %v after a panic, want the same process %d still serving", got, pid)
+	}
+}
+
+func TestHangIsCutAtTheDeadlineThenRestarted(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	for range 3 {
+		_, err := validate(e.begin(t), "hang")
+		wantFailure(t, err, kernel.OutcomeTimeout)
+	}
+	// Three failures in a row open the breaker, which restarts the process.
+	eventually(t, "hung process replaced", func() bool {
+		st := e.state(t)
+		return st.Restarts >= 1 && st.Pid != 0 && st.Pid != pid && !alive(pid)
+	})
+	eventually(t, "calls answered again", func() bool {
+		d, err := validate(e.begin(t), "alice")
+		return err == nil && d.Allowed
+	})
+	if st := e.state(t); st.Breaker != "closed" {
+		t.Fatalf("breaker %s after recovery", st.Breaker)
+	}
+}
+
+func TestCancellationReachesTheBizpack(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	op, err := e.k.Begin(ctx, "retail")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(5 * time.Millisecond); cancel() }()
+	// pricing.adjust has a 50ms deadline; the cancellation comes first.
+	_, err = pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: "retail", Currency: "CNY", Buyer: extensions.Buyer{ID: "hang"},
+		Lines: []extensions.Line{{SKU: "s", Quantity: 1, UnitPrice: 100}}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the caller's cancellation", err)
+	}
+}
+
+func TestExitMidCallIsRestarted(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	_, err := validate(e.begin(t), "exit")
+	wantFailure(t, err, kernel.OutcomeError)
+	eventually(t, "dead process replaced", func() bool {
+		st := e.state(t)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != pid && st.Restarts == 1 && !alive(pid)
+	})
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+}
+
+func TestCrashLoopIsContained(t *testing.T) {
+	e := setup(t, fast)
+	crash := filepath.Join(t.TempDir(), "crash")
+	s := v1()
+	s.Args = []string{"--crash-file", crash}
+	e.load(t, s)
+	e.bind(t)
+	if err := os.WriteFile(crash, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = validate(e.begin(t), "exit")
+	eventually(t, "several failed restarts", func() bool {
+		st := e.state(t)
+		return st.Restarts >= 3 && st.Status == bizpackhost.StatusRestarting
+	})
+	// While it crash-loops: a "fail" point fails at once with a clear cause…
+	_, err := validate(e.begin(t), "alice")
+	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrNotRunning) && !errors.Is(ee, bizpackhost.ErrBreakerOpen) {
+		t.Fatalf("cause %v, want not running or breaker open", ee.Cause)
+	}
+	// …and a "fallback" point is answered by the layer below.
+	r, err := stock.RouteWarehouse.Call(e.begin(t), extensions.RouteRequest{BizCode: "retail",
+		Lines:     []extensions.Line{{SKU: "s", Quantity: 1}},
+		Locations: []extensions.LocationStock{{Location: "wh-1", Sellable: map[string]int64{"s": 5}}}})
+	if err != nil || r.Location != "wh-1" {
+		t.Fatalf("route while crash-looping = %+v, %v; want the platform default's wh-1", r, err)
+	}
+	if err := os.Remove(crash); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "recovered after the crash loop", func() bool {
+		d, err := validate(e.begin(t), "alice")
+		return err == nil && d.Allowed
+	})
+}
+
+func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
+	o := fast
+	o.BreakerCooldown, o.MaxBreakerCooldown = time.Hour, time.Hour // stays open for the test
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	for range 3 {
+		_, err := validate(e.begin(t), "fail")
+		wantFailure(t, err, kernel.OutcomeError)
+	}
+	eventually(t, "restarted after the breaker opened", func() bool {
+		st := e.state(t)
+		return st.Restarts == 1 && st.Status == bizpackhost.StatusRunning
+	})
+	_, err := validate(e.begin(t), "alice")
+	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrBreakerOpen) {
+		t.Fatalf("cause %v, want the open breaker", ee.Cause)
+	}
+	if st := e.state(t); st.Breaker != "open" {
+		t.Fatalf("breaker %s, want open", st.Breaker)
+	}
+}
+
+func TestTamperedBinaryIsRefused(t *testing.T) {
+	e := setup(t, fast)
+	tampered := filepath.Join(t.TempDir(), "chaos")
+	b, err := os.ReadFile(bins.v1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(tampered, append(b, 0), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := v1()
+	s.Path = tampered
+	if _, err := e.h.Load(context.Background(), s); !errors.Is(err, plugin.ErrChecksum) {
+		t.Fatalf("Load of a tampered binary: %v, want ErrChecksum", err)
+	}
+	if pids, bps := e.h.Pids(), e.k.Bizpacks(); len(pids) != 0 || len(bps) != 0 {
+		t.Fatalf("after a refused load: pids %v, bizpacks %v", pids, bps)
+	}
+
+	// A running bizpack whose binary is replaced under it is not restarted.
+	if err := os.WriteFile(tampered, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.load(t, s)
+	e.bind(t)
+	if err := os.WriteFile(tampered+".new", append(b, 1), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tampered+".new", tampered); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = validate(e.begin(t), "exit")
+	eventually(t, "refused at restart", func() bool { return e.state(t).Status == bizpackhost.StatusRefused })
+	if st := e.state(t); st.Pid != 0 || !strings.Contains(st.LastError, "checksum") {
+		t.Fatalf("state %+v, want no process and a checksum error", st)
+	}
+}
+
+func TestHostEnvironmentIsNotPassed(t *testing.T) {
+	t.Setenv("TMF_TEST_SECRET", "hunter2")
+	e := setup(t, fast)
+	s := v1()
+	s.Env = map[string]string{"CHAOS_MODE": "on"}
+	e.load(t, s)
+	e.bind(t)
+	d, err := validate(e.begin(t), "env")
+	if err != nil || d.Allowed || d.Code != "env" {
+		t.Fatalf("validate = %+v, %v", d, err)
+	}
+	seen := strings.Split(d.Reason, "\n")
+	if !slices.Contains(seen, "CHAOS_MODE=on") {
+		t.Fatalf("the configured variable is missing from the bizpack's environment: %q", seen)
+	}
+	for _, kv := range os.Environ() {
+		if slices.Contains(seen, kv) {
+			t.Errorf("the server's %q reached the bizpack", kv)
+		}
+	}
+	for _, kv := range seen {
+		if strings.Contains(kv, "hunter2") {
+			t.Errorf("secret reached the bizpack: %q", kv)
+		}
+	}
+}
+
+func TestNoOrphanWhenTheServerIsKilled(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+bins.v1, "TMF_CHAOS_SUM="+bins.sumV1)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if f := strings.Fields(line); len(f) != 2 || f[0] != "pid" {
+		t.Fatalf("child host said %q", line)
+	} else if pid = atoi(f[1]); !alive(pid) {
+		t.Fatalf("bizpack %d not running under the child host", pid)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	eventually(t, "bizpack gone after its server was killed", func() bool { return !alive(pid) })
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
+
+func TestHotReloadAndRollback(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	inFlight := e.begin(t)
+	wantAllowedBy(t, inFlight, "1.0.0")
+
+	e.load(t, v2())
+	wantAllowedBy(t, e.begin(t), "2.0.0")
+	wantAllowedBy(t, inFlight, "1.0.0") // begun on v1, finishes on v1
+	if st := e.state(t); st.Version != "2.0.0" || st.Standby != "1.0.0" {
+		t.Fatalf("state %+v, want 2.0.0 with 1.0.0 on standby", st)
+	}
+
+	// A new version that does not come up healthy replaces nothing.
+	crash := filepath.Join(t.TempDir(), "crash")
+	if err := os.WriteFile(crash, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	broken := v1()
+	broken.Args = []string{"--crash-file", crash}
+	if _, err := e.h.Load(context.Background(), broken); err == nil {
+		t.Fatal("a bizpack that exits at start was loaded")
+	}
+	wantAllowedBy(t, e.begin(t), "2.0.0")
+
+	if v, err := e.h.Rollback("chaos"); err != nil || v != "1.0.0" {
+		t.Fatalf("Rollback = %q, %v", v, err)
+	}
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	if v, err := e.h.Rollback("chaos"); err != nil || v != "2.0.0" {
+		t.Fatalf("second Rollback = %q, %v", v, err)
+	}
+	wantAllowedBy(t, e.begin(t), "2.0.0")
+}
+
+func TestBindingOutsideTheManifestIdentitiesIsRefused(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	_, err := e.k.Apply(kernel.Config{Revision: 2, Identities: []kernel.IdentitySpec{
+		{Code: "b2b", Bizpacks: []kernel.BizpackRef{{Name: "chaos"}}}}})
+	var ce *kernel.ConfigError
+	if !errors.As(err, &ce) || !slices.ContainsFunc(ce.Problems, func(p kernel.Problem) bool { return p.Kind == "bizpack_identity" }) {
+		t.Fatalf("Apply = %v, want a bizpack_identity problem", err)
+	}
+}
+
+func TestPrefetchSendsAPhaseInOneRoundTrip(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	op := e.begin(t)
+	vreq := extensions.ValidateRequest{BizCode: "retail", Buyer: extensions.Buyer{ID: "alice"},
+		Lines: []extensions.Line{{SKU: "s", Quantity: 1}}}
+	sheet := extensions.PriceSheet{BizCode: "retail", Currency: "CNY", Lines: []extensions.Line{{SKU: "s", Quantity: 2, UnitPrice: 1000}}}
+	before := e.state(t).RoundTrips
+	op.Prefetch(order.Validate.Ahead(vreq), pricing.Adjust.Ahead(sheet))
+	if d, err := order.Validate.Call(op, vreq); err != nil || !d.Allowed {
+		t.Fatalf("validate = %+v, %v", d, err)
+	}
+	got, err := pricing.Adjust.Call(op, sheet)
+	if err != nil || got.Lines[0].UnitPrice != 900 {
+		t.Fatalf("adjust = %+v, %v", got, err)
+	}
+	if n := e.state(t).RoundTrips - before; n != 1 {
+		t.Fatalf("%d round trips for two prefetched calls, want 1", n)
+	}
+	// A request that changed since the prefetch is sent again.
+	sheet.Lines[0].Quantity = 3
+	if _, err := pricing.Adjust.Call(op, sheet); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.state(t).RoundTrips - before; n != 2 {
+		t.Fatalf("%d round trips, want 2", n)
+	}
+}
+
+func TestStartAtBootOrOnDemand(t *testing.T) {
+	e := setup(t, fast)
+	demand := v1()
+	if err := e.h.Configure(context.Background(), []bizpackhost.Spec{demand}); err != nil {
+		t.Fatal(err)
+	}
+	if pids := e.h.Pids(); len(pids) != 0 {
+		t.Fatalf("an on-demand bizpack started before anything bound it: %v", pids)
+	}
+	cfg := kernel.Config{Revision: 2, Identities: []kernel.IdentitySpec{{Code: "retail", Bizpacks: []kernel.BizpackRef{{Name: "chaos"}}}}}
+	if err := e.h.Ensure(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.k.Apply(cfg); err != nil {
+		t.Fatal(err)
+	}
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+
+	boot := setup(t, fast)
+	s := v2()
+	s.Start = "boot"
+	if err := boot.h.Configure(context.Background(), []bizpackhost.Spec{s}); err != nil {
+		t.Fatal(err)
+	}
+	if pids := boot.h.Pids(); len(pids) != 1 {
+		t.Fatalf("a boot bizpack is not running after Configure: %v", pids)
+	}
+	bad := v1()
+	bad.SHA256 = "abc"
+	if err := boot.h.Configure(context.Background(), []bizpackhost.Spec{bad}); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("Configure with a bad checksum: %v", err)
+	}
+}

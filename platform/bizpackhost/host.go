@@ -1,0 +1,430 @@
+// Package bizpackhost runs bizpacks: business teams' plugins, each a
+// separate binary, started over hashicorp/go-plugin's gRPC transport with
+// automatic mutual TLS, after its SHA-256 checksum is verified, without the
+// server's environment.
+//
+// The host supervises each bizpack: a process that exits is restarted with
+// exponential backoff; a circuit breaker cuts a bizpack off after repeated
+// failures (calls then follow their point's failure policy at once) and
+// restarts it; every call carries its point's deadline and the caller's
+// cancellation. A new version is started beside the running one and takes
+// new operations only once healthy; operations already begun finish on the
+// version they began with, and the previous version stays up so that a
+// rollback is one call. Close ends every process; a server that dies
+// without closing takes its bizpacks with it (the kernel kills them on
+// Linux, and a bizpack exits when it sees it has been orphaned).
+package bizpackhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/tmf-platform/tmf/extensions/plugin"
+	"github.com/tmf-platform/tmf/platform/kernel"
+)
+
+// Spec configures one bizpack binary.
+type Spec struct {
+	// Name is the bizpack's name; the binary's manifest must say the same.
+	Name string `json:"name"`
+	// Path of the binary.
+	Path string `json:"path"`
+	// SHA256 of the binary, in hex (tmfctl bizpack sum PATH). Required.
+	SHA256 string `json:"sha256"`
+	// Args are passed to the binary.
+	Args []string `json:"args,omitempty"`
+	// Env is the bizpack's whole environment: the server's own is never
+	// passed on.
+	Env map[string]string `json:"env,omitempty"`
+	// Dir is its working directory.
+	Dir string `json:"dir,omitempty"`
+	// Start is "boot" (started with the server) or "demand" (started when
+	// a configuration binds it; the default).
+	Start string `json:"start,omitempty"`
+}
+
+func (s Spec) environ() []string {
+	out := make([]string, 0, len(s.Env))
+	for k, v := range s.Env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s Spec) check() error {
+	var problems []string
+	if s.Name == "" {
+		problems = append(problems, "name is required")
+	}
+	if s.Path == "" {
+		problems = append(problems, "path is required")
+	}
+	if len(strings.TrimSpace(s.SHA256)) != 64 {
+		problems = append(problems, "sha256 must be the binary's 64-hex-digit SHA-256 (tmfctl bizpack sum PATH)")
+	}
+	if s.Start != "" && s.Start != "boot" && s.Start != "demand" {
+		problems = append(problems, fmt.Sprintf("start %q must be \"boot\" or \"demand\"", s.Start))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("bizpack %q: %s", s.Name, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Options tune the host. Zero fields take the defaults in parentheses.
+type Options struct {
+	// Logger receives the host's events and the bizpacks' log lines
+	// (discarded).
+	Logger *slog.Logger
+	// BreakerFailures in a row open a bizpack's breaker (5).
+	BreakerFailures int
+	// BreakerCooldown is how long an opened breaker refuses calls before a
+	// trial (1s); it doubles with each opening in a row up to
+	// MaxBreakerCooldown (30s).
+	BreakerCooldown, MaxBreakerCooldown time.Duration
+	// MinBackoff and MaxBackoff bound the wait before a restart (100ms,
+	// 10s); it doubles with each restart in a row and resets once a process
+	// stayed up StableAfter (30s).
+	MinBackoff, MaxBackoff, StableAfter time.Duration
+	// HealthTimeout bounds a new process's describe and health check (5s).
+	HealthTimeout time.Duration
+	// ReadyTimeout bounds Load's wait for a new version to be healthy (15s).
+	ReadyTimeout time.Duration
+	// ExitPoll is how often a process is checked for having exited (100ms).
+	ExitPoll time.Duration
+	// Drain is how long a replaced standby version keeps running for the
+	// operations that began on it (30s).
+	Drain time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.BreakerFailures <= 0 {
+		o.BreakerFailures = 5
+	}
+	def(&o.BreakerCooldown, time.Second)
+	def(&o.MaxBreakerCooldown, 30*time.Second)
+	def(&o.MinBackoff, 100*time.Millisecond)
+	def(&o.MaxBackoff, 10*time.Second)
+	def(&o.StableAfter, 30*time.Second)
+	def(&o.HealthTimeout, 5*time.Second)
+	def(&o.ReadyTimeout, 15*time.Second)
+	def(&o.ExitPoll, 100*time.Millisecond)
+	def(&o.Drain, 30*time.Second)
+	return o
+}
+
+func (o Options) pluginLogger(name string) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "bizpack." + name, Level: hclog.Warn, Output: slogWriter{o.Logger, name}})
+}
+
+// slogWriter forwards go-plugin's log lines (and the bizpack's stderr) to
+// the host's logger.
+type slogWriter struct {
+	log  *slog.Logger
+	name string
+}
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.log.Warn("bizpack log", "bizpack", w.name, "line", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Host runs the bizpacks of one server and keeps the kernel's registry in
+// step with the versions in force.
+type Host struct {
+	k    *kernel.Kernel
+	opts Options
+
+	mu     sync.Mutex // serialises Load, Rollback, Close
+	specs  map[string]Spec
+	packs  map[string]*pack
+	closed bool
+}
+
+// pack is one bizpack's versions: the active one and the previous one,
+// kept running for a rollback.
+type pack struct {
+	active, previous *instance
+	activeBP         kernel.Bizpack
+	previousBP       kernel.Bizpack
+	draining         []*instance
+}
+
+// New returns a host that registers bizpacks in k's registry.
+func New(k *kernel.Kernel, o Options) *Host {
+	return &Host{k: k, opts: o.withDefaults(), specs: map[string]Spec{}, packs: map[string]*pack{}}
+}
+
+// Configure declares the bizpacks the server may run and starts those
+// marked start: boot. A bad spec refuses the whole list; a boot bizpack that
+// fails to start is an error naming it (the others keep running).
+func (h *Host) Configure(ctx context.Context, specs []Spec) error {
+	seen := map[string]bool{}
+	for _, s := range specs {
+		if err := s.check(); err != nil {
+			return err
+		}
+		if seen[s.Name] {
+			return fmt.Errorf("bizpack %q is configured twice", s.Name)
+		}
+		seen[s.Name] = true
+	}
+	h.mu.Lock()
+	for _, s := range specs {
+		h.specs[s.Name] = s
+	}
+	h.mu.Unlock()
+	var errs []error
+	for _, s := range specs {
+		if s.Start == "boot" {
+			if _, err := h.Load(ctx, s); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ensure starts, on demand, every configured bizpack that cfg binds and
+// that is not running yet, so that cfg can compile. A bizpack cfg binds but
+// the host does not know is left for the compile to report.
+func (h *Host) Ensure(ctx context.Context, cfg kernel.Config) error {
+	var errs []error
+	for _, id := range cfg.Identities {
+		for _, ref := range id.Bizpacks {
+			h.mu.Lock()
+			s, known := h.specs[ref.Name]
+			_, loaded := h.packs[ref.Name]
+			h.mu.Unlock()
+			if known && !loaded {
+				if _, err := h.Load(ctx, s); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Load starts spec's binary beside the version in force (if any) and, once
+// it is healthy and its manifest checks against the catalogue, makes it the
+// version in force: new operations use it, operations already begun finish
+// on the old one, which stays up as the standby for Rollback. If the new
+// version fails to start, fails its health check, or its manifest or the
+// configuration it leads to is refused, the version in force is untouched
+// and the new process is gone. It returns the new version's manifest
+// version.
+func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
+	if err := spec.check(); err != nil {
+		return "", err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return "", errors.New("bizpack host is closed")
+	}
+	in := newInstance(spec, h.opts, h.opts.Logger)
+	go in.run()
+	wait, cancel := context.WithTimeout(ctx, h.opts.ReadyTimeout)
+	defer cancel()
+	var err error
+	select {
+	case err = <-in.firstUp:
+	case <-wait.Done():
+		err = fmt.Errorf("not healthy within %s", h.opts.ReadyTimeout)
+	}
+	if err != nil {
+		in.shutdown()
+		return "", fmt.Errorf("bizpack %s (%s): %w", spec.Name, spec.Path, err)
+	}
+	bp, err := kernel.RemoteBizpack(h.k.Catalogue(), in.manifest, in)
+	if err != nil {
+		in.shutdown()
+		return "", err
+	}
+	p := h.packs[spec.Name]
+	if err := h.k.Registry().PutBizpack(bp); err != nil {
+		in.shutdown()
+		return "", err
+	}
+	if _, err := h.k.Recompile(); err != nil {
+		// Put the version in force back (or take the new one out).
+		if p != nil {
+			_ = h.k.Registry().PutBizpack(p.activeBP)
+		} else {
+			h.k.Registry().RemoveBizpack(spec.Name)
+		}
+		in.shutdown()
+		return "", fmt.Errorf("bizpack %s %s: the configuration in force does not compile with it: %w", spec.Name, in.manifest.Version, err)
+	}
+	if p == nil {
+		p = &pack{}
+		h.packs[spec.Name] = p
+	}
+	if p.previous != nil {
+		h.drain(p, p.previous)
+	}
+	p.previous, p.previousBP = p.active, p.activeBP
+	p.active, p.activeBP = in, bp
+	h.specs[spec.Name] = spec
+	h.markStandby(p)
+	h.opts.Logger.Info("bizpack in force", "bizpack", spec.Name, "version", in.manifest.Version, "pid", in.pid())
+	return in.manifest.Version, nil
+}
+
+// Errors of Reload and Rollback.
+var (
+	// ErrUnknown: no bizpack of that name is configured.
+	ErrUnknown = errors.New("no bizpack of that name is configured")
+	// ErrNoPrevious: the bizpack has no previous version running.
+	ErrNoPrevious = errors.New("the bizpack has no previous version to roll back to")
+)
+
+// Reload loads a configured bizpack again (see Load): from path and sha256
+// when given (a new build), from its configured binary otherwise. The
+// configuration remembers the new binary when it is put in force.
+func (h *Host) Reload(ctx context.Context, name, path, sha256 string) (string, error) {
+	h.mu.Lock()
+	s, ok := h.specs[name]
+	h.mu.Unlock()
+	if !ok {
+		return "", fmt.Errorf("bizpack %q: %w", name, ErrUnknown)
+	}
+	if path != "" {
+		s.Path = path
+	}
+	if sha256 != "" {
+		s.SHA256 = sha256
+	}
+	return h.Load(ctx, s)
+}
+
+// Rollback puts the previous version of a bizpack back in force, at once:
+// it has been running all along. The version it replaces becomes the
+// standby, so a second Rollback undoes the first.
+func (h *Host) Rollback(name string) (string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.packs[name]
+	if _, known := h.specs[name]; !known && p == nil {
+		return "", fmt.Errorf("bizpack %q: %w", name, ErrUnknown)
+	}
+	if p == nil || p.previous == nil {
+		return "", fmt.Errorf("bizpack %s: %w", name, ErrNoPrevious)
+	}
+	if st := p.previous.BizpackState(); st.Status != StatusRunning {
+		return "", fmt.Errorf("bizpack %s %s is %s, not running: %w", name, st.Version, st.Status, ErrNoPrevious)
+	}
+	if err := h.k.Registry().PutBizpack(p.previousBP); err != nil {
+		return "", err
+	}
+	if _, err := h.k.Recompile(); err != nil {
+		_ = h.k.Registry().PutBizpack(p.activeBP)
+		return "", fmt.Errorf("rolling back bizpack %s: %w", name, err)
+	}
+	p.active, p.previous = p.previous, p.active
+	p.activeBP, p.previousBP = p.previousBP, p.activeBP
+	h.markStandby(p)
+	return p.activeBP.Version, nil
+}
+
+func (h *Host) markStandby(p *pack) {
+	standby := ""
+	if p.previous != nil {
+		standby = p.previous.manifest.Version
+		p.previous.mu.Lock()
+		p.previous.standby = ""
+		p.previous.mu.Unlock()
+	}
+	p.active.mu.Lock()
+	p.active.standby = standby
+	p.active.mu.Unlock()
+}
+
+// drain stops an instance once the operations that may still use it have
+// had Drain to finish.
+func (h *Host) drain(p *pack, in *instance) {
+	p.draining = append(p.draining, in)
+	time.AfterFunc(h.opts.Drain, func() {
+		in.shutdown()
+		h.mu.Lock()
+		p.draining = slices.DeleteFunc(p.draining, func(x *instance) bool { return x == in })
+		h.mu.Unlock()
+	})
+}
+
+// States returns the state of every bizpack in force (as the kernel reports
+// it), sorted by name.
+func (h *Host) States() []kernel.BizpackState { return h.k.Bizpacks() }
+
+// Pids returns the process ids of every bizpack process the host runs:
+// versions in force, standbys and draining ones.
+func (h *Host) Pids() []int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []int
+	for _, p := range h.packs {
+		for _, in := range append([]*instance{p.active, p.previous}, p.draining...) {
+			if in != nil {
+				if pid := in.pid(); pid != 0 {
+					out = append(out, pid)
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close stops every bizpack process and waits for them to be gone. The
+// kernel keeps the registered bizpacks; their calls then fail by their
+// points' policies.
+func (h *Host) Close() {
+	h.mu.Lock()
+	h.closed = true
+	var all []*instance
+	for _, p := range h.packs {
+		all = append(all, p.draining...)
+		for _, in := range []*instance{p.active, p.previous} {
+			if in != nil {
+				all = append(all, in)
+			}
+		}
+	}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, in := range all {
+		wg.Go(in.shutdown)
+	}
+	wg.Wait()
+	plugin.KillAll()
+}
+
+// Checksum returns the hex SHA-256 of the file at path.
+func Checksum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return plugin.Checksum(f)
+}

@@ -1,0 +1,326 @@
+package bizpackhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/extensions/plugin"
+	"github.com/tmf-platform/tmf/platform/kernel"
+)
+
+// Errors a call gets instead of an answer when the bizpack cannot take it;
+// the point's failure policy then applies.
+var (
+	// ErrBreakerOpen: the bizpack failed too often lately; calls are not
+	// sent until its breaker lets a trial through.
+	ErrBreakerOpen = errors.New("bizpack circuit breaker is open")
+	// ErrNotRunning: the bizpack's process is not up (starting, restarting
+	// after a crash, stopped).
+	ErrNotRunning = errors.New("bizpack process is not running")
+)
+
+// Status values of an instance.
+const (
+	StatusStarting   = "starting"
+	StatusRunning    = "running"
+	StatusRestarting = "restarting"
+	StatusRefused    = "refused"
+	StatusStopped    = "stopped"
+)
+
+// instance is one version of one bizpack: a supervised process that is
+// restarted with backoff when it exits or its breaker opens. It is the
+// kernel.Remote of that version's implementations, so operations that began
+// on it finish on it even after a newer version took over.
+type instance struct {
+	spec     Spec
+	opts     Options
+	log      *slog.Logger
+	manifest extensions.Manifest
+	breaker  *breaker
+	lat      *latencies
+	trips    atomic.Int64
+
+	mu        sync.Mutex
+	proc      *plugin.Process
+	status    string
+	since     time.Time
+	restarts  int
+	lastErr   string
+	standby   string // set by the host for display
+	restart   chan struct{}
+	stop      chan struct{}
+	stopped   chan struct{}
+	firstUp   chan error // answered once: the first start's result
+	firstOnce sync.Once
+}
+
+func newInstance(spec Spec, o Options, log *slog.Logger) *instance {
+	return &instance{spec: spec, opts: o, log: log.With("bizpack", spec.Name, "path", spec.Path),
+		breaker: newBreaker(o.BreakerFailures, o.BreakerCooldown, o.MaxBreakerCooldown),
+		status:  StatusStarting, since: time.Now(),
+		restart: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
+		firstUp: make(chan error, 1)}
+}
+
+// run supervises the process until stop: start, wait for an exit or a
+// restart request, back off, start again. A binary whose checksum or
+// manifest is refused is not retried.
+func (in *instance) run() {
+	defer close(in.stopped)
+	backoff := in.opts.MinBackoff
+	for {
+		started := time.Now()
+		err := in.startOnce()
+		in.firstOnce.Do(func() { in.firstUp <- err })
+		var refused *refusedError
+		if errors.As(err, &refused) {
+			in.setStatus(StatusRefused, err)
+			in.log.Error("bizpack refused", "error", err)
+			<-in.stop
+			return
+		}
+		if err == nil {
+			in.setStatus(StatusRunning, nil)
+			err = in.wait()
+			if err == errStopping {
+				in.kill()
+				in.setStatus(StatusStopped, nil)
+				return
+			}
+			in.kill()
+			if time.Since(started) > in.opts.StableAfter {
+				backoff = in.opts.MinBackoff
+			}
+		}
+		in.mu.Lock()
+		in.restarts++
+		in.mu.Unlock()
+		in.setStatus(StatusRestarting, err)
+		in.log.Warn("bizpack restarting", "error", err, "backoff", backoff)
+		select {
+		case <-in.stop:
+			in.setStatus(StatusStopped, nil)
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, in.opts.MaxBackoff)
+	}
+}
+
+var errStopping = errors.New("stopping")
+
+// refusedError is a start that must not be retried: the binary is not the
+// configured one, or its manifest is not what the configuration expects.
+type refusedError struct{ err error }
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
+
+func (in *instance) startOnce() error {
+	p, err := plugin.Start(plugin.Options{Path: in.spec.Path, Args: in.spec.Args, SHA256: in.spec.SHA256,
+		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.opts.pluginLogger(in.spec.Name)})
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksum) {
+			return &refusedError{err}
+		}
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), in.opts.HealthTimeout)
+	defer cancel()
+	m, major, _, err := p.Conn().Describe(ctx)
+	if err == nil && major != extensions.ProtocolMajor {
+		err = &refusedError{fmt.Errorf("bizpack speaks protocol %d, the server %d", major, extensions.ProtocolMajor)}
+	}
+	if err == nil && m.Name != in.spec.Name {
+		err = &refusedError{fmt.Errorf("binary %s is bizpack %q, the configuration names it %q", in.spec.Path, m.Name, in.spec.Name)}
+	}
+	if err == nil && in.manifest.Name != "" && m.Version != in.manifest.Version {
+		err = &refusedError{fmt.Errorf("binary %s changed from version %s to %s under a running bizpack", in.spec.Path, in.manifest.Version, m.Version)}
+	}
+	if err == nil {
+		err = p.Conn().Health(ctx)
+	}
+	if err != nil {
+		p.Kill()
+		return err
+	}
+	in.mu.Lock()
+	in.proc = p
+	if in.manifest.Name == "" {
+		in.manifest = m
+		points := make([]string, len(m.Points))
+		for i, pt := range m.Points {
+			points[i] = pt.Point
+		}
+		in.lat = newLatencies(points)
+	}
+	in.mu.Unlock()
+	return nil
+}
+
+// wait returns when the process exits (an error), a restart is asked for,
+// or the instance is stopped (errStopping).
+func (in *instance) wait() error {
+	t := time.NewTicker(in.opts.ExitPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-in.stop:
+			return errStopping
+		case <-in.restart:
+			return errors.New("restarted after its circuit breaker opened")
+		case <-t.C:
+			in.mu.Lock()
+			p := in.proc
+			in.mu.Unlock()
+			if p != nil && p.Exited() {
+				return errors.New("process exited")
+			}
+		}
+	}
+}
+
+func (in *instance) kill() {
+	in.mu.Lock()
+	p := in.proc
+	in.proc = nil
+	in.mu.Unlock()
+	if p != nil {
+		p.Kill()
+	}
+}
+
+func (in *instance) setStatus(s string, err error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.status != s {
+		in.status, in.since = s, time.Now()
+	}
+	if err != nil {
+		in.lastErr = err.Error()
+	}
+}
+
+// shutdown stops the supervisor and the process and waits for both.
+func (in *instance) shutdown() {
+	select {
+	case <-in.stop:
+	default:
+		close(in.stop)
+	}
+	<-in.stopped
+}
+
+// Invoke sends calls to the process in one round trip; see kernel.Remote.
+func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []kernel.RemoteResult {
+	out := make([]kernel.RemoteResult, len(calls))
+	fail := func(o kernel.Outcome, err error) []kernel.RemoteResult {
+		for i := range out {
+			out[i] = kernel.RemoteResult{Outcome: o, Err: err}
+		}
+		return out
+	}
+	in.mu.Lock()
+	p := in.proc
+	in.mu.Unlock()
+	if p == nil {
+		return fail(kernel.OutcomeError, ErrNotRunning)
+	}
+	now := time.Now()
+	if !in.breaker.allow(now) {
+		return fail(kernel.OutcomeError, ErrBreakerOpen)
+	}
+	wcalls := make([]plugin.Call, len(calls))
+	for i, c := range calls {
+		wcalls[i] = plugin.Call{Point: c.Point, Identity: c.Identity, Request: c.Request, Timeout: c.Deadline}
+	}
+	start := time.Now()
+	in.trips.Add(1)
+	res, err := p.Conn().Invoke(ctx, wcalls)
+	took := time.Since(start)
+	if err != nil {
+		cerr := ctx.Err()
+		if cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
+			return fail(kernel.OutcomeError, cerr) // the caller gave up: not the bizpack's failure
+		}
+		o := kernel.OutcomeError
+		// The deadline may reach the bizpack's end of the stream before
+		// this context notices it: both are a timeout.
+		if cerr != nil || errors.Is(err, context.DeadlineExceeded) {
+			o, err = kernel.OutcomeTimeout, kernel.ErrDeadline
+		} else {
+			err = fmt.Errorf("bizpack %s: %w", in.spec.Name, err)
+		}
+		for _, c := range calls {
+			in.lat.record(c.Point, took, true)
+		}
+		in.reportBatch(false)
+		return fail(o, err)
+	}
+	ok := true
+	for i, r := range res {
+		var rr kernel.RemoteResult
+		switch r.Outcome {
+		case plugin.OK:
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomeOK, Response: r.Response}
+		case plugin.Skip:
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomeSkip}
+		case plugin.Panic:
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomePanic, Err: errors.New(r.Err)}
+		case plugin.Timeout:
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomeTimeout, Err: kernel.ErrDeadline}
+		default:
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %s: %s", in.spec.Name, r.Outcome, r.Err)}
+		}
+		failed := rr.Outcome.Failed()
+		ok = ok && !failed
+		in.lat.record(calls[i].Point, took, failed)
+		out[i] = rr
+	}
+	in.reportBatch(ok)
+	return out
+}
+
+// reportBatch feeds the breaker; when it opens, the process is restarted
+// (with backoff) as well: a hung or wedged process gets a fresh start.
+func (in *instance) reportBatch(ok bool) {
+	if in.breaker.report(ok, time.Now()) {
+		in.log.Warn("bizpack circuit breaker opened")
+		select {
+		case in.restart <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// BizpackState reports the instance for the admin console.
+func (in *instance) BizpackState() kernel.BizpackState {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	st := kernel.BizpackState{Name: in.spec.Name, Version: in.manifest.Version, Status: in.status,
+		Breaker: in.breaker.current().String(), Restarts: in.restarts, LastError: in.lastErr, Since: in.since,
+		Standby: in.standby, RoundTrips: in.trips.Load()}
+	if in.proc != nil {
+		st.Pid = in.proc.Pid()
+	}
+	if in.lat != nil {
+		st.Points = in.lat.summary()
+	}
+	return st
+}
+
+func (in *instance) pid() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.proc == nil {
+		return 0
+	}
+	return in.proc.Pid()
+}

@@ -1,0 +1,111 @@
+package bizpackhost_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
+	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/kernel"
+)
+
+// Binaries built once for the whole package.
+var bins struct {
+	v1, v2       string // chaos bizpack, versions 1.0.0 and 2.0.0
+	sumV1, sumV2 string
+	bench        string // the placement benchmark's bizpack
+	sumBench     string
+	dir          string
+}
+
+func TestMain(m *testing.M) {
+	if os.Getenv("TMF_CHAOS_HOST") != "" {
+		runChildHost() // never returns
+	}
+	dir, err := os.MkdirTemp("", "bizpackhost-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bins.dir = dir
+	build := func(out, version string) string {
+		return buildPack(dir, out, "./testdata/chaos", "-X main.version="+version)
+	}
+	bins.v1, bins.v2 = build("chaos-v1", "1.0.0"), build("chaos-v2", "2.0.0")
+	bins.bench = buildPack(dir, "benchpack", "./testdata/benchpack", "")
+	bins.sumV1, _ = bizpackhost.Checksum(bins.v1)
+	bins.sumV2, _ = bizpackhost.Checksum(bins.v2)
+	bins.sumBench, _ = bizpackhost.Checksum(bins.bench)
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildPack builds a test bizpack into dir.
+func buildPack(dir, out, pkg, ldflags string) string {
+	path := filepath.Join(dir, out)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-ldflags", ldflags, "-o", path, pkg)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
+		os.Exit(1)
+	}
+	return path
+}
+
+// runChildHost is the server of TestNoOrphanWhenServerIsKilled: it starts
+// the chaos bizpack, prints its pid and waits to be killed.
+func runChildHost() {
+	k, err := catalog.NewKernel(kernel.WithoutMetrics())
+	if err != nil {
+		panic(err)
+	}
+	h := bizpackhost.New(k, bizpackhost.Options{})
+	if _, err := h.Load(context.Background(), bizpackhost.Spec{Name: "chaos", Path: os.Getenv("TMF_CHAOS_BIN"),
+		SHA256: os.Getenv("TMF_CHAOS_SUM")}); err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println("pid", h.Pids()[0])
+	select {}
+}
+
+// alive reports whether a process exists and is not a zombie.
+func alive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// The state follows the command name in parentheses: "Z" is a zombie.
+	for i := len(b) - 1; i > 0; i-- {
+		if b[i] == ')' && i+2 < len(b) {
+			return b[i+2] != 'Z'
+		}
+	}
+	return true
+}
+
+// eventually polls cond until it holds or 15 seconds pass: a liveness
+// wait, not a timing assertion.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("still not true after 15s: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

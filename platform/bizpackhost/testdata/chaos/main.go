@@ -1,0 +1,81 @@
+// Command chaos is a bizpack that misbehaves on purpose, for the host's
+// containment tests. What it does depends on the buyer of the request:
+//
+//	panic  panics in the implementation
+//	hang   never answers (ignores its context)
+//	exit   kills its own process in the middle of the call
+//	fail   returns an error
+//	env    denies, giving its whole environment as the reason
+//	other  allows, with the bizpack's version as the verdict's code
+//
+// With --crash-file PATH it exits at start while PATH exists (a crash loop).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"strings"
+
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/extensions/plugin"
+)
+
+// version is set at build time (-ldflags "-X main.version=2.0.0").
+var version = "1.0.0"
+
+func newBizpack() *extensions.Bizpack {
+	b := extensions.New(extensions.Manifest{Name: "chaos", Version: version, Identities: []string{"retail"},
+		Points: []extensions.PointTypes{{Point: extensions.OrderValidate}, {Point: extensions.PricingAdjust},
+			{Point: extensions.StockRouteWarehouse}, {Point: extensions.DeliveryRequired}}})
+	extensions.Implement(b, extensions.OrderValidate, func(ctx context.Context, r extensions.ValidateRequest) (extensions.Verdict, error) {
+		switch r.Buyer.ID {
+		case "panic":
+			panic("chaos: asked to panic")
+		case "hang":
+			select {} // ignores its context on purpose
+		case "exit":
+			os.Exit(7)
+		case "fail":
+			return extensions.Verdict{}, errors.New("chaos: asked to fail")
+		case "env":
+			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
+		}
+		return extensions.Verdict{Allow: true, Code: version}, nil
+	})
+	extensions.Implement(b, extensions.PricingAdjust, func(ctx context.Context, s extensions.PriceSheet) (extensions.PriceSheet, error) {
+		if s.Buyer.ID == "hang" {
+			select {}
+		}
+		lines := make([]extensions.Line, len(s.Lines))
+		for i, l := range s.Lines {
+			l.UnitPrice = l.UnitPrice * 9 / 10
+			lines[i] = l
+		}
+		s.Lines = lines
+		s.Adjustments = append(s.Adjustments, "chaos:"+version)
+		return s, nil
+	})
+	extensions.Implement(b, extensions.StockRouteWarehouse, func(ctx context.Context, r extensions.RouteRequest) (extensions.Route, error) {
+		if r.Region == "hang" {
+			select {}
+		}
+		return extensions.Route{}, extensions.ErrSkip
+	})
+	extensions.Implement(b, extensions.DeliveryRequired, func(ctx context.Context, r extensions.DeliveryRequest) (extensions.DeliveryRequirement, error) {
+		return extensions.DeliveryRequirement{}, extensions.ErrSkip
+	})
+	return b
+}
+
+func main() {
+	crash := flag.String("crash-file", "", "exit at start while this file exists")
+	flag.Parse()
+	if *crash != "" {
+		if _, err := os.Stat(*crash); err == nil {
+			os.Exit(3)
+		}
+	}
+	plugin.Serve(newBizpack())
+}
