@@ -140,8 +140,14 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	bizCode := string(op.Identity())
 	exBuyer := extensions.Buyer{ID: buyer.ID, Attrs: buyer.Attrs}
 
-	d, err := Validate.Call(op, extensions.ValidateRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer,
-		Lines: lines, Coupons: req.Coupons, Shipping: req.ShippingAddress, Payment: req.PaymentMethod})
+	// The calls of each phase whose requests are ready together go to a
+	// bizpack in one round trip (Prefetch); points served in process cost
+	// nothing extra. Phase 1: the order as submitted.
+	vreq := extensions.ValidateRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer,
+		Lines: lines, Coupons: req.Coupons, Shipping: req.ShippingAddress, Payment: req.PaymentMethod}
+	sheetIn := extensions.PriceSheet{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Currency: currency, Lines: slices.Clone(lines)}
+	op.Prefetch(Validate.Ahead(vreq), pricing.Adjust.Ahead(sheetIn))
+	d, err := Validate.Call(op, vreq)
 	if err != nil {
 		return View{}, err
 	}
@@ -149,8 +155,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		return View{}, refuse(CodeRejected, map[string]any{"reason": d.Code, "by": d.By}, "%s", d.Reason)
 	}
 
-	sheet, err := pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer,
-		Currency: currency, Lines: slices.Clone(lines)})
+	sheet, err := pricing.Adjust.Call(op, sheetIn)
 	if err != nil {
 		return View{}, err
 	}
@@ -168,6 +173,12 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	}
 	promo := extensions.PromotionRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Lines: priced,
 		Coupons: req.Coupons, CouponPromotions: couponPromotions, Subtotal: money(subtotal)}
+	rreq, err := s.routeRequest(ctx, bizCode, req, priced)
+	if err != nil {
+		return View{}, err
+	}
+	// Phase 2: the priced order.
+	op.Prefetch(promotion.Candidates.Ahead(promo), stock.RouteWarehouse.Ahead(rreq))
 	offers, err := promotion.Candidates.Call(op, promo)
 	if err != nil {
 		return View{}, err
@@ -191,6 +202,13 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	}
 
 	dreq := extensions.DeliveryRequest{BizCode: bizCode, Shipping: req.ShippingAddress, Lines: priced, Subtotal: money(subtotal - discount)}
+	// Phase 3: the discounted order. Freight is asked along with whether
+	// the order ships at all; its answer is dropped if it does not.
+	ahead := []kernel.Pending{delivery.Required.Ahead(dreq)}
+	if !stack.FreeShipping && req.ShippingAddress != nil {
+		ahead = append(ahead, delivery.Freight.Ahead(dreq))
+	}
+	op.Prefetch(ahead...)
 	need, err := delivery.Required.Call(op, dreq)
 	if err != nil {
 		return View{}, err
@@ -229,7 +247,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 			"payment method %q is not offered for this order; offered: %s", method, strings.Join(methods.Methods, ", "))
 	}
 
-	location, err := s.route(ctx, op, bizCode, req, priced)
+	location, err := s.route(op, rreq)
 	if err != nil {
 		return View{}, err
 	}
@@ -349,22 +367,29 @@ func checkPriced(in, out []extensions.Line) ([]extensions.Line, int64, error) {
 	return out, subtotal, nil
 }
 
-// route asks stock.route_warehouse for a location that can ship every line.
-func (s *Service) route(ctx context.Context, op *kernel.Operation, bizCode string, req PlaceRequest, lines []extensions.Line) (string, error) {
+// routeRequest reads what every location can sell of the lines, for
+// stock.route_warehouse.
+func (s *Service) routeRequest(ctx context.Context, bizCode string, req PlaceRequest, lines []extensions.Line) (extensions.RouteRequest, error) {
 	skus := make([]string, len(lines))
 	for i, l := range lines {
 		skus[i] = l.SKU
 	}
 	avail, err := stock.Availability(ctx, s.store.DB(ctx), req.Channel, skus)
 	if err != nil {
-		return "", err
+		return extensions.RouteRequest{}, err
 	}
 	rreq := extensions.RouteRequest{BizCode: bizCode, Channel: req.Channel, Lines: lines, Locations: avail}
 	if req.ShippingAddress != nil {
 		rreq.Region = req.ShippingAddress.Region
 	}
+	return rreq, nil
+}
+
+// route asks stock.route_warehouse for a location that can ship every line.
+func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (string, error) {
+	lines := rreq.Lines
 	known := func(name string) bool {
-		return slices.ContainsFunc(avail, func(l extensions.LocationStock) bool { return l.Location == name })
+		return slices.ContainsFunc(rreq.Locations, func(l extensions.LocationStock) bool { return l.Location == name })
 	}
 	r, err := stock.RouteWarehouse.Call(op, rreq)
 	var noAnswer *kernel.NoAnswerError
