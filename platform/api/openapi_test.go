@@ -137,7 +137,7 @@ func TestSpecListsEveryProblemCode(t *testing.T) {
 // answered live and validated against the spec by env.conform.
 func TestLiveAnswersMatchTheSpec(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st)
+		e := newEnv(t, st, withBizpacks(newFakeBizpacks()))
 		e.sku("mug", 1200, "kitchen", false, 3)
 		e.sku("topup-50", 4980, "topup", true, 100)
 		e.sku("excl", 500, "kitchen", false, 10)
@@ -248,6 +248,25 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"POST", "/v1/admin/principals", adminToken, big, nil, 413},
 			call{"POST", "/v1/admin/principals", adminToken, `id=dave`, text, 415},
 			call{"POST", "/v1/admin/principals", adminToken, `{"id":"dave","roles":["agent"],"attrs":{"agentLevel":"1"}}`, nil, 201},
+
+			// Bizpacks, on the fake host of bizpacks_test.go.
+			call{"GET", "/v1/admin/bizpacks", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/bizpacks", "", "", nil, 401},
+			call{"GET", "/v1/admin/bizpacks", ops, "", nil, 403},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", adminToken, `{"path":"/opt/tmf/virtual-topup-1.4.0","sha256":"` + goodSHA + `"}`, nil, 200},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", adminToken, `{"sha256":"abc"}`, nil, 400},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", "", "", nil, 401},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", ops, "", nil, 403},
+			call{"POST", "/v1/admin/bizpacks/ghost/reload", adminToken, "", nil, 404},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", adminToken, big, nil, 413},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", adminToken, `path=/x`, text, 415},
+			call{"POST", "/v1/admin/bizpacks/broken/reload", adminToken, "", nil, 422},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/rollback", adminToken, "", nil, 200},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/rollback", "", "", nil, 401},
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/rollback", ops, "", nil, 403},
+			call{"POST", "/v1/admin/bizpacks/ghost/rollback", adminToken, "", nil, 404},
+			call{"POST", "/v1/admin/bizpacks/flash-sale/rollback", adminToken, "", nil, 409},
+			call{"POST", "/v1/admin/bizpacks/pinned/rollback", adminToken, "", nil, 422},
 		)
 
 		// Promotions, coupons, budgets.

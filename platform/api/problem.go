@@ -15,6 +15,7 @@ import (
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -67,6 +68,10 @@ const (
 	CodeCreditAccountNotFound = "credit_account_not_found"
 	CodeCreditLimitTooLow     = "credit_limit_too_low"
 	CodeCurrencyMismatch      = "currency_mismatch"
+	// Codes of the bizpack admin endpoints (mapped in bizpackProblem).
+	CodeBizpackNotFound   = "bizpack_not_found"
+	CodeBizpackRefused    = "bizpack_refused"
+	CodeBizpackNoPrevious = "bizpack_no_previous"
 )
 
 type codeInfo struct {
@@ -116,6 +121,9 @@ var problemCodes = map[string]codeInfo{
 	CodeCreditAccountNotFound: {http.StatusNotFound, "Credit account not found"},
 	CodeCreditLimitTooLow:     {http.StatusConflict, "Credit limit below what is in use"},
 	CodeCurrencyMismatch:      {http.StatusUnprocessableEntity, "Currency mismatch"},
+	CodeBizpackNotFound:       {http.StatusNotFound, "Bizpack not found"},
+	CodeBizpackRefused:        {http.StatusUnprocessableEntity, "Bizpack refused"},
+	CodeBizpackNoPrevious:     {http.StatusConflict, "No previous bizpack version"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},
@@ -330,6 +338,32 @@ func domainProblem(err error) *Problem {
 		return &Problem{Code: CodeInvalidRequest, Detail: payInvalid.Error(), Fields: map[string]any{"field": payInvalid.Field}, Err: err}
 	}
 	return nil
+}
+
+// bizpackProblem maps an error of the plugin host's Reload or Rollback of
+// the bizpack name (see Bizpacks): bizpackhost.ErrUnknown is
+// bizpack_not_found, bizpackhost.ErrNoPrevious bizpack_no_previous, and any
+// other error is bizpack_refused: the new version did not start, failed its
+// checksum or health check, its manifest was refused, or the configuration
+// in force does not compile with it; the version in force is untouched.
+// The host's message names only what the operator configured (binary,
+// version, the configuration's conflicts), so it is the detail.
+func bizpackProblem(name string, err error) *Problem {
+	fields := map[string]any{"bizpack": name}
+	switch {
+	case errors.Is(err, bizpackhost.ErrUnknown):
+		return &Problem{Code: CodeBizpackNotFound, Detail: fmt.Sprintf("no bizpack %q is configured", name), Fields: fields, Err: err}
+	case errors.Is(err, bizpackhost.ErrNoPrevious):
+		return &Problem{Code: CodeBizpackNoPrevious, Detail: err.Error(), Fields: fields, Err: err}
+	}
+	return &Problem{Code: CodeBizpackRefused, Detail: err.Error(), Fields: fields, Err: err}
+}
+
+// noBizpackHost answers a reload or rollback on a server without a plugin
+// host: no bizpack is configured there.
+func noBizpackHost(name string) *Problem {
+	return &Problem{Code: CodeBizpackNotFound, Detail: fmt.Sprintf("no bizpack %q is configured: this server runs no bizpacks", name),
+		Fields: map[string]any{"bizpack": name}}
 }
 
 func couponNotFound(code string) *Problem {

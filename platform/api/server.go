@@ -92,6 +92,9 @@ type Config struct {
 	// Kernel is the extension kernel the service runs on; when Ready is
 	// nil, readiness also requires a configuration (revision > 0) in force.
 	Kernel *kernel.Kernel
+	// Bizpacks is the plugin host, for the admin endpoints that show,
+	// reload and roll back bizpacks; nil means the server runs none.
+	Bizpacks Bizpacks
 	// Logger receives one line per request and every internal error; nil
 	// discards.
 	Logger *slog.Logger
@@ -115,6 +118,7 @@ type Server struct {
 	store          *store.Store
 	book           *promotion.Book
 	kernel         *kernel.Kernel
+	bizpacks       Bizpacks
 	log            *slog.Logger
 	metricsHandler http.Handler
 	ready          func(ctx context.Context) error
@@ -131,7 +135,7 @@ func New(cfg Config) *Server {
 	if cfg.Service == nil || cfg.Store == nil {
 		panic("api: Config.Service and Config.Store are required")
 	}
-	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, log: cfg.Logger,
+	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
 		ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter, routes: map[string]bool{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -190,6 +194,9 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/locations", s.listLocations, admin)
 	add(http.MethodGet, "/v1/admin/stock/audit", s.auditStock, admin)
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, admin)
+	add(http.MethodGet, "/v1/admin/bizpacks", s.listBizpacks, admin)
+	add(http.MethodPost, "/v1/admin/bizpacks/:name/reload", s.reloadBizpack, admin)
+	add(http.MethodPost, "/v1/admin/bizpacks/:name/rollback", s.rollbackBizpack, admin)
 
 	add(http.MethodGet, "/v1/admin/promotions", s.listPromotions, admin)
 	add(http.MethodPut, "/v1/admin/promotions/:id", s.putPromotion, admin)
@@ -253,4 +260,16 @@ func (s *Server) defaultReady(ctx context.Context) error {
 		return errors.New("no configuration applied to the kernel")
 	}
 	return s.store.Ping(ctx)
+}
+
+// Bizpacks is what the admin API needs of the plugin host
+// (bizpackhost.Host).
+type Bizpacks interface {
+	// States reports every bizpack in force.
+	States() []kernel.BizpackState
+	// Reload starts a configured bizpack again, from a new binary when
+	// path and sha256 are given, and puts it in force once healthy.
+	Reload(ctx context.Context, name, path, sha256 string) (version string, err error)
+	// Rollback puts the previous version back in force.
+	Rollback(name string) (version string, err error)
 }
