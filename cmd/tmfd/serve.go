@@ -17,6 +17,7 @@ import (
 
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
@@ -43,10 +44,11 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		return fmt.Errorf("migrate: %w", err)
 	}
 
-	cfg, err := loadConfig(o.Config)
+	file, err := loadFile(o.Config)
 	if err != nil {
 		return err
 	}
+	cfg := file.Config
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	book := promotion.NewBook(nil)
@@ -56,6 +58,17 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	k, err := catalog.NewKernelWith(catalog.Sources{Promotions: book}, kernel.WithRegisterer(reg))
 	if err != nil {
 		return err
+	}
+	// Bizpacks: those marked boot start now, those the configuration binds
+	// start before it is applied; all stop with the server (and die with
+	// it if it crashes).
+	host := bizpackhost.New(k, bizpackhost.Options{Logger: log})
+	defer host.Close()
+	if err := host.Configure(ctx, file.Bizpacks); err != nil {
+		return fmt.Errorf("bizpacks: %w", err)
+	}
+	if err := host.Ensure(ctx, cfg); err != nil {
+		return fmt.Errorf("bizpacks: %w", err)
 	}
 	if _, err := k.Apply(cfg); err != nil {
 		return fmt.Errorf("config %s: %w", describe(o.Config), err)
@@ -79,7 +92,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	relay.Subscribe("refunds", order.TopicRefundDue, refundHandler(svc))
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 
-	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Logger: log, Gatherer: reg, Registerer: reg,
+	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Logger: log, Gatherer: reg, Registerer: reg,
 		Ready: st.Ping})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
