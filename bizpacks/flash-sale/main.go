@@ -1,0 +1,40 @@
+// Command flash-sale is the bizpack of a flash sale (business identity
+// retail.flash, a child of retail): one unit per order, one order per
+// buyer, and a short payment timeout so that unpaid units go back on sale
+// quickly.
+//
+// It implements order.validate (one unit per order, see OneUnit) and
+// order.guard (one order per buyer, see OnePerBuyer); its manifest
+// (bizpack.json) sets the payment timeout to two minutes. The hot SKU's
+// stock buckets are platform configuration, not the bizpack's (see
+// README.md). Build it with
+//
+//	go build -o bin/flash-sale ./bizpacks/flash-sale
+package main
+
+import (
+	_ "embed"
+	"fmt"
+
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/extensions/plugin"
+)
+
+//go:embed bizpack.json
+var manifestJSON []byte
+
+func main() { plugin.Serve(newBizpack()) }
+
+// newBizpack builds the bizpack from the embedded manifest, with an empty
+// set of claims. The manifest is compiled in, so one that does not parse
+// is a mistake of the build: newBizpack panics with the reason.
+func newBizpack() *extensions.Bizpack {
+	m, err := extensions.ParseManifest(manifestJSON)
+	if err != nil {
+		panic(fmt.Sprintf("flash-sale: bizpack.json: %v", err))
+	}
+	b := extensions.New(m)
+	extensions.Implement(b, extensions.OrderValidate, OneUnit)
+	extensions.Implement(b, extensions.OrderGuard, NewOnePerBuyer().Guard)
+	return b
+}
