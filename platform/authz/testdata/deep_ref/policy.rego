@@ -1,0 +1,7 @@
+package tmf.authz
+
+default allow := true
+
+default visible := false
+
+visible if input.resource.tags.vip == "yes"

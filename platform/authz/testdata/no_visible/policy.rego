@@ -1,0 +1,3 @@
+package tmf.authz
+
+default allow := false

@@ -1,0 +1,7 @@
+package tmf.authz
+
+default allow := true
+
+default visible := false
+
+visible if endswith(input.resource.owner_path, "/east/")

@@ -1,0 +1,5 @@
+package tmf.authz
+
+allow := "yes"
+
+default visible := false

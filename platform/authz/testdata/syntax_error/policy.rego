@@ -1,0 +1,9 @@
+package tmf.authz
+
+default allow := false
+
+default visible := false
+
+visible if {
+	input.resource.buyer_id ==
+}
