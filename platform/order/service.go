@@ -253,7 +253,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	}
 
 	now := s.now().UTC().Truncate(time.Microsecond)
-	o := store.Order{ID: NewID(buyer.ID, now), BizCode: bizCode, BuyerID: buyer.ID, OwnerPath: buyer.OwnerPath,
+	o := store.Order{ID: NewID(buyer.ID, now), BizCode: bizCode, BuyerID: buyer.ID, OwnerOrg: buyer.OwnerOrg,
 		Channel: req.Channel, Currency: currency, Subtotal: subtotal, Discount: discount, Freight: freight, Total: total,
 		PaymentMethod: method, Location: location, Version: 1, CreatedAt: now, UpdatedAt: now}
 	if req.ShippingAddress != nil {
@@ -457,6 +457,10 @@ type Query struct {
 	BizCode string
 	Limit   int
 	Cursor  string
+	// Access keeps only the orders the caller may see (from the policy); nil
+	// does not restrict. A filter the store cannot express is an error
+	// (store.ErrInvalid): deny.
+	Access *store.Access
 }
 
 // Page is one page of orders and the cursor of the next, empty at the end.
@@ -468,7 +472,7 @@ type Page struct {
 // List returns a page of orders ordered by (createdAt, id), so that paging
 // neither skips nor repeats an order while new ones arrive.
 func (s *Service) List(ctx context.Context, q Query) (Page, error) {
-	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1}
+	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1, Access: q.Access}
 	if q.Cursor != "" {
 		c, err := DecodeCursor(q.Cursor)
 		if err != nil {
@@ -586,7 +590,7 @@ func transitionError(err error) error {
 }
 
 func viewOf(o store.Order, lc *lifecycle.Compiled) View {
-	v := View{ID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID, Status: o.Status, Channel: o.Channel,
+	v := View{ID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID, OwnerOrg: o.OwnerOrg, Status: o.Status, Channel: o.Channel,
 		Amounts:       Amounts{Subtotal: o.Subtotal, Discount: o.Discount, Freight: o.Freight, Total: o.Total, Currency: o.Currency},
 		PaymentMethod: o.PaymentMethod, Location: o.Location, Version: o.Version, CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
 		Items: make([]LineView, 0, len(o.Lines)), AvailableEvents: []string{}}

@@ -165,7 +165,7 @@ func TestPlaceAndWalkARetailOrder(t *testing.T) {
 		svc := serviceFixture(t, st)
 		ctx := t.Context()
 		// 1.5 kg + 0.2 kg = 1.7 kg: first kg 800 + one started extra kg 200.
-		v, err := svc.Place(ctx, order.Buyer{ID: "alice", OwnerPath: "/hq/east"}, order.PlaceRequest{BizCode: "retail", ShippingAddress: east,
+		v, err := svc.Place(ctx, order.Buyer{ID: "alice", OwnerOrg: "east"}, order.PlaceRequest{BizCode: "retail", ShippingAddress: east,
 			Items: []order.Item{{SKU: "phone", Quantity: 1}, {SKU: "case", Quantity: 2}}}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -175,12 +175,35 @@ func TestPlaceAndWalkARetailOrder(t *testing.T) {
 			// Retail's freight is free above 99.00; this order is above it.
 			t.Fatalf("amounts %+v, want %+v", v.Amounts, want)
 		}
-		if v.Status != lifecycle.PendingPayment || v.Location != "east" || v.PaymentMethod != "card" || v.Version != 1 ||
+		if v.Status != lifecycle.PendingPayment || v.Location != "east" || v.PaymentMethod != "card" || v.Version != 1 || v.OwnerOrg != "east" ||
 			!slices.Equal(v.AvailableEvents, []string{"cancel", "pay", "payment_fail", "payment_timeout"}) || v.PaymentDeadline == nil {
 			t.Fatalf("view %+v", v)
 		}
 		if l := level(t, st, "phone", "east"); l.Sellable != 1 || l.Reserved != 1 {
 			t.Fatalf("phone at east after placing: %+v", l)
+		}
+		// List passes the caller's access filter down to the store.
+		buyerIs := func(id string) *store.Access {
+			return &store.Access{Any: [][]store.Cond{{{Field: "buyer_id", Op: store.OpEq, Values: []string{id}}}}}
+		}
+		for _, tc := range []struct {
+			name   string
+			access *store.Access
+			want   int
+		}{
+			{"unrestricted", nil, 1},
+			{"all", &store.Access{All: true}, 1},
+			{"nothing", &store.Access{}, 0},
+			{"own orders", buyerIs("alice"), 1},
+			{"another buyer's", buyerIs("bob"), 0},
+		} {
+			page, err := svc.List(ctx, order.Query{Limit: 10, Access: tc.access})
+			if err != nil || len(page.Orders) != tc.want || (tc.want == 1 && page.Orders[0].OwnerOrg != "east") {
+				t.Fatalf("list with access %s: %+v, %v; want %d orders", tc.name, page.Orders, err, tc.want)
+			}
+		}
+		if _, err := svc.List(ctx, order.Query{Limit: 10, Access: &store.Access{Any: [][]store.Cond{{{Field: "total", Op: store.OpEq, Values: []string{"1"}}}}}}); !errors.Is(err, store.ErrInvalid) {
+			t.Fatalf("list with an access filter on an unknown field: %v, want ErrInvalid", err)
 		}
 		paid, err := svc.Pay(ctx, v.ID, order.PayRequest{Key: "k1", Card: &payment.Card{Number: payment.CardApproved}, Actor: "alice"})
 		if err != nil || paid.Order.Status != lifecycle.PendingOutbound || paid.Payment.State != payment.StateSucceeded ||

@@ -30,8 +30,9 @@ type Buyer struct {
 	ID string
 	// Attrs feed identity rules and extension points (e.g. agentLevel).
 	Attrs map[string]string
-	// OwnerPath is the buyer's place in the organisation tree.
-	OwnerPath string
+	// OwnerOrg is the id of the buyer's organisation node ("" for none): the
+	// order is owned there, and principals of the nodes above it may act on it.
+	OwnerOrg string
 }
 
 // LineView is one line of an order as the API shows it.
@@ -61,6 +62,7 @@ type View struct {
 	ID              string              `json:"id"`
 	BizCode         string              `json:"bizCode"`
 	BuyerID         string              `json:"buyerId"`
+	OwnerOrg        string              `json:"ownerOrg,omitempty"`
 	Status          string              `json:"status"`
 	Channel         string              `json:"channel,omitempty"`
 	Items           []LineView          `json:"items"`

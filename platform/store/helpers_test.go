@@ -58,7 +58,7 @@ func reserve(sku string, qty int64) item { return item{sku, qty} }
 // outbox event; when it has items, one step reserves their stock at
 // location, as the order service's placement step does.
 func newOrder(id string, items ...item) store.NewOrder {
-	o := store.Order{ID: id, BizCode: "retail", BuyerID: "buyer-1", OwnerPath: "/0/1/", Channel: "app",
+	o := store.Order{ID: id, BizCode: "retail", BuyerID: "buyer-1", OwnerOrg: "org-1", Channel: "app",
 		Status: store.StatusPendingPayment, Currency: "CNY", PaymentMethod: "alipay",
 		Shipping: `{"city":"杭州","line":"🚀 1 West Lake Rd"}`, Location: location}
 	for _, it := range items {

@@ -3,6 +3,9 @@ package store
 import (
 	"time"
 
+	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
+
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/domains/stock"
@@ -52,9 +55,11 @@ type Order struct {
 	ID      string `gorm:"primaryKey;size:40;index:idx_tmf_orders_buyer,priority:3;index:idx_tmf_orders_created,priority:2;index:idx_tmf_orders_biz,priority:3" json:"id"`
 	BizCode string `gorm:"size:128;not null;index:idx_tmf_orders_biz,priority:1" json:"bizCode"`
 	BuyerID string `gorm:"size:128;not null;index:idx_tmf_orders_buyer,priority:1" json:"buyerId"`
-	// OwnerPath is the materialised path of the owning organisation node, for
-	// permission filters such as owner_path LIKE '/0/22/%'.
-	OwnerPath     string `gorm:"size:255;not null" json:"ownerPath,omitempty"`
+	// OwnerOrg is the id of the organisation node that owns the order ("" for
+	// none). It names the node, not its path, so that moving a subtree of the
+	// tree (MoveOrg) moves access to its orders at once, rewriting no order;
+	// access filters reach the path through tmf_orgs (see Access).
+	OwnerOrg      string `gorm:"size:64;not null;default:'';index:idx_tmf_orders_owner_org" json:"ownerOrg,omitempty"`
 	Channel       string `gorm:"size:64;not null" json:"channel,omitempty"`
 	Status        string `gorm:"size:64;not null;index:idx_tmf_orders_due,priority:1" json:"status"`
 	Currency      string `gorm:"size:3;not null" json:"currency"`
@@ -186,10 +191,17 @@ func (IdempotencyRecord) TableName() string { return "tmf_idempotency_records" }
 // Principal is an API caller. TokenHash is the hex SHA-256 of its bearer
 // token; the token itself is never stored.
 type Principal struct {
-	ID        string `gorm:"primaryKey;size:128" json:"id"`
-	Roles     string `gorm:"size:1024;not null" json:"roles"`
-	Org       string `gorm:"size:128;not null" json:"org,omitempty"`
-	TokenHash string `gorm:"size:64;not null;uniqueIndex:uix_tmf_principals_token" json:"-"`
+	ID    string `gorm:"primaryKey;size:128" json:"id"`
+	Roles string `gorm:"size:1024;not null" json:"roles"`
+	// Org is the id of the principal's organisation node ("" for none); the
+	// principal acts on the orders owned anywhere in that node's subtree. The
+	// column keeps its older size (it held a path once) so that no existing
+	// database has to shrink it.
+	Org string `gorm:"size:128;not null" json:"org,omitempty"`
+	// Identities lists the business-identity codes granted to an operator,
+	// comma-separated; "*" grants all, "" none.
+	Identities string `gorm:"size:1024;not null;default:''" json:"identities,omitempty"`
+	TokenHash  string `gorm:"size:64;not null;uniqueIndex:uix_tmf_principals_token" json:"-"`
 	// Attrs is a JSON object of attributes (e.g. {"agentLevel":"1"}) that
 	// policies and extension points may read; empty means none.
 	Attrs     string    `gorm:"size:16777215;not null" json:"attrs,omitempty"`
@@ -199,12 +211,79 @@ type Principal struct {
 // TableName implements gorm's schema.Tabler.
 func (Principal) TableName() string { return "tmf_principals" }
 
+// Org is a node of the organisation tree (HQ → regions → agents of the first
+// and second tier → stores), stored with path enumeration: Path is the ids
+// from the root down to the node, each followed by a slash, e.g.
+// "/hq/east/sh-01/", so the subtree of a node is every node whose path starts
+// with its path, and ordering by path keeps a subtree contiguous. Several
+// roots are allowed. The store keeps Path equal to the parent's path + ID +
+// "/" (see MoveOrg, CheckOrgTree).
+type Org struct {
+	// ID matches ^[a-z0-9][a-z0-9-]{0,63}$: no LIKE wildcard can appear in a path.
+	ID string `gorm:"primaryKey;size:64" json:"id"`
+	// Parent is the parent node's id, "" for a root.
+	Parent string `gorm:"size:64;not null;default:'';index:idx_tmf_orgs_parent" json:"parent,omitempty"`
+	// Path is set by the store; at most 1024 bytes.
+	Path string `gorm:"size:1024;not null" json:"path"`
+	// Name is free text, at most 200 characters.
+	Name string `gorm:"size:200;not null;default:''" json:"name,omitempty"`
+	// Kind is free text such as hq, region, agent1, agent2, store; at most 32 characters.
+	Kind      string    `gorm:"size:32;not null;default:''" json:"kind,omitempty"`
+	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
+	UpdatedAt time.Time `gorm:"not null" json:"updatedAt"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (Org) TableName() string { return "tmf_orgs" }
+
+// orgTable is Org as Migrate declares its table: Path gets its unique index
+// and a column type per dialect, which a gorm tag on a plain string cannot
+// give (see orgPathColumn). Reads and writes use Org.
+type orgTable struct {
+	Org
+	Path orgPathColumn `gorm:"size:1024;not null;uniqueIndex:uix_tmf_orgs_path"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (orgTable) TableName() string { return "tmf_orgs" }
+
+// orgPathColumn is the type of tmf_orgs.path. Paths must compare byte by
+// byte, so that a subtree is one index range (path LIKE '/hq/east/%' and
+// ORDER BY path), and the column must fit a B-tree key: on PostgreSQL it
+// gets the "C" collation (the database's own may ignore punctuation and
+// cannot serve LIKE from an index), on MySQL the ascii charset (1024
+// utf8mb4 characters exceed InnoDB's 3072-byte key). SQLite compares bytes
+// already.
+type orgPathColumn string
+
+// GormDBDataType implements gorm's migrator.GormDataTypeInterface.
+func (orgPathColumn) GormDBDataType(db *gorm.DB, _ *schema.Field) string {
+	switch db.Dialector.Name() {
+	case Postgres:
+		return `varchar(1024) COLLATE "C"`
+	case MySQL:
+		return "varchar(1024) CHARACTER SET ascii COLLATE ascii_bin"
+	}
+	return ""
+}
+
+// orgTreeLock is a table of one row that every write of the organisation
+// tree locks first, so that tree writes are serialised across processes on
+// PostgreSQL and MySQL (SQLite serialises every write already).
+type orgTreeLock struct {
+	ID int `gorm:"primaryKey;autoIncrement:false"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
+
 // models lists every table, in creation order: the store's own, then the
 // domains', which keep their tables in the same database so that an order
 // and its stock, coupons and credit commit together.
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
-		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{}}
+		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
+		&orgTable{}, &orgTreeLock{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}

@@ -232,11 +232,16 @@ type OrderQuery struct {
 	// After continues a listing strictly after this position (the Cursor of
 	// the last order of the previous page).
 	After *Cursor
+	// Access keeps only the orders a principal may see, in SQL, together
+	// with the filters above and the paging (see Access); nil does not
+	// restrict, for the platform's own callers.
+	Access *Access
 }
 
 // ListOrders returns orders with their lines, ordered by (CreatedAt, ID),
 // one page at a time (keyset pagination: stable however many orders share a
-// creation time, and as fast on the last page as on the first).
+// creation time, and as fast on the last page as on the first). An Access
+// it cannot express is ErrInvalid.
 func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	limit := q.Limit
 	if limit <= 0 {
@@ -245,6 +250,19 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	limit = min(limit, 1000)
 	db := s.db.WithContext(ctx)
 	tx := db.Model(&Order{})
+	if q.Access != nil {
+		acc, err := q.Access.narrowSubtrees(db)
+		if err != nil {
+			return nil, fmt.Errorf("store: list orders: %w", err)
+		}
+		where, err := acc.orderClause()
+		if err != nil {
+			return nil, fmt.Errorf("store: list orders: %w", err)
+		}
+		if where != nil {
+			tx = tx.Where(where)
+		}
+	}
 	if q.BuyerID != "" {
 		tx = tx.Where("buyer_id = ?", q.BuyerID)
 	}

@@ -27,9 +27,9 @@ func (s *Store) CreatePrincipal(ctx context.Context, p Principal) error {
 }
 
 // PutPrincipal creates a principal or replaces the roles, organisation,
-// token hash and attributes of an existing one (CreatedAt is kept); for
-// rotating a token. ErrDuplicate if the token hash belongs to another
-// principal.
+// business identities, token hash and attributes of an existing one
+// (CreatedAt is kept); for rotating a token. ErrDuplicate if the token hash
+// belongs to another principal.
 func (s *Store) PutPrincipal(ctx context.Context, p Principal) error {
 	if err := errors.Join(checkKey("principal id", p.ID, maxPrincpl), checkKey("token hash", p.TokenHash, 64)); err != nil {
 		return fmt.Errorf("store: put principal: %w", err)
@@ -47,8 +47,8 @@ func (s *Store) PutPrincipal(ctx context.Context, p Principal) error {
 			row := p
 			return tx.Create(&row).Error
 		}
-		return tx.Exec("UPDATE tmf_principals SET roles = ?, org = ?, token_hash = ?, attrs = ? WHERE id = ?",
-			p.Roles, p.Org, p.TokenHash, p.Attrs, p.ID).Error
+		return tx.Exec("UPDATE tmf_principals SET roles = ?, org = ?, identities = ?, token_hash = ?, attrs = ? WHERE id = ?",
+			p.Roles, p.Org, p.Identities, p.TokenHash, p.Attrs, p.ID).Error
 	})
 	if isDuplicateKey(err) {
 		return fmt.Errorf("store: put principal %s: token hash taken: %w", p.ID, ErrDuplicate)

@@ -223,22 +223,53 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.sqlDB.Close() }
 
-// Migrate creates the tables and indexes, or adds what an older schema lacks.
+// Migrate creates the tables and indexes, or adds what an older schema lacks
+// (and drops tmf_orders.owner_path, which Order.OwnerOrg replaced).
 // It is safe to run again and from several processes at once: PostgreSQL and
 // MySQL serialise it with an advisory lock held on a dedicated connection,
 // SQLite with its single writer.
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.MigrateModels(ctx, models()...)
+	return s.migrate(ctx, models(), s.finishMigration)
 }
 
 // MigrateModels migrates the given gorm models the way Migrate migrates the
 // store's own, under the same lock. Domain packages keep their own tables
 // and list them for it.
 func (s *Store) MigrateModels(ctx context.Context, models ...any) error {
+	return s.migrate(ctx, models, nil)
+}
+
+// finishMigration does, under the migration lock, what AutoMigrate cannot:
+// it drops the owner_path column that Order.OwnerOrg replaced (NOT NULL
+// without a default, it would refuse every new order) and creates the row
+// of the organisation tree's lock.
+func (s *Store) finishMigration(tx *gorm.DB) error {
+	if tx.Migrator().HasColumn(&Order{}, "owner_path") {
+		// Plain DDL, the same on the three databases (SQLite since 3.35):
+		// gorm's SQLite migrator would copy the whole table to drop a column.
+		if err := tx.Exec("ALTER TABLE tmf_orders DROP COLUMN owner_path").Error; err != nil {
+			return fmt.Errorf("drop tmf_orders.owner_path: %w", err)
+		}
+	}
+	return ensureOrgTreeLock(tx)
+}
+
+// migrate runs AutoMigrate of models, then after (when not nil), under the
+// migration lock.
+func (s *Store) migrate(ctx context.Context, models []any, after func(tx *gorm.DB) error) error {
+	run := func(tx *gorm.DB) error {
+		if err := tx.AutoMigrate(models...); err != nil {
+			return err
+		}
+		if after != nil {
+			return after(tx)
+		}
+		return nil
+	}
 	var err error
 	switch s.dialect {
 	case SQLite:
-		err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(models...) })
+		err = s.db.WithContext(ctx).Transaction(run)
 	case Postgres:
 		// Keyed by schema, so that isolated schemas (tests, tenants) do not
 		// wait for each other.
@@ -247,10 +278,10 @@ func (s *Store) MigrateModels(ctx context.Context, models ...any) error {
 			"SELECT pg_advisory_unlock(hashtext('tmf_migrate:' || current_schema()))",
 			func(tx *gorm.DB) error {
 				// PostgreSQL DDL is transactional: a failed migration leaves nothing half done.
-				return tx.Transaction(func(tx *gorm.DB) error { return tx.AutoMigrate(models...) })
+				return tx.Transaction(run)
 			})
 	case MySQL:
-		err = s.migrateMySQL(ctx, models)
+		err = s.migrateMySQL(ctx, run)
 	}
 	if err != nil {
 		return fmt.Errorf("store: migrate %s: %w", s.dialect, err)
@@ -258,7 +289,7 @@ func (s *Store) MigrateModels(ctx context.Context, models ...any) error {
 	return nil
 }
 
-func (s *Store) migrateMySQL(ctx context.Context, models []any) error {
+func (s *Store) migrateMySQL(ctx context.Context, run func(tx *gorm.DB) error) error {
 	var database string
 	if err := s.db.WithContext(ctx).Raw("SELECT DATABASE()").Scan(&database).Error; err != nil {
 		return err
@@ -274,8 +305,7 @@ func (s *Store) migrateMySQL(ctx context.Context, models []any) error {
 		"SELECT GET_LOCK("+quoted+", 60)",
 		"SELECT RELEASE_LOCK("+quoted+")",
 		func(tx *gorm.DB) error {
-			return tx.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin").
-				AutoMigrate(models...)
+			return run(tx.Set("gorm:table_options", "ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"))
 		})
 }
 
