@@ -68,7 +68,8 @@ type Decision struct {
 	Allow   bool
 	Visible bool
 	// Events are the events the principal may fire on the resource, sorted;
-	// "*" means every event.
+	// "*" means every event. They are evaluated only for an input whose
+	// resource names an event (order.event), and nil otherwise.
 	Events []string
 }
 

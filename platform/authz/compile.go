@@ -26,10 +26,11 @@ var visibleUnknowns = []*ast.Term{ast.MustParseTerm("input.resource")}
 // immutable once built; the engine swaps whole values on reload, so an
 // evaluation runs entirely against one policy.
 type compiledPolicy struct {
-	// decide yields allow, visible and (when the policy defines it) events
-	// in one evaluation.
-	decide    rego.PreparedEvalQuery
-	hasEvents bool
+	// decide yields allow and visible in one evaluation; decideEvents also
+	// the permitted events, when the policy defines them (hasEvents), for
+	// inputs naming an event: other decisions do not pay for the set.
+	decide, decideEvents rego.PreparedEvalQuery
+	hasEvents            bool
 	// allow yields allow alone: the precondition of a list filter.
 	allow rego.PreparedEvalQuery
 	// visible is `data.tmf.authz.visible == true` with input.resource unknown.
@@ -93,9 +94,6 @@ func prepare(ctx context.Context, snap *policySnapshot) (*compiledPolicy, error)
 		ast.Assign.Expr(ast.VarTerm("allow"), ast.NewTerm(allowRef)),
 		ast.Assign.Expr(ast.VarTerm("visible"), ast.NewTerm(visibleRef)),
 	)
-	if hasEvents {
-		query.Append(ast.Assign.Expr(ast.VarTerm("events"), ast.NewTerm(eventsRef)))
-	}
 	decide, err := rego.New(
 		rego.ParsedQuery(query),
 		rego.Compiler(compiler),
@@ -103,6 +101,19 @@ func prepare(ctx context.Context, snap *policySnapshot) (*compiledPolicy, error)
 	).PrepareForEval(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("prepare decision query: %w", err)
+	}
+	decideEvents := decide
+	if hasEvents {
+		query = query.Copy()
+		query.Append(ast.Assign.Expr(ast.VarTerm("events"), ast.NewTerm(eventsRef)))
+		decideEvents, err = rego.New(
+			rego.ParsedQuery(query),
+			rego.Compiler(compiler),
+			rego.Store(store),
+		).PrepareForEval(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("prepare decision query with events: %w", err)
+		}
 	}
 	allow, err := rego.New(
 		rego.ParsedQuery(ast.NewBody(ast.Assign.Expr(ast.VarTerm("allow"), ast.NewTerm(allowRef)))),
@@ -121,7 +132,7 @@ func prepare(ctx context.Context, snap *policySnapshot) (*compiledPolicy, error)
 	if err != nil {
 		return nil, fmt.Errorf("prepare visibility query: %w", err)
 	}
-	return &compiledPolicy{decide: decide, hasEvents: hasEvents, allow: allow, visible: visible}, nil
+	return &compiledPolicy{decide: decide, decideEvents: decideEvents, hasEvents: hasEvents, allow: allow, visible: visible}, nil
 }
 
 // checkBooleanRule requires ref to be a single-value rule (not a function,

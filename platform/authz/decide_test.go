@@ -195,14 +195,24 @@ func TestDecidePermittedEvents(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// The events do not depend on the action.
+			// The events do not depend on the action, but are evaluated only
+			// for an input naming an event.
 			for _, action := range []string{"order.read", "order.event"} {
-				d, err := e.Decide(context.Background(), Input{Principal: tt.p, Action: action, Resource: &tt.r})
+				r := tt.r
+				r.Event = "ship"
+				d, err := e.Decide(context.Background(), Input{Principal: tt.p, Action: action, Resource: &r})
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !slices.Equal(d.Events, tt.want) {
 					t.Errorf("%s: Events = %q, want %q", action, d.Events, tt.want)
+				}
+				r.Event = ""
+				if d, err = e.Decide(context.Background(), Input{Principal: tt.p, Action: action, Resource: &r}); err != nil {
+					t.Fatal(err)
+				}
+				if d.Events != nil {
+					t.Errorf("%s without an event: Events = %q, want none evaluated", action, d.Events)
 				}
 			}
 		})

@@ -172,7 +172,12 @@ func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
 }
 
 func (e *Engine) decide(ctx context.Context, c *compiledPolicy, in Input) (Decision, error) {
-	rs, err := e.eval(ctx, c.decide, in)
+	withEvents := c.hasEvents && in.Resource != nil && in.Resource.Event != ""
+	q := c.decide
+	if withEvents {
+		q = c.decideEvents
+	}
+	rs, err := e.eval(ctx, q, in)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -186,7 +191,7 @@ func (e *Engine) decide(ctx context.Context, c *compiledPolicy, in Input) (Decis
 		return Decision{}, err
 	}
 	d := Decision{Allow: allow, Visible: visible}
-	if c.hasEvents {
+	if withEvents {
 		if d.Events, err = eventNames(b["events"]); err != nil {
 			return Decision{}, fmt.Errorf("%w: %s: %w", ErrEvaluation, in.Action, err)
 		}

@@ -22,11 +22,19 @@ func ExampleEngine_Decide() {
 		if err != nil {
 			panic(err) // a real handler denies
 		}
-		fmt.Printf("%s: allow=%v visible=%v events=%v\n", action, d.Allow, d.Visible, d.Events)
+		fmt.Printf("%s: allow=%v visible=%v\n", action, d.Allow, d.Visible)
 	}
+	ship := *order
+	ship.Event = "ship"
+	d, err := e.Decide(ctx, authz.Input{Principal: agent, Action: "order.event", Resource: &ship})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("order.event ship: allow=%v permitted=%v\n", d.Allow, d.Events)
 	// Output:
-	// order.read: allow=true visible=true events=[cancel receive]
-	// order.pay: allow=false visible=true events=[cancel receive]
+	// order.read: allow=true visible=true
+	// order.pay: allow=false visible=true
+	// order.event ship: allow=false permitted=[cancel receive]
 }
 
 func ExampleEngine_Filter() {
