@@ -2,12 +2,16 @@
 //
 //	tmfctl bizpack new NAME [--dir DIR] [--module PATH] [--tmf DIR] [--no-tidy]
 //	tmfctl bizpack sum FILE
+//	tmfctl policy test DIR [--min-coverage 100]
+//	tmfctl policy check PATH
 //
 // "bizpack new" scaffolds a bizpack (a Go module with its manifest, an
 // order.validate implementation, a test over both harness runners and a
 // README) that builds and passes its test as generated. "bizpack sum" prints
 // the hex SHA-256 of a built bizpack, the value tmfd's configuration needs
-// to load it.
+// to load it. "policy test" runs the Rego tests of a policy directory with
+// coverage (as `opa test --coverage`), failing below the minimum; "policy
+// check" loads a policy directory or bundle exactly as tmfd would.
 //
 // Exit status: 0 on success, 1 when the command failed, 2 on a usage error
 // (help, an unknown command, a bad flag or argument). Errors and usage go to
@@ -42,6 +46,9 @@ Commands:
                        walking up from the current directory)
       --no-tidy        do not run "go mod tidy" in DIR afterwards
   bizpack sum FILE           print the hex SHA-256 of FILE, for tmfd's configuration
+  policy test DIR [flags]    run the Rego tests of a policy directory with coverage
+      --min-coverage N  fail below N percent (default 100)
+  policy check PATH          load a policy directory or bundle as tmfd would
   help                       print this text
 
 NAME is lowercase letters, digits and dashes, like "flash-sale".`
@@ -85,6 +92,8 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 		return &usageError{}
 	case "bizpack":
 		return bizpackCommand(args[1:], stdout)
+	case "policy":
+		return policyCommand(args[1:], stdout)
 	}
 	return usagef("unknown command %q", args[0])
 }
