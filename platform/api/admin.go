@@ -25,17 +25,19 @@ var (
 	skuPattern       = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 	currencyPattern  = regexp.MustCompile(`^[A-Z]{3}$`)
 	principalPattern = regexp.MustCompile(`^[A-Za-z0-9._@:-]{1,128}$`)
+	// bizCodePattern is a business identity code an operator may be granted.
+	bizCodePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 )
 
 // Field limits of the admin bodies, within the store's column sizes.
 const (
-	maxTitle     = 200
-	maxCategory  = 64
-	maxReason    = 255
-	maxOrg       = 128
-	maxAttrs     = 32
-	maxAttrKey   = 64
-	maxAttrValue = 1024
+	maxTitle      = 200
+	maxCategory   = 64
+	maxReason     = 255
+	maxIdentities = 64
+	maxAttrs      = 32
+	maxAttrKey    = 64
+	maxAttrValue  = 1024
 )
 
 func invalidField(field, format string, args ...any) *Problem {
@@ -265,8 +267,13 @@ func (s *Server) answerStock(c echo.Context, sku string) error {
 type PrincipalRequest struct {
 	ID    string   `json:"id"`
 	Roles []string `json:"roles"`
-	// Org is the principal's place in the organisation tree, e.g. "/hq/east".
+	// Org is the id of the principal's organisation node: an agent acts on
+	// the orders owned anywhere under it, and the principal's own orders
+	// are owned by it.
 	Org string `json:"org,omitempty"`
+	// Identities are the business identities an operator is granted; "*"
+	// grants all.
+	Identities []string `json:"identities,omitempty"`
 	// Attrs feed identity rules and extension points (e.g. agentLevel).
 	Attrs map[string]string `json:"attrs,omitempty"`
 }
@@ -297,8 +304,16 @@ func (s *Server) createPrincipal(c echo.Context) error {
 			return invalidField(fmt.Sprintf("roles[%d]", i), "role %q is given twice", r)
 		}
 	}
-	if len(req.Org) > maxOrg {
-		return invalidField("org", "org is longer than %d bytes", maxOrg)
+	if req.Org != "" && !orgPattern.MatchString(req.Org) {
+		return invalidField("org", "org is the id of an organisation node (1 to 64 of a-z 0-9 -); got %q", req.Org)
+	}
+	if len(req.Identities) > maxIdentities {
+		return invalidField("identities", "at most %d identities", maxIdentities)
+	}
+	for i, id := range req.Identities {
+		if id != "*" && !bizCodePattern.MatchString(id) {
+			return invalidField(fmt.Sprintf("identities[%d]", i), "an identity is a business code (1 to 128 of A-Z a-z 0-9 . _ -) or \"*\"; got %q", id)
+		}
 	}
 	if len(req.Attrs) > maxAttrs {
 		return invalidField("attrs", "at most %d attributes", maxAttrs)
@@ -316,12 +331,20 @@ func (s *Server) createPrincipal(c echo.Context) error {
 		}
 		attrs = string(b)
 	}
+	ctx := c.Request().Context()
+	if req.Org != "" {
+		if _, err := s.store.GetOrg(ctx, req.Org); errors.Is(err, store.ErrNotFound) {
+			return invalidField("org", "org %s is not an organisation node; create it with POST /v1/admin/orgs", req.Org)
+		} else if err != nil {
+			return err
+		}
+	}
 	token, err := NewToken()
 	if err != nil {
 		return err
 	}
-	err = s.store.CreatePrincipal(c.Request().Context(), store.Principal{ID: req.ID, Roles: strings.Join(req.Roles, ","),
-		Org: req.Org, TokenHash: TokenHash(token), Attrs: attrs})
+	err = s.store.CreatePrincipal(ctx, store.Principal{ID: req.ID, Roles: strings.Join(req.Roles, ","),
+		Org: req.Org, Identities: strings.Join(req.Identities, ","), TokenHash: TokenHash(token), Attrs: attrs})
 	if errors.Is(err, store.ErrDuplicate) {
 		return problem(CodePrincipalExists, map[string]any{"id": req.ID}, "principal %s exists", req.ID)
 	}
@@ -330,6 +353,41 @@ func (s *Server) createPrincipal(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, PrincipalCreated{ID: req.ID, Token: token})
+}
+
+// PrincipalView is a principal as GET /v1/admin/principals/{id} shows it
+// (never its token).
+type PrincipalView struct {
+	ID         string            `json:"id"`
+	Roles      []string          `json:"roles"`
+	Org        string            `json:"org,omitempty"`
+	OrgPath    string            `json:"orgPath,omitempty"`
+	Identities []string          `json:"identities,omitempty"`
+	Attrs      map[string]string `json:"attrs,omitempty"`
+	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+func (s *Server) getPrincipal(c echo.Context) error {
+	id := c.Param("id")
+	if !principalPattern.MatchString(id) {
+		return problem(CodePrincipalNotFound, map[string]any{"id": id}, "principal %s not found", id)
+	}
+	ctx := c.Request().Context()
+	sp, err := s.store.GetPrincipal(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(CodePrincipalNotFound, map[string]any{"id": id}, "principal %s not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	p := s.storedPrincipal(ctx, sp)
+	v := PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, Identities: p.Identities, Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()}
+	if p.Org != "" {
+		if v.OrgPath, err = s.store.OrgPath(ctx, p.Org); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, v)
 }
 
 // decode reads and strictly decodes a JSON body into v.

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -19,6 +20,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tmf-platform/tmf/platform/authn"
+	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
@@ -49,21 +52,18 @@ const HeaderRequestID = "X-Request-Id"
 type principal struct {
 	ID    string
 	Roles []string
-	Org   string
-	Attrs map[string]string
+	// Org is the caller's organisation node ("" if none); OrgPath its
+	// current materialised path, e.g. "/hq/east/".
+	Org, OrgPath string
+	// Identities an operator is granted ("*" = all).
+	Identities []string
+	Attrs      map[string]string
 }
 
-func (p *principal) has(roles ...string) bool {
-	for _, r := range roles {
-		if slices.Contains(p.Roles, r) {
-			return true
-		}
-	}
-	return false
+// subject is the caller as the policy sees it.
+func (p *principal) subject() authz.Principal {
+	return authz.Principal{ID: p.ID, Roles: p.Roles, OrgPath: p.OrgPath, Identities: p.Identities}
 }
-
-// seesAll reports whether the principal sees every order, not only its own.
-func (p *principal) seesAll() bool { return p.has(RoleOperator, RoleAdmin) }
 
 func principalOf(c echo.Context) *principal {
 	p, _ := c.Get(keyPrincipal).(*principal)
@@ -96,9 +96,10 @@ func NewToken() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
-// authenticate requires a bearer token of a known principal (401
-// otherwise) holding one of roles, when any are given (403 otherwise).
-func (s *Server) authenticate(roles ...string) echo.MiddlewareFunc {
+// authenticate requires a bearer token (401 otherwise): an opaque token a
+// principal was issued, or a JWT when the server verifies them.
+// Authorisation is the policy's (guard, orderFor).
+func (s *Server) authenticate() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
@@ -106,35 +107,101 @@ func (s *Server) authenticate(roles ...string) echo.MiddlewareFunc {
 			if !strings.EqualFold(scheme, "Bearer") || token == "" {
 				return problem(CodeUnauthenticated, nil, "send Authorization: Bearer <token>")
 			}
-			sp, err := s.store.PrincipalByTokenHash(c.Request().Context(), TokenHash(token))
-			if errors.Is(err, store.ErrNotFound) {
-				return problem(CodeUnauthenticated, nil, "the bearer token is not known")
+			ctx := c.Request().Context()
+			var (
+				p   *principal
+				err error
+			)
+			if s.jwt != nil && authn.LooksLikeJWT(token) {
+				p, err = s.jwtPrincipal(ctx, token)
+			} else {
+				p, err = s.tokenPrincipal(ctx, token)
 			}
 			if err != nil {
-				return fmt.Errorf("authenticate: %w", err)
+				return err
 			}
-			p := &principal{ID: sp.ID, Org: sp.Org}
-			if sp.Attrs != "" {
-				if err := json.Unmarshal([]byte(sp.Attrs), &p.Attrs); err != nil {
-					// Attributes only refine identity resolution: serve without them.
-					s.log.WarnContext(c.Request().Context(), "principal attributes are not a JSON object of strings",
-						"principal", sp.ID, "error", err)
-					p.Attrs = nil
+			if p.Org != "" {
+				p.OrgPath, err = s.store.OrgPath(ctx, p.Org)
+				if errors.Is(err, store.ErrNotFound) {
+					// The tree refuses to remove a node a principal belongs to,
+					// but a JWT may name any node: no subtree for an unknown one.
+					// Nor does it own the principal's orders: a node created
+					// later under that id must not inherit them.
+					s.log.WarnContext(ctx, "principal's organisation node is not in the tree", "principal", p.ID, "org", p.Org)
+					p.Org, p.OrgPath, err = "", "", nil
 				}
-			}
-			for r := range strings.SplitSeq(sp.Roles, ",") {
-				if r = strings.TrimSpace(r); r != "" {
-					p.Roles = append(p.Roles, r)
+				if err != nil {
+					return fmt.Errorf("authenticate: organisation of %s: %w", p.ID, err)
 				}
 			}
 			c.Set(keyPrincipal, p)
-			if len(roles) > 0 && !p.has(roles...) {
-				return problem(CodeForbidden, map[string]any{"requiredRoles": roles},
-					"this needs one of the roles %s", strings.Join(roles, ", "))
-			}
 			return next(c)
 		}
 	}
+}
+
+// tokenPrincipal is the principal an opaque token was issued to.
+func (s *Server) tokenPrincipal(ctx context.Context, token string) (*principal, error) {
+	sp, err := s.store.PrincipalByTokenHash(ctx, TokenHash(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, problem(CodeUnauthenticated, nil, "the bearer token is not known")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	return s.storedPrincipal(ctx, sp), nil
+}
+
+// jwtPrincipal is the principal a verified JWT names: its claims when they
+// carry roles, else the stored principal of its subject.
+func (s *Server) jwtPrincipal(ctx context.Context, token string) (*principal, error) {
+	cl, err := s.jwt.Verify(token)
+	if err != nil {
+		return nil, problem(CodeUnauthenticated, nil, "%s", err.Error())
+	}
+	if !cl.HasRoles {
+		sp, err := s.store.GetPrincipal(ctx, cl.Subject)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, problem(CodeUnauthenticated, nil,
+				"the token's subject %q is not a known principal and the token carries no roles", cl.Subject)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+		return s.storedPrincipal(ctx, sp), nil
+	}
+	for _, r := range cl.Roles {
+		if !slices.Contains(Roles, r) {
+			return nil, problem(CodeUnauthenticated, nil, "the token's roles claim names unknown role %q; roles are %s",
+				r, strings.Join(Roles, ", "))
+		}
+	}
+	return &principal{ID: cl.Subject, Roles: cl.Roles, Org: cl.Org, Identities: cl.Identities}, nil
+}
+
+// storedPrincipal is a principal record as the API uses it.
+func (s *Server) storedPrincipal(ctx context.Context, sp store.Principal) *principal {
+	p := &principal{ID: sp.ID, Org: sp.Org, Roles: splitList(sp.Roles), Identities: splitList(sp.Identities)}
+	if sp.Attrs != "" {
+		if err := json.Unmarshal([]byte(sp.Attrs), &p.Attrs); err != nil {
+			// Attributes only refine identity resolution: serve without them.
+			s.log.WarnContext(ctx, "principal attributes are not a JSON object of strings",
+				"principal", sp.ID, "error", err)
+			p.Attrs = nil
+		}
+	}
+	return p
+}
+
+// splitList splits a stored comma-separated list, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for r := range strings.SplitSeq(v, ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // recoverer turns a panic into a 500 problem; the stack goes to the log.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,11 +26,6 @@ const (
 	// MaxIdempotencyKey is the longest key accepted, in bytes.
 	MaxIdempotencyKey = 255
 )
-
-// BuyerEvents are the lifecycle events buyers and agents may fire on their
-// own orders; operators and administrators may fire any. Buyers pay through
-// POST /v1/orders/{id}/payments.
-var BuyerEvents = []string{"cancel", "receive"}
 
 // Sizes of order fields, within the store's columns.
 const (
@@ -177,7 +171,7 @@ func (s *Server) placeOrder(c echo.Context) error {
 			s.log.ErrorContext(ctx, "release idempotency key", "traceId", traceID(c), "principal", p.ID, "error", err)
 		}
 	}()
-	buyer := order.Buyer{ID: p.ID, Attrs: buyerAttrs(p), OwnerPath: p.Org}
+	buyer := order.Buyer{ID: p.ID, Attrs: buyerAttrs(p), OwnerOrg: p.Org}
 	view, err := s.svc.Place(ctx, buyer, req, &order.Idempotency{Principal: p.ID, Key: key})
 	if err != nil {
 		return err
@@ -215,37 +209,17 @@ func orderNotFound(id string) *Problem {
 	return problem(order.CodeNotFound, nil, "order %s not found", id)
 }
 
-// visibleOrder loads the order of the URL if the caller may see it. An
-// order of another buyer is answered exactly as a missing one.
-func (s *Server) visibleOrder(c echo.Context) (order.View, error) {
-	id := c.Param("id")
-	if id == "" || len(id) > maxOrderID {
-		return order.View{}, orderNotFound(id)
-	}
-	v, err := s.svc.Get(c.Request().Context(), id)
-	if oe := (*order.Error)(nil); errors.As(err, &oe) && oe.Code == order.CodeNotFound {
-		return order.View{}, orderNotFound(id)
-	}
-	if err != nil {
-		return order.View{}, err
-	}
-	if p := principalOf(c); !p.seesAll() && v.BuyerID != p.ID {
-		return order.View{}, orderNotFound(id)
-	}
-	setBizCode(c, v.BizCode)
-	return v, nil
-}
-
 func (s *Server) getOrder(c echo.Context) error {
-	v, err := s.visibleOrder(c)
+	v, err := s.orderFor(c, ActionOrderRead, "")
 	if err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, []byte(v.JSON()))
 }
 
-// listOrders pages through orders by (createdAt, id). Buyers and agents
-// list their own orders: the filter is part of the query.
+// listOrders pages through orders by (createdAt, id). The caller sees the
+// orders the policy makes visible to it: the filter comes from the policy's
+// partial evaluation and is part of the query.
 func (s *Server) listOrders(c echo.Context) error {
 	qp := c.QueryParams()
 	q := order.Query{Status: qp.Get("status"), BizCode: qp.Get("bizCode"), Limit: s.limits.DefaultPageSize, Cursor: qp.Get("cursor")}
@@ -262,11 +236,20 @@ func (s *Server) listOrders(c echo.Context) error {
 			return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
 		}
 	}
-	if p := principalOf(c); !p.seesAll() {
-		q.BuyerID = p.ID
+	acc, err := s.listAccess(c, ActionOrderList)
+	if err != nil {
+		return err
 	}
+	q.Access = acc
 	setBizCode(c, q.BizCode)
 	page, err := s.svc.List(c.Request().Context(), q)
+	if errors.Is(err, store.ErrInvalid) {
+		// The policy's filter names something the store cannot express
+		// (a visible rule on a field orders do not have): deny.
+		s.log.ErrorContext(c.Request().Context(), "policy filter not expressible in SQL: denied", "traceId", traceID(c),
+			"principal", principalOf(c).ID, "error", err)
+		return problem(CodeForbidden, map[string]any{"action": ActionOrderList}, policyDeniedDetail)
+	}
 	if err != nil {
 		return err
 	}
@@ -306,26 +289,37 @@ func (s *Server) fireEvent(c echo.Context) error {
 	if err := req.check(); err != nil {
 		return err
 	}
-	v, err := s.visibleOrder(c)
+	if req.Event == lifecycle.EventPay {
+		// Whoever may see the order learns that this event is never fired
+		// directly on orders paid through the API, before the policy
+		// decides whether it may fire it.
+		v, err := s.orderFor(c, ActionOrderRead, "")
+		if err != nil {
+			return err
+		}
+		if paidThroughAPI(v.PaymentMethod) {
+			return payThroughPayments(v)
+		}
+	}
+	v, err := s.orderFor(c, ActionOrderEvent, req.Event)
 	if err != nil {
 		return err
 	}
-	if req.Event == lifecycle.EventPay && paidThroughAPI(v.PaymentMethod) {
-		return problem(CodePaymentRequired, map[string]any{"event": req.Event, "paymentMethod": v.PaymentMethod,
-			"payments": paymentsPath(v.ID)},
-			"order %s is paid by %s: pay it with POST %s, which takes the money before the order moves", v.ID, v.PaymentMethod,
-			paymentsPath(v.ID))
-	}
 	p := principalOf(c)
-	if !p.seesAll() && !slices.Contains(BuyerEvents, req.Event) {
-		return problem(CodeForbiddenEvent, map[string]any{"event": req.Event, "permittedEvents": BuyerEvents},
-			"buyers and agents may fire only %s", strings.Join(BuyerEvents, ", "))
-	}
 	updated, err := s.svc.Fire(c.Request().Context(), v.ID, order.Event{Name: req.Event, Actor: p.ID, Data: req.Data})
 	if err != nil {
 		return err
 	}
 	return c.JSONBlob(http.StatusOK, []byte(updated.JSON()))
+}
+
+// payThroughPayments refuses the pay event of an order paid by card or
+// agent credit (409 payment_required).
+func payThroughPayments(v order.View) error {
+	return problem(CodePaymentRequired, map[string]any{"event": lifecycle.EventPay, "paymentMethod": v.PaymentMethod,
+		"payments": paymentsPath(v.ID)},
+		"order %s is paid by %s: pay it with POST %s, which takes the money before the order moves", v.ID, v.PaymentMethod,
+		paymentsPath(v.ID))
 }
 
 // TraceCall is one extension call that shaped an order.
@@ -349,7 +343,7 @@ type TraceView struct {
 }
 
 func (s *Server) getTrace(c echo.Context) error {
-	v, err := s.visibleOrder(c)
+	v, err := s.orderFor(c, ActionOrderTrace, "")
 	if err != nil {
 		return err
 	}

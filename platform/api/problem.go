@@ -72,6 +72,13 @@ const (
 	CodeBizpackNotFound   = "bizpack_not_found"
 	CodeBizpackRefused    = "bizpack_refused"
 	CodeBizpackNoPrevious = "bizpack_no_previous"
+	// Codes of the organisation tree, principals and policy endpoints.
+	CodeOrgNotFound       = "org_not_found"
+	CodeOrgExists         = "org_exists"
+	CodeOrgCycle          = "org_cycle"
+	CodeOrgInUse          = "org_in_use"
+	CodePrincipalNotFound = "principal_not_found"
+	CodePolicyInvalid     = "policy_invalid"
 )
 
 type codeInfo struct {
@@ -91,7 +98,7 @@ var problemCodes = map[string]codeInfo{
 	CodeNotReady:              {http.StatusServiceUnavailable, "Not ready"},
 	CodeUnauthenticated:       {http.StatusUnauthorized, "Unauthenticated"},
 	CodeForbidden:             {http.StatusForbidden, "Forbidden"},
-	CodeForbiddenEvent:        {http.StatusForbidden, "Event not permitted for this role"},
+	CodeForbiddenEvent:        {http.StatusForbidden, "Event not permitted"},
 	CodeNotFound:              {http.StatusNotFound, "Not found"},
 	CodeMethodNotAllowed:      {http.StatusMethodNotAllowed, "Method not allowed"},
 	CodeUnsupportedMediaType:  {http.StatusUnsupportedMediaType, "Unsupported media type"},
@@ -111,6 +118,12 @@ var problemCodes = map[string]codeInfo{
 	CodeIdempotencyKeyReused:  {http.StatusUnprocessableEntity, "Idempotency-Key reused with another request"},
 	CodeIdempotencyInProgress: {http.StatusConflict, "Request with this Idempotency-Key in progress"},
 	CodePrincipalExists:       {http.StatusConflict, "Principal exists"},
+	CodePrincipalNotFound:     {http.StatusNotFound, "Principal not found"},
+	CodeOrgNotFound:           {http.StatusNotFound, "Organisation node not found"},
+	CodeOrgExists:             {http.StatusConflict, "Organisation node exists"},
+	CodeOrgCycle:              {http.StatusConflict, "Move would make a cycle"},
+	CodeOrgInUse:              {http.StatusConflict, "Organisation node in use"},
+	CodePolicyInvalid:         {http.StatusUnprocessableEntity, "Policy did not load"},
 	CodeConflict:              {http.StatusConflict, "Conflict"},
 	CodePaymentRequired:       {http.StatusConflict, "Pay through the payments endpoint"},
 	CodeStockConflict:         {http.StatusConflict, "Stock setting conflict"},

@@ -1,8 +1,6 @@
 package api
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -11,7 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tmf-platform/tmf/domains/promotion"
-	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/authz"
 )
 
 // Limits of the promotion admin bodies.
@@ -291,10 +289,11 @@ func (s *Server) topUpKey(c echo.Context, field string) (string, error) {
 	return fk, nil
 }
 
-// getCoupon answers a coupon to its owner (a buyer sees its own coupons
-// and those anyone may use, others are coupon_not_found as if absent);
-// operators and administrators see every coupon. The order that used an
-// unowned coupon is shown only to that order's buyer.
+// getCoupon answers a coupon to those the policy lets read it (the shipped
+// policy: its owner, and for an unowned coupon anyone who orders;
+// operators and administrators every coupon); to others it is
+// coupon_not_found, as if absent. The order that used a coupon is shown
+// only to those who may read that order.
 func (s *Server) getCoupon(c echo.Context) error {
 	code := c.Param("code")
 	if !skuPattern.MatchString(code) {
@@ -305,24 +304,16 @@ func (s *Server) getCoupon(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := principalOf(c)
-	if p.seesAll() || cp.Owner == p.ID {
-		return c.JSON(http.StatusOK, cp)
-	}
-	if cp.Owner != "" {
+	d, err := s.decide(c, authz.Input{Principal: principalOf(c).subject(), Action: ActionCouponRead,
+		Resource: &authz.Resource{Type: resourceCoupon, ID: cp.Code, BuyerID: cp.Owner}})
+	if err != nil || !d.Visible {
 		return couponNotFound(code)
 	}
-	if cp.OrderID != "" && !s.buyerOf(ctx, cp.OrderID, p.ID) {
+	if !d.Allow {
+		return forbidden(principalOf(c), ActionCouponRead)
+	}
+	if cp.OrderID != "" && !s.mayRead(c, cp.OrderID) {
 		cp.OrderID, cp.UsedAt = "", nil
 	}
 	return c.JSON(http.StatusOK, cp)
-}
-
-// buyerOf reports whether buyer placed the order.
-func (s *Server) buyerOf(ctx context.Context, orderID, buyer string) bool {
-	v, err := s.svc.Get(ctx, orderID)
-	if oe := (*order.Error)(nil); err != nil && !errors.As(err, &oe) {
-		s.log.WarnContext(ctx, "read a coupon's order", "order", orderID, "error", err)
-	}
-	return err == nil && v.BuyerID == buyer
 }

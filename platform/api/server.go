@@ -16,6 +16,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -26,6 +27,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tmf-platform/tmf/domains/promotion"
+	"github.com/tmf-platform/tmf/platform/authn"
+	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -95,6 +98,11 @@ type Config struct {
 	// Bizpacks is the plugin host, for the admin endpoints that show,
 	// reload and roll back bizpacks; nil means the server runs none.
 	Bizpacks Bizpacks
+	// Policy decides every request (see docs/permissions.md); nil runs the
+	// shipped default policy.
+	Policy *authz.Engine
+	// JWT verifies JWT bearer tokens; nil accepts opaque tokens only.
+	JWT *authn.Verifier
 	// Logger receives one line per request and every internal error; nil
 	// discards.
 	Logger *slog.Logger
@@ -119,6 +127,8 @@ type Server struct {
 	book           *promotion.Book
 	kernel         *kernel.Kernel
 	bizpacks       Bizpacks
+	policy         *authz.Engine
+	jwt            *authn.Verifier
 	log            *slog.Logger
 	metricsHandler http.Handler
 	ready          func(ctx context.Context) error
@@ -127,18 +137,30 @@ type Server struct {
 	metrics        *metrics
 	echo           *echo.Echo
 	routes         map[string]bool
+	// actions is the policy action of every authenticated route, by
+	// "METHOD path".
+	actions map[string]access
 }
 
-// New builds the API. It panics on a missing Service or Store: that is a
-// wiring mistake, not a run-time condition.
+// New builds the API. It panics on a missing Service or Store, or when the
+// shipped default policy does not load: those are wiring mistakes, not
+// run-time conditions.
 func New(cfg Config) *Server {
 	if cfg.Service == nil || cfg.Store == nil {
 		panic("api: Config.Service and Config.Store are required")
 	}
 	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
-		ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter, routes: map[string]bool{}}
+		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter,
+		routes: map[string]bool{}, actions: map[string]access{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.policy == nil {
+		pol, err := authz.New(context.Background(), authz.Options{Logger: s.log})
+		if err != nil {
+			panic(fmt.Sprintf("api: the default policy: %v", err))
+		}
+		s.policy = pol
 	}
 	if s.book == nil {
 		s.book = promotion.NewBook(nil)
@@ -170,55 +192,74 @@ func New(cfg Config) *Server {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 func (s *Server) register() {
-	add := func(method, path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
-		s.echo.Add(method, path, h, m...)
+	open := func(method, path string, h echo.HandlerFunc) {
+		s.echo.Add(method, path, h)
 		s.routes[path] = true
 	}
-	anyone := s.authenticate()
-	admin := s.authenticate(RoleAdmin)
-	ordering := s.authenticate(RoleBuyer, RoleAgent, RoleOperator, RoleAdmin)
-	placing := s.authenticate(RoleBuyer, RoleAgent)
+	add := func(method, path string, h echo.HandlerFunc, a access) {
+		s.echo.Add(method, path, h, s.guard(a))
+		s.routes[path] = true
+		s.actions[method+" "+path] = a
+	}
 
-	add(http.MethodGet, "/healthz", s.healthz)
-	add(http.MethodGet, "/readyz", s.readyz)
-	add(http.MethodGet, "/metrics", s.metricsPage)
+	open(http.MethodGet, "/healthz", s.healthz)
+	open(http.MethodGet, "/readyz", s.readyz)
+	open(http.MethodGet, "/metrics", s.metricsPage)
 
-	add(http.MethodPut, "/v1/skus/:sku", s.putSKU, admin)
-	add(http.MethodGet, "/v1/skus/:sku", s.getSKU, anyone)
-	add(http.MethodPut, "/v1/stock/:sku", s.putStock, admin)
-	add(http.MethodGet, "/v1/stock/:sku", s.getStock, anyone)
-	add(http.MethodPut, "/v1/stock/:sku/channels/:channel", s.putChannel, admin)
-	add(http.MethodDelete, "/v1/stock/:sku/channels/:channel", s.deleteChannel, admin)
-	add(http.MethodPut, "/v1/stock/:sku/buckets", s.putBuckets, admin)
-	add(http.MethodPut, "/v1/locations/:name", s.putLocation, admin)
-	add(http.MethodGet, "/v1/locations", s.listLocations, admin)
-	add(http.MethodGet, "/v1/admin/stock/audit", s.auditStock, admin)
-	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, admin)
-	add(http.MethodGet, "/v1/admin/bizpacks", s.listBizpacks, admin)
-	add(http.MethodPost, "/v1/admin/bizpacks/:name/reload", s.reloadBizpack, admin)
-	add(http.MethodPost, "/v1/admin/bizpacks/:name/rollback", s.rollbackBizpack, admin)
+	add(http.MethodPut, "/v1/skus/:sku", s.putSKU, function(ActionSKUsWrite))
+	add(http.MethodGet, "/v1/skus/:sku", s.getSKU, function(ActionCatalogRead))
+	add(http.MethodPut, "/v1/stock/:sku", s.putStock, function(ActionStockWrite))
+	add(http.MethodGet, "/v1/stock/:sku", s.getStock, function(ActionCatalogRead))
+	add(http.MethodPut, "/v1/stock/:sku/channels/:channel", s.putChannel, function(ActionStockWrite))
+	add(http.MethodDelete, "/v1/stock/:sku/channels/:channel", s.deleteChannel, function(ActionStockWrite))
+	add(http.MethodPut, "/v1/stock/:sku/buckets", s.putBuckets, function(ActionStockWrite))
+	add(http.MethodPut, "/v1/locations/:name", s.putLocation, function(ActionStockWrite))
+	add(http.MethodGet, "/v1/locations", s.listLocations, function(ActionStockRead))
+	add(http.MethodGet, "/v1/admin/stock/audit", s.auditStock, function(ActionStockAudit))
+	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, function(ActionPrincipalsWrite))
+	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
+	add(http.MethodPost, "/v1/admin/orgs", s.createOrg, function(ActionOrgsWrite))
+	add(http.MethodGet, "/v1/admin/orgs", s.listOrgs, function(ActionOrgsRead))
+	add(http.MethodGet, "/v1/admin/orgs/:id", s.getOrg, function(ActionOrgsRead))
+	add(http.MethodPost, "/v1/admin/orgs/:id/move", s.moveOrg, function(ActionOrgsWrite))
+	add(http.MethodDelete, "/v1/admin/orgs/:id", s.removeOrg, function(ActionOrgsWrite))
+	add(http.MethodGet, "/v1/admin/policies", s.policyStatus, function(ActionPoliciesRead))
+	add(http.MethodPost, "/v1/admin/policies/reload", s.reloadPolicy, function(ActionPoliciesWrite))
+	add(http.MethodGet, "/v1/admin/bizpacks", s.listBizpacks, function(ActionBizpacksRead))
+	add(http.MethodPost, "/v1/admin/bizpacks/:name/reload", s.reloadBizpack, function(ActionBizpacksWrite))
+	add(http.MethodPost, "/v1/admin/bizpacks/:name/rollback", s.rollbackBizpack, function(ActionBizpacksWrite))
 
-	add(http.MethodGet, "/v1/admin/promotions", s.listPromotions, admin)
-	add(http.MethodPut, "/v1/admin/promotions/:id", s.putPromotion, admin)
-	add(http.MethodGet, "/v1/admin/promotions/:id", s.getPromotion, admin)
-	add(http.MethodPost, "/v1/admin/promotions/:id/coupons", s.issueCoupons, admin)
-	add(http.MethodPost, "/v1/admin/promotions/:id/budget", s.topUpBudget, admin)
-	add(http.MethodPut, "/v1/admin/promotion-groups", s.putGroupOrder, admin)
-	add(http.MethodGet, "/v1/coupons/:code", s.getCoupon, ordering)
+	add(http.MethodGet, "/v1/admin/promotions", s.listPromotions, function(ActionPromotionsRead))
+	add(http.MethodPut, "/v1/admin/promotions/:id", s.putPromotion, function(ActionPromotionsWrite))
+	add(http.MethodGet, "/v1/admin/promotions/:id", s.getPromotion, function(ActionPromotionsRead))
+	add(http.MethodPost, "/v1/admin/promotions/:id/coupons", s.issueCoupons, function(ActionPromotionsWrite))
+	add(http.MethodPost, "/v1/admin/promotions/:id/budget", s.topUpBudget, function(ActionPromotionsWrite))
+	add(http.MethodPut, "/v1/admin/promotion-groups", s.putGroupOrder, function(ActionPromotionsWrite))
+	add(http.MethodGet, "/v1/coupons/:code", s.getCoupon, onResource(ActionCouponRead))
 
-	add(http.MethodPut, "/v1/admin/credit/:agent", s.putCredit, admin)
-	add(http.MethodGet, "/v1/admin/credit/:agent", s.getCredit, admin)
-	add(http.MethodGet, "/v1/credit", s.getOwnCredit, s.authenticate(RoleAgent))
+	add(http.MethodPut, "/v1/admin/credit/:agent", s.putCredit, function(ActionCreditWrite))
+	add(http.MethodGet, "/v1/admin/credit/:agent", s.getCredit, function(ActionCreditRead))
+	add(http.MethodGet, "/v1/credit", s.getOwnCredit, function(ActionCreditReadOwn))
 
-	add(http.MethodPost, "/v1/orders", s.placeOrder, placing)
-	add(http.MethodGet, "/v1/orders", s.listOrders, ordering)
-	add(http.MethodGet, "/v1/orders/:id", s.getOrder, ordering)
-	add(http.MethodPost, "/v1/orders/:id/events", s.fireEvent, ordering)
-	add(http.MethodGet, "/v1/orders/:id/trace", s.getTrace, ordering)
-	add(http.MethodPost, "/v1/orders/:id/payments", s.pay, placing)
-	add(http.MethodGet, "/v1/orders/:id/payments", s.listPayments, ordering)
-	add(http.MethodPost, "/v1/orders/:id/returns", s.returnItems, ordering)
-	add(http.MethodGet, "/v1/orders/:id/returns", s.listReturns, ordering)
+	add(http.MethodPost, "/v1/orders", s.placeOrder, function(ActionOrderPlace))
+	add(http.MethodGet, "/v1/orders", s.listOrders, function(ActionOrderList))
+	add(http.MethodGet, "/v1/orders/:id", s.getOrder, onResource(ActionOrderRead))
+	add(http.MethodPost, "/v1/orders/:id/events", s.fireEvent, onResource(ActionOrderEvent))
+	add(http.MethodGet, "/v1/orders/:id/trace", s.getTrace, onResource(ActionOrderTrace))
+	add(http.MethodPost, "/v1/orders/:id/payments", s.pay, onResource(ActionOrderPay))
+	add(http.MethodGet, "/v1/orders/:id/payments", s.listPayments, onResource(ActionOrderPayments))
+	add(http.MethodPost, "/v1/orders/:id/returns", s.returnItems, onResource(ActionOrderReturn))
+	add(http.MethodGet, "/v1/orders/:id/returns", s.listReturns, onResource(ActionOrderReturns))
+}
+
+// Routes lists the authenticated routes ("METHOD /path/:param") with the
+// policy action each asks about, for docs and tests.
+func (s *Server) Routes() map[string]string {
+	out := make(map[string]string, len(s.actions))
+	for k, a := range s.actions {
+		out[k] = a.action
+	}
+	return out
 }
 
 // handleError is echo's error handler: every error becomes a problem.

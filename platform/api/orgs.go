@@ -1,0 +1,228 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+// orgPattern is an organisation node id: lower-case letters, digits and
+// dashes, so that a path never holds a LIKE wildcard.
+var orgPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+
+const (
+	maxOrgName = 200
+	maxOrgKind = 32
+)
+
+// OrgRequest is the body of POST /v1/admin/orgs.
+type OrgRequest struct {
+	ID string `json:"id"`
+	// Parent is the id of the parent node; "" makes a root.
+	Parent string `json:"parent,omitempty"`
+	Name   string `json:"name,omitempty"`
+	// Kind is free text, e.g. hq, region, agent1, agent2, store.
+	Kind string `json:"kind,omitempty"`
+}
+
+// OrgMoveRequest is the body of POST /v1/admin/orgs/{id}/move.
+type OrgMoveRequest struct {
+	// Parent is the new parent's id; "" makes the node a root.
+	Parent *string `json:"parent"`
+}
+
+// OrgView is an organisation node as the API shows it. Path is its
+// materialised path, e.g. "/hq/east/sh-01/": a principal of the node acts on
+// orders owned anywhere under it.
+type OrgView struct {
+	ID        string    `json:"id"`
+	Parent    string    `json:"parent,omitempty"`
+	Path      string    `json:"path"`
+	Name      string    `json:"name,omitempty"`
+	Kind      string    `json:"kind,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// OrgList answers GET /v1/admin/orgs: nodes in path order (a subtree is
+// contiguous), and the cursor of the next page, empty at the end.
+type OrgList struct {
+	Items      []OrgView `json:"items"`
+	NextCursor string    `json:"nextCursor,omitempty"`
+}
+
+func orgView(o store.Org) OrgView {
+	return OrgView{ID: o.ID, Parent: o.Parent, Path: o.Path, Name: o.Name, Kind: o.Kind,
+		CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC()}
+}
+
+func orgNotFound(id string) *Problem {
+	return problem(CodeOrgNotFound, map[string]any{"org": id}, "organisation node %s not found", id)
+}
+
+// orgProblem maps the store's tree refusals to problems.
+func orgProblem(err error, id, parent string) error {
+	var inUse *store.OrgInUseError
+	switch {
+	case errors.As(err, &inUse):
+		return problem(CodeOrgInUse, map[string]any{"org": id, "children": inUse.Children, "principals": inUse.Principals,
+			"orders": inUse.Orders}, "organisation node %s still has %d children, %d principals and %d orders: move or remove them first",
+			id, inUse.Children, inUse.Principals, inUse.Orders)
+	case errors.Is(err, store.ErrOrgCycle):
+		return problem(CodeOrgCycle, map[string]any{"org": id, "parent": parent},
+			"organisation node %s cannot move under %s, which is inside its own subtree", id, parent)
+	case errors.Is(err, store.ErrDuplicate):
+		return problem(CodeOrgExists, map[string]any{"org": id}, "organisation node %s exists", id)
+	case errors.Is(err, store.ErrInvalid):
+		return invalidField("id", "%s", err.Error())
+	}
+	return err
+}
+
+func orgParam(c echo.Context) (string, error) {
+	id := c.Param("id")
+	if !orgPattern.MatchString(id) {
+		return "", orgNotFound(id)
+	}
+	return id, nil
+}
+
+// createOrg adds a node under an existing parent (or a root).
+func (s *Server) createOrg(c echo.Context) error {
+	var req OrgRequest
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	switch {
+	case !orgPattern.MatchString(req.ID):
+		return invalidField("id", "an organisation id is 1 to 64 of a-z 0-9 -, starting with a letter or digit; got %q", req.ID)
+	case req.Parent != "" && !orgPattern.MatchString(req.Parent):
+		return invalidField("parent", "parent %q is not an organisation id", req.Parent)
+	case utf8.RuneCountInString(req.Name) > maxOrgName:
+		return invalidField("name", "name is longer than %d characters", maxOrgName)
+	case len(req.Kind) > maxOrgKind:
+		return invalidField("kind", "kind is longer than %d bytes", maxOrgKind)
+	}
+	ctx := c.Request().Context()
+	o, err := s.store.CreateOrg(ctx, store.Org{ID: req.ID, Parent: req.Parent, Name: req.Name, Kind: req.Kind})
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(CodeInvalidRequest, map[string]any{"field": "parent"}, "parent %s is not an organisation node", req.Parent)
+	}
+	if err != nil {
+		return orgProblem(err, req.ID, req.Parent)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/v1/admin/orgs/"+o.ID)
+	return c.JSON(http.StatusCreated, orgView(o))
+}
+
+func (s *Server) getOrg(c echo.Context) error {
+	id, err := orgParam(c)
+	if err != nil {
+		return err
+	}
+	o, err := s.store.GetOrg(c.Request().Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return orgNotFound(id)
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, orgView(o))
+}
+
+// listOrgs pages through the tree in path order; ?under=ID keeps one
+// subtree (the node included).
+func (s *Server) listOrgs(c echo.Context) error {
+	qp := c.QueryParams()
+	q := store.OrgQuery{Under: qp.Get("under"), After: qp.Get("cursor"), Limit: s.limits.DefaultPageSize}
+	if qp.Has("limit") {
+		n, err := strconv.Atoi(qp.Get("limit"))
+		if err != nil || n <= 0 || n > s.limits.MaxPageSize {
+			return problem(CodeInvalidLimit, map[string]any{"maxLimit": s.limits.MaxPageSize},
+				"limit must be an integer from 1 to %d; got %q", s.limits.MaxPageSize, qp.Get("limit"))
+		}
+		q.Limit = n
+	}
+	if q.Under != "" && !orgPattern.MatchString(q.Under) {
+		return orgNotFound(q.Under)
+	}
+	if qp.Has("cursor") && (len(q.After) < 2 || len(q.After) > 1024 || q.After[0] != '/') {
+		return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
+	}
+	want := q.Limit
+	q.Limit++
+	orgs, err := s.store.ListOrgs(c.Request().Context(), q)
+	if errors.Is(err, store.ErrNotFound) {
+		return orgNotFound(q.Under)
+	}
+	if err != nil {
+		return err
+	}
+	out := OrgList{Items: make([]OrgView, 0, min(len(orgs), want))}
+	for i, o := range orgs {
+		if i == want {
+			out.NextCursor = orgs[i-1].Path
+			break
+		}
+		out.Items = append(out.Items, orgView(o))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// moveOrg moves a node and its subtree under another parent. Access follows
+// at once: orders name their owning node, not its path.
+func (s *Server) moveOrg(c echo.Context) error {
+	id, err := orgParam(c)
+	if err != nil {
+		return err
+	}
+	var req OrgMoveRequest
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	if req.Parent == nil {
+		return invalidField("parent", `parent is required: the new parent's id, or "" to make the node a root`)
+	}
+	parent := *req.Parent
+	if parent != "" && !orgPattern.MatchString(parent) {
+		return invalidField("parent", "parent %q is not an organisation id", parent)
+	}
+	ctx := c.Request().Context()
+	if _, err := s.store.GetOrg(ctx, id); errors.Is(err, store.ErrNotFound) {
+		return orgNotFound(id)
+	} else if err != nil {
+		return err
+	}
+	o, err := s.store.MoveOrg(ctx, id, parent)
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(CodeInvalidRequest, map[string]any{"field": "parent"}, "parent %s is not an organisation node", parent)
+	}
+	if err != nil {
+		return orgProblem(err, id, parent)
+	}
+	return c.JSON(http.StatusOK, orgView(o))
+}
+
+// removeOrg deletes an empty node: one with no children, principals or
+// orders (409 org_in_use names what is left).
+func (s *Server) removeOrg(c echo.Context) error {
+	id, err := orgParam(c)
+	if err != nil {
+		return err
+	}
+	err = s.store.RemoveOrg(c.Request().Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return orgNotFound(id)
+	}
+	if err != nil {
+		return orgProblem(err, id, "")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
