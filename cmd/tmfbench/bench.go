@@ -112,7 +112,7 @@ func (b *bench) seed(ctx context.Context) error {
 			Token string `json:"token"`
 		}
 		if err := b.admin(ctx, http.MethodPost, "/v1/admin/principals", map[string]any{"id": fmt.Sprintf("bench-%s-buyer-%d", b.run, i),
-			"roles": []string{"buyer"}, "org": "/bench"}, &created); err != nil {
+			"roles": []string{"buyer"}}, &created); err != nil {
 			return err
 		}
 		b.tokens = append(b.tokens, created.Token)

@@ -20,10 +20,21 @@ var demoPrincipals = []struct {
 	principal store.Principal
 	token     string
 }{
-	{store.Principal{ID: "alice", Roles: "buyer", Org: "/hq/east/shanghai"}, "demo-alice"},
-	{store.Principal{ID: "bob", Roles: "buyer", Org: "/hq/west/chengdu"}, "demo-bob"},
-	{store.Principal{ID: "agent-1", Roles: "agent", Org: "/hq/east/agent-1", Attrs: `{"agentLevel":"1"}`}, "demo-agent-1"},
-	{store.Principal{ID: "ops", Roles: "operator", Org: "/hq"}, "demo-ops"},
+	{store.Principal{ID: "alice", Roles: "buyer", Org: "shanghai"}, "demo-alice"},
+	{store.Principal{ID: "bob", Roles: "buyer", Org: "chengdu"}, "demo-bob"},
+	{store.Principal{ID: "agent-1", Roles: "agent", Org: "east", Attrs: `{"agentLevel":"1"}`}, "demo-agent-1"},
+	{store.Principal{ID: "ops", Roles: "operator", Org: "hq", Identities: "*"}, "demo-ops"},
+}
+
+// demoOrgs is the demo's organisation tree, parents first: agent-1 sits at
+// the east region and so acts on alice's orders (placed in shanghai), not
+// on bob's (chengdu).
+var demoOrgs = []store.Org{
+	{ID: "hq", Name: "Headquarters", Kind: "hq"},
+	{ID: "east", Parent: "hq", Name: "East region", Kind: "region"},
+	{ID: "west", Parent: "hq", Name: "West region", Kind: "region"},
+	{ID: "shanghai", Parent: "east", Name: "Shanghai store", Kind: "store"},
+	{ID: "chengdu", Parent: "west", Name: "Chengdu store", Kind: "store"},
 }
 
 var demoSKUs = []store.SKU{
@@ -96,6 +107,11 @@ func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 			_, err := payment.SetCreditLimit(ctx, tx, "agent-1", "CNY", demoCredit)
 			return err
 		}); err != nil {
+			return err
+		}
+	}
+	for _, o := range demoOrgs {
+		if _, err := st.CreateOrg(ctx, o); err != nil && !errors.Is(err, store.ErrDuplicate) {
 			return err
 		}
 	}

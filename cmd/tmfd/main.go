@@ -1,10 +1,11 @@
 // Command tmfd is the TMF ordering server.
 //
 //	tmfd serve [--listen 127.0.0.1:8080] [--db DSN] [--config FILE] [--admin-token TOKEN] [--demo]
+//	           [--policy DIR|BUNDLE] [--jwt-issuer ISS --jwt-audience AUD (--jwt-hs256-secret-file F | --jwt-rs256-keys F)]
 //
 // Every flag can also be set by an environment variable TMF_<NAME>
-// (TMF_LISTEN, TMF_DB, TMF_CONFIG, TMF_ADMIN_TOKEN, TMF_DEMO); a flag given on
-// the command line wins. Without --db the server keeps its data in a SQLite
+// (TMF_LISTEN, TMF_DB, TMF_CONFIG, TMF_ADMIN_TOKEN, TMF_DEMO, TMF_POLICY,
+// TMF_JWT_ISSUER, …); a flag given on the command line wins. Without --db the server keeps its data in a SQLite
 // file under ./data/, so it needs no other service.
 package main
 
@@ -52,7 +53,13 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --db DSN              SQLite file (default ./data/tmf.db), postgres://… or mysql://…
   --config FILE         YAML or JSON file of identities, products and bindings
   --admin-token TOKEN   bearer token of the first administrator (generated and printed once when absent)
-  --demo                load a small demo catalogue, stock and buyers`
+  --demo                load a small demo catalogue, stock and buyers
+  --policy PATH         Rego policy directory or bundle (.tar.gz); default: the shipped policy.
+                        Reloaded when it changes; a policy that does not compile never replaces the one in force
+  --jwt-issuer ISS      accept JWT bearer tokens from this issuer (with --jwt-audience and a key)
+  --jwt-audience AUD    audience the JWTs must name
+  --jwt-hs256-secret-file FILE   HS256 shared secret (at least 32 bytes)
+  --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)`
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
@@ -61,6 +68,10 @@ type serveOptions struct {
 	Config     string
 	AdminToken string
 	Demo       bool
+	// Policy is the Rego policy's directory or bundle; "" = the shipped one.
+	Policy string
+	// JWT settings; JWTs are accepted only when Issuer is set.
+	JWTIssuer, JWTAudience, JWTSecretFile, JWTKeysFile string
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -78,6 +89,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&o.DB, "db", env("DB", ""), "database DSN (default: SQLite file ./data/tmf.db)")
 	fs.StringVar(&o.Config, "config", env("CONFIG", ""), "configuration file (YAML or JSON)")
 	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token")
+	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
+	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")
+	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
+	fs.StringVar(&o.JWTSecretFile, "jwt-hs256-secret-file", env("JWT_HS256_SECRET_FILE", ""), "HS256 secret file")
+	fs.StringVar(&o.JWTKeysFile, "jwt-rs256-keys", env("JWT_RS256_KEYS", ""), "PEM file of RS256 public keys")
 	demo := env("DEMO", "")
 	switch strings.ToLower(demo) {
 	case "", "0", "false", "no":

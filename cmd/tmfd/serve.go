@@ -17,6 +17,7 @@ import (
 
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -83,6 +84,15 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		}
 	}
 
+	policy, err := authz.New(ctx, authz.Options{Source: o.Policy, Logger: log})
+	if err != nil {
+		return fmt.Errorf("policy: %w", err)
+	}
+	verifier, err := jwtVerifier(o)
+	if err != nil {
+		return err
+	}
+
 	svc := order.NewService(k, st, order.WithPromotions(book))
 	relay := outbox.New(st, outbox.Options{Logger: log})
 	relay.Subscribe("log", "", func(_ context.Context, e outbox.Event) error {
@@ -92,8 +102,8 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	relay.Subscribe("refunds", order.TopicRefundDue, refundHandler(svc))
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 
-	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Logger: log, Gatherer: reg, Registerer: reg,
-		Ready: st.Ping})
+	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Policy: policy, JWT: verifier,
+		Logger: log, Gatherer: reg, Registerer: reg, Ready: st.Ping})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
@@ -107,6 +117,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	wg.Go(func() { relay.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })
+	wg.Go(func() { policy.Watch(loops, PolicyPoll) })
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
@@ -125,6 +136,10 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	}
 	return err
 }
+
+// PolicyPoll is how often a policy directory or bundle is checked for
+// changes; a change that compiles replaces the policy in force.
+const PolicyPoll = 2 * time.Second
 
 // PromotionRefresh is how often the promotion book looks for changes made
 // by other processes (admin writes in this one refresh it at once).

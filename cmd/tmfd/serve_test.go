@@ -78,6 +78,7 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 	if status != http.StatusCreated || o["status"] != "pending_payment" || o["bizCode"] != "retail" {
 		t.Fatalf("place: %d %v\nstderr: %s", status, o, stderr.String())
 	}
+	aliceOrder := o["id"].(string)
 	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/payments", o["id"]), "demo-alice", "pay-1", `{"card":{"number":"4242424242424242"}}`)
 	if paid, _ := o["order"].(map[string]any); status != http.StatusOK || paid["status"] != "pending_outbound" {
 		t.Fatalf("pay: %d %v", status, o)
@@ -96,6 +97,17 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/payments", o["id"]), "demo-agent-1", "pay-3", `{}`)
 	if paid, _ := o["order"].(map[string]any); status != http.StatusOK || paid["status"] != "pending_review" {
 		t.Fatalf("agent pays by credit: %d %v", status, o)
+	}
+	// The demo tree: agent-1 (east) sees alice's order (shanghai, under
+	// east); bob (chengdu) may not know it exists.
+	if status, _ := do("GET", "/v1/orders/"+aliceOrder, "demo-agent-1", "", ""); status != http.StatusOK {
+		t.Fatalf("agent-1 reads an order of its subtree: %d", status)
+	}
+	if status, o := do("GET", "/v1/orders/"+aliceOrder, "demo-bob", "", ""); status != http.StatusNotFound || o["code"] != "order_not_found" {
+		t.Fatalf("bob reads alice's order: %d %v", status, o)
+	}
+	if status, o := do("GET", "/v1/orders?limit=10", "demo-agent-1", "", ""); status != http.StatusOK || len(o["orders"].([]any)) != 3 {
+		t.Fatalf("agent-1 lists alice's two orders and its own: %d %v", status, o)
 	}
 	if status, _ := do("GET", "/v1/skus/phone-x", "wrong-token", "", ""); status != http.StatusUnauthorized {
 		t.Fatalf("bad token: %d", status)
