@@ -35,6 +35,8 @@ type compiledPolicy struct {
 	allow rego.PreparedEvalQuery
 	// visible is `data.tmf.authz.visible == true` with input.resource unknown.
 	visible rego.PreparedPartialQuery
+	// filters remembers this policy's Filters; nil when it cannot.
+	filters *filterCache
 }
 
 // compilePolicy parses, compiles and checks a snapshot and prepares its queries.
@@ -132,7 +134,8 @@ func prepare(ctx context.Context, snap *policySnapshot) (*compiledPolicy, error)
 	if err != nil {
 		return nil, fmt.Errorf("prepare visibility query: %w", err)
 	}
-	return &compiledPolicy{decide: decide, decideEvents: decideEvents, hasEvents: hasEvents, allow: allow, visible: visible}, nil
+	return &compiledPolicy{decide: decide, decideEvents: decideEvents, hasEvents: hasEvents, allow: allow, visible: visible,
+		filters: newFilterCache(compiler)}, nil
 }
 
 // checkBooleanRule requires ref to be a single-value rule (not a function,

@@ -53,8 +53,24 @@ const (
 // result. Any error means "deny": it wraps ErrEvaluation, or
 // ErrUnsupportedFilter when the policy's visible rule yields something that
 // is not a comparison of a resource field with a constant string.
+//
+// Filters are remembered per policy (see filterCache): a principal listing
+// again costs a map lookup until the policy is replaced. The returned
+// Filter is shared: callers must not modify it.
 func (e *Engine) Filter(ctx context.Context, p Principal, action string) (Filter, error) {
 	c := e.current.Load()
+	key := filterKey(p, action)
+	if f, ok := c.filters.get(key); ok {
+		return f, nil
+	}
+	f, err := e.filter(ctx, c, p, action)
+	if err == nil {
+		c.filters.put(key, f)
+	}
+	return f, err
+}
+
+func (e *Engine) filter(ctx context.Context, c *compiledPolicy, p Principal, action string) (Filter, error) {
 	in := Input{Principal: p, Action: action}
 	ok, err := e.allowed(ctx, c, in)
 	if err != nil {
