@@ -120,7 +120,7 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
-			if p.Org != "" {
+			if p.Org != "" && p.OrgPath == "" {
 				p.OrgPath, err = s.store.OrgPath(ctx, p.Org)
 				if errors.Is(err, store.ErrNotFound) {
 					// The tree refuses to remove a node a principal belongs to,
@@ -181,7 +181,7 @@ func (s *Server) jwtPrincipal(ctx context.Context, token string) (*principal, er
 
 // storedPrincipal is a principal record as the API uses it.
 func (s *Server) storedPrincipal(ctx context.Context, sp store.Principal) *principal {
-	p := &principal{ID: sp.ID, Org: sp.Org, Roles: splitList(sp.Roles), Identities: splitList(sp.Identities)}
+	p := &principal{ID: sp.ID, Org: sp.Org, OrgPath: sp.OrgPath, Roles: splitList(sp.Roles), Identities: splitList(sp.Identities)}
 	if sp.Attrs != "" {
 		if err := json.Unmarshal([]byte(sp.Attrs), &p.Attrs); err != nil {
 			// Attributes only refine identity resolution: serve without them.

@@ -289,11 +289,12 @@ func (s *Server) topUpKey(c echo.Context, field string) (string, error) {
 	return fk, nil
 }
 
-// getCoupon answers a coupon to those the policy lets read it (the shipped
-// policy: its owner, and for an unowned coupon anyone who orders;
-// operators and administrators every coupon); to others it is
-// coupon_not_found, as if absent. The order that used a coupon is shown
-// only to those who may read that order.
+// getCoupon answers a coupon to those the policy lets see it: under the
+// shipped policy its owner, and for an unowned coupon anyone with a known
+// role; administrators and operators granted every identity ("*") see all
+// coupons (a coupon belongs to no one identity). To anyone else it is
+// coupon_not_found, as if absent. The order that used a coupon is shown only
+// to those who may read that order.
 func (s *Server) getCoupon(c echo.Context) error {
 	code := c.Param("code")
 	if !skuPattern.MatchString(code) {

@@ -206,6 +206,9 @@ type Principal struct {
 	// policies and extension points may read; empty means none.
 	Attrs     string    `gorm:"size:16777215;not null" json:"attrs,omitempty"`
 	CreatedAt time.Time `gorm:"not null" json:"createdAt"`
+	// OrgPath is not stored: reads fill it with the current path of Org's
+	// node, "" when Org is empty or names no node.
+	OrgPath string `gorm:"-" json:"orgPath,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.

@@ -78,14 +78,26 @@ func (s *Store) GetPrincipal(ctx context.Context, id string) (Principal, error) 
 	return p, nil
 }
 
+// principal reads one principal with the current path of its org node, in
+// one statement: every authenticated request starts here.
 func (s *Store) principal(ctx context.Context, where string, arg string) (Principal, error) {
-	var p Principal
-	err := s.db.WithContext(ctx).Where(where, arg).Take(&p).Error
+	var row struct {
+		Principal
+		JoinedOrgPath *string `gorm:"column:joined_org_path"`
+	}
+	err := s.db.WithContext(ctx).Table("tmf_principals").
+		Select("tmf_principals.*, tmf_orgs.path AS joined_org_path").
+		Joins("LEFT JOIN tmf_orgs ON tmf_orgs.id = tmf_principals.org").
+		Where("tmf_principals."+where, arg).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Principal{}, ErrNotFound
 	}
 	if err != nil {
 		return Principal{}, err
+	}
+	p := row.Principal
+	if row.JoinedOrgPath != nil {
+		p.OrgPath = *row.JoinedOrgPath
 	}
 	p.CreatedAt = stamp(p.CreatedAt)
 	return p, nil
