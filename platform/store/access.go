@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -126,7 +127,23 @@ func (a *Access) narrowSubtrees(db *gorm.DB) (*Access, error) {
 // orderClause is a as a condition on tmf_orders, for ListOrders: nil when a
 // does not restrict (All), else one parenthesised expression with bound
 // parameters. ErrInvalid for a condition it cannot express.
-func (a Access) orderClause() (clause.Expression, error) { return a.clause(orderAccess) }
+func (a Access) orderClause(dialect string) (clause.Expression, error) {
+	if dialect == SQLite {
+		return a.clause(sqliteOrderAccess)
+	}
+	return a.clause(orderAccess)
+}
+
+// sqliteOrderAccess is orderAccess for SQLite, whose planner would serve a
+// subtree's path join through the owner index — every order of the subtree,
+// then a sort — where walking the creation-time index finds a page of a
+// large (dense) subtree at once: the unary plus keeps it off that index.
+// Small subtrees, narrowed to their ids, still use it.
+var sqliteOrderAccess = func() map[string]accessField {
+	m := maps.Clone(orderAccess)
+	m["owner_path"] = accessField{column: "+owner_org", orgPath: true}
+	return m
+}()
 
 func (a Access) clause(fields map[string]accessField) (clause.Expression, error) {
 	if a.All {

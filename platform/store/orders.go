@@ -255,7 +255,7 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: list orders: %w", err)
 		}
-		where, err := acc.orderClause()
+		where, err := acc.orderClause(s.Dialect())
 		if err != nil {
 			return nil, fmt.Errorf("store: list orders: %w", err)
 		}
