@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -217,20 +218,31 @@ func (s *Server) getOrder(c echo.Context) error {
 	return c.JSONBlob(http.StatusOK, []byte(v.JSON()))
 }
 
+// pageLimit is the ?limit= of a list: the default page size when absent,
+// 400 invalid_limit unless an integer from 1 to the largest page.
+func (s *Server) pageLimit(qp url.Values) (int, error) {
+	if !qp.Has("limit") {
+		return s.limits.DefaultPageSize, nil
+	}
+	n, err := strconv.Atoi(qp.Get("limit"))
+	if err != nil || n <= 0 || n > s.limits.MaxPageSize {
+		return 0, problem(CodeInvalidLimit, map[string]any{"maxLimit": s.limits.MaxPageSize},
+			"limit must be an integer from 1 to %d; got %q", s.limits.MaxPageSize, qp.Get("limit"))
+	}
+	return n, nil
+}
+
 // listOrders pages through orders by (createdAt, id). The caller sees the
 // orders the policy makes visible to it: the filter comes from the policy's
 // partial evaluation and is part of the query.
 func (s *Server) listOrders(c echo.Context) error {
 	qp := c.QueryParams()
-	q := order.Query{Status: qp.Get("status"), BizCode: qp.Get("bizCode"), Limit: s.limits.DefaultPageSize, Cursor: qp.Get("cursor")}
-	if qp.Has("limit") {
-		n, err := strconv.Atoi(qp.Get("limit"))
-		if err != nil || n <= 0 || n > s.limits.MaxPageSize {
-			return problem(CodeInvalidLimit, map[string]any{"maxLimit": s.limits.MaxPageSize},
-				"limit must be an integer from 1 to %d; got %q", s.limits.MaxPageSize, qp.Get("limit"))
-		}
-		q.Limit = n
+	q := order.Query{Status: qp.Get("status"), BizCode: qp.Get("bizCode"), Cursor: qp.Get("cursor")}
+	limit, err := s.pageLimit(qp)
+	if err != nil {
+		return err
 	}
+	q.Limit = limit
 	if qp.Has("cursor") {
 		if _, err := order.DecodeCursor(q.Cursor); err != nil || q.Cursor == "" {
 			return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")

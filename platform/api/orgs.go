@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -141,15 +140,12 @@ func (s *Server) getOrg(c echo.Context) error {
 // subtree (the node included).
 func (s *Server) listOrgs(c echo.Context) error {
 	qp := c.QueryParams()
-	q := store.OrgQuery{Under: qp.Get("under"), After: qp.Get("cursor"), Limit: s.limits.DefaultPageSize}
-	if qp.Has("limit") {
-		n, err := strconv.Atoi(qp.Get("limit"))
-		if err != nil || n <= 0 || n > s.limits.MaxPageSize {
-			return problem(CodeInvalidLimit, map[string]any{"maxLimit": s.limits.MaxPageSize},
-				"limit must be an integer from 1 to %d; got %q", s.limits.MaxPageSize, qp.Get("limit"))
-		}
-		q.Limit = n
+	q := store.OrgQuery{Under: qp.Get("under"), After: qp.Get("cursor")}
+	limit, err := s.pageLimit(qp)
+	if err != nil {
+		return err
 	}
+	q.Limit = limit
 	if q.Under != "" && !orgPattern.MatchString(q.Under) {
 		return orgNotFound(q.Under)
 	}
