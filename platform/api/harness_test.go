@@ -23,6 +23,7 @@ import (
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -182,7 +183,13 @@ func newEnv(t *testing.T, st *store.Store, tune ...func(*api.Config)) *env {
 	}
 	e := &env{t: t, st: st, k: k, svc: order.NewService(k, st, order.WithPromotions(book)), book: book,
 		logs: &lockedBuffer{}, reg: reg, ready: &atomic.Pointer[error]{}, seen: &coverage{}}
-	cfg := api.Config{Service: e.svc, Store: st, Kernel: k, Promotions: book,
+	// A generous evaluation deadline: answers must not depend on how loaded
+	// the machine running the tests is (-race, parallel packages).
+	pol, err := authz.New(t.Context(), authz.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := api.Config{Service: e.svc, Store: st, Kernel: k, Promotions: book, Policy: pol,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil)), Gatherer: reg, Registerer: reg,
 		Ready: func(context.Context) error {
 			if err := e.ready.Load(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
@@ -551,7 +552,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		// policy never gives on reads (seeing an order is reading it there).
 		dir := t.TempDir()
 		writePolicy(t, dir, "authz.rego", auditorPolicy)
-		pol, err := authz.New(t.Context(), authz.Options{Source: dir})
+		pol, err := authz.New(t.Context(), authz.Options{Source: dir, Timeout: 10 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -56,7 +57,7 @@ visible if input.resource.type == "order"
 			t.Run(name, func(t *testing.T) {
 				dir := t.TempDir()
 				writePolicy(t, dir, "policy.rego", text)
-				pol, err := authz.New(t.Context(), authz.Options{Source: dir})
+				pol, err := authz.New(t.Context(), authz.Options{Source: dir, Timeout: 10 * time.Second})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -88,8 +88,11 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// DefaultTimeout bounds one evaluation when Options.Timeout is zero.
-const DefaultTimeout = 50 * time.Millisecond
+// DefaultTimeout bounds one evaluation when Options.Timeout is zero. It
+// stops a runaway policy; it is far above a decision's cost (tens of
+// microseconds) so that a collector pause or a busy machine does not turn
+// into a denial.
+const DefaultTimeout = 250 * time.Millisecond
 
 // Errors returned by this package, matched with errors.Is. Each wraps the
 // underlying cause.
