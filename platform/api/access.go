@@ -119,37 +119,57 @@ func (s *Server) orderResource(ctx context.Context, v order.View) (*authz.Resour
 // An order the caller may not know of is answered exactly as a missing one
 // (404 order_not_found); one it may see but not act on is 403.
 func (s *Server) orderFor(c echo.Context, action, event string) (order.View, error) {
+	v, res, err := s.loadOrder(c)
+	if err != nil {
+		return order.View{}, err
+	}
+	if err := s.authorizeOrder(c, v, res, action, event); err != nil {
+		return order.View{}, err
+	}
+	return v, nil
+}
+
+// loadOrder reads the order of the URL and its policy resource; 404 when
+// there is none.
+func (s *Server) loadOrder(c echo.Context) (order.View, *authz.Resource, error) {
 	id := c.Param("id")
 	if id == "" || len(id) > maxOrderID {
-		return order.View{}, orderNotFound(id)
+		return order.View{}, nil, orderNotFound(id)
 	}
 	ctx := c.Request().Context()
 	v, err := s.svc.Get(ctx, id)
 	if oe := (*order.Error)(nil); errors.As(err, &oe) && oe.Code == order.CodeNotFound {
-		return order.View{}, orderNotFound(id)
+		return order.View{}, nil, orderNotFound(id)
 	}
 	if err != nil {
-		return order.View{}, err
+		return order.View{}, nil, err
 	}
 	res, err := s.orderResource(ctx, v)
 	if err != nil {
-		return order.View{}, err
+		return order.View{}, nil, err
 	}
-	res.Event = event
+	return v, res, nil
+}
+
+// authorizeOrder asks the policy about action (and event) on a loaded
+// order: nil when allowed, else the 404 or 403 problem orderFor describes.
+func (s *Server) authorizeOrder(c echo.Context, v order.View, res *authz.Resource, action, event string) error {
+	r := *res
+	r.Event = event
 	p := principalOf(c)
-	d, err := s.decide(c, authz.Input{Principal: p.subject(), Action: action, Resource: res})
+	d, err := s.decide(c, authz.Input{Principal: p.subject(), Action: action, Resource: &r})
 	if err != nil || !d.Visible {
-		return order.View{}, orderNotFound(id)
+		return orderNotFound(v.ID)
 	}
 	setBizCode(c, v.BizCode)
 	if d.Allow {
-		return v, nil
+		return nil
 	}
 	if action == ActionOrderEvent {
-		return order.View{}, problem(CodeForbiddenEvent, map[string]any{"event": event, "permittedEvents": nonNil(d.Events)},
+		return problem(CodeForbiddenEvent, map[string]any{"event": event, "permittedEvents": nonNil(d.Events)},
 			"principal %s may not fire %s on order %s", p.ID, event, v.ID)
 	}
-	return order.View{}, problem(CodeForbidden, map[string]any{"action": action}, forbiddenActionPattern+" on order %s", p.ID, action, v.ID)
+	return problem(CodeForbidden, map[string]any{"action": action}, forbiddenActionPattern+" on order %s", p.ID, action, v.ID)
 }
 
 // mayRead reports whether the caller may read the order (false when it

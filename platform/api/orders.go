@@ -301,20 +301,20 @@ func (s *Server) fireEvent(c echo.Context) error {
 	if err := req.check(); err != nil {
 		return err
 	}
-	if req.Event == lifecycle.EventPay {
+	v, res, err := s.loadOrder(c)
+	if err != nil {
+		return err
+	}
+	if req.Event == lifecycle.EventPay && paidThroughAPI(v.PaymentMethod) {
 		// Whoever may see the order learns that this event is never fired
 		// directly on orders paid through the API, before the policy
 		// decides whether it may fire it.
-		v, err := s.orderFor(c, ActionOrderRead, "")
-		if err != nil {
+		if err := s.authorizeOrder(c, v, res, ActionOrderRead, ""); err != nil {
 			return err
 		}
-		if paidThroughAPI(v.PaymentMethod) {
-			return payThroughPayments(v)
-		}
+		return payThroughPayments(v)
 	}
-	v, err := s.orderFor(c, ActionOrderEvent, req.Event)
-	if err != nil {
+	if err := s.authorizeOrder(c, v, res, ActionOrderEvent, req.Event); err != nil {
 		return err
 	}
 	p := principalOf(c)
