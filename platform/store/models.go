@@ -286,7 +286,7 @@ func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
 		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
-		&orgTable{}, &orgTreeLock{}}
+		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -101,4 +102,57 @@ func (s *Store) principal(ctx context.Context, where string, arg string) (Princi
 	}
 	p.CreatedAt = stamp(p.CreatedAt)
 	return p, nil
+}
+
+// PrincipalQuery selects principals, ordered by id.
+type PrincipalQuery struct {
+	// Org, when set, keeps the principals of that node's subtree.
+	Org string
+	// After continues a listing strictly after this principal id.
+	After string
+	// Limit is the page size: 100 when zero or less, at most 1000.
+	Limit int
+}
+
+// ListPrincipals returns principals with the current paths of their org
+// nodes, ordered by id, one page at a time. An Org that names no node is
+// ErrNotFound.
+func (s *Store) ListPrincipals(ctx context.Context, q PrincipalQuery) ([]Principal, error) {
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	db := s.db.WithContext(ctx)
+	tx := db.Table("tmf_principals").
+		Select("tmf_principals.*, tmf_orgs.path AS joined_org_path").
+		Joins("LEFT JOIN tmf_orgs ON tmf_orgs.id = tmf_principals.org")
+	if q.Org != "" {
+		path, err := orgPathOf(db, q.Org)
+		if err != nil {
+			return nil, fmt.Errorf("store: list principals under %s: %w", q.Org, err)
+		}
+		where, args := pathPrefixCond(path)
+		tx = tx.Where(strings.ReplaceAll(where, "path", "tmf_orgs.path"), args...)
+	}
+	if q.After != "" {
+		tx = tx.Where("tmf_principals.id > ?", q.After)
+	}
+	var rows []struct {
+		Principal
+		JoinedOrgPath *string `gorm:"column:joined_org_path"`
+	}
+	if err := tx.Order("tmf_principals.id").Limit(limit).Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("store: list principals: %w", err)
+	}
+	out := make([]Principal, len(rows))
+	for i, r := range rows {
+		p := r.Principal
+		if r.JoinedOrgPath != nil {
+			p.OrgPath = *r.JoinedOrgPath
+		}
+		p.CreatedAt = stamp(p.CreatedAt)
+		out[i] = p
+	}
+	return out, nil
 }
