@@ -60,8 +60,10 @@ func (s *Store) LatestConfigRevision(ctx context.Context) (int64, error) {
 
 // SaveConfig saves rev as the revision after base, and the audit entries
 // that describe the change, in ONE transaction: both are saved or neither.
-// base is the revision the change was made from (0 for none); when another
-// revision was saved since, it is ErrStale and nothing is written. The
+// base is the revision the change was made from; when the latest saved
+// revision is another, it is ErrStale and nothing is written. On a store
+// that holds no revision yet any base is accepted, so that a server
+// configured from a file keeps its numbering. The
 // revision saved is base+1 whatever rev.Revision says; it is returned.
 func (s *Store) SaveConfig(ctx context.Context, base int64, rev ConfigRevision, audit ...AuditEntry) (int64, error) {
 	if len(rev.Body) == 0 {
@@ -74,7 +76,7 @@ func (s *Store) SaveConfig(ctx context.Context, base int64, rev ConfigRevision, 
 		if err := tx.Model(&ConfigRevision{}).Select("MAX(revision)").Scan(&latest).Error; err != nil {
 			return err
 		}
-		if (latest == nil && base != 0) || (latest != nil && *latest != base) {
+		if latest != nil && *latest != base {
 			return ErrStale
 		}
 		// Two writers that both read base race on the primary key: the
