@@ -171,19 +171,50 @@ func (s *Source) edited(edit Edit) (kernel.Config, error) {
 	return next, nil
 }
 
+// Unchanged reports whether what a change is about is the same in the
+// revision the change was made from (base) and in the one in force
+// (current): if so, the change applies to current as it would have to base.
+type Unchanged func(base, current kernel.Config) bool
+
+// IdentityUnchanged is the Unchanged of a change to one identity: its
+// configuration and the rules that resolve to it.
+func IdentityUnchanged(code identity.Code) Unchanged {
+	return func(base, current kernel.Config) bool {
+		bs, br, bok := Identity(base, code)
+		cs, cr, cok := Identity(current, code)
+		if bok != cok {
+			return false
+		}
+		a, _ := json.Marshal(struct {
+			S kernel.IdentitySpec
+			R []identity.Rule
+		}{bs, br})
+		b, _ := json.Marshal(struct {
+			S kernel.IdentitySpec
+			R []identity.Rule
+		}{cs, cr})
+		return string(a) == string(b)
+	}
+}
+
 // Change applies edit to the configuration in force and, when the result
 // compiles, saves it as the next revision together with the audit entries
 // audit returns (one transaction), then puts it in force. base is the
-// revision the caller edited from (0: whatever is in force); when another
-// revision is in force or was saved meanwhile it is a *StaleError. Nothing is
-// saved when the result does not compile (*kernel.ConfigError).
-func (s *Source) Change(ctx context.Context, base int64, author string, edit Edit,
+// revision the caller edited from (0: whatever is in force). When another
+// revision is in force, the change still applies if unchanged (non-nil)
+// says that what it is about is the same in both (another identity was
+// changed meanwhile); otherwise, or when a revision was saved meanwhile by
+// another server, it is a *StaleError. Nothing is saved when the result
+// does not compile (*kernel.ConfigError).
+func (s *Source) Change(ctx context.Context, base int64, author string, edit Edit, unchanged Unchanged,
 	audit func(before, after kernel.Config) []store.AuditEntry) (kernel.Config, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.k.Config()
 	if base != 0 && base != cur.Revision {
-		return kernel.Config{}, &StaleError{Base: base, Current: cur.Revision}
+		if err := s.rebase(ctx, base, cur, unchanged); err != nil {
+			return kernel.Config{}, err
+		}
 	}
 	next, err := s.edited(edit)
 	if err != nil {
@@ -223,6 +254,31 @@ func (s *Source) Change(ctx context.Context, base int64, author string, edit Edi
 		return kernel.Config{}, fmt.Errorf("configs: revision %d saved but not applied: %w", next.Revision, err)
 	}
 	return next, nil
+}
+
+// rebase decides whether a change made from revision base may apply to
+// cur: base must be a stored revision older than cur, and unchanged must
+// hold between them.
+func (s *Source) rebase(ctx context.Context, base int64, cur kernel.Config, unchanged Unchanged) error {
+	stale := &StaleError{Base: base, Current: cur.Revision}
+	if unchanged == nil || base > cur.Revision {
+		return stale
+	}
+	rev, err := s.st.ConfigAt(ctx, base)
+	if errors.Is(err, store.ErrNotFound) {
+		return stale
+	}
+	if err != nil {
+		return err
+	}
+	var old kernel.Config
+	if err := json.Unmarshal(rev.Body, &old); err != nil {
+		return fmt.Errorf("configs: stored revision %d: %w", base, err)
+	}
+	if !unchanged(old, cur) {
+		return stale
+	}
+	return nil
 }
 
 // Sync applies the latest stored revision when it is newer than the one in

@@ -55,7 +55,7 @@ func TestSourceLifecycle(t *testing.T) {
 		// Both products bind delivery.freight at priority 10: a conflict.
 		conflicting := configs.PutIdentity(kernel.IdentitySpec{Code: "mixed", Products: []kernel.ProductRef{
 			{Name: standardretail.Name}, {Name: virtualgoods.Name}}}, []identity.Rule{{Channel: "mixed"}})
-		_, err = one.Change(ctx, 1, "alice", conflicting, audit("alice"))
+		_, err = one.Change(ctx, 1, "alice", conflicting, nil, audit("alice"))
 		var ce *kernel.ConfigError
 		if !errors.As(err, &ce) || !hasKind(ce.Problems, "conflict") {
 			t.Fatalf("conflicting change = %v; want a ConfigError with a conflict", err)
@@ -75,31 +75,41 @@ func TestSourceLifecycle(t *testing.T) {
 		if k1.Plans().Revision() != 1 {
 			t.Fatal("a preview changed the configuration in force")
 		}
-		next, err := one.Change(ctx, 1, "alice", fixed, audit("alice"))
+		next, err := one.Change(ctx, 1, "alice", fixed, nil, audit("alice"))
 		if err != nil || next.Revision != 2 || k1.Plans().Revision() != 2 {
 			t.Fatalf("change = %+v, %v", next.Revision, err)
 		}
-		if _, err := one.Change(ctx, 1, "bob", fixed, audit("bob")); !errors.As(err, new(*configs.StaleError)) {
+		if _, err := one.Change(ctx, 1, "bob", fixed, configs.IdentityUnchanged("mixed"), audit("bob")); !errors.As(err, new(*configs.StaleError)) {
 			t.Fatalf("a change from revision 1 after 2 = %v; want StaleError", err)
 		}
 		// The second server has not seen revision 2: its change is stale in
 		// the store, and after Sync it is in step.
-		if _, err := two.Change(ctx, 0, "bob", fixed, audit("bob")); !errors.As(err, new(*configs.StaleError)) {
+		if _, err := two.Change(ctx, 0, "bob", fixed, nil, audit("bob")); !errors.As(err, new(*configs.StaleError)) {
 			t.Fatalf("a change on a server behind = %v; want StaleError", err)
 		}
-		if ok, err := two.Sync(ctx); !ok || err != nil || k2.Plans().Revision() != 2 {
+		// A change to another identity made from revision 1 still applies:
+		// what it is about did not change since.
+		other := configs.PutIdentity(kernel.IdentitySpec{Code: "retail", Name: "Retail", Products: []kernel.ProductRef{{Name: standardretail.Name}}},
+			[]identity.Rule{{}})
+		if next, err := one.Change(ctx, 1, "carol", other, configs.IdentityUnchanged("retail"), audit("carol")); err != nil || next.Revision != 3 {
+			t.Fatalf("a change to retail from revision 1 after mixed changed = %v, %v; want revision 3", next.Revision, err)
+		}
+		if _, err := one.Change(ctx, 1, "dave", other, configs.IdentityUnchanged("retail"), audit("dave")); !errors.As(err, new(*configs.StaleError)) {
+			t.Fatalf("a second change to retail from revision 1 = %v; want StaleError (retail changed since)", err)
+		}
+		if ok, err := two.Sync(ctx); !ok || err != nil || k2.Plans().Revision() != 3 {
 			t.Fatalf("sync = %v, %v; kernel at %d", ok, err, k2.Plans().Revision())
 		}
 		if spec, rules, ok := configs.Identity(k2.Config(), "mixed"); !ok || len(spec.Products) != 2 || len(rules) != 1 || rules[0].Channel != "mixed" {
 			t.Fatalf("mixed on the second server = %+v %+v %v", spec, rules, ok)
 		}
 		entries, err := st.ListAudit(ctx, store.AuditQuery{})
-		if err != nil || len(entries) != 1 || entries[0].Actor != "alice" {
-			t.Fatalf("audit = %+v, %v; want alice's one entry", entries, err)
+		if err != nil || len(entries) != 2 || entries[0].Actor != "carol" || entries[1].Actor != "alice" {
+			t.Fatalf("audit = %+v, %v; want carol's and alice's entries", entries, err)
 		}
 		latest, _ := st.LatestConfig(ctx)
 		var stored kernel.Config
-		if err := json.Unmarshal(latest.Body, &stored); err != nil || len(stored.Identities) != 2 || latest.Author != "alice" {
+		if err := json.Unmarshal(latest.Body, &stored); err != nil || len(stored.Identities) != 2 || latest.Author != "carol" {
 			t.Fatalf("stored revision 2 = %s by %s", latest.Body, latest.Author)
 		}
 	})
@@ -113,7 +123,7 @@ func TestChangeSeedsTheRevisionInForce(t *testing.T) {
 	if _, err := k.Apply(fileConfig()); err != nil {
 		t.Fatal(err)
 	}
-	next, err := src.Change(t.Context(), 7, "alice", configs.PutIdentity(kernel.IdentitySpec{Code: "retail.vip"}, nil), audit("alice"))
+	next, err := src.Change(t.Context(), 7, "alice", configs.PutIdentity(kernel.IdentitySpec{Code: "retail.vip"}, nil), nil, audit("alice"))
 	if err != nil || next.Revision != 8 {
 		t.Fatalf("change = %d, %v; want revision 8", next.Revision, err)
 	}

@@ -45,6 +45,21 @@ func (s *Store) LatestConfig(ctx context.Context) (ConfigRevision, error) {
 	return r, nil
 }
 
+// ConfigAt returns a saved configuration revision; ErrNotFound if none has
+// that number.
+func (s *Store) ConfigAt(ctx context.Context, revision int64) (ConfigRevision, error) {
+	var r ConfigRevision
+	err := s.db.WithContext(ctx).Where("revision = ?", revision).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ConfigRevision{}, ErrNotFound
+	}
+	if err != nil {
+		return ConfigRevision{}, fmt.Errorf("store: config revision %d: %w", revision, err)
+	}
+	r.CreatedAt = stamp(r.CreatedAt)
+	return r, nil
+}
+
 // LatestConfigRevision returns the number of the latest saved revision, 0
 // when none was saved: a cheap read for processes that follow changes.
 func (s *Store) LatestConfigRevision(ctx context.Context) (int64, error) {
