@@ -44,6 +44,13 @@ const (
 	ActionCreditWrite      = "admin.credit.write"
 	ActionPoliciesRead     = "admin.policies.read"
 	ActionPoliciesWrite    = "admin.policies.write"
+	ActionAuditRead        = "admin.audit.read"
+	ActionMe               = "me.read"
+	ActionIdentityList     = "identity.list"
+	ActionIdentityCreate   = "identity.create"
+	ActionIdentityRead     = "identity.read"
+	ActionIdentityWrite    = "identity.write"
+	ActionExtensionsRead   = "extensions.read"
 	resourceOrder          = "order"
 	resourceCoupon         = "coupon"
 	policyDeniedDetail     = "the access policy could not decide (the cause is logged): denied"
@@ -214,9 +221,10 @@ func storeAccess(f authz.Filter) *store.Access {
 	return a
 }
 
-func nonNil(s []string) []string {
+// nonNil makes a nil slice empty, so that it is written as [] in JSON.
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }

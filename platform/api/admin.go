@@ -40,6 +40,40 @@ const (
 	maxAttrValue  = 1024
 )
 
+// Audit target types of the admin writes (store.AuditEntry.TargetType); the
+// target id is the key in the write's URL.
+const (
+	auditSKU       = "sku"
+	auditStock     = "stock"
+	auditLocation  = "location"
+	auditPrincipal = "principal"
+	auditOrg       = "org"
+	auditPolicy    = "policy"
+	auditPromotion = "promotion"
+	// auditCoupons is a batch of coupons issued for a promotion (id).
+	auditCoupons = "coupon-batch"
+	auditCredit  = "credit"
+	// auditGroups is the stacking order of the promotion groups, one for the
+	// whole platform: its target id is empty.
+	auditGroups = "promotion-groups"
+)
+
+// auditIn records the audit entry of a change inside the transaction tx that
+// makes it, so that the change and its entry commit together or not at all.
+func (s *Server) auditIn(ctx context.Context, tx *gorm.DB, c echo.Context, action, verb, targetType, targetID string,
+	before, after any) error {
+	return s.store.AuditStep(s.auditEntry(c, action, verb, targetType, targetID, before, after))(ctx, tx)
+}
+
+// createdOr is the audit verb of a put: "create" when nothing was there
+// before, else "update".
+func createdOr(before any) string {
+	if before == nil {
+		return "create"
+	}
+	return "update"
+}
+
 func invalidField(field, format string, args ...any) *Problem {
 	return problem(CodeInvalidRequest, map[string]any{"field": field}, format, args...)
 }
@@ -120,6 +154,14 @@ func (s *Server) putSKU(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	// The store writes a SKU in a transaction of its own: the entry is
+	// recorded after it, the before read just ahead of it.
+	var before any
+	if cur, err := s.store.GetSKU(ctx, sku); err == nil {
+		before = skuView(cur)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	if err := s.store.PutSKU(ctx, store.SKU{SKU: sku, Title: *req.Title, Price: *req.Price, Currency: *req.Currency,
 		Category: req.Category, WeightGrams: req.WeightGrams, Virtual: req.Virtual}); err != nil {
 		return err
@@ -128,6 +170,7 @@ func (s *Server) putSKU(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.audit(c, ActionSKUsWrite, createdOr(before), auditSKU, sku, before, skuView(saved))
 	return c.JSON(http.StatusOK, skuView(saved))
 }
 
@@ -176,6 +219,56 @@ type StockView struct {
 	Locations []stock.Level `json:"locations"`
 }
 
+// auditedStock is what the audit log keeps of a SKU's stock at one
+// location: its totals and settings, not each slot (a split SKU has up to
+// 256 buckets). Channel names the channel a channel write changed.
+type auditedStock struct {
+	Location string                 `json:"location"`
+	Channel  string                 `json:"channel,omitempty"`
+	Sellable int64                  `json:"sellable"`
+	Reserved int64                  `json:"reserved"`
+	Frozen   int64                  `json:"frozen"`
+	Shipped  int64                  `json:"shipped"`
+	Buckets  int                    `json:"buckets"`
+	Channels []stock.ChannelSetting `json:"channels,omitempty"`
+}
+
+// stockAt reads, on db (the write's transaction), the stock of sku at loc
+// for the audit log: nil when the SKU has no stock there.
+func stockAt(ctx context.Context, db *gorm.DB, sku, loc, channel string) (any, error) {
+	levels, err := stock.Levels(ctx, db, sku)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range levels {
+		if l.Location == loc {
+			return auditedStock{Location: l.Location, Channel: channel, Sellable: l.Sellable, Reserved: l.Reserved,
+				Frozen: l.Frozen, Shipped: l.Shipped, Buckets: l.Buckets, Channels: l.Channels}, nil
+		}
+	}
+	return nil, nil
+}
+
+// stockWrite runs write in a transaction that also records its audit entry
+// (target "stock" sku) with the SKU's stock at loc before and after.
+func (s *Server) stockWrite(c echo.Context, verb, sku, loc, channel string, write func(tx *gorm.DB) error) error {
+	ctx := c.Request().Context()
+	return s.store.Tx(ctx, func(tx *gorm.DB) error {
+		before, err := stockAt(ctx, tx, sku, loc, channel)
+		if err != nil {
+			return err
+		}
+		if err := write(tx); err != nil {
+			return err
+		}
+		after, err := stockAt(ctx, tx, sku, loc, channel)
+		if err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionStockWrite, verb, auditStock, sku, before, after)
+	})
+}
+
 func (s *Server) putStock(c echo.Context) error {
 	sku, err := skuParam(c)
 	if err != nil {
@@ -209,7 +302,7 @@ func (s *Server) putStock(c echo.Context) error {
 	// A decrease that reservations committing meanwhile made impossible is
 	// refused by the domain (nothing is overwritten): read again and retry.
 	for range maxSetSellableAttempts {
-		err = s.store.Tx(ctx, func(tx *gorm.DB) error {
+		err = s.stockWrite(c, "update", sku, req.Location, "", func(tx *gorm.DB) error {
 			_, err := stock.SetSellable(ctx, tx, sku, req.Location, *req.Sellable, reason)
 			return err
 		})
@@ -351,6 +444,15 @@ func (s *Server) createPrincipal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The entry holds the principal as GET shows it: never its token or
+	// the token's hash. Read back when possible (creation time, org path).
+	after := PrincipalView{ID: req.ID, Roles: req.Roles, Org: req.Org, Identities: req.Identities, Attrs: req.Attrs}
+	if sp, err := s.store.GetPrincipal(ctx, req.ID); err == nil {
+		if v, err := s.principalView(ctx, sp); err == nil {
+			after = v
+		}
+	}
+	s.audit(c, ActionPrincipalsWrite, "create", auditPrincipal, req.ID, nil, after)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, PrincipalCreated{ID: req.ID, Token: token})
 }
@@ -380,14 +482,25 @@ func (s *Server) getPrincipal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	v, err := s.principalView(ctx, sp)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, v)
+}
+
+// principalView is a stored principal as the API shows it, with the path
+// of its organisation node.
+func (s *Server) principalView(ctx context.Context, sp store.Principal) (PrincipalView, error) {
 	p := s.storedPrincipal(ctx, sp)
 	v := PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, Identities: p.Identities, Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()}
 	if p.Org != "" {
+		var err error
 		if v.OrgPath, err = s.store.OrgPath(ctx, p.Org); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+			return PrincipalView{}, err
 		}
 	}
-	return c.JSON(http.StatusOK, v)
+	return v, nil
 }
 
 // decode reads and strictly decodes a JSON body into v.
@@ -397,4 +510,45 @@ func (s *Server) decode(c echo.Context, v any, opt decodeOptions) error {
 		return err
 	}
 	return decodeStrict(raw, v, opt)
+}
+
+// PrincipalList answers GET /v1/admin/principals: principals by id.
+type PrincipalList struct {
+	Items      []PrincipalView `json:"items"`
+	NextCursor string          `json:"nextCursor,omitempty"`
+}
+
+// listPrincipals pages through principals by id, optionally those of an
+// organisation subtree (?org=).
+func (s *Server) listPrincipals(c echo.Context) error {
+	qp := c.QueryParams()
+	limit, err := s.pageLimit(qp)
+	if err != nil {
+		return err
+	}
+	// One more than the page, to know whether another page follows.
+	q := store.PrincipalQuery{Org: qp.Get("org"), After: qp.Get("cursor"), Limit: limit + 1}
+	if qp.Has("cursor") && !principalPattern.MatchString(q.After) {
+		return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
+	}
+	ctx := c.Request().Context()
+	list, err := s.store.ListPrincipals(ctx, q)
+	if errors.Is(err, store.ErrNotFound) {
+		return orgNotFound(q.Org)
+	}
+	if err != nil {
+		return err
+	}
+	more := len(list) > limit
+	list = list[:min(len(list), limit)]
+	out := PrincipalList{Items: make([]PrincipalView, 0, len(list))}
+	for _, sp := range list {
+		p := s.storedPrincipal(ctx, sp)
+		out.Items = append(out.Items, PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, OrgPath: sp.OrgPath,
+			Identities: p.Identities, Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()})
+	}
+	if more {
+		out.NextCursor = list[len(list)-1].ID
+	}
+	return c.JSON(http.StatusOK, out)
 }

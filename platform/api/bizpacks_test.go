@@ -2,9 +2,14 @@ package api_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -156,6 +161,12 @@ func withBizpacks(b api.Bizpacks) func(*api.Config) {
 	return func(c *api.Config) { c.Bizpacks = b }
 }
 
+// withUploads keeps uploaded bizpack binaries in dir, at most max bytes
+// each (0: the default).
+func withUploads(dir string, max int64) func(*api.Config) {
+	return func(c *api.Config) { c.BizpackUploads, c.MaxBizpackBytes = dir, max }
+}
+
 // sameJSON fails unless got and want hold the same JSON value.
 func sameJSON(t *testing.T, got []byte, want string) {
 	t.Helper()
@@ -252,8 +263,9 @@ func TestBizpackReload(t *testing.T) {
 			strings.Repeat("g", 64) + `"}`, status: 400, code: "invalid_request", field: "sha256"},
 		{name: "path without checksum", bizpack: "virtual-topup", body: `{"path":"/x/virtual-topup-9"}`,
 			status: 400, code: "invalid_request", field: "sha256"},
-		{name: "checksum without path", bizpack: "virtual-topup", body: `{"sha256":"` + goodSHA + `"}`,
-			status: 400, code: "invalid_request", field: "path"},
+		// A checksum alone names an uploaded binary; this server keeps none.
+		{name: "checksum of no upload", bizpack: "virtual-topup", body: `{"sha256":"` + goodSHA + `"}`,
+			status: 400, code: "invalid_request", field: "sha256", detail: "upload it first"},
 		{name: "unknown field", bizpack: "virtual-topup", body: `{"path":"/x/virtual-topup-9","sha256":"` + goodSHA + `","force":true}`,
 			status: 400, code: "unknown_field", field: "force"},
 		{name: "path of the wrong type", bizpack: "virtual-topup", body: `{"path":7,"sha256":"` + goodSHA + `"}`,
@@ -400,5 +412,210 @@ func TestBizpackEndpointsAreAdminOnly(t *testing.T) {
 	}
 	if loads, rollbacks := fake.calls(); len(loads) != 0 || len(rollbacks) != 0 {
 		t.Fatalf("the host was asked: reloads %+v, rollbacks %v", loads, rollbacks)
+	}
+}
+
+// sha256Hex is the SHA-256 of b in hex.
+func sha256Hex(b string) string {
+	sum := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(sum[:])
+}
+
+// filesUnder lists the regular files under dir, relative, sorted.
+func filesUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, path)
+			out = append(out, rel)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// hiddenLength hides a reader's length, so that it is sent chunked.
+type hiddenLength struct{ r io.Reader }
+
+func (h hiddenLength) Read(p []byte) (int, error) { return h.r.Read(p) }
+
+// An upload is kept whole under its SHA-256 in the bizpack's directory,
+// executable, or not at all: a refused or cut-off upload leaves no file.
+// Only running bizpacks take uploads, only as application/octet-stream.
+func TestBizpackUpload(t *testing.T) {
+	dir := t.TempDir()
+	fake := newFakeBizpacks()
+	e := newEnv(t, storetest.Open(t, "sqlite"), withBizpacks(fake), withUploads(dir, 64))
+	noDir := newEnv(t, storetest.Open(t, "sqlite"), withBizpacks(fake))
+	noHost := newEnv(t, storetest.Open(t, "sqlite"), withUploads(t.TempDir(), 64))
+	const binary = "\x7fELF\x02\x01\x01 a new build of virtual-topup"
+	sum := sha256Hex(binary)
+	octet := []string{"Content-Type", "application/octet-stream"}
+	checked := func(sha string) []string { return append(slices.Clone(octet), "X-Content-SHA256", sha) }
+	tests := []struct {
+		name    string
+		e       *env
+		bizpack string
+		body    any
+		headers []string
+		status  int
+		code    string
+		field   string // of the problem
+	}{
+		{name: "kept", e: e, bizpack: "virtual-topup", body: binary, headers: octet, status: 201},
+		{name: "checked", e: e, bizpack: "virtual-topup", body: binary, headers: checked(sum), status: 201},
+		{name: "checked, upper-case", e: e, bizpack: "virtual-topup", body: binary, headers: checked(strings.ToUpper(sum)), status: 201},
+		{name: "chunked", e: e, bizpack: "virtual-topup", body: hiddenLength{strings.NewReader(binary)}, headers: octet, status: 201},
+		{name: "damaged on the way", e: e, bizpack: "virtual-topup", body: binary, headers: checked(goodSHA), status: 400,
+			code: "bizpack_upload_invalid"},
+		{name: "malformed checksum", e: e, bizpack: "virtual-topup", body: binary, headers: checked("abc"), status: 400,
+			code: "invalid_request", field: "X-Content-SHA256"},
+		{name: "empty", e: e, bizpack: "virtual-topup", body: "", headers: octet, status: 400, code: "bizpack_upload_invalid"},
+		{name: "no body", e: e, bizpack: "virtual-topup", headers: octet, status: 400, code: "bizpack_upload_invalid"},
+		{name: "too large", e: e, bizpack: "virtual-topup", body: binary + strings.Repeat("x", 64), headers: octet, status: 413,
+			code: "body_too_large"},
+		{name: "too large, chunked", e: e, bizpack: "virtual-topup", body: hiddenLength{strings.NewReader(binary + strings.Repeat("x", 64))},
+			headers: octet, status: 413, code: "body_too_large"},
+		{name: "JSON", e: e, bizpack: "virtual-topup", body: `{"binary":"AAAA"}`, status: 415, code: "unsupported_media_type"},
+		{name: "no content type", e: e, bizpack: "virtual-topup", body: binary, headers: []string{"Content-Type", ""}, status: 415,
+			code: "unsupported_media_type"},
+		{name: "unknown bizpack", e: e, bizpack: "ghost", body: binary, headers: octet, status: 404, code: "bizpack_not_found"},
+		{name: "not a bizpack name", e: e, bizpack: "Virtual_Topup", body: binary, headers: octet, status: 404, code: "bizpack_not_found"},
+		{name: "server keeps no uploads", e: noDir, bizpack: "virtual-topup", body: binary, headers: octet, status: 400,
+			code: "bizpack_upload_invalid"},
+		{name: "server runs no bizpacks", e: noHost, bizpack: "virtual-topup", body: binary, headers: octet, status: 404,
+			code: "bizpack_not_found"},
+	}
+	uploads := 0
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			r := tc.e.with(t).do("PUT", "/v1/admin/bizpacks/"+tc.bizpack+"/binaries", adminToken, tc.body, tc.headers...)
+			expect(t, r, tc.status, tc.code)
+			files := filesUnder(t, dir)
+			if tc.status != 201 {
+				if tc.field != "" && r.json(t)["field"] != tc.field {
+					t.Errorf("field %v; want %s", r.json(t)["field"], tc.field)
+				}
+				if len(files) != 0 {
+					t.Fatalf("a refused upload left %v", files)
+				}
+				return
+			}
+			uploads++
+			sameJSON(t, r.raw, fmt.Sprintf(`{"name":"virtual-topup","sha256":%q,"size":%d}`, sum, len(binary)))
+			if want := []string{filepath.Join("virtual-topup", sum)}; !slices.Equal(files, want) {
+				t.Fatalf("files %v; want %v", files, want)
+			}
+			path := filepath.Join(dir, "virtual-topup", sum)
+			got, err := os.ReadFile(path)
+			if err != nil || string(got) != binary {
+				t.Fatalf("kept %q (%v)", got, err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o100 == 0 {
+				t.Fatalf("the kept binary is not executable: %v %v", fi.Mode(), err)
+			}
+		})
+	}
+	// A refused upload naming what was received.
+	r := e.do("PUT", "/v1/admin/bizpacks/virtual-topup/binaries", adminToken, binary, checked(goodSHA)...)
+	expect(t, r, 400, "bizpack_upload_invalid")
+	if r.json(t)["sha256"] != sum {
+		t.Errorf("the refusal does not name the checksum received: %s", r)
+	}
+	// Every upload kept is audited; the host is never asked.
+	var audited int
+	for _, a := range e.auditTrail("bizpack", "virtual-topup") {
+		var after api.BizpackUpload
+		if err := json.Unmarshal(a.After, &after); err != nil {
+			t.Fatal(err)
+		}
+		if a.Verb != "upload" || string(a.Before) != "null" || after != (api.BizpackUpload{Name: "virtual-topup", SHA256: sum, Size: int64(len(binary))}) {
+			t.Errorf("audit entry %+v", a)
+		}
+		audited++
+	}
+	if audited != uploads || uploads != 4 {
+		t.Errorf("%d uploads kept, %d audited", uploads, audited)
+	}
+	if loads, rollbacks := fake.calls(); len(loads)+len(rollbacks) != 0 {
+		t.Errorf("an upload asked the host: %v %v", loads, rollbacks)
+	}
+}
+
+// An uploaded binary is put in force by its checksum alone: the host gets
+// its path in the uploads directory. The reload and a rollback are audited
+// with the versions before and after; a refused reload is not.
+func TestBizpackReloadUploaded(t *testing.T) {
+	dir := t.TempDir()
+	fake := newFakeBizpacks()
+	e := newEnv(t, storetest.Open(t, "sqlite"), withBizpacks(fake), withUploads(dir, 0))
+	const binary = "virtual-topup, build 1.4.0"
+	r := e.do("PUT", "/v1/admin/bizpacks/virtual-topup/binaries", adminToken, binary, "Content-Type", "application/octet-stream")
+	expect(t, r, 201, "")
+	sum := decodeJSON[api.BizpackUpload](t, r).SHA256
+
+	// Another bizpack's upload is not this one's.
+	r = e.do("POST", "/v1/admin/bizpacks/flash-sale/reload", adminToken, map[string]string{"sha256": sum})
+	expect(t, r, 400, "invalid_request")
+	if r.json(t)["field"] != "sha256" {
+		t.Errorf("%s", r)
+	}
+	if loads, _ := fake.calls(); len(loads) != 0 {
+		t.Fatalf("the host was asked: %v", loads)
+	}
+
+	r = e.do("POST", "/v1/admin/bizpacks/virtual-topup/reload", adminToken, map[string]string{"sha256": strings.ToUpper(sum)})
+	expect(t, r, 200, "")
+	// The fake names the version after the file: the checksum.
+	sameJSON(t, r.raw, fmt.Sprintf(`{"name":"virtual-topup","version":%q}`, sum))
+	loads, _ := fake.calls()
+	if want := []fakeLoad{{"virtual-topup", filepath.Join(dir, "virtual-topup", sum), strings.ToUpper(sum)}}; !slices.Equal(loads, want) {
+		t.Fatalf("the host saw %+v; want %+v", loads, want)
+	}
+	expect(t, e.do("POST", "/v1/admin/bizpacks/virtual-topup/rollback", adminToken, nil), 200, "")
+	expect(t, e.do("POST", "/v1/admin/bizpacks/broken/reload", adminToken, nil), 422, "bizpack_refused")
+	expect(t, e.do("POST", "/v1/admin/bizpacks/flash-sale/rollback", adminToken, nil), 409, "bizpack_no_previous")
+
+	type versions struct{ Version, Standby, Status string }
+	entries := e.auditTrail("bizpack", "")
+	want := []struct {
+		verb, target  string
+		before, after *versions
+	}{
+		{"rollback", "virtual-topup", &versions{sum, "1.3.0", "running"}, &versions{"1.3.0", sum, "running"}},
+		{"reload", "virtual-topup", &versions{"1.3.0", "1.2.0", "running"}, &versions{sum, "1.3.0", "running"}},
+		{"upload", "virtual-topup", nil, nil},
+	}
+	if len(entries) != len(want) {
+		t.Fatalf("audit entries %+v", entries)
+	}
+	for i, w := range want {
+		got := entries[i]
+		if got.Verb != w.verb || got.TargetID != w.target || got.Action != "admin.bizpacks.write" || got.Actor != "root" {
+			t.Errorf("entry %d: %+v", i, got)
+		}
+		if w.before == nil {
+			continue
+		}
+		var before, after versions
+		if err := json.Unmarshal(got.Before, &before); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got.After, &after); err != nil {
+			t.Fatal(err)
+		}
+		if before != *w.before || after != *w.after {
+			t.Errorf("entry %d (%s): before %+v after %+v; want %+v %+v", i, w.verb, before, after, *w.before, *w.after)
+		}
 	}
 }

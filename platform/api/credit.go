@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 
@@ -58,8 +59,18 @@ func (s *Server) putCredit(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		_, err := payment.SetCreditLimit(ctx, tx, agent, *req.Currency, *req.Limit)
-		return err
+		var before any // nil: the line is opened
+		switch cur, err := payment.CreditAccount(ctx, tx, agent); {
+		case err == nil:
+			before = cur
+		case !errors.As(err, new(*payment.CreditAccountNotFoundError)):
+			return err
+		}
+		after, err := payment.SetCreditLimit(ctx, tx, agent, *req.Currency, *req.Limit)
+		if err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionCreditWrite, createdOr(before), auditCredit, agent, before, after)
 	}); err != nil {
 		return err
 	}

@@ -142,7 +142,7 @@ func TestSpecListsEveryProblemCode(t *testing.T) {
 // answered live and validated against the spec by env.conform.
 func TestLiveAnswersMatchTheSpec(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st, withBizpacks(newFakeBizpacks()))
+		e := newEnv(t, st, withBizpacks(newFakeBizpacks()), withUploads(t.TempDir(), 1<<20))
 		e.sku("mug", 1200, "kitchen", false, 3)
 		e.sku("topup-50", 4980, "topup", true, 100)
 		e.sku("excl", 500, "kitchen", false, 10)
@@ -501,6 +501,9 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"GET", "/v1/orders/" + id + "/trace", "", "", nil, 401},
 			call{"GET", "/v1/orders/" + id + "/trace", auditor, "", nil, 404},
 			call{"GET", "/v1/orders/" + id + "/trace", bob, "", nil, 404},
+			call{"GET", "/v1/orders/" + id + "/history", alice, "", nil, 200},
+			call{"GET", "/v1/orders/" + id + "/history", "", "", nil, 401},
+			call{"GET", "/v1/orders/" + id + "/history", bob, "", nil, 404},
 
 			// Payments.
 			call{"POST", "/v1/orders/" + id + "/payments", alice, `{"card":{"number":"` + cardOK + `"}}`, idem(), 200},
@@ -560,6 +563,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		runOn(audited,
 			call{"GET", "/v1/orders/" + id, auditor, "", nil, 403},
 			call{"GET", "/v1/orders/" + id + "/trace", auditor, "", nil, 403},
+			call{"GET", "/v1/orders/" + id + "/history", auditor, "", nil, 403},
 			call{"GET", "/v1/orders/" + id + "/payments", auditor, "", nil, 403},
 			call{"GET", "/v1/orders/" + id + "/returns", auditor, "", nil, 403},
 			call{"POST", "/v1/orders/" + id + "/returns", auditor, `{"items":[{"sku":"mug","quantity":1}]}`, idem(), 403},
@@ -592,6 +596,92 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			t.Fatal(err)
 		}
 		run(call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"cancel"}`, nil, 422})
+
+		// The configuration, on top of the revision just applied.
+		shop := `{"name":"Shop","products":[{"name":"standard-retail"}],"paymentTimeout":"20m","rules":[{"channel":"shop"}]}`
+		clash := `{"products":[{"name":"standard-retail"},{"name":"virtual-goods"}]}`
+		octet := []string{"Content-Type", "application/octet-stream"}
+		run(
+			call{"GET", "/v1/me", alice, "", nil, 200},
+			call{"GET", "/v1/me", carol, "", nil, 200},
+			call{"GET", "/v1/me", adminToken, "", nil, 200},
+			call{"GET", "/v1/me", auditor, "", nil, 200},
+			call{"GET", "/v1/me", "", "", nil, 401},
+
+			call{"PUT", "/v1/admin/identities/shop", ops, shop, nil, 201},
+			// shop did not exist in revision 1.
+			call{"PUT", "/v1/admin/identities/shop", ops, shop, []string{"If-Match", `"1"`}, 412},
+		)
+		shopTag := e.do("GET", "/v1/admin/identities/shop", ops, nil).header.Get("ETag")
+		run(
+			call{"PUT", "/v1/admin/identities/shop", ops, `{"name":"Shop","products":[{"name":"standard-retail"}]}`, []string{"If-Match", shopTag}, 200},
+			call{"PUT", "/v1/admin/identities/shop", ops, `{"paymentTimeout":"soon"}`, nil, 400},
+			call{"PUT", "/v1/admin/identities/shop", "", shop, nil, 401},
+			call{"PUT", "/v1/admin/identities/shop.new", alice, shop, nil, 403},
+			call{"PUT", "/v1/admin/identities/shop", alice, shop, nil, 404},
+			call{"PUT", "/v1/admin/identities/shop", ops, big, nil, 413},
+			call{"PUT", "/v1/admin/identities/shop", ops, `name=Shop`, text, 415},
+			call{"PUT", "/v1/admin/identities/shop", ops, clash, nil, 422},
+			call{"POST", "/v1/admin/identities/shop/preview", ops, clash, nil, 200},
+			call{"POST", "/v1/admin/identities/shop/preview", ops, shop, nil, 200},
+			call{"POST", "/v1/admin/identities/shop/preview", ops, `{"colour":"red"}`, nil, 400},
+			call{"POST", "/v1/admin/identities/shop/preview", "", shop, nil, 401},
+			call{"POST", "/v1/admin/identities/shop.new/preview", alice, shop, nil, 403},
+			call{"POST", "/v1/admin/identities/shop/preview", alice, shop, nil, 404},
+			call{"POST", "/v1/admin/identities/shop/preview", ops, big, nil, 413},
+			call{"POST", "/v1/admin/identities/shop/preview", ops, `name=Shop`, text, 415},
+			call{"GET", "/v1/admin/identities", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities", "", "", nil, 401},
+			call{"GET", "/v1/admin/identities", alice, "", nil, 403},
+			call{"GET", "/v1/admin/identities/shop", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/faulty", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/domestic", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/shop", "", "", nil, 401},
+			call{"GET", "/v1/admin/identities/ghost", ops, "", nil, 404},
+			call{"GET", "/v1/admin/identities/shop", alice, "", nil, 404},
+			call{"GET", "/v1/admin/identities/b2b/plan", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/faulty/plan", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/shop/plan", "", "", nil, 401},
+			call{"GET", "/v1/admin/identities/ghost/plan", ops, "", nil, 404},
+			call{"GET", "/v1/admin/identities/b2b/lifecycle", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/shop/lifecycle", "", "", nil, 401},
+			call{"GET", "/v1/admin/identities/ghost/lifecycle", ops, "", nil, 404},
+
+			call{"GET", "/v1/admin/extension-points", ops, "", nil, 200},
+			call{"GET", "/v1/admin/extension-points", "", "", nil, 401},
+			call{"GET", "/v1/admin/extension-points", alice, "", nil, 403},
+			call{"GET", "/v1/admin/products", ops, "", nil, 200},
+			call{"GET", "/v1/admin/products", "", "", nil, 401},
+			call{"GET", "/v1/admin/products", alice, "", nil, 403},
+			call{"GET", "/v1/admin/audit?limit=2", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/audit?targetType=identity&targetId=shop", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/audit?cursor=x", adminToken, "", nil, 400},
+			call{"GET", "/v1/admin/audit", "", "", nil, 401},
+			call{"GET", "/v1/admin/audit", ops, "", nil, 403},
+			call{"GET", "/v1/admin/principals?limit=2", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/principals?org=east", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/principals?cursor=a%20b", adminToken, "", nil, 400},
+			call{"GET", "/v1/admin/principals", "", "", nil, 401},
+			call{"GET", "/v1/admin/principals", ops, "", nil, 403},
+			call{"GET", "/v1/admin/principals?org=ghost", adminToken, "", nil, 404},
+			call{"GET", "/v1/orders?buyerId=alice&limit=2", adminToken, "", nil, 200},
+		)
+		// A server that keeps no configuration.
+		runOn(e.withoutKernel(), call{"GET", "/v1/admin/identities", ops, "", nil, 404})
+
+		// A bizpack binary uploaded, then put in force by its checksum.
+		uploaded := e.do("PUT", "/v1/admin/bizpacks/virtual-topup/binaries", adminToken, "a new build", octet...)
+		expect(t, uploaded, 201, "")
+		run(
+			call{"POST", "/v1/admin/bizpacks/virtual-topup/reload", adminToken,
+				`{"sha256":"` + decodeJSON[api.BizpackUpload](t, uploaded).SHA256 + `"}`, nil, 200},
+			call{"PUT", "/v1/admin/bizpacks/virtual-topup/binaries", adminToken, "", octet, 400},
+			call{"PUT", "/v1/admin/bizpacks/virtual-topup/binaries", "", "a new build", octet, 401},
+			call{"PUT", "/v1/admin/bizpacks/virtual-topup/binaries", ops, "a new build", octet, 403},
+			call{"PUT", "/v1/admin/bizpacks/ghost/binaries", adminToken, "a new build", octet, 404},
+			call{"PUT", "/v1/admin/bizpacks/virtual-topup/binaries", adminToken, big, octet, 413},
+			call{"PUT", "/v1/admin/bizpacks/virtual-topup/binaries", adminToken, `{"binary":"AA=="}`, nil, 415},
+		)
 
 		bad := fmt.Errorf("database unreachable")
 		e.ready.Store(&bad)
@@ -655,6 +745,21 @@ func writePolicy(t *testing.T, dir, name, text string) {
 func (e *env) withPolicy(pol *authz.Engine) *env {
 	c := *e
 	srv := httptest.NewServer(api.New(api.Config{Service: e.svc, Store: e.st, Kernel: e.k, Promotions: e.book, Policy: pol,
+		Logger: slog.New(slog.NewJSONHandler(e.logs, nil))}).Handler())
+	e.t.Cleanup(srv.Close)
+	c.srv = srv
+	return &c
+}
+
+// withoutKernel is a second server over e's store and service that keeps
+// no configuration; its answers count towards e's coverage of the spec.
+func (e *env) withoutKernel() *env {
+	c := *e
+	pol, err := authz.New(e.t.Context(), authz.Options{Timeout: 10 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	srv := httptest.NewServer(api.New(api.Config{Service: e.svc, Store: e.st, Promotions: e.book, Policy: pol,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, nil))}).Handler())
 	e.t.Cleanup(srv.Close)
 	c.srv = srv

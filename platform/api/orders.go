@@ -237,7 +237,7 @@ func (s *Server) pageLimit(qp url.Values) (int, error) {
 // partial evaluation and is part of the query.
 func (s *Server) listOrders(c echo.Context) error {
 	qp := c.QueryParams()
-	q := order.Query{Status: qp.Get("status"), BizCode: qp.Get("bizCode"), Cursor: qp.Get("cursor")}
+	q := order.Query{Status: qp.Get("status"), BizCode: qp.Get("bizCode"), BuyerID: qp.Get("buyerId"), Cursor: qp.Get("cursor")}
 	limit, err := s.pageLimit(qp)
 	if err != nil {
 		return err

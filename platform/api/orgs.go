@@ -117,6 +117,9 @@ func (s *Server) createOrg(c echo.Context) error {
 	if err != nil {
 		return orgProblem(err, req.ID, req.Parent)
 	}
+	// The store changes the tree in transactions of its own: the entry is
+	// recorded after the change.
+	s.audit(c, ActionOrgsWrite, "create", auditOrg, o.ID, nil, orgView(o))
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/admin/orgs/"+o.ID)
 	return c.JSON(http.StatusCreated, orgView(o))
 }
@@ -191,7 +194,8 @@ func (s *Server) moveOrg(c echo.Context) error {
 		return invalidField("parent", "parent %q is not an organisation id", parent)
 	}
 	ctx := c.Request().Context()
-	if _, err := s.store.GetOrg(ctx, id); errors.Is(err, store.ErrNotFound) {
+	before, err := s.store.GetOrg(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return orgNotFound(id)
 	} else if err != nil {
 		return err
@@ -203,6 +207,7 @@ func (s *Server) moveOrg(c echo.Context) error {
 	if err != nil {
 		return orgProblem(err, id, parent)
 	}
+	s.audit(c, ActionOrgsWrite, "move", auditOrg, id, orgView(before), orgView(o))
 	return c.JSON(http.StatusOK, orgView(o))
 }
 
@@ -213,12 +218,20 @@ func (s *Server) removeOrg(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = s.store.RemoveOrg(c.Request().Context(), id)
+	ctx := c.Request().Context()
+	before, err := s.store.GetOrg(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return orgNotFound(id)
+	} else if err != nil {
+		return err
+	}
+	err = s.store.RemoveOrg(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return orgNotFound(id)
 	}
 	if err != nil {
 		return orgProblem(err, id, "")
 	}
+	s.audit(c, ActionOrgsWrite, "delete", auditOrg, id, orgView(before), nil)
 	return c.NoContent(http.StatusNoContent)
 }

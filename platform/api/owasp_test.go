@@ -41,10 +41,13 @@ type routeCase struct {
 	route string
 	// action is the policy action the route asks about.
 	action string
-	// path of the request; {pay}, {cancel}, {shipped} and {coupon} stand
-	// for the fixture's resources (see owaspFixture.path).
+	// path of the request; {pay}, {cancel}, {shipped}, {coupon} and
+	// {identity} stand for the fixture's resources (see owaspFixture.path).
 	path string
 	body string
+	// headers are name, value pairs sent with the request (a body that is
+	// not JSON names its content type).
+	headers []string
 	// idem: the route needs an Idempotency-Key.
 	idem bool
 	// allowed are the roles the shipped policy lets through a function-level
@@ -55,11 +58,17 @@ type routeCase struct {
 	ok int
 	// object is the kind of resource the route names by id, whose owner
 	// alone (and those the tree or a grant gives it to) may know it:
-	// "order" or "coupon" (API1); "" for none.
+	// "order", "coupon" or "identity" (API1); "" for none.
 	object string
 }
 
 func adminOnly() []string { return []string{roleAdmin} }
+
+// configurers are the roles that configure business identities.
+func configurers() []string { return []string{roleOperator, roleAdmin} }
+
+// owaspIdentity is a valid configuration of the retail identity.
+const owaspIdentity = `{"name":"Retail","products":[{"name":"standard-retail"}],"rules":[{}]}`
 
 // owaspRoutes is every authenticated route of the API, with a request it
 // accepts: bodies are valid, so that a refusal can only come from
@@ -87,6 +96,24 @@ var owaspRoutes = []routeCase{
 		body: `{"id":"mallory","roles":["admin"]}`, allowed: adminOnly(), ok: 201},
 	{route: "GET /v1/admin/principals/:id", action: "admin.principals.read", path: "/v1/admin/principals/alice",
 		allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/admin/principals", action: "admin.principals.read", path: "/v1/admin/principals?org=east",
+		allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/me", action: "me.read", path: "/v1/me", allowed: everyRole, ok: 200},
+	{route: "GET /v1/admin/identities", action: "identity.list", path: "/v1/admin/identities", allowed: configurers(), ok: 200},
+	{route: "GET /v1/admin/identities/:code", action: "identity.read", path: "/v1/admin/identities/{identity}", ok: 200,
+		object: "identity"},
+	{route: "PUT /v1/admin/identities/:code", action: "identity.write", path: "/v1/admin/identities/{identity}",
+		body: owaspIdentity, ok: 200, object: "identity"},
+	{route: "POST /v1/admin/identities/:code/preview", action: "identity.write", path: "/v1/admin/identities/{identity}/preview",
+		body: owaspIdentity, ok: 200, object: "identity"},
+	{route: "GET /v1/admin/identities/:code/plan", action: "identity.read", path: "/v1/admin/identities/{identity}/plan", ok: 200,
+		object: "identity"},
+	{route: "GET /v1/admin/identities/:code/lifecycle", action: "identity.read", path: "/v1/admin/identities/{identity}/lifecycle",
+		ok: 200, object: "identity"},
+	{route: "GET /v1/admin/extension-points", action: "extensions.read", path: "/v1/admin/extension-points", allowed: configurers(),
+		ok: 200},
+	{route: "GET /v1/admin/products", action: "extensions.read", path: "/v1/admin/products", allowed: configurers(), ok: 200},
+	{route: "GET /v1/admin/audit", action: "admin.audit.read", path: "/v1/admin/audit", allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/orgs", action: "admin.orgs.write", path: "/v1/admin/orgs",
 		body: `{"id":"rogue","parent":"hq","kind":"store"}`, allowed: adminOnly(), ok: 201},
 	{route: "GET /v1/admin/orgs", action: "admin.orgs.read", path: "/v1/admin/orgs", allowed: adminOnly(), ok: 200},
@@ -98,6 +125,8 @@ var owaspRoutes = []routeCase{
 	{route: "POST /v1/admin/policies/reload", action: "admin.policies.write", path: "/v1/admin/policies/reload",
 		allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/bizpacks", action: "admin.bizpacks.read", path: "/v1/admin/bizpacks", allowed: adminOnly(), ok: 200},
+	{route: "PUT /v1/admin/bizpacks/:name/binaries", action: "admin.bizpacks.write", path: "/v1/admin/bizpacks/virtual-topup/binaries",
+		body: "a new build", headers: []string{"Content-Type", "application/octet-stream"}, allowed: adminOnly(), ok: 201},
 	{route: "POST /v1/admin/bizpacks/:name/reload", action: "admin.bizpacks.write", path: "/v1/admin/bizpacks/virtual-topup/reload",
 		body: `{"path":"/x/virtual-topup-6.6.6","sha256":"` + goodSHA + `"}`, allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/bizpacks/:name/rollback", action: "admin.bizpacks.write",
@@ -126,6 +155,7 @@ var owaspRoutes = []routeCase{
 	{route: "POST /v1/orders/:id/events", action: "order.event", path: "/v1/orders/{cancel}/events",
 		body: `{"event":"cancel","data":{"reason":"changed my mind"}}`, ok: 200, object: "order"},
 	{route: "GET /v1/orders/:id/trace", action: "order.trace", path: "/v1/orders/{pay}/trace", ok: 200, object: "order"},
+	{route: "GET /v1/orders/:id/history", action: "order.read", path: "/v1/orders/{pay}/history", ok: 200, object: "order"},
 	{route: "POST /v1/orders/:id/payments", action: "order.pay", path: "/v1/orders/{pay}/payments",
 		body: `{"card":{"number":"` + cardOK + `"}}`, idem: true, ok: 200, object: "order"},
 	{route: "GET /v1/orders/:id/payments", action: "order.payments.read", path: "/v1/orders/{pay}/payments", ok: 200, object: "order"},
@@ -179,8 +209,9 @@ func TestOWASPRouteTableIsComplete(t *testing.T) {
 		if !templateMatches(template, path) {
 			t.Errorf("row %s: path %s does not match its template", rc.route, rc.path)
 		}
-		// A route that names an order or a coupon by id is an API1 route.
-		takesObject := strings.HasPrefix(template, "/v1/orders/:id") || strings.HasPrefix(template, "/v1/coupons/:")
+		// A route that names an order, a coupon or an identity by id is an API1 route.
+		takesObject := strings.HasPrefix(template, "/v1/orders/:id") || strings.HasPrefix(template, "/v1/coupons/:") ||
+			strings.HasPrefix(template, "/v1/admin/identities/:")
 		if takesObject != (rc.object != "") {
 			t.Errorf("row %s: object %q", rc.route, rc.object)
 		}
@@ -220,6 +251,8 @@ func templateMatches(template, path string) bool {
 type owaspFixture struct {
 	e    *env
 	fake *fakeBizpacks
+	// uploads is the directory of uploaded bizpack binaries.
+	uploads string
 	// tokens by principal id; byRole is the caller of each role in the
 	// function-level matrix.
 	tokens map[string]string
@@ -229,12 +262,14 @@ type owaspFixture struct {
 	toPay, toCancel, shipped string
 	// coupon is alice's coupon ALICE-1.
 	coupon string
+	// identity is the business identity ops-retail is granted: retail.
+	identity string
 }
 
 func newOWASPFixture(t *testing.T, st *store.Store) *owaspFixture {
 	t.Helper()
-	f := &owaspFixture{fake: newFakeBizpacks(), tokens: map[string]string{"root": adminToken}}
-	e := newEnv(t, st, withBizpacks(f.fake))
+	f := &owaspFixture{fake: newFakeBizpacks(), tokens: map[string]string{"root": adminToken}, uploads: t.TempDir(), identity: "retail"}
+	e := newEnv(t, st, withBizpacks(f.fake), withUploads(f.uploads, 0))
 	f.e = e
 	for _, o := range [][2]string{{"hq", ""}, {"east", "hq"}, {"sh-01", "east"}, {"west", "hq"}, {"cd-01", "west"}, {"spare", "hq"}} {
 		newOrgNode(e, o[0], o[1])
@@ -305,7 +340,8 @@ func newOWASPFixture(t *testing.T, st *store.Store) *owaspFixture {
 
 // path is the row's path with the fixture's resources in it.
 func (f *owaspFixture) path(rc routeCase) string {
-	return strings.NewReplacer("{pay}", f.toPay, "{cancel}", f.toCancel, "{shipped}", f.shipped, "{coupon}", f.coupon).Replace(rc.path)
+	return strings.NewReplacer("{pay}", f.toPay, "{cancel}", f.toCancel, "{shipped}", f.shipped, "{coupon}", f.coupon,
+		"{identity}", f.identity).Replace(rc.path)
 }
 
 // send sends the row's request as token; key is the Idempotency-Key of a
@@ -316,9 +352,9 @@ func (f *owaspFixture) send(e *env, rc routeCase, token, key string) reply {
 	if rc.body != "" {
 		body = rc.body
 	}
-	var headers []string
+	headers := slices.Clone(rc.headers)
 	if rc.idem {
-		headers = []string{"Idempotency-Key", key}
+		headers = append(headers, "Idempotency-Key", key)
 	}
 	return e.do(method, f.path(rc), token, body, headers...)
 }
@@ -339,7 +375,8 @@ func (f *owaspFixture) snapshot(t *testing.T) map[string]string {
 		"/v1/admin/orgs?limit=100", "/v1/admin/orgs/west", "/v1/admin/orgs/spare", "/v1/admin/orgs/rogue",
 		"/v1/admin/policies", "/v1/admin/bizpacks", "/v1/admin/promotions", "/v1/admin/promotions/pct",
 		"/v1/admin/promotions/rogue", "/v1/coupons/ROGUE-1", "/v1/admin/credit/agent-east", "/v1/admin/credit/agent-west",
-		"/v1/orders?limit=100")
+		"/v1/orders?limit=100", "/v1/admin/identities", "/v1/admin/identities/retail", "/v1/admin/identities/retail.new",
+		"/v1/admin/audit?targetType=identity")
 	read(f.tokens["alice"], "/v1/coupons/ALICE-1")
 	for _, id := range []string{f.toPay, f.toCancel, f.shipped} {
 		read(f.tokens["alice"], "/v1/orders/"+id, "/v1/orders/"+id+"/payments", "/v1/orders/"+id+"/returns",
@@ -361,6 +398,9 @@ func (f *owaspFixture) unchanged(t *testing.T, before map[string]string) {
 	}
 	if loads, rollbacks := f.fake.calls(); len(loads) != 0 || len(rollbacks) != 0 {
 		t.Errorf("refused requests reached the bizpack host: reloads %+v, rollbacks %v", loads, rollbacks)
+	}
+	if files := filesUnder(t, f.uploads); len(files) != 0 {
+		t.Errorf("refused requests uploaded %v", files)
 	}
 }
 
@@ -464,8 +504,12 @@ func TestOWASPObjectLevelAuthorization(t *testing.T) {
 		attackers := map[string][]string{
 			"order":  {"bob", "agent-west", "ops-b2b", "auditor"},
 			"coupon": {"bob", "agent-west", "auditor"},
+			// Only operators granted an identity, and admins, may know it.
+			"identity": {"ops-b2b", "alice", "agent-west", "auditor"},
 		}
-		notFound := map[string]string{"order": "order_not_found", "coupon": "coupon_not_found"}
+		notFound := map[string]string{"order": "order_not_found", "coupon": "coupon_not_found", "identity": "identity_not_found"}
+		// owner may use the route on the fixture's resource.
+		owner := map[string]string{"order": "alice", "coupon": "alice", "identity": "ops-retail"}
 		for _, rc := range owaspRoutes {
 			if rc.object == "" {
 				continue
@@ -475,7 +519,11 @@ func TestOWASPObjectLevelAuthorization(t *testing.T) {
 				// The answer for an id that does not exist, to compare with.
 				missing := rc
 				missing.path = strings.NewReplacer("{pay}", "o00missing0000", "{cancel}", "o00missing0000",
-					"{shipped}", "o00missing0000", "{coupon}", "NO-SUCH-COUPON").Replace(rc.path)
+					"{shipped}", "o00missing0000", "{coupon}", "NO-SUCH-COUPON", "{identity}", "no.such.identity").Replace(rc.path)
+				if rc.object == "identity" && !strings.HasPrefix(rc.route, "GET ") {
+					// Writing a missing identity creates it: compare with reading one.
+					missing = routeCase{route: "GET /v1/admin/identities/:code", path: "/v1/admin/identities/no.such.identity"}
+				}
 				absent := f.send(e, missing, f.tokens["bob"], nextKey())
 				expect(t, absent, 404, notFound[rc.object])
 				for _, who := range attackers[rc.object] {
@@ -489,7 +537,7 @@ func TestOWASPObjectLevelAuthorization(t *testing.T) {
 		}
 
 		// Visible but not allowed: 403, with what the caller may do.
-		alice, agentEast := f.tokens["alice"], f.tokens["agent-east"]
+		agentEast := f.tokens["agent-east"]
 		for _, tc := range []struct {
 			name, who, method, path, body string
 			idem                          bool
@@ -573,7 +621,7 @@ func TestOWASPObjectLevelAuthorization(t *testing.T) {
 		// The owner's requests pass: the refusals were not about the bodies.
 		for _, rc := range owaspRoutes {
 			if rc.object != "" {
-				expect(t, f.send(e, rc, alice, nextKey()), rc.ok, "")
+				expect(t, f.send(e, rc, f.tokens[owner[rc.object]], nextKey()), rc.ok, "")
 			}
 		}
 	})

@@ -45,10 +45,17 @@ func (s *Server) policyStatus(c echo.Context) error {
 // reloadPolicy recompiles the policy from its source. A policy that does
 // not load is refused (422 policy_invalid, with the compiler's message) and
 // the one in force stays.
+//
+// A successful reload is audited (target "policy", no id: there is one
+// policy) with the status before and after, whose revision and digest say
+// whether the text changed; a refused one is not.
 func (s *Server) reloadPolicy(c echo.Context) error {
+	before := policyStatus(s.policy.Status())
 	if err := s.policy.Reload(c.Request().Context()); err != nil {
 		return problem(CodePolicyInvalid, map[string]any{"error": err.Error()},
 			"the policy did not load; the one in force stays: %v", err)
 	}
-	return c.JSON(http.StatusOK, policyStatus(s.policy.Status()))
+	after := policyStatus(s.policy.Status())
+	s.audit(c, ActionPoliciesWrite, "reload", auditPolicy, "", before, after)
+	return c.JSON(http.StatusOK, after)
 }

@@ -56,6 +56,10 @@ const (
 	CodeIdempotencyInProgress = "idempotency_in_progress"
 	CodePrincipalExists       = "principal_exists"
 	CodeConflict              = "conflict"
+	CodeIdentityNotFound      = "identity_not_found"
+	CodeInvalidIdentity       = "invalid_identity"
+	CodeConfigStale           = "config_stale"
+	CodeBizpackUploadInvalid  = "bizpack_upload_invalid"
 	// CodePaymentRequired: the pay event of an order paid by card or agent
 	// credit is fired by POST /v1/orders/{id}/payments, never directly.
 	CodePaymentRequired = "payment_required"
@@ -125,6 +129,10 @@ var problemCodes = map[string]codeInfo{
 	CodeOrgInUse:              {http.StatusConflict, "Organisation node in use"},
 	CodePolicyInvalid:         {http.StatusUnprocessableEntity, "Policy did not load"},
 	CodeConflict:              {http.StatusConflict, "Conflict"},
+	CodeIdentityNotFound:      {http.StatusNotFound, "Business identity not found"},
+	CodeInvalidIdentity:       {http.StatusBadRequest, "Invalid business identity"},
+	CodeConfigStale:           {http.StatusPreconditionFailed, "Configuration changed meanwhile"},
+	CodeBizpackUploadInvalid:  {http.StatusBadRequest, "Bizpack upload invalid"},
 	CodePaymentRequired:       {http.StatusConflict, "Pay through the payments endpoint"},
 	CodeStockConflict:         {http.StatusConflict, "Stock setting conflict"},
 	CodePromotionInvalid:      {http.StatusUnprocessableEntity, "Promotion invalid"},

@@ -1,8 +1,11 @@
 package api
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -74,9 +77,18 @@ func (s *Server) putPromotion(c echo.Context) error {
 	ctx := c.Request().Context()
 	var saved promotion.Promotion
 	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
-		var err error
-		saved, err = s.book.PutPromotion(ctx, tx, p)
-		return err
+		before, err := promotionAt(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if saved, err = s.book.PutPromotion(ctx, tx, p); err != nil {
+			return err
+		}
+		after, err := promotionAt(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionPromotionsWrite, createdOr(before), auditPromotion, id, before, after)
 	}); err != nil {
 		return err
 	}
@@ -90,6 +102,23 @@ func (s *Server) putPromotion(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	return c.JSON(status, PromotionView{Promotion: saved, Budget: budget})
+}
+
+// promotionAt reads a promotion with its budget on db (a write's
+// transaction) for the audit log: nil when there is no such promotion.
+func promotionAt(ctx context.Context, db *gorm.DB, id string) (any, error) {
+	p, err := promotion.GetPromotion(ctx, db, id)
+	if errors.As(err, new(*promotion.PromotionNotFoundError)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	budget, err := promotion.GetBudget(ctx, db, id)
+	if err != nil {
+		return nil, err
+	}
+	return PromotionView{Promotion: p, Budget: budget}, nil
 }
 
 func (s *Server) getPromotion(c echo.Context) error {
@@ -143,8 +172,20 @@ func (s *Server) putGroupOrder(c echo.Context) error {
 	if len(req.Groups) > MaxGroups {
 		return invalidField("groups", "at most %d groups", MaxGroups)
 	}
+	// The order in force is read from the book, brought up to date first:
+	// the domain has no reader of it for a transaction.
+	s.refreshBook(c)
+	before := GroupOrderRequest{Groups: s.book.GroupOrder()}
+	if before.Groups == nil {
+		before.Groups = []string{}
+	}
 	ctx := c.Request().Context()
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return s.book.SetGroupOrder(ctx, tx, req.Groups) }); err != nil {
+	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		if err := s.book.SetGroupOrder(ctx, tx, req.Groups); err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionPromotionsWrite, "update", auditGroups, "", before, GroupOrderRequest{Groups: req.Groups})
+	}); err != nil {
 		return err
 	}
 	s.refreshBook(c)
@@ -159,6 +200,31 @@ type IssueRequest struct {
 	// ExpiresAt: the coupons are usable before it; absent, they expire with
 	// the promotion's window, or never.
 	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// auditedCoupons is what the audit log keeps of an issue: one entry, not a
+// row per coupon, and the codes masked: a code is what a buyer redeems, so
+// the log, readable by every admin, must not hand out usable ones.
+type auditedCoupons struct {
+	PromotionID string     `json:"promotionId"`
+	Owner       string     `json:"owner,omitempty"`
+	Count       int        `json:"count"`
+	Codes       []string   `json:"codes"`
+	ExpiresAt   *time.Time `json:"expiresAt,omitempty"`
+}
+
+// maskCodes keeps the first two and last character of each code ("SP***9").
+func maskCodes(codes []string) []string {
+	out := make([]string, len(codes))
+	for i, c := range codes {
+		r := []rune(c)
+		if len(r) <= 4 {
+			out[i] = strings.Repeat("*", len(r))
+			continue
+		}
+		out[i] = string(r[:2]) + strings.Repeat("*", len(r)-3) + string(r[len(r)-1:])
+	}
+	return out
 }
 
 // IssueResult answers POST /v1/admin/promotions/{id}/coupons.
@@ -217,8 +283,11 @@ func (s *Server) issueCoupons(c echo.Context) error {
 			return err
 		}
 		var err error
-		first, err = promotion.GetCoupon(ctx, tx, req.Codes[0])
-		return err
+		if first, err = promotion.GetCoupon(ctx, tx, req.Codes[0]); err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionPromotionsWrite, "issue", auditCoupons, id, nil,
+			auditedCoupons{PromotionID: id, Owner: req.Owner, Count: len(req.Codes), Codes: maskCodes(req.Codes), ExpiresAt: first.ExpiresAt})
 	}); err != nil {
 		return err
 	}
@@ -231,6 +300,14 @@ func (s *Server) issueCoupons(c echo.Context) error {
 type TopUpRequest struct {
 	Amount *int64 `json:"amount"`
 	Key    string `json:"key,omitempty"`
+}
+
+// auditedTopUp is the budget after a top-up, with the top-up's amount and
+// key (a retry with the same key leaves the budget as it was).
+type auditedTopUp struct {
+	promotion.Budget
+	TopUp int64  `json:"topUp"`
+	Key   string `json:"key"`
 }
 
 // topUpBudget adds money to a promotion's budget, once per key.
@@ -251,7 +328,21 @@ func (s *Server) topUpBudget(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return promotion.TopUpBudget(ctx, tx, id, *req.Amount, key) }); err != nil {
+	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		before, err := promotion.GetBudget(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := promotion.TopUpBudget(ctx, tx, id, *req.Amount, key); err != nil {
+			return err
+		}
+		after, err := promotion.GetBudget(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionPromotionsWrite, "top-up", auditPromotion, id, before,
+			auditedTopUp{Budget: after, TopUp: *req.Amount, Key: key})
+	}); err != nil {
 		return err
 	}
 	s.refreshBook(c)

@@ -29,6 +29,7 @@ import (
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/authz"
+	"github.com/tmf-platform/tmf/platform/configs"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -98,6 +99,16 @@ type Config struct {
 	// Bizpacks is the plugin host, for the admin endpoints that show,
 	// reload and roll back bizpacks; nil means the server runs none.
 	Bizpacks Bizpacks
+	// Configs keeps the kernel's configuration as stored revisions, for the
+	// identity endpoints; nil makes one over Store and Kernel (without
+	// starting bizpacks a change binds: give the server's own, wired to the
+	// bizpack host, in production).
+	Configs *configs.Source
+	// BizpackUploads is the directory uploaded bizpack binaries are kept
+	// in ("<dir>/<name>/<sha256>"); "" refuses uploads.
+	BizpackUploads string
+	// MaxBizpackBytes bounds an uploaded binary; default 256 MiB.
+	MaxBizpackBytes int64
 	// Policy decides every request (see docs/permissions.md); nil runs the
 	// shipped default policy.
 	Policy *authz.Engine
@@ -127,6 +138,9 @@ type Server struct {
 	book           *promotion.Book
 	kernel         *kernel.Kernel
 	bizpacks       Bizpacks
+	configs        *configs.Source
+	uploads        string
+	maxUpload      int64
 	policy         *authz.Engine
 	jwt            *authn.Verifier
 	log            *slog.Logger
@@ -151,7 +165,13 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
 		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter,
-		routes: map[string]bool{}, actions: map[string]access{}}
+		routes: map[string]bool{}, actions: map[string]access{}, configs: cfg.Configs, uploads: cfg.BizpackUploads, maxUpload: cfg.MaxBizpackBytes}
+	if s.configs == nil && s.kernel != nil {
+		s.configs = configs.New(cfg.Store, cfg.Kernel, nil, cfg.Logger)
+	}
+	if s.maxUpload <= 0 {
+		s.maxUpload = DefaultMaxBizpackBytes
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -218,6 +238,17 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/stock/audit", s.auditStock, function(ActionStockAudit))
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
+	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))
+	add(http.MethodGet, "/v1/me", s.me, function(ActionMe))
+	add(http.MethodGet, "/v1/admin/identities", s.listIdentities, function(ActionIdentityList))
+	add(http.MethodGet, "/v1/admin/identities/:code", s.getIdentity, onResource(ActionIdentityRead))
+	add(http.MethodPut, "/v1/admin/identities/:code", s.putIdentity, onResource(ActionIdentityWrite))
+	add(http.MethodPost, "/v1/admin/identities/:code/preview", s.previewIdentity, onResource(ActionIdentityWrite))
+	add(http.MethodGet, "/v1/admin/identities/:code/plan", s.identityPlan, onResource(ActionIdentityRead))
+	add(http.MethodGet, "/v1/admin/identities/:code/lifecycle", s.identityLifecycle, onResource(ActionIdentityRead))
+	add(http.MethodGet, "/v1/admin/extension-points", s.listPoints, function(ActionExtensionsRead))
+	add(http.MethodGet, "/v1/admin/products", s.listProducts, function(ActionExtensionsRead))
+	add(http.MethodGet, "/v1/admin/audit", s.listAudit, function(ActionAuditRead))
 	add(http.MethodPost, "/v1/admin/orgs", s.createOrg, function(ActionOrgsWrite))
 	add(http.MethodGet, "/v1/admin/orgs", s.listOrgs, function(ActionOrgsRead))
 	add(http.MethodGet, "/v1/admin/orgs/:id", s.getOrg, function(ActionOrgsRead))
@@ -226,6 +257,7 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/policies", s.policyStatus, function(ActionPoliciesRead))
 	add(http.MethodPost, "/v1/admin/policies/reload", s.reloadPolicy, function(ActionPoliciesWrite))
 	add(http.MethodGet, "/v1/admin/bizpacks", s.listBizpacks, function(ActionBizpacksRead))
+	add(http.MethodPut, "/v1/admin/bizpacks/:name/binaries", s.uploadBizpack, function(ActionBizpacksWrite))
 	add(http.MethodPost, "/v1/admin/bizpacks/:name/reload", s.reloadBizpack, function(ActionBizpacksWrite))
 	add(http.MethodPost, "/v1/admin/bizpacks/:name/rollback", s.rollbackBizpack, function(ActionBizpacksWrite))
 
@@ -246,6 +278,7 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/orders/:id", s.getOrder, onResource(ActionOrderRead))
 	add(http.MethodPost, "/v1/orders/:id/events", s.fireEvent, onResource(ActionOrderEvent))
 	add(http.MethodGet, "/v1/orders/:id/trace", s.getTrace, onResource(ActionOrderTrace))
+	add(http.MethodGet, "/v1/orders/:id/history", s.getHistory, onResource(ActionOrderRead))
 	add(http.MethodPost, "/v1/orders/:id/payments", s.pay, onResource(ActionOrderPay))
 	add(http.MethodGet, "/v1/orders/:id/payments", s.listPayments, onResource(ActionOrderPayments))
 	add(http.MethodPost, "/v1/orders/:id/returns", s.returnItems, onResource(ActionOrderReturn))

@@ -104,7 +104,9 @@ func (s *Server) putChannel(c echo.Context) error {
 	if req.Quantity != nil {
 		cfg.Quantity = *req.Quantity
 	}
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return stock.SetChannel(ctx, tx, cfg) }); err != nil {
+	if err := s.stockWrite(c, "set-channel", sku, loc, channel, func(tx *gorm.DB) error {
+		return stock.SetChannel(ctx, tx, cfg)
+	}); err != nil {
 		return err
 	}
 	return s.answerStock(c, sku)
@@ -134,7 +136,9 @@ func (s *Server) deleteChannel(c echo.Context) error {
 	if err := s.knownSKU(ctx, sku); err != nil {
 		return err
 	}
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return stock.RemoveChannel(ctx, tx, sku, loc, channel, mode) }); err != nil {
+	if err := s.stockWrite(c, "remove-channel", sku, loc, channel, func(tx *gorm.DB) error {
+		return stock.RemoveChannel(ctx, tx, sku, loc, channel, mode)
+	}); err != nil {
 		return err
 	}
 	return s.answerStock(c, sku)
@@ -171,7 +175,11 @@ func (s *Server) putBuckets(c echo.Context) error {
 		return err
 	}
 	n := *req.Buckets
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+	verb := "split-buckets"
+	if n <= 1 {
+		verb = "merge-buckets"
+	}
+	if err := s.stockWrite(c, verb, sku, loc, "", func(tx *gorm.DB) error {
 		if n <= 1 {
 			return stock.MergeBuckets(ctx, tx, sku, loc)
 		}
@@ -245,7 +253,20 @@ func (s *Server) putLocation(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	loc := stock.Location{Name: name, Regions: strings.Join(req.Regions, ","), Priority: req.Priority}
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error { return stock.PutLocation(ctx, tx, loc) }); err != nil {
+	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+		locs, err := stock.Locations(ctx, tx)
+		if err != nil {
+			return err
+		}
+		var before any
+		if i := slices.IndexFunc(locs, func(l stock.Location) bool { return l.Name == name }); i >= 0 {
+			before = locationView(locs[i])
+		}
+		if err := stock.PutLocation(ctx, tx, loc); err != nil {
+			return err
+		}
+		return s.auditIn(ctx, tx, c, ActionStockWrite, createdOr(before), auditLocation, name, before, locationView(loc))
+	}); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, locationView(loc))

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// HistoryView answers GET /v1/orders/{id}/history: the order's lifecycle
+// steps, oldest first.
+type HistoryView struct {
+	OrderID string         `json:"orderId"`
+	Items   []HistoryEntry `json:"items"`
+}
+
+// HistoryEntry is one lifecycle step: the event, the states it moved the
+// order between, the version it made, who fired it and why.
+type HistoryEntry struct {
+	Version int64     `json:"version"`
+	Event   string    `json:"event"`
+	From    string    `json:"from,omitempty"`
+	To      string    `json:"to"`
+	Actor   string    `json:"actor,omitempty"`
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// getHistory answers the lifecycle steps of an order the caller may read.
+func (s *Server) getHistory(c echo.Context) error {
+	v, err := s.orderFor(c, ActionOrderRead, "")
+	if err != nil {
+		return err
+	}
+	steps, err := s.store.OrderHistory(c.Request().Context(), v.ID)
+	if err != nil {
+		return err
+	}
+	out := HistoryView{OrderID: v.ID, Items: make([]HistoryEntry, 0, len(steps))}
+	for _, h := range steps {
+		out.Items = append(out.Items, HistoryEntry{Version: h.Version, Event: h.Event, From: h.FromState, To: h.ToState,
+			Actor: h.Actor, Reason: h.Reason, At: h.CreatedAt.UTC()})
+	}
+	return c.JSON(http.StatusOK, out)
+}
