@@ -1,6 +1,6 @@
 // Command tmfd is the TMF ordering server.
 //
-//	tmfd serve [--listen 127.0.0.1:8080] [--db DSN] [--config FILE] [--admin-token TOKEN] [--demo]
+//	tmfd serve [--listen 127.0.0.1:8080] [--db DSN] [--config FILE] [--bizpack-dir DIR] [--admin-token TOKEN] [--demo]
 //	           [--policy DIR|BUNDLE] [--jwt-issuer ISS --jwt-audience AUD (--jwt-hs256-secret-file F | --jwt-rs256-keys F)]
 //
 // Every flag can also be set by an environment variable TMF_<NAME>
@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -51,7 +52,10 @@ const usage = `usage: tmfd serve [flags]
 Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --listen ADDR         address to listen on (default 127.0.0.1:8080)
   --db DSN              SQLite file (default ./data/tmf.db), postgres://… or mysql://…
-  --config FILE         YAML or JSON file of identities, products and bindings
+  --config FILE         YAML or JSON file of identities, products, bindings and bizpacks. Its identities
+                        seed an empty store (revision 1); after that the stored revisions, changed through
+                        the admin API and console, are in force
+  --bizpack-dir DIR     where uploaded bizpack binaries are kept (default ./data/bizpacks)
   --admin-token TOKEN   bearer token of the first administrator (generated and printed once when absent)
   --demo                load a small demo catalogue, stock and buyers
   --policy PATH         Rego policy directory or bundle (.tar.gz); default: the shipped policy.
@@ -68,6 +72,8 @@ type serveOptions struct {
 	Config     string
 	AdminToken string
 	Demo       bool
+	// BizpackDir keeps uploaded bizpack binaries.
+	BizpackDir string
 	// Policy is the Rego policy's directory or bundle; "" = the shipped one.
 	Policy string
 	// JWT settings; JWTs are accepted only when Issuer is set.
@@ -88,6 +94,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&o.Listen, "listen", env("LISTEN", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&o.DB, "db", env("DB", ""), "database DSN (default: SQLite file ./data/tmf.db)")
 	fs.StringVar(&o.Config, "config", env("CONFIG", ""), "configuration file (YAML or JSON)")
+	fs.StringVar(&o.BizpackDir, "bizpack-dir", env("BIZPACK_DIR", filepath.Join("data", "bizpacks")), "directory of uploaded bizpack binaries")
 	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token")
 	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")

@@ -13,6 +13,7 @@ import (
 
 func TestParseServeFlagsAndEnvironment(t *testing.T) {
 	t.Parallel()
+	uploads := filepath.Join("data", "bizpacks")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -20,16 +21,17 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		want serveOptions
 		err  string
 	}{
-		{"defaults", nil, nil, serveOptions{Listen: "127.0.0.1:8080"}, ""},
+		{"defaults", nil, nil, serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads}, ""},
 		{"environment", nil, map[string]string{"TMF_LISTEN": ":9000", "TMF_DB": "postgres://x", "TMF_DEMO": "true",
 			"TMF_ADMIN_TOKEN": "t", "TMF_CONFIG": "c.yaml"},
-			serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml"}, ""},
+			serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml", BizpackDir: uploads}, ""},
 		{"a flag wins over the environment", []string{"--listen", ":7000", "--demo=false"}, map[string]string{"TMF_LISTEN": ":9000", "TMF_DEMO": "1"},
-			serveOptions{Listen: ":7000"}, ""},
+			serveOptions{Listen: ":7000", BizpackDir: uploads}, ""},
 		{"policy and JWT settings", []string{"--policy", "policy/", "--jwt-audience", "tmf"}, map[string]string{"TMF_JWT_ISSUER": "https://idp",
 			"TMF_JWT_HS256_SECRET_FILE": "s", "TMF_JWT_RS256_KEYS": "k.pem", "TMF_JWT_AUDIENCE": "other"},
 			serveOptions{Listen: "127.0.0.1:8080", Policy: "policy/", JWTIssuer: "https://idp", JWTAudience: "tmf", JWTSecretFile: "s",
-				JWTKeysFile: "k.pem"}, ""},
+				JWTKeysFile: "k.pem", BizpackDir: uploads}, ""},
+		{"bizpack uploads", []string{"--bizpack-dir", "/srv/bizpacks"}, nil, serveOptions{Listen: "127.0.0.1:8080", BizpackDir: "/srv/bizpacks"}, ""},
 		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},
 		{"stray argument", []string{"extra"}, nil, serveOptions{}, "no arguments"},
 		{"unknown flag", []string{"--nope"}, nil, serveOptions{}, "not defined"},

@@ -20,6 +20,8 @@ import (
 	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/configs"
+	"github.com/tmf-platform/tmf/platform/console"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/outbox"
@@ -68,11 +70,16 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err := host.Configure(ctx, file.Bizpacks); err != nil {
 		return fmt.Errorf("bizpacks: %w", err)
 	}
-	if err := host.Ensure(ctx, cfg); err != nil {
-		return fmt.Errorf("bizpacks: %w", err)
-	}
-	if _, err := k.Apply(cfg); err != nil {
+	// The stored configuration revision is in force; an empty store is
+	// seeded from the file (or the built-in default).
+	source := configs.New(st, k, host.Ensure, log)
+	inForce, err := source.Boot(ctx, cfg)
+	if err != nil {
 		return fmt.Errorf("config %s: %w", describe(o.Config), err)
+	}
+	if inForce.Revision > 1 && o.Config != "" {
+		log.Warn("the configuration file's identities are not used: the store holds a newer revision; change identities through the admin API or console",
+			"file", o.Config, "revision", inForce.Revision)
 	}
 
 	if err := bootstrapAdmin(ctx, st, o.AdminToken, stdout); err != nil {
@@ -102,13 +109,19 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	relay.Subscribe("refunds", order.TopicRefundDue, refundHandler(svc))
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 
-	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Policy: policy, JWT: verifier,
-		Logger: log, Gatherer: reg, Registerer: reg, Ready: st.Ping})
+	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
+		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, Ready: st.Ping})
+	// The admin console is static files at /admin that call the API like
+	// any other client.
+	mux := http.NewServeMux()
+	mux.Handle("/admin", console.Handler())
+	mux.Handle("/admin/", console.Handler())
+	mux.Handle("/", server.Handler())
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return err
 	}
-	httpServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second,
+	httpServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	fmt.Fprintf(stdout, "tmfd listening on http://%s (store: %s)\n", ln.Addr(), st.Dialect())
 
@@ -118,6 +131,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })
 	wg.Go(func() { policy.Watch(loops, PolicyPoll) })
+	wg.Go(func() { source.Follow(loops, ConfigPoll) })
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
@@ -140,6 +154,10 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 // PolicyPoll is how often a policy directory or bundle is checked for
 // changes; a change that compiles replaces the policy in force.
 const PolicyPoll = 2 * time.Second
+
+// ConfigPoll is how often the server looks for configuration revisions
+// saved by other servers on the same database.
+const ConfigPoll = 2 * time.Second
 
 // PromotionRefresh is how often the promotion book looks for changes made
 // by other processes (admin writes in this one refresh it at once).
