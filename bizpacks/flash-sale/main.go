@@ -23,6 +23,11 @@ import (
 //go:embed bizpack.json
 var manifestJSON []byte
 
+// version, when set at build time (-ldflags "-X main.version=1.0.1"),
+// replaces the manifest's version: a way to build a second release of the
+// same code, for trying a promotion and a rollback.
+var version string
+
 func main() { plugin.Serve(newBizpack()) }
 
 // newBizpack builds the bizpack from the embedded manifest, with an empty
@@ -32,6 +37,9 @@ func newBizpack() *extensions.Bizpack {
 	m, err := extensions.ParseManifest(manifestJSON)
 	if err != nil {
 		panic(fmt.Sprintf("flash-sale: bizpack.json: %v", err))
+	}
+	if version != "" {
+		m.Version = version
 	}
 	b := extensions.New(m)
 	extensions.Implement(b, extensions.OrderValidate, OneUnit)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,16 +37,7 @@ func TestServeReloadsItsPolicyDirectory(t *testing.T) {
 	waitReady(t, base)
 	get := func(path, token string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return apiCall(t, base, token, http.MethodGet, path, "")
 	}
 	status := func() map[string]any {
 		_, st := get("/v1/admin/policies", "admin-secret")

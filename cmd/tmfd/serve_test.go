@@ -58,20 +58,7 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 
 	do := func(method, path, token, key, body string) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		req.Header.Set("Content-Type", "application/json")
-		if key != "" {
-			req.Header.Set("Idempotency-Key", key)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return apiCall(t, base, token, method, path, body, "Idempotency-Key", key)
 	}
 	status, o := do("POST", "/v1/orders", "demo-alice", "k-1",
 		`{"items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east","line1":"1 Bund"}}`)
@@ -166,4 +153,32 @@ func waitReady(t *testing.T, base string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatal("server not ready")
+}
+
+// apiCall calls the server at base with a bearer token, a JSON body (none
+// when empty) and extra headers as name, value pairs (empty values are not
+// sent), and decodes the JSON answer.
+func apiCall(t *testing.T, base, token, method, path, body string, headers ...string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i+1] != "" {
+			req.Header.Set(headers[i], headers[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
 }

@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
+)
+
+// chromiumPath is the headless browser of the console's browser tests:
+// $TMF_CHROMIUM, else chromium or chromium-browser on the PATH.
+func chromiumPath() string {
+	if p := os.Getenv("TMF_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// browser drives one headless Chromium through the console, writing a
+// screenshot of every step to dir.
+type browser struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	dir  string
+	shot int
+}
+
+// step is how long one step may wait for the page: generous, because the
+// machine may be busy; a step that passes returns as soon as the page
+// shows what it waits for.
+const step = 30 * time.Second
+
+func (b *browser) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.screenshot("failed-" + what)
+		b.t.Fatalf("%s: %v\npage text: %s", what, err, b.pageText())
+	}
+}
+
+func (b *browser) pageText() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	return text
+}
+
+// screenshot writes the whole page as NN-name.png.
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	b.shot++
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.shot, name))
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// waitText waits until the element sel exists and its text contains every
+// one of want; on timeout it fails with what the element showed.
+func (b *browser) waitText(sel string, want ...string) {
+	b.t.Helper()
+	var got string
+	err := b.poll(func(ctx context.Context) (bool, error) {
+		text, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(
+			`(() => { const e = document.querySelector(%q); return e ? (e.innerText || e.textContent || "") : "" })()`, sel)))
+		if err != nil {
+			return false, err
+		}
+		got = text
+		ok := got != ""
+		for _, w := range want {
+			ok = ok && strings.Contains(got, w)
+		}
+		return ok, nil
+	})
+	if err != nil {
+		b.screenshot("failed-wait")
+		b.t.Fatalf("waiting for %s to show %q: %v; it shows %q", sel, want, err, got)
+	}
+}
+
+// waitTrue waits until the JavaScript expression is true.
+func (b *browser) waitTrue(what, expr string) {
+	b.t.Helper()
+	err := b.poll(func(ctx context.Context) (bool, error) {
+		return chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+	})
+	if err != nil {
+		b.screenshot("failed-wait")
+		b.t.Fatalf("waiting for %s (%s): %v\npage text: %s", what, expr, err, b.pageText())
+	}
+}
+
+func (b *browser) poll(check func(ctx context.Context) (bool, error)) error {
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	for {
+		ok, err := check(ctx)
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// value reads an input's value.
+func (b *browser) value(sel string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, step)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("read %s: %v", sel, err)
+	}
+	return v
+}
+
+func (b *browser) open(fragment string) {
+	b.t.Helper()
+	b.run("open "+fragment, chromedp.Navigate(b.base+"/admin"+fragment), chromedp.WaitReady(chromedp.CSS("#view")))
+}
+
+func (b *browser) click(sel string) {
+	b.t.Helper()
+	b.run("click "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), chromedp.Click(chromedp.CSS(sel)))
+}
+
+func (b *browser) fill(sel, text string) {
+	b.t.Helper()
+	clear := fmt.Sprintf(`(() => { const e = document.querySelector(%q); e.value = ""; e.dispatchEvent(new Event("input", {bubbles: true})); return true })()`, sel)
+	b.run("fill "+sel, chromedp.WaitVisible(chromedp.CSS(sel)), func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Evaluate[bool](clear)(ctx, t)
+		return chromedp.Void{}, err
+	}, chromedp.SendKeys(chromedp.CSS(sel), text))
+}
+
+// buildFlashSale builds the flash-sale example bizpack at version.
+func buildFlashSale(t *testing.T, dir, version string) (path, sum string) {
+	t.Helper()
+	path = filepath.Join(dir, "flash-sale-"+version)
+	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-ldflags", "-X main.version="+version, "-o", path,
+		"../../bizpacks/flash-sale")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building flash-sale %s: %v\n%s", version, err, out)
+	}
+	sum, err := bizpackhost.Checksum(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, sum
+}
+
+// The admin console's main journeys, in headless Chromium against a real
+// tmfd with a real bizpack process: sign in; create an identity with two
+// products and a bizpack, see the conflict the two products cause and the
+// refused save keep the form, fix it, see the plan and save; see the plan
+// and the lifecycle; place an order through the API and find it in the
+// console with its trace; upload a new bizpack version, promote it and
+// roll it back; read the audit log. Screenshots of every step go to
+// $TMF_ARTEFACTS/console (or a temporary directory).
+func TestConsoleJourneys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a browser")
+	}
+	chrome := chromiumPath()
+	if chrome == "" {
+		t.Skip("no Chromium: install it (apt-get install -y chromium) or set TMF_CHROMIUM to run the console's browser tests")
+	}
+	dir := t.TempDir()
+	v1, sum1 := buildFlashSale(t, dir, "1.0.0")
+	v2, _ := buildFlashSale(t, dir, "1.1.0")
+	cfg := filepath.Join(dir, "tmfd.yaml")
+	if err := os.WriteFile(cfg, fmt.Appendf(nil, `identities:
+  - code: retail
+    name: Retail
+    products: [{name: standard-retail}]
+  - code: virtual
+    name: Virtual goods
+    products: [{name: virtual-goods}]
+rules:
+  - identity: retail
+bizpacks:
+  - name: flash-sale
+    path: %s
+    sha256: "%s"
+    start: boot
+`, v1, sum1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shots := os.Getenv("TMF_ARTEFACTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	shots = filepath.Join(shots, "console")
+	if err := os.MkdirAll(shots, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", shots)
+
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, serveOptions{Listen: addr, DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
+			AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "uploads")}, &stdout, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", stderr.String())
+		}
+	}()
+	base := "http://" + addr
+	waitReady(t, base)
+
+	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 1000))...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
+	defer cancelBrowser()
+	// The first action starts the browser; it must not run under a
+	// timeout, which would end the browser with it.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", chrome, err)
+	}
+	b := &browser{t: t, ctx: bctx, base: base, dir: shots}
+	// Journeys build on each other: after a failed one the rest are
+	// skipped instead of waiting for pages that cannot appear.
+	failed := false
+	journey := func(name string, fn func(t *testing.T)) {
+		if failed {
+			t.Run(name, func(t *testing.T) { t.Skip("an earlier journey failed") })
+			return
+		}
+		failed = !t.Run(name, fn)
+	}
+
+	journey("sign in", func(t *testing.T) {
+		b.t = t
+		b.open("")
+		b.run("sign-in form", chromedp.WaitVisible(chromedp.CSS("#login-token")))
+		b.screenshot("sign-in")
+		b.click("#login-submit")
+		b.waitText("#login-token-error", "Enter your access token")
+		b.fill("#login-token", "not-a-token")
+		b.click("#login-submit")
+		b.waitText("#login-token-error", "not accepted")
+		b.waitTrue("the field marked invalid", `document.querySelector("#login-token").getAttribute("aria-invalid") === "true"`)
+		b.screenshot("sign-in-refused")
+		b.fill("#login-token", "admin-secret")
+		b.click("#login-submit")
+		b.waitText("#signed-in", "admin")
+		b.waitTrue("the navigation", `!!document.querySelector("#nav-identities") && !!document.querySelector("#nav-bizpacks") && !!document.querySelector("#nav-audit")`)
+		b.screenshot("signed-in")
+	})
+
+	journey("create an identity: conflict, refused save, fix, save", func(t *testing.T) {
+		b.t = t
+		b.open("#/identities/new")
+		b.fill("#identity-code", "retail.flash")
+		b.fill("#identity-name", "Flash sale")
+		b.click("#product-standard-retail")
+		b.click("#product-virtual-goods")
+		b.click("#bizpack-flash-sale")
+		b.click("#rule-add")
+		b.fill("#rule-0-channel", "flash")
+		b.click("#identity-check")
+		// Both products bind delivery.freight and payment.methods at
+		// priority 10: the server names both sides.
+		b.waitText("#problems", "delivery.freight", "standard-retail", "virtual-goods")
+		b.screenshot("conflict-shown")
+		b.click("#identity-save")
+		b.waitText("#problems", "delivery.freight")
+		if got := b.value("#identity-name"); got != "Flash sale" {
+			t.Fatalf("after the refused save the name field holds %q; nothing typed may be lost", got)
+		}
+		b.waitTrue("the products still ticked", `document.querySelector("#product-virtual-goods").checked && document.querySelector("#product-standard-retail").checked && document.querySelector("#bizpack-flash-sale").checked`)
+		b.screenshot("save-refused-form-kept")
+		if status, out := apiCall(t, base, "demo-ops", "GET", "/v1/admin/identities/retail.flash", ""); status != http.StatusNotFound {
+			t.Fatalf("the refused save saved something: %d %v", status, out)
+		}
+		// Fix: standard-retail wins over virtual-goods.
+		b.fill("#product-standard-retail-priority", "20")
+		b.click("#identity-check")
+		b.waitText("#preview-status", "Valid")
+		b.waitText("#plan-table", "flash-sale", "standard-retail")
+		b.screenshot("conflict-fixed-plan")
+		b.click("#identity-save")
+		b.waitText("#status", "Saved revision 2")
+		b.screenshot("saved")
+	})
+
+	journey("plan and lifecycle", func(t *testing.T) {
+		b.t = t
+		b.open("#/identities")
+		b.waitText("#identities-table", "retail.flash", "Flash sale", "flash-sale")
+		b.screenshot("identities")
+		b.open("#/identities/retail.flash")
+		b.waitText("#plan-table", "order.guard", "flash-sale", "bizpack", "standard-retail", "virtual-goods")
+		b.screenshot("plan")
+		b.click("#tab-lifecycle")
+		b.waitTrue("the diagram", `!!document.querySelector('#lifecycle-svg g.state[data-state="pending_payment"]') && document.querySelectorAll('#lifecycle-svg path.edge').length > 5`)
+		b.waitText("#lifecycle-guards", "flash-sale")
+		b.waitText("#lifecycle-table", "pay", "pending_payment")
+		b.screenshot("lifecycle")
+	})
+
+	var orderID string
+	journey("place an order through the API and find it with its trace", func(t *testing.T) {
+		b.t = t
+		status, out := apiCall(t, base, "demo-alice", "POST", "/v1/orders",
+			`{"channel":"flash","items":[{"sku":"ticket-museum","quantity":1}],"shippingAddress":{"region":"east"}}`, "Idempotency-Key", "flash-1")
+		if status != http.StatusCreated || out["bizCode"] != "retail.flash" {
+			t.Fatalf("placing an order on the flash channel: %d %v", status, out)
+		}
+		orderID = out["id"].(string)
+		b.open("#/orders")
+		b.fill("#order-filter-bizcode", "retail.flash")
+		b.click("#order-search")
+		b.waitText("#orders-table", orderID)
+		b.screenshot("orders-found")
+		b.click(fmt.Sprintf(`#orders-table a[href*=%q]`, orderID))
+		b.waitText("#order-status", "pending_payment")
+		b.waitText("#order-history", "place", "created", "pending_payment")
+		b.waitText("#order-trace", "order.validate", "flash-sale", "order.guard")
+		b.screenshot("order-trace")
+	})
+
+	journey("upload a bizpack version, promote it, roll it back", func(t *testing.T) {
+		b.t = t
+		b.open("#/bizpacks")
+		b.waitText("#bizpack-flash-sale-version", "1.0.0")
+		b.screenshot("bizpacks")
+		b.run("choose the new binary", chromedp.SetUploadFiles(chromedp.CSS("#bizpack-flash-sale-file"), []string{v2}))
+		b.click("#bizpack-flash-sale-upload")
+		b.waitText("#bizpack-flash-sale-uploaded", "SHA-256")
+		b.click("#bizpack-flash-sale-promote")
+		b.waitText("#bizpack-flash-sale-version", "1.1.0")
+		b.waitText("#bizpack-flash-sale-standby", "1.0.0")
+		b.screenshot("promoted")
+		b.click("#bizpack-flash-sale-rollback")
+		b.waitText("#bizpack-flash-sale-version", "1.0.0")
+		b.waitText("#bizpack-flash-sale-result", "1.0.0")
+		b.screenshot("rolled-back")
+		status, out := apiCall(t, base, "admin-secret", "GET", "/v1/admin/bizpacks", "")
+		if status != http.StatusOK || !strings.Contains(fmt.Sprint(out), "version:1.0.0") {
+			t.Fatalf("bizpacks after the rollback: %d %v", status, out)
+		}
+	})
+
+	journey("extension points and permissions", func(t *testing.T) {
+		b.t = t
+		b.open("#/points")
+		b.waitText("#points-table", "delivery.freight", "order.guard", "ms")
+		b.screenshot("extension-points")
+		b.open("#/permissions")
+		b.waitText("#org-tree", "hq", "east", "shanghai")
+		b.waitText("#principals-table", "alice", "agent-1", "ops")
+		b.screenshot("permissions")
+	})
+
+	journey("audit log", func(t *testing.T) {
+		b.t = t
+		b.open("#/audit")
+		b.waitText("#audit-table", "identity.write", "retail.flash", "bizpack flash-sale")
+		b.click("#audit-toggle-0")
+		b.waitText("#audit-detail-0", "1.1.0", "1.0.0")
+		b.screenshot("audit")
+	})
+
+	journey("an operator sees only its identities", func(t *testing.T) {
+		b.t = t
+		status, out := apiCall(t, base, "admin-secret", "POST", "/v1/admin/principals",
+			`{"id":"op-virtual","roles":["operator"],"identities":["virtual"]}`)
+		if status != http.StatusCreated {
+			t.Fatalf("creating an operator: %d %v", status, out)
+		}
+		b.click("#signout")
+		b.fill("#login-token", out["token"].(string))
+		b.click("#login-submit")
+		b.waitText("#signed-in", "op-virtual")
+		b.open("#/identities")
+		b.waitText("#identities-table", "virtual")
+		b.waitTrue("no other identity listed", `!document.querySelector('[id="identity-row-retail"]') && !document.querySelector('[id="identity-row-retail-flash"]')`)
+		b.waitTrue("no admin sections", `!document.querySelector("#nav-bizpacks") && !document.querySelector("#nav-audit")`)
+		b.screenshot("operator-view")
+	})
+}
