@@ -64,9 +64,50 @@ func (b *browser) pageText() string {
 	return text
 }
 
-// screenshot writes the whole page as NN-name.png.
+// a11yProblems lists what makes the page as it is now hard to use with a
+// screen reader or a keyboard: duplicate ids, visible form fields without
+// a label, visible buttons and links without a name, not exactly one h1,
+// a diagram without a text alternative, aria references to nothing.
+const a11yProblems = `(() => {
+  const out = [], seen = {};
+  const visible = (e) => !!(e.offsetWidth || e.offsetHeight || e.getClientRects().length);
+  document.querySelectorAll('[id]').forEach((e) => { if (seen[e.id]) out.push('duplicate id ' + e.id); seen[e.id] = true; });
+  document.querySelectorAll('input, select, textarea').forEach((e) => {
+    if (e.type === 'hidden' || !visible(e)) return;
+    const label = (e.id && document.querySelector('label[for="' + CSS.escape(e.id) + '"]')) || e.closest('label') ||
+      e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+    if (!label) out.push('field without a label: ' + e.tagName.toLowerCase() + '#' + e.id);
+  });
+  document.querySelectorAll('button, a[href]').forEach((e) => {
+    if (visible(e) && !(e.innerText || '').trim() && !e.getAttribute('aria-label')) out.push('nameless ' + e.tagName.toLowerCase() + '#' + e.id);
+  });
+  const h1 = document.querySelectorAll('h1').length;
+  if (h1 !== 1) out.push(h1 + ' h1 elements');
+  document.querySelectorAll('svg[role="img"]').forEach((e) => {
+    if (!e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby')) out.push('diagram without a text alternative');
+  });
+  document.querySelectorAll('[aria-describedby], [aria-controls], [aria-labelledby]').forEach((e) => {
+    for (const attr of ['aria-describedby', 'aria-controls', 'aria-labelledby']) {
+      for (const id of (e.getAttribute(attr) || '').split(/\s+/)) {
+        if (id && !document.getElementById(id)) out.push(attr + ' of #' + e.id + ' names missing #' + id);
+      }
+    }
+  });
+  return out.join('; ');
+})()`
+
+// screenshot checks the page for accessibility problems (a11yProblems)
+// and writes it whole as NN-name.png.
 func (b *browser) screenshot(name string) {
 	b.t.Helper()
+	if !strings.HasPrefix(name, "failed") {
+		ctx, cancel := context.WithTimeout(b.ctx, step)
+		problems, err := chromedp.Run(ctx, chromedp.Evaluate[string](a11yProblems))
+		cancel()
+		if err != nil || problems != "" {
+			b.t.Errorf("page %s: accessibility: %s %v", name, problems, err)
+		}
+	}
 	b.shot++
 	ctx, cancel := context.WithTimeout(b.ctx, step)
 	defer cancel()
@@ -284,8 +325,8 @@ bizpacks:
 		b.waitText("#login-token-error", "not accepted")
 		b.waitTrue("the field marked invalid", `document.querySelector("#login-token").getAttribute("aria-invalid") === "true"`)
 		b.screenshot("sign-in-refused")
-		b.fill("#login-token", "admin-secret")
-		b.click("#login-submit")
+		// By keyboard: the form submits on Enter.
+		b.fill("#login-token", "admin-secret\r")
 		b.waitText("#signed-in", "admin")
 		b.waitTrue("the navigation", `!!document.querySelector("#nav-identities") && !!document.querySelector("#nav-bizpacks") && !!document.querySelector("#nav-audit")`)
 		b.screenshot("signed-in")

@@ -71,6 +71,7 @@ export function showSummary(box, title, entries, opts = {}) {
 export function hideSummary(box) {
   box.hidden = true;
   box.removeAttribute('role');
+  box.removeAttribute('aria-labelledby'); // its title goes with the content
   box.replaceChildren();
 }
 
