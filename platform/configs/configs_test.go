@@ -20,7 +20,7 @@ func fileConfig() kernel.Config {
 		Rules: []identity.Rule{{Identity: "retail"}}}
 }
 
-func newSource(t *testing.T, st *store.Store) (*configs.Source, *kernel.Kernel) {
+func newSource(t testing.TB, st *store.Store) (*configs.Source, *kernel.Kernel) {
 	t.Helper()
 	k, err := catalog.NewKernel(kernel.WithoutMetrics())
 	if err != nil {
