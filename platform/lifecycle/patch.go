@@ -9,21 +9,27 @@ import (
 // default. Apply performs, in order: rename, RemoveEvents, RemoveStates,
 // AddStates, AddEvents, Retarget. So an event is redefined by removing and
 // adding it in the same patch.
+//
+// In JSON (configuration files, stored revisions, the admin API) the
+// members are camelCase, as in bizpack manifests: removeStates, addStates,
+// removeEvents, addEvents, retarget, name. Decoding with encoding/json
+// also reads files written with the Go names (RemoveStates…), since it
+// matches names without regard to case.
 type Patch struct {
 	// RemoveStates removes states. Each is also removed from every event's
 	// From list, and an event left with no From is dropped. An event whose
 	// To is removed must be retargeted by the same patch.
-	RemoveStates []string
+	RemoveStates []string `json:"removeStates,omitempty"`
 	// AddStates adds states.
-	AddStates []State
+	AddStates []State `json:"addStates,omitempty"`
 	// RemoveEvents removes events by name.
-	RemoveEvents []string
+	RemoveEvents []string `json:"removeEvents,omitempty"`
 	// AddEvents adds events.
-	AddEvents []Event
+	AddEvents []Event `json:"addEvents,omitempty"`
 	// Retarget maps an event name to its new To state.
-	Retarget map[string]string
+	Retarget map[string]string `json:"retarget,omitempty"`
 	// Name is the new graph's name; empty keeps the current one.
-	Name string
+	Name string `json:"name,omitempty"`
 }
 
 // Apply returns a new, validated graph: g with p applied. g is not modified.
