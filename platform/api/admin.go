@@ -386,51 +386,10 @@ func (s *Server) createPrincipal(c echo.Context) error {
 	if !principalPattern.MatchString(req.ID) {
 		return invalidField("id", "a principal id is 1 to 128 of A-Z a-z 0-9 . _ @ : -")
 	}
-	if len(req.Roles) == 0 {
-		return invalidField("roles", "a principal needs at least one role of %s", strings.Join(Roles, ", "))
-	}
-	for i, r := range req.Roles {
-		if !slices.Contains(Roles, r) {
-			return invalidField(fmt.Sprintf("roles[%d]", i), "unknown role %q; roles are %s", r, strings.Join(Roles, ", "))
-		}
-		if slices.Contains(req.Roles[:i], r) {
-			return invalidField(fmt.Sprintf("roles[%d]", i), "role %q is given twice", r)
-		}
-	}
-	if req.Org != "" && !orgPattern.MatchString(req.Org) {
-		return invalidField("org", "org is the id of an organisation node (1 to 64 of a-z 0-9 -); got %q", req.Org)
-	}
-	if len(req.Identities) > maxIdentities {
-		return invalidField("identities", "at most %d identities", maxIdentities)
-	}
-	for i, id := range req.Identities {
-		if id != "*" && !bizCodePattern.MatchString(id) {
-			return invalidField(fmt.Sprintf("identities[%d]", i), "an identity is a business code (1 to 128 of A-Z a-z 0-9 . _ -) or \"*\"; got %q", id)
-		}
-	}
-	if len(req.Attrs) > maxAttrs {
-		return invalidField("attrs", "at most %d attributes", maxAttrs)
-	}
-	for _, k := range slices.Sorted(maps.Keys(req.Attrs)) {
-		if k == "" || len(k) > maxAttrKey || len(req.Attrs[k]) > maxAttrValue {
-			return invalidField("attrs."+k, "attribute names are 1 to %d bytes, values at most %d", maxAttrKey, maxAttrValue)
-		}
-	}
-	var attrs string
-	if len(req.Attrs) > 0 {
-		b, err := json.Marshal(req.Attrs)
-		if err != nil {
-			return err
-		}
-		attrs = string(b)
-	}
 	ctx := c.Request().Context()
-	if req.Org != "" {
-		if _, err := s.store.GetOrg(ctx, req.Org); errors.Is(err, store.ErrNotFound) {
-			return invalidField("org", "org %s is not an organisation node; create it with POST /v1/admin/orgs", req.Org)
-		} else if err != nil {
-			return err
-		}
+	attrs, err := s.checkPrincipalFields(ctx, req.Roles, req.Org, req.Identities, req.Attrs)
+	if err != nil {
+		return err
 	}
 	token, err := NewToken()
 	if err != nil {
@@ -455,6 +414,114 @@ func (s *Server) createPrincipal(c echo.Context) error {
 	s.audit(c, ActionPrincipalsWrite, "create", auditPrincipal, req.ID, nil, after)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, PrincipalCreated{ID: req.ID, Token: token})
+}
+
+// checkPrincipalFields checks what a principal is given (at least one
+// known role, once each; an existing org node; identity codes or "*";
+// bounded attributes) and returns the attributes as stored (JSON, "" for
+// none).
+func (s *Server) checkPrincipalFields(ctx context.Context, roles []string, org string, identities []string, attrMap map[string]string) (string, error) {
+	if len(roles) == 0 {
+		return "", invalidField("roles", "a principal needs at least one role of %s", strings.Join(Roles, ", "))
+	}
+	for i, r := range roles {
+		if !slices.Contains(Roles, r) {
+			return "", invalidField(fmt.Sprintf("roles[%d]", i), "unknown role %q; roles are %s", r, strings.Join(Roles, ", "))
+		}
+		if slices.Contains(roles[:i], r) {
+			return "", invalidField(fmt.Sprintf("roles[%d]", i), "role %q is given twice", r)
+		}
+	}
+	if org != "" && !orgPattern.MatchString(org) {
+		return "", invalidField("org", "org is the id of an organisation node (1 to 64 of a-z 0-9 -); got %q", org)
+	}
+	if len(identities) > maxIdentities {
+		return "", invalidField("identities", "at most %d identities", maxIdentities)
+	}
+	for i, id := range identities {
+		if id != "*" && !bizCodePattern.MatchString(id) {
+			return "", invalidField(fmt.Sprintf("identities[%d]", i), "an identity is a business code (1 to 128 of A-Z a-z 0-9 . _ -) or \"*\"; got %q", id)
+		}
+	}
+	if len(attrMap) > maxAttrs {
+		return "", invalidField("attrs", "at most %d attributes", maxAttrs)
+	}
+	for _, k := range slices.Sorted(maps.Keys(attrMap)) {
+		if k == "" || len(k) > maxAttrKey || len(attrMap[k]) > maxAttrValue {
+			return "", invalidField("attrs."+k, "attribute names are 1 to %d bytes, values at most %d", maxAttrKey, maxAttrValue)
+		}
+	}
+	var attrs string
+	if len(attrMap) > 0 {
+		b, err := json.Marshal(attrMap)
+		if err != nil {
+			return "", err
+		}
+		attrs = string(b)
+	}
+	if org != "" {
+		if _, err := s.store.GetOrg(ctx, org); errors.Is(err, store.ErrNotFound) {
+			return "", invalidField("org", "org %s is not an organisation node; create it with POST /v1/admin/orgs", org)
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return attrs, nil
+}
+
+// PrincipalUpdate is the body of PUT /v1/admin/principals/{id}: the
+// principal's roles, organisation node, granted identities and attributes,
+// all replaced (absent is empty). Its token stays as it is.
+type PrincipalUpdate struct {
+	Roles      []string          `json:"roles"`
+	Org        string            `json:"org,omitempty"`
+	Identities []string          `json:"identities,omitempty"`
+	Attrs      map[string]string `json:"attrs,omitempty"`
+}
+
+// updatePrincipal changes what a principal is and may do, with its audit
+// entry in the same transaction. The principal's next request is decided
+// on the new values (a request already running keeps the old ones).
+func (s *Server) updatePrincipal(c echo.Context) error {
+	id := c.Param("id")
+	notFound := problem(CodePrincipalNotFound, map[string]any{"id": id}, "principal %s not found", id)
+	if !principalPattern.MatchString(id) {
+		return notFound
+	}
+	var req PrincipalUpdate
+	if err := s.decode(c, &req, decodeOptions{}); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	attrs, err := s.checkPrincipalFields(ctx, req.Roles, req.Org, req.Identities, req.Attrs)
+	if err != nil {
+		return err
+	}
+	old, err := s.store.GetPrincipal(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	before, err := s.principalView(ctx, old)
+	if err != nil {
+		return err
+	}
+	next := old
+	next.Roles, next.Org, next.Identities, next.Attrs = strings.Join(req.Roles, ","), req.Org, strings.Join(req.Identities, ","), attrs
+	after, err := s.principalView(ctx, next)
+	if err != nil {
+		return err
+	}
+	err = s.store.UpdatePrincipal(ctx, next, s.store.AuditStep(s.auditEntry(c, ActionPrincipalsWrite, "update", auditPrincipal, id, before, after)))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, after)
 }
 
 // PrincipalView is a principal as GET /v1/admin/principals/{id} shows it

@@ -301,6 +301,13 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"GET", "/v1/admin/principals/carol", "", "", nil, 401},
 			call{"GET", "/v1/admin/principals/carol", ops, "", nil, 403},
 			call{"GET", "/v1/admin/principals/ghost", adminToken, "", nil, 404},
+			call{"PUT", "/v1/admin/principals/dave", adminToken, `{"roles":["agent","buyer"],"org":"east","attrs":{"agentLevel":"2"}}`, nil, 200},
+			call{"PUT", "/v1/admin/principals/dave", adminToken, `{"roles":["wizard"]}`, nil, 400},
+			call{"PUT", "/v1/admin/principals/ghost", adminToken, `{"roles":["buyer"]}`, nil, 404},
+			call{"PUT", "/v1/admin/principals/dave", "", `{"roles":["buyer"]}`, nil, 401},
+			call{"PUT", "/v1/admin/principals/dave", alice, `{"roles":["admin"]}`, nil, 403},
+			call{"PUT", "/v1/admin/principals/dave", adminToken, big, nil, 413},
+			call{"PUT", "/v1/admin/principals/dave", adminToken, `roles=admin`, text, 415},
 		)
 		if v := decodeJSON[api.PrincipalView](t, e.do("GET", "/v1/admin/principals/carol", adminToken, nil)); v.Org != "east" ||
 			v.OrgPath != "/hq/east/" || !slices.Equal(v.Roles, []string{"buyer", "agent"}) {

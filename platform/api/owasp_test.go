@@ -98,6 +98,8 @@ var owaspRoutes = []routeCase{
 		allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/principals", action: "admin.principals.read", path: "/v1/admin/principals?org=east",
 		allowed: adminOnly(), ok: 200},
+	{route: "PUT /v1/admin/principals/:id", action: "admin.principals.write", path: "/v1/admin/principals/alice",
+		body: `{"roles":["buyer","admin"]}`, allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/me", action: "me.read", path: "/v1/me", allowed: everyRole, ok: 200},
 	{route: "GET /v1/admin/identities", action: "identity.list", path: "/v1/admin/identities", allowed: configurers(), ok: 200},
 	{route: "GET /v1/admin/identities/:code", action: "identity.read", path: "/v1/admin/identities/{identity}", ok: 200,

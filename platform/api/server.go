@@ -239,6 +239,7 @@ func (s *Server) register() {
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
 	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))
+	add(http.MethodPut, "/v1/admin/principals/:id", s.updatePrincipal, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/me", s.me, function(ActionMe))
 	add(http.MethodGet, "/v1/admin/identities", s.listIdentities, function(ActionIdentityList))
 	add(http.MethodGet, "/v1/admin/identities/:code", s.getIdentity, onResource(ActionIdentityRead))

@@ -60,6 +60,44 @@ func (s *Store) PutPrincipal(ctx context.Context, p Principal) error {
 	return nil
 }
 
+// UpdatePrincipal replaces the roles, organisation, business identities
+// and attributes of an existing principal, keeping its token and creation
+// time, and runs steps (an audit entry) in the same transaction.
+// ErrNotFound if there is no such principal.
+func (s *Store) UpdatePrincipal(ctx context.Context, p Principal, steps ...Step) error {
+	if err := checkKey("principal id", p.ID, maxPrincpl); err != nil {
+		return fmt.Errorf("store: update principal: %w", err)
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec("UPDATE tmf_principals SET roles = ?, org = ?, identities = ?, attrs = ? WHERE id = ?",
+			p.Roles, p.Org, p.Identities, p.Attrs, p.ID)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			// MySQL counts changed rows: an update to the same values
+			// affects none, so tell "absent" from "unchanged".
+			var n int64
+			if err := tx.Model(&Principal{}).Where("id = ?", p.ID).Count(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return ErrNotFound
+			}
+		}
+		for _, step := range steps {
+			if err := step(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: update principal %s: %w", p.ID, err)
+	}
+	return nil
+}
+
 // PrincipalByTokenHash finds the principal of a bearer token by the hex
 // SHA-256 of the token; ErrNotFound if none.
 func (s *Store) PrincipalByTokenHash(ctx context.Context, hash string) (Principal, error) {

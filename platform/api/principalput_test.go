@@ -1,0 +1,73 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/store/storetest"
+)
+
+// Changing a principal's roles takes effect at its next request, keeps its
+// token, is audited with before and after, and a refused change changes
+// nothing.
+func TestUpdatePrincipal(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		created := decodeJSON[api.PrincipalCreated](t, e.do("POST", "/v1/admin/principals", adminToken,
+			api.PrincipalRequest{ID: "pat", Roles: []string{"buyer"}}))
+		can := func() map[string]bool {
+			t.Helper()
+			return decodeJSON[api.Me](t, e.do("GET", "/v1/me", created.Token, nil)).Can
+		}
+		if can()[api.ActionBizpacksRead] {
+			t.Fatal("a buyer may read bizpacks")
+		}
+		for _, tc := range []struct {
+			name, body string
+			status     int
+			field      string
+		}{
+			{"unknown role", `{"roles":["wizard"]}`, 400, "roles[0]"},
+			{"no role", `{"roles":[]}`, 400, "roles"},
+			{"org not a node", `{"roles":["agent"],"org":"ghost"}`, 400, "org"},
+			{"bad identity", `{"roles":["operator"],"identities":["no way"]}`, 400, "identities[0]"},
+			{"unknown field", `{"roles":["buyer"],"token":"x"}`, 400, ""},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := e.do("PUT", "/v1/admin/principals/pat", adminToken, tc.body)
+				expect(t, r, tc.status, "")
+				var p struct{ Field string }
+				_ = json.Unmarshal(r.raw, &p)
+				if tc.field != "" && p.Field != tc.field {
+					t.Errorf("field = %q; want %s (%s)", p.Field, tc.field, r)
+				}
+			})
+		}
+		if v := decodeJSON[api.PrincipalView](t, e.do("GET", "/v1/admin/principals/pat", adminToken, nil)); !slices.Equal(v.Roles, []string{"buyer"}) {
+			t.Fatalf("after refused changes pat is %+v", v)
+		}
+		r := e.do("PUT", "/v1/admin/principals/pat", adminToken, api.PrincipalUpdate{Roles: []string{"buyer", "admin"}})
+		if v := decodeJSON[api.PrincipalView](t, r); r.status != http.StatusOK || !slices.Equal(v.Roles, []string{"buyer", "admin"}) {
+			t.Fatalf("update: %s %+v", r, v)
+		}
+		// The same values again (MySQL reports no row changed): still 200.
+		expect(t, e.do("PUT", "/v1/admin/principals/pat", adminToken, api.PrincipalUpdate{Roles: []string{"buyer", "admin"}}), 200, "")
+		if !can()[api.ActionBizpacksRead] {
+			t.Fatal("pat's next request, with the same token, is not decided on its new roles")
+		}
+		audit := decodeJSON[api.AuditList](t, e.do("GET", "/v1/admin/audit?targetType=principal&targetId=pat", adminToken, nil))
+		if len(audit.Items) != 3 || audit.Items[1].Verb != "update" || audit.Items[2].Verb != "create" {
+			t.Fatalf("audit of pat: %+v", audit.Items)
+		}
+		var before, after api.PrincipalView
+		if json.Unmarshal(audit.Items[1].Before, &before) != nil || json.Unmarshal(audit.Items[1].After, &after) != nil ||
+			!slices.Equal(before.Roles, []string{"buyer"}) || !slices.Equal(after.Roles, []string{"buyer", "admin"}) {
+			t.Fatalf("audit entry: before %s after %s", audit.Items[1].Before, audit.Items[1].After)
+		}
+		expect(t, e.do("PUT", "/v1/admin/principals/nobody", adminToken, api.PrincipalUpdate{Roles: []string{"buyer"}}), 404, "principal_not_found")
+	})
+}
