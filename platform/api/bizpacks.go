@@ -34,7 +34,7 @@ type BizpackView struct {
 	Name    string `json:"name"`
 	Version string `json:"version"`
 	// Status is "running", "starting", "restarting", "refused", "stopped"
-	// or "in-process".
+	// "in-process", or "idle" (configured, starts when an identity binds it).
 	Status string `json:"status"`
 	// Breaker is "closed", "open" or "half-open".
 	Breaker  string `json:"breaker"`

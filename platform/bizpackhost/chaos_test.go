@@ -434,6 +434,10 @@ func TestStartAtBootOrOnDemand(t *testing.T) {
 	if pids := e.h.Pids(); len(pids) != 0 {
 		t.Fatalf("an on-demand bizpack started before anything bound it: %v", pids)
 	}
+	// Not started, but listed: an operator can bind it.
+	if st := e.h.States(); len(st) != 1 || st[0].Name != "chaos" || st[0].Status != bizpackhost.StatusIdle {
+		t.Fatalf("states of an idle bizpack: %+v", st)
+	}
 	cfg := kernel.Config{Revision: 2, Identities: []kernel.IdentitySpec{{Code: "retail", Bizpacks: []kernel.BizpackRef{{Name: "chaos"}}}}}
 	if err := e.h.Ensure(context.Background(), cfg); err != nil {
 		t.Fatal(err)
@@ -442,6 +446,9 @@ func TestStartAtBootOrOnDemand(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantAllowedBy(t, e.begin(t), "1.0.0")
+	if st := e.h.States(); len(st) != 1 || st[0].Status != bizpackhost.StatusRunning || st[0].Version != "1.0.0" {
+		t.Fatalf("states once bound: %+v", st)
+	}
 
 	boot := setup(t, fast)
 	s := v2()

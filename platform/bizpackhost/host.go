@@ -373,8 +373,21 @@ func (h *Host) drain(p *pack, in *instance) {
 }
 
 // States returns the state of every bizpack in force (as the kernel reports
-// it), sorted by name.
-func (h *Host) States() []kernel.BizpackState { return h.k.Bizpacks() }
+// it) and of every configured one that has not started (StatusIdle: it
+// starts when a configuration binds it), sorted by name.
+func (h *Host) States() []kernel.BizpackState {
+	out := h.k.Bizpacks()
+	h.mu.Lock()
+	for name := range h.specs {
+		if _, loaded := h.packs[name]; loaded || slices.ContainsFunc(out, func(st kernel.BizpackState) bool { return st.Name == name }) {
+			continue
+		}
+		out = append(out, kernel.BizpackState{Name: name, Status: StatusIdle, Breaker: "closed"})
+	}
+	h.mu.Unlock()
+	slices.SortFunc(out, func(a, b kernel.BizpackState) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
 
 // Pids returns the process ids of every bizpack process the host runs:
 // versions in force, standbys and draining ones.

@@ -32,6 +32,9 @@ const (
 	StatusRestarting = "restarting"
 	StatusRefused    = "refused"
 	StatusStopped    = "stopped"
+	// StatusIdle is a bizpack that is configured (start: demand) but not
+	// started: no configuration has bound it yet. It starts when one does.
+	StatusIdle = "idle"
 )
 
 // instance is one version of one bizpack: a supervised process that is
