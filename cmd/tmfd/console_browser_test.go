@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -227,7 +228,9 @@ func buildFlashSale(t *testing.T, dir, version string) (path, sum string) {
 // refused save keep the form, fix it, see the plan and save; see the plan
 // and the lifecycle; place an order through the API and find it in the
 // console with its trace; upload a new bizpack version, promote it and
-// roll it back; read the audit log. Screenshots of every step go to
+// roll it back; change the organisation tree and the principals (a refused
+// move and a refused removal explained at their fields); read the audit
+// log. Screenshots of every step go to
 // $TMF_ARTEFACTS/console (or a temporary directory).
 func TestConsoleJourneys(t *testing.T) {
 	if testing.Short() {
@@ -254,7 +257,7 @@ bizpacks:
   - name: flash-sale
     path: %s
     sha256: "%s"
-    start: boot
+    # start: demand (the default): it starts when an identity binds it
 `, v1, sum1), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -334,6 +337,11 @@ bizpacks:
 
 	journey("create an identity: conflict, refused save, fix, save", func(t *testing.T) {
 		b.t = t
+		// Configured but bound by no identity: listed as idle, not running.
+		if status, out := apiCall(t, base, "admin-secret", "GET", "/v1/admin/bizpacks", ""); status != http.StatusOK ||
+			!strings.Contains(fmt.Sprint(out), "status:idle") {
+			t.Fatalf("bizpacks before any binding: %d %v", status, out)
+		}
 		b.open("#/identities/new")
 		b.fill("#identity-code", "retail.flash")
 		b.fill("#identity-name", "Flash sale")
@@ -437,13 +445,127 @@ bizpacks:
 		b.screenshot("permissions")
 	})
 
+	journey("configure permissions: organisation tree and principals", func(t *testing.T) {
+		b.t = t
+		// parentIs is true when node id is shown (not inside a closed
+		// branch) as a child of node parent in the tree.
+		parentIs := func(id, parent string) string {
+			return fmt.Sprintf(`(() => { const n = document.querySelector("#org-tree #org-%s");
+				const p = n && n.parentElement.closest("li[data-org]");
+				return !!p && p.dataset.org === %q && n.offsetParent !== null })()`, id, parent)
+		}
+		fieldRefused := func(field string) string {
+			return fmt.Sprintf(`(() => { const f = document.querySelector("#%s");
+				return f.getAttribute("aria-invalid") === "true" &&
+					(f.getAttribute("aria-describedby") || "").split(" ").includes("%s-error") })()`, field, field)
+		}
+		b.open("#/permissions")
+		b.waitText("#org-tree", "shanghai")
+
+		// A new node under shanghai, by keyboard: the form submits on Enter.
+		b.fill("#new-org-id", "pudong")
+		b.fill("#new-org-parent", "shanghai")
+		b.fill("#new-org-name", "Pudong store")
+		b.fill("#new-org-kind", "store\r")
+		b.waitText("#status", "Added node pudong under shanghai", "/hq/east/shanghai/pudong/")
+		b.waitTrue("pudong shown under shanghai", parentIs("pudong", "shanghai"))
+		b.waitText("#org-pudong", "Pudong store", "store")
+		b.screenshot("org-added")
+
+		// A principal at the new node: its token is shown this once. The
+		// form checks itself before asking the server.
+		b.fill("#new-principal-id", "agent-pd")
+		b.click("#new-principal-submit")
+		b.waitText("#new-principal-roles-error", "at least one role")
+		b.waitTrue("the roles marked invalid", fieldRefused("new-principal-roles"))
+		b.waitText("#new-principal-problems", "a problem")
+		b.click("#new-principal-role-agent")
+		b.fill("#new-principal-org", "pudong")
+		b.click("#new-principal-submit")
+		b.waitText("#new-principal-token-box", "agent-pd", "will not be shown again")
+		b.waitTrue("the token box has the focus", `document.activeElement === document.querySelector("#new-principal-token-box")`)
+		token := b.value("#new-principal-token")
+		if status, me := apiCall(t, base, token, "GET", "/v1/me", ""); status != http.StatusOK || me["id"] != "agent-pd" {
+			t.Fatalf("the token shown does not sign in as agent-pd: %d %v", status, me)
+		}
+		b.waitText("#principal-row-agent-pd", "agent", "pudong", "/hq/east/shanghai/pudong/")
+		b.waitText("#status", "Added principal agent-pd")
+		b.screenshot("principal-token-shown")
+
+		// Move pudong (with its principal) under east.
+		b.fill("#move-org-id", "pudong")
+		b.fill("#move-org-parent", "east")
+		b.click("#move-org-submit")
+		b.waitText("#status", "Moved pudong under east", "/hq/east/pudong/")
+		b.waitTrue("pudong shown under east", parentIs("pudong", "east"))
+		b.waitText("#principal-row-agent-pd", "/hq/east/pudong/")
+		b.screenshot("org-moved")
+
+		// east under pudong would be a cycle: refused at the field, the
+		// form kept, the tree unchanged.
+		b.fill("#move-org-id", "east")
+		b.fill("#move-org-parent", "pudong")
+		b.click("#move-org-submit")
+		b.waitText("#move-org-parent-error", "east cannot move under pudong", "own subtree")
+		b.waitTrue("the new parent marked invalid", fieldRefused("move-org-parent"))
+		b.waitText("#move-org-problems", "org_cycle")
+		b.waitTrue("the summary has the focus", `document.activeElement === document.querySelector("#move-org-problems")`)
+		if id, parent := b.value("#move-org-id"), b.value("#move-org-parent"); id != "east" || parent != "pudong" {
+			t.Fatalf("after the refused move the form holds %q under %q; nothing typed may be lost", id, parent)
+		}
+		b.waitTrue("east still under hq", parentIs("east", "hq"))
+		b.screenshot("org-cycle-refused")
+
+		// agent-pd also buys.
+		b.click("#principal-edit-agent-pd")
+		b.waitTrue("the editor filled from the principal", `(() => { const q = (s) => document.querySelector(s);
+			return !!q("#edit-principal-form") && q("#edit-principal-role-agent").checked && !q("#edit-principal-role-buyer").checked &&
+				q("#edit-principal-org").value === "pudong" })()`)
+		b.click("#edit-principal-role-buyer")
+		b.fill("#edit-principal-org", "nowhere")
+		b.click("#edit-principal-save")
+		// The server refuses an unknown node (400 with field "org"): shown
+		// at the field, the form kept as typed.
+		b.waitText("#edit-principal-org-error", "nowhere", "not an organisation node")
+		b.waitTrue("the org marked invalid", fieldRefused("edit-principal-org"))
+		b.waitTrue("buyer still ticked", `document.querySelector("#edit-principal-role-buyer").checked`)
+		b.screenshot("principal-edit-refused")
+		b.fill("#edit-principal-org", "pudong")
+		b.click("#edit-principal-save")
+		b.waitText("#status", "Saved principal agent-pd")
+		b.waitText("#principal-row-agent-pd", "buyer", "agent", "pudong")
+		b.waitTrue("the editor closed, focus back on its Edit button",
+			`!document.querySelector("#edit-principal-form") && document.activeElement === document.querySelector("#principal-edit-agent-pd")`)
+		status, p := apiCall(t, base, "admin-secret", "GET", "/v1/admin/principals/agent-pd", "")
+		roles, _ := p["roles"].([]any)
+		if status != http.StatusOK || len(roles) != 2 || !slices.Contains(roles, any("agent")) || !slices.Contains(roles, any("buyer")) ||
+			p["org"] != "pudong" {
+			t.Fatalf("agent-pd after the edit: %d %v; want roles agent and buyer at pudong", status, p)
+		}
+		b.screenshot("principal-edited")
+
+		// east still has shanghai, pudong and agent-1: refused, and why.
+		b.fill("#remove-org-id", "east")
+		b.click("#remove-org-submit")
+		b.waitText("#remove-org-id-error", "east is still in use", "2 child nodes", "1 principal")
+		b.waitTrue("the node field marked invalid", fieldRefused("remove-org-id"))
+		b.waitText("#remove-org-problems", "org_in_use")
+		b.waitText("#org-tree", "east", "pudong", "shanghai")
+		if status, _ := apiCall(t, base, "admin-secret", "GET", "/v1/admin/orgs/east", ""); status != http.StatusOK {
+			t.Fatalf("east after the refused removal: %d", status)
+		}
+		b.screenshot("org-in-use-refused")
+	})
+
 	journey("audit log", func(t *testing.T) {
 		b.t = t
 		b.open("#/audit")
-		b.waitText("#audit-table", "identity.write", "retail.flash", "bizpack flash-sale")
+		b.waitText("#audit-table", "identity.write", "retail.flash", "bizpack flash-sale", "principal agent-pd", "org pudong")
+		b.screenshot("audit")
+		b.open("#/audit?targetType=bizpack&targetId=flash-sale")
 		b.click("#audit-toggle-0")
 		b.waitText("#audit-detail-0", "1.1.0", "1.0.0")
-		b.screenshot("audit")
+		b.screenshot("audit-bizpack")
 	})
 
 	journey("an operator sees only its identities", func(t *testing.T) {

@@ -1,7 +1,7 @@
 // Accessible validation: a message next to each field (aria-invalid +
 // aria-describedby) and an error summary whose entries move focus to the
 // field they name.
-import { html, render } from './html.js';
+import { Safe, html, render } from './html.js';
 
 /** setFieldError marks the element with id fieldId invalid and shows message
  * in <p id="<fieldId>-error"> right after it (or after its label group). */
@@ -46,13 +46,17 @@ export function clearFieldErrors(root) {
  * opts.focus: make it an alert and move focus to it (after a user action);
  * without it the summary is updated quietly (automatic checks).
  * opts.extra: Safe markup appended below the list (e.g. action buttons).
+ * opts.level: the title's heading level, 2 (default) to 6, so that a
+ * summary inside a subsection fits the page's outline.
  */
 export function showSummary(box, title, entries, opts = {}) {
   if (!entries.length && !opts.extra) {
     hideSummary(box);
     return;
   }
-  render(box, html`<h2 id="${box.id}-title">${title}</h2>
+  const level = Number.isInteger(opts.level) && opts.level >= 2 && opts.level <= 6 ? opts.level : 2;
+  const h = new Safe(`h${level}`); // a checked number: safe as a tag name
+  render(box, html`<${h} id="${box.id}-title">${title}</${h}>
     <ul>${entries.map((e) => (e.field
       ? html`<li><a href="#${e.field}" data-focus="${e.field}">${e.message}</a></li>`
       : html`<li>${e.message}</li>`))}</ul>${opts.extra || ''}`);
