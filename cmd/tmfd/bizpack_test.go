@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -52,40 +50,20 @@ bizpacks:
 		t.Fatal(err)
 	}
 
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveOptions{Listen: addr, DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
-			AdminToken: "admin-secret"}, &stdout, &stderr)
-	}()
-	base := "http://" + addr
-	waitReady(t, base)
+	srv := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true, AdminToken: "admin-secret"})
+	base := srv.Base
 	pids := processesOf(t, bin)
 	if len(pids) != 1 {
 		t.Fatalf("%d flash-sale processes running, want 1", len(pids))
 	}
 
 	place := func(key string) (int, map[string]any) {
-		body := `{"bizCode":"retail.flash","items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east"}}`
-		req, _ := http.NewRequest("POST", base+"/v1/orders", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer demo-alice")
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return apiCall(t, base, "demo-alice", "POST", "/v1/orders",
+			`{"bizCode":"retail.flash","items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east"}}`, "Idempotency-Key", key)
 	}
 	status, o := place("flash-1")
 	if status != http.StatusCreated {
-		t.Fatalf("first flash order: %d %v\nstderr: %s", status, o, stderr.String())
+		t.Fatalf("first flash order: %d %v", status, o)
 	}
 	created, _ := time.Parse(time.RFC3339Nano, o["createdAt"].(string))
 	deadline, _ := time.Parse(time.RFC3339Nano, o["paymentDeadline"].(string))
@@ -97,9 +75,8 @@ bizpacks:
 		t.Fatalf("second flash order of the same buyer: %d %v", status, o)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serve: %v\nstderr: %s", err, stderr.String())
+	if err := srv.Stop(); err != nil {
+		t.Fatalf("serve: %v\nstderr: %s", err, srv.Stderr.String())
 	}
 	if left := processesOf(t, bin); len(left) != 0 {
 		t.Fatalf("bizpack processes %v left after the server stopped", left)

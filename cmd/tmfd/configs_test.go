@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -15,20 +14,10 @@ func TestConfigurationRevisionsSurviveRestarts(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "tmf.db")
 	start := func() (base string, stop func()) {
-		addr := freeAddr(t)
-		ctx, cancel := context.WithCancel(t.Context())
-		var stdout, stderr syncBuffer
-		done := make(chan error, 1)
-		go func() {
-			done <- serve(ctx, serveOptions{Listen: addr, DB: db, AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "bizpacks")},
-				&stdout, &stderr)
-		}()
-		base = "http://" + addr
-		waitReady(t, base)
-		return base, func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Fatalf("serve: %v\n%s", err, stderr.String())
+		r := runServe(t, serveOptions{DB: db, AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "bizpacks")})
+		return r.Base, func() {
+			if err := r.Stop(); err != nil {
+				t.Fatalf("serve: %v\n%s", err, r.Stderr.String())
 			}
 		}
 	}

@@ -271,26 +271,8 @@ bizpacks:
 	}
 	t.Logf("screenshots in %s", shots)
 
-	addr := freeAddr(t)
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, serveOptions{Listen: addr, DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
-			AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "uploads")}, &stdout, &stderr)
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", stderr.String())
-		}
-	}()
-	base := "http://" + addr
-	waitReady(t, base)
+	base := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
+		AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "uploads")}).Base
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -181,4 +182,45 @@ func apiCall(t *testing.T, base, token, method, path, body string, headers ...st
 	var out map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// running is a tmfd started by runServe.
+type running struct {
+	// Base is the server's URL, "http://127.0.0.1:PORT".
+	Base   string
+	Stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	err    error
+	once   sync.Once
+}
+
+// runServe starts serve with o on a free port, waits until it is ready and
+// stops it when the test ends (Stop stops it earlier). The server's log is
+// printed if the test failed.
+func runServe(t *testing.T, o serveOptions) *running {
+	t.Helper()
+	o.Listen = freeAddr(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := &running{Base: "http://" + o.Listen, Stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- serve(ctx, o, io.Discard, r.Stderr) }()
+	t.Cleanup(func() {
+		if err := r.Stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", r.Stderr.String())
+		}
+	})
+	waitReady(t, r.Base)
+	return r
+}
+
+// Stop shuts the server down gracefully and returns serve's error.
+func (r *running) Stop() error {
+	r.once.Do(func() {
+		r.cancel()
+		r.err = <-r.done
+	})
+	return r.err
 }

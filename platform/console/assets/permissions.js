@@ -114,7 +114,6 @@ function pagedList(path) {
 function orgTree(box, ctx, datalist) {
   const data = pagedList('/v1/admin/orgs');
   const open = new Map(); // node id → open, as the user or a change left it
-  let seq = 0;
   const isOpen = (o, depth) => (open.has(o.id) ? open.get(o.id) : depth < 2);
   const node = (o, depth) => {
     const label = html`<span class="org-name">${o.name || o.id}</span> <code>${o.id}</code>${o.kind ? html` <span class="tag">${o.kind}</span>` : ''}`;
@@ -140,16 +139,7 @@ function orgTree(box, ctx, datalist) {
     const li = ev.target.closest && ev.target.closest('li[data-org]');
     if (li && ev.target.tagName === 'DETAILS') open.set(li.dataset.org, ev.target.open);
   }, true);
-  const run = async (fn) => {
-    const mine = ++seq;
-    try {
-      await fn();
-      if (mine === seq && box.isConnected) draw();
-    } catch (e) {
-      if (mine !== seq || !box.isConnected) return;
-      render(box, html`<p class="error-text" role="alert">Could not load the organisations: ${describe(e)}</p>`);
-    }
-  };
+  const run = latestOnly(box, () => draw(), 'organisations');
   return {
     load: () => run(data.more),
     reload: (reveal) => run(async () => {
@@ -164,12 +154,30 @@ function orgTree(box, ctx, datalist) {
 }
 
 /**
+ * latestOnly returns run(fn): it awaits fn (a load) and then redraws box,
+ * unless a later run started meanwhile or box left the page; a failed load
+ * replaces box's content with the reason.
+ */
+function latestOnly(box, draw, what) {
+  let seq = 0;
+  return async (fn) => {
+    const mine = ++seq;
+    try {
+      await fn();
+      if (mine === seq && box.isConnected) draw();
+    } catch (e) {
+      if (mine !== seq || !box.isConnected) return;
+      render(box, html`<p class="error-text" role="alert">Could not load the ${what}: ${describe(e)}</p>`);
+    }
+  };
+}
+
+/**
  * principalTable shows the principals in box; onEdit(id), when given, is
  * called by each row's Edit button. reload() loads the table again.
  */
 function principalTable(box, ctx, onEdit) {
   const data = pagedList('/v1/admin/principals');
-  let seq = 0;
   const draw = () => {
     render(box, data.items.length ? html`<div class="table-scroll"><table id="principals-table">
       <caption class="visually-hidden">Principals</caption>
@@ -196,16 +204,7 @@ function principalTable(box, ctx, onEdit) {
       if (b) onEdit(b.dataset.principal);
     });
   }
-  const run = async (fn) => {
-    const mine = ++seq;
-    try {
-      await fn();
-      if (mine === seq && box.isConnected) draw();
-    } catch (e) {
-      if (mine !== seq || !box.isConnected) return;
-      render(box, html`<p class="error-text" role="alert">Could not load the principals: ${describe(e)}</p>`);
-    }
-  };
+  const run = latestOnly(box, () => draw(), 'principals');
   return {
     load: () => run(data.more),
     reload: () => run(data.reload),
