@@ -550,6 +550,54 @@ bizpacks:
 		b.screenshot("audit-bizpack")
 	})
 
+	journey("a freight template, then disabling an identity", func(t *testing.T) {
+		b.t = t
+		b.open("#/identities/retail/edit")
+		b.click("#product-standard-retail-group details.args summary")
+		// A template the product's factory refuses: caught before saving.
+		b.fill("#product-standard-retail-args-delivery-freight", `{"name":"east-only","basis":"colour"}`)
+		b.click("#identity-check")
+		b.waitText("#problems", "delivery.freight", "bad_args")
+		b.click("#identity-save")
+		b.waitText("#problems", "bad_args")
+		if got := b.value("#product-standard-retail-args-delivery-freight"); !strings.Contains(got, "colour") {
+			t.Fatalf("after the refused save the template holds %q", got)
+		}
+		b.screenshot("freight-template-refused")
+		b.fill("#product-standard-retail-args-delivery-freight",
+			`{"name":"east-only","basis":"count","rates":[{"regions":["east"],"first":1500,"firstUnits":1,"additional":500,"additionalUnits":1}]}`)
+		b.click("#identity-check")
+		b.waitText("#preview-status", "Valid")
+		b.click("#identity-save")
+		b.waitText("#status", "Saved revision")
+		b.screenshot("freight-template-saved")
+		// In force at once: east pays the template's freight, west is not served.
+		place := func(key, region string) (int, map[string]any) {
+			return apiCall(t, base, "demo-alice", "POST", "/v1/orders",
+				`{"items":[{"sku":"case-x","quantity":2}],"shippingAddress":{"region":"`+region+`","line1":"1 Bund"}}`, "Idempotency-Key", key)
+		}
+		if status, out := place("freight-east", "east"); status != http.StatusCreated || out["bizCode"] != "retail" ||
+			out["amounts"].(map[string]any)["freight"] != float64(2000) {
+			t.Fatalf("an order to east after the template: %d %v", status, out)
+		}
+		if status, out := place("freight-west", "west"); status != http.StatusUnprocessableEntity || out["code"] != "region_not_served" {
+			t.Fatalf("an order to west after the template: %d %v", status, out)
+		}
+
+		b.open("#/identities/retail.flash/edit")
+		b.click("#identity-disabled")
+		b.click("#identity-save")
+		b.waitText("#status", "Saved revision")
+		b.open("#/identities/retail.flash")
+		b.waitText("#identity-fact-status", "disabled")
+		b.screenshot("identity-disabled")
+		if status, out := apiCall(t, base, "demo-bob", "POST", "/v1/orders",
+			`{"channel":"flash","items":[{"sku":"ticket-museum","quantity":1}],"shippingAddress":{"region":"west"}}`,
+			"Idempotency-Key", "flash-disabled"); status != http.StatusUnprocessableEntity || out["code"] != "identity_disabled" {
+			t.Fatalf("an order for the disabled identity: %d %v", status, out)
+		}
+	})
+
 	journey("an operator sees only its identities", func(t *testing.T) {
 		b.t = t
 		status, out := apiCall(t, base, "admin-secret", "POST", "/v1/admin/principals",

@@ -629,12 +629,21 @@ func TestIdentityChangeIsInForceAtOnce(t *testing.T) {
 	if v := decodeView(t, r); v.BizCode != "retail" {
 		t.Fatalf("another channel: %s", v.BizCode)
 	}
-	// Disabled: its orders are refused, not sent elsewhere.
+	taken := decodeView(t, place("app"))
+	paid := decodeView(t, place("app"))
+	expect(t, e.pay(alice, paid.ID, "pay-before-disable", "4242424242424242"), 200, "")
+	// Disabled: its new orders are refused, not sent elsewhere; the orders it
+	// has taken still move to an end (paid, cancelled, shipped).
 	expect(t, e.putIdentity(adminToken, "retail.app", map[string]any{"disabled": true, "products": []map[string]any{{"name": "standard-retail"}},
 		"rules": []map[string]any{{"channel": "app"}}}, ""), 200, "")
 	r = place("app")
-	if r.status != 422 || !strings.HasPrefix(r.code(), "identity_") {
-		t.Fatalf("an order of a disabled identity: %s", r)
+	expect(t, r, 422, "identity_disabled")
+	expect(t, e.pay(alice, taken.ID, "pay-after-disable", "4242424242424242"), 200, "")
+	if v := e.fire(adminToken, taken.ID, "ship", nil); v.Status != "pending_inbound" {
+		t.Fatalf("shipping an order of a disabled identity: %s", v.Status)
+	}
+	if v := e.fire(alice, paid.ID, "cancel", nil); v.Status != "cancelled" {
+		t.Fatalf("cancelling an order of a disabled identity: %s", v.Status)
 	}
 }
 

@@ -115,6 +115,15 @@ func (k *Kernel) Begin(ctx context.Context, code identity.Code) (*Operation, err
 	return k.current.Load().Begin(ctx, code)
 }
 
+// Continue starts an operation on something an identity already has under
+// way (an order's lifecycle event, its payment, its timeout), on the plans
+// in force. Unlike Begin it also serves a disabled identity: disabling
+// stops new business, not the orders already taken, whose stock and money
+// must still move to an end.
+func (k *Kernel) Continue(ctx context.Context, code identity.Code) (*Operation, error) {
+	return k.current.Load().Continue(ctx, code)
+}
+
 // Resolve resolves a request to its identity and begins an operation on it,
 // both on the same plans.
 func (k *Kernel) Resolve(ctx context.Context, req identity.Request) (*Operation, error) {
@@ -136,6 +145,17 @@ func (s *PlanSet) Begin(ctx context.Context, code identity.Code) (*Operation, er
 	}
 	if p.disabled {
 		return nil, &DisabledError{Identity: code}
+	}
+	return newOperation(ctx, p), nil
+}
+
+// Continue is Begin for what an identity already has under way: a disabled
+// identity is served too (see Kernel.Continue). An identity that is not
+// configured is an *identity.UnknownError.
+func (s *PlanSet) Continue(ctx context.Context, code identity.Code) (*Operation, error) {
+	p, ok := s.plans[code]
+	if !ok {
+		return nil, &identity.UnknownError{Code: code}
 	}
 	return newOperation(ctx, p), nil
 }

@@ -173,6 +173,13 @@ func TestBeginRefusesUnknownAndDisabledIdentities(t *testing.T) {
 	if _, ok := err.(*DisabledError); !ok {
 		t.Fatalf("disabled identity: %v", err)
 	}
+	// What a disabled identity has under way goes on.
+	if op, err := f.k.Continue(t.Context(), "off"); err != nil || op.Identity() != "off" {
+		t.Fatalf("Continue on a disabled identity: %v", err)
+	}
+	if _, err := f.k.Continue(t.Context(), "nope"); err == nil {
+		t.Fatal("Continue on an unknown identity")
+	}
 }
 
 func TestCallOfPointOutsideTheCatalogue(t *testing.T) {

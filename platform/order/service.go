@@ -134,6 +134,9 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 
 	op, err := s.kernel.Resolve(ctx, identity.Request{BizCode: identity.Code(req.BizCode), Channel: req.Channel,
 		Categories: categories, Buyer: buyer.Attrs})
+	if de := (*kernel.DisabledError)(nil); errors.As(err, &de) {
+		return View{}, &Error{Code: kernel.CodeIdentityDisabled, Message: err.Error(), Fields: map[string]any{"identity": string(de.Identity)}, Err: err}
+	}
 	if err != nil {
 		return View{}, &Error{Code: CodeIdentity, Message: err.Error(), Err: err}
 	}
@@ -526,7 +529,8 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 	if err != nil {
 		return View{}, err
 	}
-	op, err := s.kernel.Begin(ctx, identity.Code(o.BizCode))
+	// Continue, not Begin: a disabled identity's orders still move to an end.
+	op, err := s.kernel.Continue(ctx, identity.Code(o.BizCode))
 	if err != nil {
 		return View{}, &Error{Code: CodeIdentity, Message: err.Error(), Err: err}
 	}
