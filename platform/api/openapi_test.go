@@ -25,6 +25,7 @@ import (
 
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/authz"
+	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -591,18 +592,20 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		}
 		runOn(audited, call{"GET", "/v1/orders/" + id, auditor, "", nil, 403})
 
-		// The order's identity is switched off: its events cannot resolve a plan.
+		// The order's identity is removed from the configuration: its events
+		// cannot find a plan. (A disabled identity's orders still move.)
 		cfg := testConfig()
 		cfg.Revision = 2
-		for i := range cfg.Identities {
-			if cfg.Identities[i].Code == "faulty" {
-				cfg.Identities[i].Disabled = true
-			}
-		}
+		cfg.Identities = slices.DeleteFunc(cfg.Identities, func(s kernel.IdentitySpec) bool { return s.Code == "faulty" })
 		if _, err := e.k.Apply(cfg); err != nil {
 			t.Fatal(err)
 		}
 		run(call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"cancel"}`, nil, 422})
+		cfg = testConfig()
+		cfg.Revision = 3
+		if _, err := e.k.Apply(cfg); err != nil {
+			t.Fatal(err)
+		}
 
 		// The configuration, on top of the revision just applied.
 		shop := `{"name":"Shop","products":[{"name":"standard-retail"}],"paymentTimeout":"20m","rules":[{"channel":"shop"}]}`
