@@ -613,6 +613,9 @@ bizpacks:
 		b.waitText("#identities-table", "virtual")
 		b.waitTrue("no other identity listed", `!document.querySelector('[id="identity-row-retail"]') && !document.querySelector('[id="identity-row-retail-flash"]')`)
 		b.waitTrue("no admin sections", `!document.querySelector("#nav-bizpacks") && !document.querySelector("#nav-audit")`)
+		// Its identity's own audit is open to it, though the audit log is not.
+		b.open("#/identities/virtual/audit")
+		b.waitText("#audit-empty", "No audited change")
 		b.screenshot("operator-view")
 	})
 }

@@ -115,12 +115,28 @@ type AuditList struct {
 
 func (s *Server) listAudit(c echo.Context) error {
 	qp := c.QueryParams()
+	return s.auditPage(c, qp.Get("targetType"), qp.Get("targetId"))
+}
+
+// identityAudit answers the audit of one identity to whoever may read the
+// identity (an operator granted it included), not only to admins.
+func (s *Server) identityAudit(c echo.Context) error {
+	if _, _, _, err := s.readableIdentity(c, ActionIdentityRead); err != nil {
+		return err
+	}
+	return s.auditPage(c, resourceIdentity, c.Param("code"))
+}
+
+// auditPage answers one page of the entries about a target (any when
+// empty), newest first, by the request's limit and cursor.
+func (s *Server) auditPage(c echo.Context, targetType, targetID string) error {
+	qp := c.QueryParams()
 	limit, err := s.pageLimit(qp)
 	if err != nil {
 		return err
 	}
 	// One more than the page, to know whether another page follows.
-	q := store.AuditQuery{TargetType: qp.Get("targetType"), TargetID: qp.Get("targetId"), Limit: limit + 1}
+	q := store.AuditQuery{TargetType: targetType, TargetID: targetID, Limit: limit + 1}
 	if qp.Has("cursor") {
 		n, err := strconv.ParseInt(qp.Get("cursor"), 10, 64)
 		if err != nil || n <= 0 {

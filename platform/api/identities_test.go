@@ -741,3 +741,19 @@ func identityGrants(t *testing.T, e *env) {
 		t.Errorf("revision %d: refused requests saved something", l.Revision)
 	}
 }
+
+// An identity's audit is readable by whoever may read the identity: the
+// operator granted it sees who changed it, another operator nothing.
+func TestIdentityAuditForItsOperators(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	opsRetail := newPrincipalAt(e, "ops-retail", "", []string{"retail"}, "operator")
+	opsB2B := newPrincipalAt(e, "ops-b2b", "", []string{"b2b"}, "operator")
+	expect(t, e.putIdentity(opsRetail, "retail", map[string]any{"name": "Retail, renamed",
+		"products": []map[string]any{{"name": "standard-retail"}}, "rules": []map[string]any{{}}}, ""), 200, "")
+	list := decodeJSON[api.AuditList](t, e.do("GET", "/v1/admin/identities/retail/audit", opsRetail, nil))
+	if len(list.Items) != 1 || list.Items[0].Actor != "ops-retail" || list.Items[0].TargetID != "retail" {
+		t.Fatalf("retail's audit for its operator: %+v", list.Items)
+	}
+	expect(t, e.do("GET", "/v1/admin/identities/retail/audit", opsB2B, nil), 404, "identity_not_found")
+	expect(t, e.do("GET", "/v1/admin/audit", opsRetail, nil), 403, "forbidden")
+}

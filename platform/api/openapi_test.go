@@ -656,6 +656,10 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"GET", "/v1/admin/identities/b2b/lifecycle", ops, "", nil, 200},
 			call{"GET", "/v1/admin/identities/shop/lifecycle", "", "", nil, 401},
 			call{"GET", "/v1/admin/identities/ghost/lifecycle", ops, "", nil, 404},
+			call{"GET", "/v1/admin/identities/shop/audit", ops, "", nil, 200},
+			call{"GET", "/v1/admin/identities/shop/audit?cursor=x", ops, "", nil, 400},
+			call{"GET", "/v1/admin/identities/shop/audit", "", "", nil, 401},
+			call{"GET", "/v1/admin/identities/ghost/audit", ops, "", nil, 404},
 
 			call{"GET", "/v1/admin/extension-points", ops, "", nil, 200},
 			call{"GET", "/v1/admin/extension-points", "", "", nil, 401},

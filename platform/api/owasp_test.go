@@ -112,6 +112,8 @@ var owaspRoutes = []routeCase{
 		object: "identity"},
 	{route: "GET /v1/admin/identities/:code/lifecycle", action: "identity.read", path: "/v1/admin/identities/{identity}/lifecycle",
 		ok: 200, object: "identity"},
+	{route: "GET /v1/admin/identities/:code/audit", action: "identity.read", path: "/v1/admin/identities/{identity}/audit",
+		ok: 200, object: "identity"},
 	{route: "GET /v1/admin/extension-points", action: "extensions.read", path: "/v1/admin/extension-points", allowed: configurers(),
 		ok: 200},
 	{route: "GET /v1/admin/products", action: "extensions.read", path: "/v1/admin/products", allowed: configurers(), ok: 200},

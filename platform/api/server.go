@@ -247,6 +247,7 @@ func (s *Server) register() {
 	add(http.MethodPost, "/v1/admin/identities/:code/preview", s.previewIdentity, onResource(ActionIdentityWrite))
 	add(http.MethodGet, "/v1/admin/identities/:code/plan", s.identityPlan, onResource(ActionIdentityRead))
 	add(http.MethodGet, "/v1/admin/identities/:code/lifecycle", s.identityLifecycle, onResource(ActionIdentityRead))
+	add(http.MethodGet, "/v1/admin/identities/:code/audit", s.identityAudit, onResource(ActionIdentityRead))
 	add(http.MethodGet, "/v1/admin/extension-points", s.listPoints, function(ActionExtensionsRead))
 	add(http.MethodGet, "/v1/admin/products", s.listProducts, function(ActionExtensionsRead))
 	add(http.MethodGet, "/v1/admin/audit", s.listAudit, function(ActionAuditRead))

@@ -40,10 +40,13 @@ function rows(items) {
  */
 export async function auditTable(container, ctx, filter = {}) {
   render(container, html`<p>Loading…</p>`);
-  const params = { targetType: filter.targetType, targetId: filter.targetId };
+  // filter.path: another endpoint of the same shape (an identity's own
+  // audit, which its operators may read); the filters are then implied.
+  const path = filter.path || '/v1/admin/audit';
+  const params = filter.path ? {} : { targetType: filter.targetType, targetId: filter.targetId };
   let page;
   try {
-    page = await get(`/v1/admin/audit${query(params)}`);
+    page = await get(`${path}${query(params)}`);
   } catch (e) {
     render(container, html`<p class="error-text" role="alert">Could not load the audit log: ${describe(e)}</p>`);
     return;
@@ -74,7 +77,7 @@ export async function auditTable(container, ctx, filter = {}) {
   next.addEventListener('click', async () => {
     next.disabled = true;
     try {
-      const more = await get(`/v1/admin/audit${query({ ...params, cursor })}`);
+      const more = await get(`${path}${query({ ...params, cursor })}`);
       const firstNew = counter;
       tbody.insertAdjacentHTML('beforeend', html`${rows(more.items || [])}`.s);
       cursor = more.nextCursor;

@@ -55,10 +55,10 @@ export async function detailPage(view, ctx, params) {
       } else if (tab === 'lifecycle') {
         const lc = await get(`/v1/admin/identities/${seg(code)}/lifecycle`);
         lifecycleSection(body, lc, { headingLevel: 3 });
-      } else if (!ctx.can('admin.audit.read')) {
-        render(body, html`<p>Your roles do not allow reading the audit log.</p>`);
       } else {
-        await auditTable(body, ctx, { targetType: 'identity', targetId: code, headingLevel: 3 });
+        // The identity's own audit: whoever may read the identity may read it.
+        await auditTable(body, ctx, { targetType: 'identity', targetId: code, path: `/v1/admin/identities/${seg(code)}/audit`,
+          headingLevel: 3 });
       }
     } catch (e) {
       render(body, html`<p class="error-text" role="alert">Could not load the ${tab}: ${describe(e)}</p>`);
