@@ -102,7 +102,16 @@ export async function bizpacksPage(view, ctx) {
         return;
       }
       act(id, ev.currentTarget, async () => {
-        const up = (await request('PUT', `/v1/admin/bizpacks/${seg(name)}/binaries`, { body: file })).data;
+        // The browser's own SHA-256 of the file goes along, so a binary
+        // damaged on the way is refused, not stored (crypto.subtle exists in
+        // secure contexts: https and localhost; elsewhere the server's sum
+        // is shown for the operator to compare).
+        const headers = {};
+        if (globalThis.crypto && crypto.subtle) {
+          const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', await file.arrayBuffer()));
+          headers['X-Content-SHA256'] = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+        }
+        const up = (await request('PUT', `/v1/admin/bizpacks/${seg(name)}/binaries`, { body: file, headers })).data;
         uploaded.set(name, up);
         q('promote').hidden = false;
         q('promote').textContent = `Promote uploaded binary ${up.sha256.slice(0, 12)}…`;
