@@ -74,7 +74,7 @@ func (s *Source) Boot(ctx context.Context, fallback kernel.Config) (kernel.Confi
 	if errors.Is(err, store.ErrNotFound) {
 		cfg = fallback
 		cfg.Revision = 1
-		if err := s.compile(ctx, cfg); err != nil {
+		if _, err := s.compile(ctx, cfg); err != nil {
 			return kernel.Config{}, err
 		}
 		body, err := json.Marshal(cfg)
@@ -111,27 +111,29 @@ func (s *Source) load(ctx context.Context) (kernel.Config, error) {
 	return cfg, nil
 }
 
-// compile starts what cfg binds and compiles it without putting it in force.
-func (s *Source) compile(ctx context.Context, cfg kernel.Config) error {
-	if s.ensure != nil {
-		if err := s.ensure(ctx, cfg); err != nil {
-			s.log.Warn("bizpacks the configuration binds did not start", "revision", cfg.Revision, "error", err)
-		}
+// start starts the bizpacks cfg binds that are not running yet, so that
+// cfg can compile. One that does not start is logged; the compile then
+// names it.
+func (s *Source) start(ctx context.Context, cfg kernel.Config) {
+	if s.ensure == nil {
+		return
 	}
-	_, err := s.k.Compile(cfg)
-	return err
+	if err := s.ensure(ctx, cfg); err != nil {
+		s.log.Warn("bizpacks the configuration binds did not start", "revision", cfg.Revision, "error", err)
+	}
 }
 
+// compile starts what cfg binds and compiles it without putting it in force.
+func (s *Source) compile(ctx context.Context, cfg kernel.Config) (*kernel.PlanSet, error) {
+	s.start(ctx, cfg)
+	return s.k.Compile(cfg)
+}
+
+// apply starts what cfg binds and puts it in force.
 func (s *Source) apply(ctx context.Context, cfg kernel.Config) error {
-	if s.ensure != nil {
-		if err := s.ensure(ctx, cfg); err != nil {
-			s.log.Warn("bizpacks the configuration binds did not start", "revision", cfg.Revision, "error", err)
-		}
-	}
-	if _, err := s.k.Apply(cfg); err != nil {
-		return err
-	}
-	return nil
+	s.start(ctx, cfg)
+	_, err := s.k.Apply(cfg)
+	return err
 }
 
 // Current is the configuration in force.
@@ -149,12 +151,7 @@ func (s *Source) Preview(ctx context.Context, edit Edit) (kernel.Config, *kernel
 	if err != nil {
 		return kernel.Config{}, nil, err
 	}
-	if s.ensure != nil {
-		if err := s.ensure(ctx, next); err != nil {
-			s.log.Warn("bizpacks the configuration binds did not start", "error", err)
-		}
-	}
-	plans, err := s.k.Compile(next)
+	plans, err := s.compile(ctx, next)
 	return next, plans, err
 }
 
@@ -220,7 +217,7 @@ func (s *Source) Change(ctx context.Context, base int64, author string, edit Edi
 	if err != nil {
 		return kernel.Config{}, err
 	}
-	if err := s.compile(ctx, next); err != nil {
+	if _, err := s.compile(ctx, next); err != nil {
 		return kernel.Config{}, err
 	}
 	body, err := json.Marshal(next)
