@@ -387,7 +387,7 @@ func (s *Server) createPrincipal(c echo.Context) error {
 		return invalidField("id", "a principal id is 1 to 128 of A-Z a-z 0-9 . _ @ : -")
 	}
 	ctx := c.Request().Context()
-	attrs, err := s.checkPrincipalFields(ctx, req.Roles, req.Org, req.Identities, req.Attrs)
+	attrs, _, err := s.checkPrincipalFields(ctx, req.Roles, req.Org, req.Identities, req.Attrs)
 	if err != nil {
 		return err
 	}
@@ -407,9 +407,7 @@ func (s *Server) createPrincipal(c echo.Context) error {
 	// the token's hash. Read back when possible (creation time, org path).
 	after := PrincipalView{ID: req.ID, Roles: req.Roles, Org: req.Org, Identities: req.Identities, Attrs: req.Attrs}
 	if sp, err := s.store.GetPrincipal(ctx, req.ID); err == nil {
-		if v, err := s.principalView(ctx, sp); err == nil {
-			after = v
-		}
+		after = s.principalView(ctx, sp)
 	}
 	s.audit(c, ActionPrincipalsWrite, "create", auditPrincipal, req.ID, nil, after)
 	c.Response().Header().Set("Cache-Control", "no-store")
@@ -419,54 +417,55 @@ func (s *Server) createPrincipal(c echo.Context) error {
 // checkPrincipalFields checks what a principal is given (at least one
 // known role, once each; an existing org node; identity codes or "*";
 // bounded attributes) and returns the attributes as stored (JSON, "" for
-// none).
-func (s *Server) checkPrincipalFields(ctx context.Context, roles []string, org string, identities []string, attrMap map[string]string) (string, error) {
+// none) and the org node's path ("" for none).
+func (s *Server) checkPrincipalFields(ctx context.Context, roles []string, org string, identities []string, attrMap map[string]string) (attrs, orgPath string, err error) {
 	if len(roles) == 0 {
-		return "", invalidField("roles", "a principal needs at least one role of %s", strings.Join(Roles, ", "))
+		return "", "", invalidField("roles", "a principal needs at least one role of %s", strings.Join(Roles, ", "))
 	}
 	for i, r := range roles {
 		if !slices.Contains(Roles, r) {
-			return "", invalidField(fmt.Sprintf("roles[%d]", i), "unknown role %q; roles are %s", r, strings.Join(Roles, ", "))
+			return "", "", invalidField(fmt.Sprintf("roles[%d]", i), "unknown role %q; roles are %s", r, strings.Join(Roles, ", "))
 		}
 		if slices.Contains(roles[:i], r) {
-			return "", invalidField(fmt.Sprintf("roles[%d]", i), "role %q is given twice", r)
+			return "", "", invalidField(fmt.Sprintf("roles[%d]", i), "role %q is given twice", r)
 		}
 	}
 	if org != "" && !orgPattern.MatchString(org) {
-		return "", invalidField("org", "org is the id of an organisation node (1 to 64 of a-z 0-9 -); got %q", org)
+		return "", "", invalidField("org", "org is the id of an organisation node (1 to 64 of a-z 0-9 -); got %q", org)
 	}
 	if len(identities) > maxIdentities {
-		return "", invalidField("identities", "at most %d identities", maxIdentities)
+		return "", "", invalidField("identities", "at most %d identities", maxIdentities)
 	}
 	for i, id := range identities {
 		if id != "*" && !bizCodePattern.MatchString(id) {
-			return "", invalidField(fmt.Sprintf("identities[%d]", i), "an identity is a business code (1 to 128 of A-Z a-z 0-9 . _ -) or \"*\"; got %q", id)
+			return "", "", invalidField(fmt.Sprintf("identities[%d]", i), "an identity is a business code (1 to 128 of A-Z a-z 0-9 . _ -) or \"*\"; got %q", id)
 		}
 	}
 	if len(attrMap) > maxAttrs {
-		return "", invalidField("attrs", "at most %d attributes", maxAttrs)
+		return "", "", invalidField("attrs", "at most %d attributes", maxAttrs)
 	}
 	for _, k := range slices.Sorted(maps.Keys(attrMap)) {
 		if k == "" || len(k) > maxAttrKey || len(attrMap[k]) > maxAttrValue {
-			return "", invalidField("attrs."+k, "attribute names are 1 to %d bytes, values at most %d", maxAttrKey, maxAttrValue)
+			return "", "", invalidField("attrs."+k, "attribute names are 1 to %d bytes, values at most %d", maxAttrKey, maxAttrValue)
 		}
 	}
-	var attrs string
 	if len(attrMap) > 0 {
 		b, err := json.Marshal(attrMap)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		attrs = string(b)
 	}
 	if org != "" {
-		if _, err := s.store.GetOrg(ctx, org); errors.Is(err, store.ErrNotFound) {
-			return "", invalidField("org", "org %s is not an organisation node; create it with POST /v1/admin/orgs", org)
+		node, err := s.store.GetOrg(ctx, org)
+		if errors.Is(err, store.ErrNotFound) {
+			return "", "", invalidField("org", "org %s is not an organisation node; create it with POST /v1/admin/orgs", org)
 		} else if err != nil {
-			return "", err
+			return "", "", err
 		}
+		orgPath = node.Path
 	}
-	return attrs, nil
+	return attrs, orgPath, nil
 }
 
 // PrincipalUpdate is the body of PUT /v1/admin/principals/{id}: the
@@ -493,7 +492,7 @@ func (s *Server) updatePrincipal(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	attrs, err := s.checkPrincipalFields(ctx, req.Roles, req.Org, req.Identities, req.Attrs)
+	attrs, orgPath, err := s.checkPrincipalFields(ctx, req.Roles, req.Org, req.Identities, req.Attrs)
 	if err != nil {
 		return err
 	}
@@ -504,16 +503,11 @@ func (s *Server) updatePrincipal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	before, err := s.principalView(ctx, old)
-	if err != nil {
-		return err
-	}
+	before := s.principalView(ctx, old)
 	next := old
-	next.Roles, next.Org, next.Identities, next.Attrs = strings.Join(req.Roles, ","), req.Org, strings.Join(req.Identities, ","), attrs
-	after, err := s.principalView(ctx, next)
-	if err != nil {
-		return err
-	}
+	next.Roles, next.Org, next.OrgPath = strings.Join(req.Roles, ","), req.Org, orgPath
+	next.Identities, next.Attrs = strings.Join(req.Identities, ","), attrs
+	after := s.principalView(ctx, next)
 	err = s.store.UpdatePrincipal(ctx, next, s.store.AuditStep(s.auditEntry(c, ActionPrincipalsWrite, "update", auditPrincipal, id, before, after)))
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound
@@ -549,25 +543,15 @@ func (s *Server) getPrincipal(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.principalView(ctx, sp)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, v)
+	return c.JSON(http.StatusOK, s.principalView(ctx, sp))
 }
 
 // principalView is a stored principal as the API shows it, with the path
-// of its organisation node.
-func (s *Server) principalView(ctx context.Context, sp store.Principal) (PrincipalView, error) {
+// of its organisation node that the store's reads bring along.
+func (s *Server) principalView(ctx context.Context, sp store.Principal) PrincipalView {
 	p := s.storedPrincipal(ctx, sp)
-	v := PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, Identities: p.Identities, Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()}
-	if p.Org != "" {
-		var err error
-		if v.OrgPath, err = s.store.OrgPath(ctx, p.Org); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return PrincipalView{}, err
-		}
-	}
-	return v, nil
+	return PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, OrgPath: sp.OrgPath, Identities: p.Identities,
+		Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()}
 }
 
 // decode reads and strictly decodes a JSON body into v.
@@ -610,9 +594,7 @@ func (s *Server) listPrincipals(c echo.Context) error {
 	list = list[:min(len(list), limit)]
 	out := PrincipalList{Items: make([]PrincipalView, 0, len(list))}
 	for _, sp := range list {
-		p := s.storedPrincipal(ctx, sp)
-		out.Items = append(out.Items, PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, OrgPath: sp.OrgPath,
-			Identities: p.Identities, Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()})
+		out.Items = append(out.Items, s.principalView(ctx, sp))
 	}
 	if more {
 		out.NextCursor = list[len(list)-1].ID

@@ -117,29 +117,40 @@ func (s *Store) GetPrincipal(ctx context.Context, id string) (Principal, error) 
 	return p, nil
 }
 
+// principalRow is a principal read with the current path of its org node.
+type principalRow struct {
+	Principal
+	JoinedOrgPath *string `gorm:"column:joined_org_path"`
+}
+
+func (r principalRow) principal() Principal {
+	p := r.Principal
+	if r.JoinedOrgPath != nil {
+		p.OrgPath = *r.JoinedOrgPath
+	}
+	p.CreatedAt = stamp(p.CreatedAt)
+	return p
+}
+
+// principals is the query of principals joined with their org nodes' paths.
+func principals(db *gorm.DB) *gorm.DB {
+	return db.Table("tmf_principals").
+		Select("tmf_principals.*, tmf_orgs.path AS joined_org_path").
+		Joins("LEFT JOIN tmf_orgs ON tmf_orgs.id = tmf_principals.org")
+}
+
 // principal reads one principal with the current path of its org node, in
 // one statement: every authenticated request starts here.
 func (s *Store) principal(ctx context.Context, where string, arg string) (Principal, error) {
-	var row struct {
-		Principal
-		JoinedOrgPath *string `gorm:"column:joined_org_path"`
-	}
-	err := s.db.WithContext(ctx).Table("tmf_principals").
-		Select("tmf_principals.*, tmf_orgs.path AS joined_org_path").
-		Joins("LEFT JOIN tmf_orgs ON tmf_orgs.id = tmf_principals.org").
-		Where("tmf_principals."+where, arg).Take(&row).Error
+	var row principalRow
+	err := principals(s.db.WithContext(ctx)).Where("tmf_principals."+where, arg).Take(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return Principal{}, ErrNotFound
 	}
 	if err != nil {
 		return Principal{}, err
 	}
-	p := row.Principal
-	if row.JoinedOrgPath != nil {
-		p.OrgPath = *row.JoinedOrgPath
-	}
-	p.CreatedAt = stamp(p.CreatedAt)
-	return p, nil
+	return row.principal(), nil
 }
 
 // PrincipalQuery selects principals, ordered by id.
@@ -162,9 +173,7 @@ func (s *Store) ListPrincipals(ctx context.Context, q PrincipalQuery) ([]Princip
 	}
 	limit = min(limit, 1000)
 	db := s.db.WithContext(ctx)
-	tx := db.Table("tmf_principals").
-		Select("tmf_principals.*, tmf_orgs.path AS joined_org_path").
-		Joins("LEFT JOIN tmf_orgs ON tmf_orgs.id = tmf_principals.org")
+	tx := principals(db)
 	if q.Org != "" {
 		path, err := orgPathOf(db, q.Org)
 		if err != nil {
@@ -176,21 +185,13 @@ func (s *Store) ListPrincipals(ctx context.Context, q PrincipalQuery) ([]Princip
 	if q.After != "" {
 		tx = tx.Where("tmf_principals.id > ?", q.After)
 	}
-	var rows []struct {
-		Principal
-		JoinedOrgPath *string `gorm:"column:joined_org_path"`
-	}
+	var rows []principalRow
 	if err := tx.Order("tmf_principals.id").Limit(limit).Find(&rows).Error; err != nil {
 		return nil, fmt.Errorf("store: list principals: %w", err)
 	}
 	out := make([]Principal, len(rows))
 	for i, r := range rows {
-		p := r.Principal
-		if r.JoinedOrgPath != nil {
-			p.OrgPath = *r.JoinedOrgPath
-		}
-		p.CreatedAt = stamp(p.CreatedAt)
-		out[i] = p
+		out[i] = r.principal()
 	}
 	return out, nil
 }
