@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"gorm.io/gorm"
 
+	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/authz"
@@ -25,6 +26,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/outbox"
+	"github.com/tmf-platform/tmf/platform/recovery"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/timeouts"
 )
@@ -100,14 +102,15 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	svc := order.NewService(k, st, order.WithPromotions(book))
+	pays := payments(st.DB(ctx), reg, log)
+	svc := order.NewService(k, st, order.WithPromotions(book), order.WithPayments(pays))
 	relay := outbox.New(st, outbox.Options{Logger: log})
 	relay.Subscribe("log", "", func(_ context.Context, e outbox.Event) error {
 		log.Debug("event", "id", e.ID, "topic", e.Topic, "order", e.AggregateID)
 		return nil
 	})
-	relay.Subscribe("refunds", order.TopicRefundDue, refundHandler(svc))
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
+	payRecovery := recovery.New(svc, recovery.Options{Logger: log})
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
 		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, Ready: st.Ping})
@@ -129,6 +132,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	var wg sync.WaitGroup
 	wg.Go(func() { relay.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
+	wg.Go(func() { payRecovery.Run(loops) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })
 	wg.Go(func() { policy.Watch(loops, PolicyPoll) })
 	wg.Go(func() { source.Follow(loops, ConfigPoll) })
@@ -179,18 +183,21 @@ func refreshPromotions(ctx context.Context, book *promotion.Book, st *store.Stor
 	}
 }
 
-// refundHandler pays the refunds orders owe as the outbox relays them: at
-// least once, and exactly once in effect because each carries its key.
-func refundHandler(svc *order.Service) outbox.Handler {
-	return func(ctx context.Context, e outbox.Event) error {
-		var r order.RefundDue
-		if err := json.Unmarshal(e.Payload, &r); err != nil {
-			return fmt.Errorf("refund event %s: %w", e.ID, err)
-		}
-		ctx, cancel := context.WithTimeout(ctx, order.RefundDeadline)
-		defer cancel()
-		return svc.HandleRefundDue(ctx, r)
+// payments is the card payments service over the built-in sandbox
+// acquirer (its state in the database, shared by every server on it),
+// with a metric and an error log for every refund the processor refuses
+// for good.
+func payments(db *gorm.DB, reg prometheus.Registerer, log *slog.Logger) *payment.Payments {
+	failed := prometheus.NewCounter(prometheus.CounterOpts{Name: "tmf_payment_refunds_failed_total",
+		Help: "Card refunds the processor refused for good; each waits for an operator (GET /v1/admin/payments/refunds/failed)."})
+	reg.MustRegister(failed)
+	pays := payment.NewPayments(payment.NewSandbox(db), nil)
+	pays.OnRefundFailed = func(p payment.Payment) {
+		failed.Inc()
+		log.Error("refund refused by the processor: an operator must retry it", "payment", p.ID, "order", p.OrderID,
+			"amount", p.Amount, "currency", p.Currency)
 	}
+	return pays
 }
 
 // AdminID is the principal the bootstrap token belongs to.

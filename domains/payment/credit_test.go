@@ -291,7 +291,7 @@ func TestCreditLifecycle(t *testing.T) {
 			t.Errorf("after a partial refund: %+v", a)
 		}
 		// Payments.Refund routes an agent-credit order to its credit.
-		p := payment.NewPayments(payment.NewSandbox(), nil)
+		p := payment.NewPayments(payment.NewSandbox(s.DB(ctx)), nil)
 		r2, err := p.Refund(ctx, s.DB(ctx), payment.RefundOrderRequest{OrderID: "o1", Key: "o1/r2", Amount: 300})
 		if err != nil || r2.Method != payment.MethodAgentCredit || r2.State != payment.StateSucceeded {
 			t.Fatalf("refund through Payments = %+v, %v", r2, err)
@@ -303,7 +303,7 @@ func TestCreditLifecycle(t *testing.T) {
 			t.Errorf("balance = %+v", b)
 		}
 		// A card charge of a credit-paid order is refused.
-		_, err = p.Charge(ctx, s.DB(ctx), chargeReq("o1", "o1/card", 400, payment.CardApproved))
+		_, err = p.Charge(ctx, s.DB(ctx), chargeReq("o1", "o1/card", 400, payment.CardApproved), nil)
 		if e := as[*payment.AlreadyPaidError](t, err); e.PaymentID != pay.ID {
 			t.Errorf("already paid = %+v", e)
 		}

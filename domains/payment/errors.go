@@ -202,3 +202,15 @@ type CreditReservationError struct {
 func (e *CreditReservationError) Error() string {
 	return fmt.Sprintf("payment: cannot %s the credit of order %s: reservation is %s", e.Op, e.OrderID, e.State)
 }
+
+// RefundStateError refuses to retry a payment that is not a failed card
+// refund.
+type RefundStateError struct {
+	PaymentID string
+	Kind      string
+	State     string
+}
+
+func (e *RefundStateError) Error() string {
+	return fmt.Sprintf("payment: %s is a %s %s, not a failed card refund", e.PaymentID, e.State, e.Kind)
+}

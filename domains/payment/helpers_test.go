@@ -7,6 +7,7 @@ import (
 
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
 
 // migrate creates the domain's tables in s.
@@ -37,3 +38,11 @@ func balance(t *testing.T, s *store.Store, orderID string) payment.Balance {
 }
 
 func card(number string) payment.Card { return payment.Card{Number: number} }
+
+// sandbox returns a sandbox over a fresh SQLite database of its own.
+func sandbox(t *testing.T) *payment.Sandbox {
+	t.Helper()
+	s := storetest.Open(t, "sqlite")
+	migrate(t, s)
+	return payment.NewSandbox(s.DB(context.Background()))
+}

@@ -41,7 +41,7 @@ type Payment struct {
 	Amount   int64  `gorm:"not null" json:"amount"`
 	Currency string `gorm:"size:3;not null" json:"currency"`
 	// State is StatePending, StateSucceeded or StateFailed.
-	State string `gorm:"size:16;not null" json:"state"`
+	State string `gorm:"size:16;not null;index:idx_tmf_payments_due,priority:1" json:"state"`
 	// ProcessorRef is the processor's id of what it did: the capture of a
 	// card charge, the refund of a card refund; for agent credit, the key of
 	// the credit move.
@@ -56,9 +56,18 @@ type Payment struct {
 	FailureMessage string `gorm:"size:255;not null" json:"failureMessage,omitempty"`
 	// Attempts counts the calls that worked on the payment.
 	Attempts int `gorm:"not null" json:"attempts"`
+	// ChargeID is, on a refund, the charge whose capture it gives back.
+	ChargeID string `gorm:"size:40;not null" json:"chargeId,omitempty"`
+	// RetriedBy is, on a failed refund, the refund an operator started to
+	// pay it again.
+	RetriedBy string `gorm:"size:40;not null" json:"retriedBy,omitempty"`
 	// LeaseUntil (UTC Unix microseconds) is when the call working on a
 	// pending payment loses it to another call with the same key.
-	LeaseUntil int64     `gorm:"not null" json:"-"`
+	LeaseUntil int64 `gorm:"not null" json:"-"`
+	// NextAttempt (UTC Unix microseconds) is when recovery may work on a
+	// pending payment next: at once for an owed refund, later after a
+	// transient failure (exponential backoff).
+	NextAttempt int64     `gorm:"not null;index:idx_tmf_payments_due,priority:2" json:"-"`
 	CreatedAt  time.Time `gorm:"not null" json:"createdAt"`
 	UpdatedAt  time.Time `gorm:"not null" json:"updatedAt"`
 }
@@ -140,5 +149,5 @@ func (CreditMove) TableName() string { return "tmf_credit_moves" }
 
 // Models lists the domain's tables, for the platform's migration.
 func Models() []any {
-	return []any{&Payment{}, &Balance{}, &AgentCredit{}, &CreditMove{}}
+	return append([]any{&Payment{}, &Balance{}, &AgentCredit{}, &CreditMove{}}, sandboxModels()...)
 }

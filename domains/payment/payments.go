@@ -13,21 +13,46 @@ import (
 	"github.com/tmf-platform/tmf/domains/internal/dbutil"
 )
 
-// DefaultLease is how long a call owns a pending payment unless
-// Payments.Lease says otherwise.
-const DefaultLease = time.Minute
+// Defaults of Payments' settings.
+const (
+	// DefaultLease is how long a call owns a pending payment.
+	DefaultLease = time.Minute
+	// DefaultCallTimeout bounds one processor call.
+	DefaultCallTimeout = 10 * time.Second
+	// DefaultRetryAfter is how long a charge left pending by a processor
+	// error waits for its caller to try again with the same key before
+	// recovery settles it.
+	DefaultRetryAfter = 30 * time.Second
+	// DefaultBackoff and DefaultMaxBackoff shape recovery's exponential
+	// backoff after transient failures: base × 2^(attempt−1), at most max.
+	DefaultBackoff    = time.Second
+	DefaultMaxBackoff = time.Hour
+)
 
 // Payments charges and refunds orders through a Processor and keeps the
 // payments ledger (tmf_payments, tmf_payment_balances). It is safe for
-// concurrent use, also by several processes on one database.
+// concurrent use, also by several processes on one database. Set its
+// fields before use; zero values take the defaults above.
 type Payments struct {
 	proc  Processor
 	clock func() time.Time
 	// Lease is how long a call owns a pending payment: another call with the
 	// same key gets *InProgressError until it runs out (or the owner gives the
-	// payment back after a processor error). It must outlast the processor's
-	// calls. Set it before use; zero means DefaultLease.
+	// payment back after a processor error), and recovery leaves it alone
+	// until then. It must outlast the processor calls of one attempt
+	// (three CallTimeouts).
 	Lease time.Duration
+	// CallTimeout bounds every processor call, whatever the caller's
+	// context allows.
+	CallTimeout time.Duration
+	// RetryAfter is how long a charge left pending by a processor error
+	// waits for its caller's retry before recovery settles it.
+	RetryAfter time.Duration
+	// Backoff and MaxBackoff shape the retries of recovery.
+	Backoff, MaxBackoff time.Duration
+	// OnRefundFailed, when set, is called once for every refund the
+	// processor refused for good (a metric counts them).
+	OnRefundFailed func(Payment)
 }
 
 // NewPayments returns the service over proc; clock is the time of the
@@ -57,7 +82,25 @@ type RefundOrderRequest struct {
 	Key    string
 	Amount int64
 	Reason string
+	// ChargeID is the charge to refund; empty refunds the charge that
+	// holds the order.
+	ChargeID string
 }
+
+// Captured is a charge whose capture the processor confirmed and that is
+// still to be recorded: Payment is the pending (or abandoned) charge,
+// CaptureID the processor's capture.
+type Captured struct {
+	Payment   Payment
+	CaptureID string
+}
+
+// Settler records a captured charge together with what it pays for, in
+// ONE transaction: RecordCapture and the order's transition (or, when the
+// order can no longer be paid, RecordCapture and OweRefund of the charge).
+// An error leaves the charge pending: the same key, or recovery, settles
+// it later. Charge and Recover call it; nil records the capture alone.
+type Settler func(ctx context.Context, c Captured) error
 
 // Charge charges an order by card, once. It must NOT run inside a
 // transaction: it writes the ledger in short transactions of its own and
@@ -66,25 +109,29 @@ type RefundOrderRequest struct {
 //  1. It inserts the pending payment under req.Key and, in the same short
 //     transaction, takes the order's charge slot (Balance.ChargeID): an order
 //     held by another charge is refused with *AlreadyPaidError (that charge
-//     succeeded) or *InProgressError (it is pending).
+//     succeeded) or *InProgressError (it is pending). The attempt is thus
+//     recorded, with the keys the processor will receive, before the
+//     processor is called.
 //  2. It authorizes and captures req.Amount with the processor, under keys
-//     derived from the payment's id, so that trying again never charges twice.
-//  3. It records the outcome with a conditional update on state = 'pending':
-//     succeeded (and the order's captured balance grows by the amount) or,
-//     on a decline, failed with the processor's code (and the order's slot is
-//     free again).
+//     derived from the payment's id (ID/authorize, ID/capture), each call
+//     bounded by CallTimeout, so that trying again never charges twice.
+//  3. A capture is handed to settle, which records it and the order's
+//     transition together. A decline fails the payment with the
+//     processor's code (the order's slot is free again, an authorization
+//     whose capture was declined is voided).
 //
 // A key that already has a payment answers with it: succeeded or failed as
 // it is, with a nil error (check Payment.State); pending → *InProgressError
-// while another call owns it, else this call takes it over and tries the
-// processor again. A key used for other parameters → *KeyConflictError.
+// while another call owns it, else this call takes it over and asks the
+// processor again (which replays what it did). A key used for other
+// parameters → *KeyConflictError.
 //
-// The platform fires the order's payment event after a succeeded charge and
-// its payment-failed event after a failed one. Other errors decided nothing:
-// *InvalidRequestError and *InvalidCardError (nothing written),
-// *ProcessorError or a context error (the payment stays pending: call again
-// with the same key), database errors.
-func (p *Payments) Charge(ctx context.Context, db *gorm.DB, req ChargeRequest) (Payment, error) {
+// Other errors decided nothing: *InvalidRequestError and *InvalidCardError
+// (nothing written), *ProcessorError or a context error (the payment stays
+// pending: call again with the same key, or recovery settles it after
+// RetryAfter), database errors and settle's errors (the payment stays
+// pending likewise).
+func (p *Payments) Charge(ctx context.Context, db *gorm.DB, req ChargeRequest, settle Settler) (Payment, error) {
 	if err := firstErr(checkID("orderId", req.OrderID, maxOrderID), checkID("key", req.Key, maxKey),
 		checkAmount(req.Amount), checkCurrency(req.Currency)); err != nil {
 		return Payment{}, err
@@ -98,7 +145,7 @@ func (p *Payments) Charge(ctx context.Context, db *gorm.DB, req ChargeRequest) (
 	if err != nil || pay.State != StatePending {
 		return pay, err
 	}
-	return p.runCharge(ctx, db, pay, req.Card)
+	return p.runCharge(ctx, db, pay, req.Card, settle)
 }
 
 // startCharge returns the payment of req's key: a settled one to answer
@@ -111,7 +158,7 @@ func (p *Payments) startCharge(ctx context.Context, db *gorm.DB, req ChargeReque
 		}
 		pay := Payment{ID: newID("pay"), OrderID: req.OrderID, Method: MethodCard, Kind: KindCharge, IdemKey: req.Key,
 			Amount: req.Amount, Currency: req.Currency, State: StatePending, CardBrand: card.Brand, CardLast4: card.Last4,
-			Attempts: 1, LeaseUntil: p.leaseUntil(now), CreatedAt: now, UpdatedAt: now}
+			Attempts: 1, LeaseUntil: p.leaseUntil(now), NextAttempt: p.leaseUntil(now), CreatedAt: now, UpdatedAt: now}
 		err := runTx(ctx, db, func(tx *gorm.DB) error {
 			ok, err := dbutil.InsertOnce(tx, &pay)
 			if err != nil {
@@ -168,12 +215,12 @@ func (p *Payments) startCharge(ctx context.Context, db *gorm.DB, req ChargeReque
 }
 
 // runCharge authorizes and captures the pending payment pay, which this
-// call owns, and records the outcome.
-func (p *Payments) runCharge(ctx context.Context, db *gorm.DB, pay Payment, card Card) (Payment, error) {
+// call owns, and settles the outcome.
+func (p *Payments) runCharge(ctx context.Context, db *gorm.DB, pay Payment, card Card, settle Settler) (Payment, error) {
 	var capture Capture
-	auth, err := p.proc.Authorize(ctx, AuthorizeRequest{Key: pay.ID + "/authorize", Card: card, Amount: pay.Amount, Currency: pay.Currency})
+	auth, err := p.authorize(ctx, AuthorizeRequest{Key: pay.ID + "/authorize", Card: card, Amount: pay.Amount, Currency: pay.Currency})
 	if err == nil {
-		capture, err = p.proc.Capture(ctx, CaptureRequest{Key: pay.ID + "/capture", AuthorizationID: auth.ID, Amount: pay.Amount})
+		capture, err = p.capture(ctx, CaptureRequest{Key: pay.ID + "/capture", AuthorizationID: auth.ID, Amount: pay.Amount})
 	}
 	// The outcome is recorded even when the caller's context has ended.
 	rctx, cancel := recordContext(ctx)
@@ -182,37 +229,21 @@ func (p *Payments) runCharge(ctx context.Context, db *gorm.DB, pay Payment, card
 	var decline *DeclineError
 	switch {
 	case err == nil:
-		err = runTx(rctx, rdb, func(tx *gorm.DB) error {
-			now := p.now()
-			done, err := settle(tx, pay.ID, StateSucceeded, capture.ID, "", "", now)
-			if err != nil || !done {
-				return err
-			}
-			res := tx.Exec("UPDATE tmf_payment_balances SET captured = captured + ?, updated_at = ? WHERE order_id = ? AND charge_id = ?",
-				pay.Amount, now, pay.OrderID, pay.ID)
-			if res.Error == nil && res.RowsAffected != 1 {
-				return fmt.Errorf("the balance of order %s is not held by payment %s", pay.OrderID, pay.ID)
-			}
-			return res.Error
-		})
+		err = p.settleCaptured(rctx, rdb, Captured{Payment: pay, CaptureID: capture.ID}, settle)
 	case errors.As(err, &decline):
-		err = runTx(rctx, rdb, func(tx *gorm.DB) error {
-			now := p.now()
-			done, err := settle(tx, pay.ID, StateFailed, "", decline.Code, decline.Message, now)
-			if err != nil || !done {
-				return err
-			}
-			return tx.Exec("UPDATE tmf_payment_balances SET charge_id = '', method = '', updated_at = ? WHERE order_id = ? AND charge_id = ?",
-				now, pay.OrderID, pay.ID).Error
-		})
-	default:
-		if rerr := p.release(rdb, pay.ID, err); rerr != nil {
+		if auth.ID != "" {
+			// The capture was declined: let the hold go (best effort; the
+			// acquirer drops it in time anyway).
+			_, _ = p.void(rctx, VoidRequest{Key: pay.ID + "/void", AuthorizationID: auth.ID})
+		}
+		err = p.failCharge(rctx, rdb, pay, decline.Code, decline.Message)
+	}
+	if err != nil {
+		retry := p.retryAfter()
+		if rerr := p.release(rdb, pay.ID, err, retry); rerr != nil {
 			return Payment{}, fmt.Errorf("payment: charge %s: %w (and releasing it: %v)", pay.ID, err, rerr)
 		}
 		return Payment{}, fmt.Errorf("payment: charge %s of order %s: %w", pay.ID, pay.OrderID, err)
-	}
-	if err != nil {
-		return Payment{}, fmt.Errorf("payment: charge %s: record outcome: %w", pay.ID, err)
 	}
 	out, err := paymentByID(rdb, pay.ID)
 	if err != nil {
@@ -221,145 +252,113 @@ func (p *Payments) runCharge(ctx context.Context, db *gorm.DB, pay Payment, card
 	return out, nil
 }
 
-// Refund gives back req.Amount of what an order's charge captured, once per
-// key; several partial refunds may follow each other up to the capture. It
-// must NOT run inside a transaction: like Charge, it writes the ledger in
-// short transactions and holds none during the processor call.
-//
-// A card refund first reserves the amount on the order's balance with the
-// conditional update refunded + amount <= captured (so concurrent refunds
-// never exceed the capture: *RefundExceedsError otherwise), in the same
-// transaction as its pending payment; then it asks the processor; a decline
-// fails the refund and gives the amount back. An order paid with agent
-// credit is refunded to the agent's credit (RefundCredit) in one
-// transaction.
-//
-// Answers as Charge: the key's payment as it is (succeeded or failed, nil
-// error), *InProgressError, *KeyConflictError, *InvalidRequestError,
-// *ProcessorError or a context error (the refund stays pending with its
-// amount reserved: call again with the same key), database errors.
-func (p *Payments) Refund(ctx context.Context, db *gorm.DB, req RefundOrderRequest) (Payment, error) {
-	if err := firstErr(checkID("orderId", req.OrderID, maxOrderID), checkID("key", req.Key, maxKey),
-		checkAmount(req.Amount), checkText("reason", req.Reason)); err != nil {
-		return Payment{}, err
+// settleCaptured hands a capture to settle, or records it alone.
+func (p *Payments) settleCaptured(ctx context.Context, db *gorm.DB, c Captured, settle Settler) error {
+	if settle != nil {
+		return settle(ctx, c)
 	}
-	db = db.WithContext(ctx)
-	bal, err := OrderBalance(ctx, db, req.OrderID)
-	if err != nil {
-		return Payment{}, err
-	}
-	if bal.Method == MethodAgentCredit {
-		var out Payment
-		err := runTx(ctx, db, func(tx *gorm.DB) error {
-			var err error
-			out, err = RefundCredit(ctx, tx, req.OrderID, req.Key, req.Amount)
-			return err
-		})
-		return out, err
-	}
-	pay, err := p.startRefund(ctx, db, req, bal)
-	if err != nil || pay.State != StatePending {
-		return pay, err
-	}
-	return p.runRefund(ctx, db, pay)
-}
-
-// startRefund returns the payment of req's key: a settled one to answer
-// with, or a pending one this call owns, its amount reserved.
-func (p *Payments) startRefund(ctx context.Context, db *gorm.DB, req RefundOrderRequest, bal Balance) (Payment, error) {
-	now := p.now()
-	currency := bal.Currency
-	if currency == "" {
-		currency = "XXX" // never paid: the reservation below refuses it
-	}
-	pay := Payment{ID: newID("pay"), OrderID: req.OrderID, Method: MethodCard, Kind: KindRefund, IdemKey: req.Key,
-		Amount: req.Amount, Currency: currency, State: StatePending, Reason: req.Reason,
-		Attempts: 1, LeaseUntil: p.leaseUntil(now), CreatedAt: now, UpdatedAt: now}
-	err := runTx(ctx, db, func(tx *gorm.DB) error {
-		ok, err := dbutil.InsertOnce(tx, &pay)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errKeyExists
-		}
-		res := tx.Exec("UPDATE tmf_payment_balances SET refunded = refunded + ?, updated_at = ? "+
-			"WHERE order_id = ? AND method = ? AND refunded + ? <= captured", req.Amount, now, req.OrderID, MethodCard, req.Amount)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return errExceeds
-		}
-		return nil
+	return runTx(ctx, db, func(tx *gorm.DB) error {
+		_, _, err := RecordCapture(ctx, tx, c)
+		return err
 	})
-	switch {
-	case err == nil:
-		return pay, nil
-	case errors.Is(err, errKeyExists):
-		return p.resume(ctx, db, req.Key, func(old Payment) bool {
-			return old.OrderID == req.OrderID && old.Kind == KindRefund && old.Amount == req.Amount
-		})
-	case errors.Is(err, errExceeds):
-		bal, err := OrderBalance(ctx, db, req.OrderID)
-		if err != nil {
-			return Payment{}, err
-		}
-		return Payment{}, &RefundExceedsError{OrderID: req.OrderID, Requested: req.Amount, Refundable: max(bal.Refundable(), 0)}
-	}
-	return Payment{}, fmt.Errorf("payment: refund order %s: %w", req.OrderID, err)
 }
 
-// runRefund asks the processor to refund the pending refund pay, which this
-// call owns, and records the outcome.
-func (p *Payments) runRefund(ctx context.Context, db *gorm.DB, pay Payment) (Payment, error) {
-	bal, err := OrderBalance(ctx, db, pay.OrderID)
-	if err != nil {
-		return Payment{}, err
-	}
-	charge, err := paymentByID(db, bal.ChargeID)
-	if err != nil {
-		return Payment{}, fmt.Errorf("payment: refund %s: the charge of order %s: %w", pay.ID, pay.OrderID, err)
-	}
-	refund, err := p.proc.Refund(ctx, RefundRequest{Key: pay.ID + "/refund", CaptureID: charge.ProcessorRef, Amount: pay.Amount})
-	rctx, cancel := recordContext(ctx)
-	defer cancel()
-	rdb := db.WithContext(rctx)
-	var decline *DeclineError
-	switch {
-	case err == nil:
-		err = runTx(rctx, rdb, func(tx *gorm.DB) error {
-			_, err := settle(tx, pay.ID, StateSucceeded, refund.ID, "", "", p.now())
+// failCharge fails a pending (or recovering) charge for good and frees the
+// order's slot.
+func (p *Payments) failCharge(ctx context.Context, db *gorm.DB, pay Payment, code, msg string) error {
+	return runTx(ctx, db, func(tx *gorm.DB) error {
+		now := p.now()
+		done, err := settle(tx, pay.ID, StateFailed, "", code, msg, now)
+		if err != nil || !done {
 			return err
-		})
-	case errors.As(err, &decline):
-		err = runTx(rctx, rdb, func(tx *gorm.DB) error {
-			now := p.now()
-			done, err := settle(tx, pay.ID, StateFailed, "", decline.Code, decline.Message, now)
-			if err != nil || !done {
-				return err
-			}
-			res := tx.Exec("UPDATE tmf_payment_balances SET refunded = refunded - ?, updated_at = ? WHERE order_id = ? AND refunded >= ?",
-				pay.Amount, now, pay.OrderID, pay.Amount)
-			if res.Error == nil && res.RowsAffected != 1 {
-				return fmt.Errorf("the balance of order %s has less than %d refunded", pay.OrderID, pay.Amount)
-			}
-			return res.Error
-		})
-	default:
-		if rerr := p.release(rdb, pay.ID, err); rerr != nil {
-			return Payment{}, fmt.Errorf("payment: refund %s: %w (and releasing it: %v)", pay.ID, err, rerr)
 		}
-		return Payment{}, fmt.Errorf("payment: refund %s of order %s: %w", pay.ID, pay.OrderID, err)
+		return tx.Exec("UPDATE tmf_payment_balances SET charge_id = '', method = '', updated_at = ? WHERE order_id = ? AND charge_id = ?",
+			now, pay.OrderID, pay.ID).Error
+	})
+}
+
+// RecordCapture records, inside the caller's transaction, that the charge
+// c.Payment was captured (c.CaptureID): the payment succeeds (from pending,
+// or from failed when recovery had given it up while its capture was on
+// the way) and the order's captured balance grows by its amount. It
+// reports whether the charge holds the order (its slot was this charge's
+// or free): a charge that does not hold it is a second capture of the
+// order, which the caller must refund (OweRefund with its ChargeID); and
+// whether this call recorded it (fresh): recording the same capture again
+// changes nothing and reports fresh false.
+func RecordCapture(ctx context.Context, tx *gorm.DB, c Captured) (held, fresh bool, err error) {
+	tx = tx.WithContext(ctx)
+	pay := c.Payment
+	now := dbutil.Stamp(time.Now())
+	res := tx.Exec("UPDATE tmf_payments SET state = ?, processor_ref = ?, failure_code = '', failure_message = '', "+
+		"lease_until = 0, next_attempt = 0, updated_at = ? WHERE id = ? AND state <> ?",
+		StateSucceeded, truncate(c.CaptureID, maxText), now, pay.ID, StateSucceeded)
+	if res.Error != nil {
+		return false, false, fmt.Errorf("payment: record capture of %s: %w", pay.ID, res.Error)
 	}
-	if err != nil {
-		return Payment{}, fmt.Errorf("payment: refund %s: record outcome: %w", pay.ID, err)
+	if res.RowsAffected == 0 {
+		bal, err := OrderBalance(ctx, tx, pay.OrderID)
+		return err == nil && bal.ChargeID == pay.ID, false, err
 	}
-	out, err := paymentByID(rdb, pay.ID)
-	if err != nil {
-		return Payment{}, fmt.Errorf("payment: refund %s: %w", pay.ID, err)
+	res = tx.Exec("UPDATE tmf_payment_balances SET captured = captured + ?, charge_id = ?, method = ?, updated_at = ? "+
+		"WHERE order_id = ? AND (charge_id = ? OR charge_id = '')", pay.Amount, pay.ID, MethodCard, now, pay.OrderID, pay.ID)
+	if res.Error != nil {
+		return false, false, fmt.Errorf("payment: record capture of %s: %w", pay.ID, res.Error)
 	}
-	return out, nil
+	if res.RowsAffected == 1 {
+		return true, true, nil
+	}
+	res = tx.Exec("UPDATE tmf_payment_balances SET captured = captured + ?, updated_at = ? WHERE order_id = ?", pay.Amount, now, pay.OrderID)
+	if res.Error == nil && res.RowsAffected != 1 {
+		return false, false, fmt.Errorf("payment: record capture of %s: order %s has no balance", pay.ID, pay.OrderID)
+	}
+	return false, true, res.Error
+}
+
+// ReleaseCharge frees the order's slot held by charge (a charge that is
+// being refunded because its order could not take it), inside the
+// caller's transaction, so that the order may be paid again.
+func ReleaseCharge(ctx context.Context, tx *gorm.DB, orderID, chargeID string) error {
+	return tx.WithContext(ctx).Exec("UPDATE tmf_payment_balances SET charge_id = '', method = '', updated_at = ? WHERE order_id = ? AND charge_id = ?",
+		dbutil.Stamp(time.Now()), orderID, chargeID).Error
+}
+
+// PaymentByKey returns the payment of an idempotency key, or
+// gorm.ErrRecordNotFound (wrapped).
+func PaymentByKey(ctx context.Context, db *gorm.DB, key string) (Payment, error) {
+	return paymentByKey(db.WithContext(ctx), key)
+}
+
+// processor calls, each bounded by CallTimeout.
+
+func (p *Payments) authorize(ctx context.Context, req AuthorizeRequest) (Authorization, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
+	defer cancel()
+	return p.proc.Authorize(ctx, req)
+}
+
+func (p *Payments) capture(ctx context.Context, req CaptureRequest) (Capture, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
+	defer cancel()
+	return p.proc.Capture(ctx, req)
+}
+
+func (p *Payments) void(ctx context.Context, req VoidRequest) (Void, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
+	defer cancel()
+	return p.proc.Void(ctx, req)
+}
+
+func (p *Payments) refund(ctx context.Context, req RefundRequest) (Refund, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
+	defer cancel()
+	return p.proc.Refund(ctx, req)
+}
+
+func (p *Payments) lookup(ctx context.Context, op Op, key string) (Outcome, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
+	defer cancel()
+	return p.proc.Lookup(ctx, op, key)
 }
 
 // Payments returns the payments of an order, oldest first. It needs no
@@ -406,8 +405,8 @@ func (p *Payments) resume(ctx context.Context, db *gorm.DB, key string, same fun
 		return old, nil
 	}
 	now := p.now()
-	res := db.Exec("UPDATE tmf_payments SET lease_until = ?, attempts = attempts + 1, updated_at = ? "+
-		"WHERE id = ? AND state = ? AND lease_until <= ?", p.leaseUntil(now), now, old.ID, StatePending, now.UnixMicro())
+	res := db.Exec("UPDATE tmf_payments SET lease_until = ?, next_attempt = ?, attempts = attempts + 1, updated_at = ? "+
+		"WHERE id = ? AND state = ? AND lease_until <= ?", p.leaseUntil(now), p.leaseUntil(now), now, old.ID, StatePending, now.UnixMicro())
 	if res.Error != nil {
 		return Payment{}, fmt.Errorf("payment: take over payment %s: %w", old.ID, res.Error)
 	}
@@ -424,17 +423,19 @@ func (p *Payments) resume(ctx context.Context, db *gorm.DB, key string, same fun
 	return Payment{}, &InProgressError{OrderID: cur.OrderID, PaymentID: cur.ID, Key: key}
 }
 
-// release gives a pending payment back after a processor error, so that the
-// next call with its key takes it over at once, and notes the error.
-func (p *Payments) release(db *gorm.DB, id string, cause error) error {
+// release gives a pending payment back after a transient failure, so
+// that the next call with its key takes it over at once, notes the error,
+// and lets recovery work on it again after retry.
+func (p *Payments) release(db *gorm.DB, id string, cause error, retry time.Duration) error {
 	code := "processor_error"
 	var pe *ProcessorError
 	if errors.As(cause, &pe) {
 		code = pe.Code
 	}
 	now := p.now()
-	return db.Exec("UPDATE tmf_payments SET lease_until = ?, failure_code = ?, failure_message = ?, updated_at = ? "+
-		"WHERE id = ? AND state = ?", now.UnixMicro(), truncate(code, 64), truncate(cause.Error(), maxText), now, id, StatePending).Error
+	return db.Exec("UPDATE tmf_payments SET lease_until = ?, next_attempt = ?, failure_code = ?, failure_message = ?, updated_at = ? "+
+		"WHERE id = ? AND state = ?", now.UnixMicro(), now.Add(retry).UnixMicro(), truncate(code, 64), truncate(cause.Error(), maxText),
+		now, id, StatePending).Error
 }
 
 // settle moves a pending payment to its final state; false when it was no
@@ -461,12 +462,27 @@ func stampPayment(p *Payment) {
 
 func (p *Payments) now() time.Time { return dbutil.Stamp(p.clock()) }
 
-func (p *Payments) leaseUntil(now time.Time) int64 {
-	lease := p.Lease
-	if lease <= 0 {
-		lease = DefaultLease
+func (p *Payments) leaseUntil(now time.Time) int64 { return now.Add(orDefault(p.Lease, DefaultLease)).UnixMicro() }
+
+func (p *Payments) callTimeout() time.Duration { return orDefault(p.CallTimeout, DefaultCallTimeout) }
+
+func (p *Payments) retryAfter() time.Duration { return orDefault(p.RetryAfter, DefaultRetryAfter) }
+
+// backoff is the wait before the attempt after attempts failed ones.
+func (p *Payments) backoff(attempts int) time.Duration {
+	base, most := orDefault(p.Backoff, DefaultBackoff), orDefault(p.MaxBackoff, DefaultMaxBackoff)
+	d := base
+	for i := 1; i < attempts && d < most; i++ {
+		d *= 2
 	}
-	return now.Add(lease).UnixMicro()
+	return min(d, most)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 // recordContext is the context that records a processor's outcome: it

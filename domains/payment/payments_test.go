@@ -46,10 +46,10 @@ func TestChargeOnce(t *testing.T) {
 		ctx := context.Background()
 		migrate(t, s)
 		db := s.DB(ctx)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		p := payment.NewPayments(sb, nil)
 
-		first, err := p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 1999, "4242 4242 4242 4242"))
+		first, err := p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 1999, "4242 4242 4242 4242"), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,7 +64,7 @@ func TestChargeOnce(t *testing.T) {
 		}
 
 		// The same key again answers the same payment and calls nobody.
-		again, err := p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 1999, payment.CardApproved))
+		again, err := p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 1999, payment.CardApproved), nil)
 		if err != nil || again.ID != first.ID || again.State != payment.StateSucceeded {
 			t.Fatalf("replay = %+v, %v", again, err)
 		}
@@ -74,18 +74,18 @@ func TestChargeOnce(t *testing.T) {
 		}
 
 		// Another key on a paid order.
-		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/pay/k2", 1999, payment.CardApproved))
+		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/pay/k2", 1999, payment.CardApproved), nil)
 		if e := as[*payment.AlreadyPaidError](t, err); e.OrderID != "o1" || e.PaymentID != first.ID {
 			t.Errorf("already paid = %+v", e)
 		}
 		// The key with other parameters.
-		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 2000, payment.CardApproved))
+		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 2000, payment.CardApproved), nil)
 		if e := as[*payment.KeyConflictError](t, err); e.Key != "o1/pay/k1" || e.PaymentID != first.ID {
 			t.Errorf("key conflict = %+v", e)
 		}
-		_, err = p.Charge(ctx, db, chargeReq("o2", "o1/pay/k1", 1999, payment.CardApproved))
+		_, err = p.Charge(ctx, db, chargeReq("o2", "o1/pay/k1", 1999, payment.CardApproved), nil)
 		as[*payment.KeyConflictError](t, err)
-		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 1999, "5555555555554444"))
+		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/pay/k1", 1999, "5555555555554444"), nil)
 		as[*payment.KeyConflictError](t, err)
 
 		// Refusals before anything is written.
@@ -99,12 +99,12 @@ func TestChargeOnce(t *testing.T) {
 			{chargeReq("o9", "k", 0, payment.CardApproved), "amount"},
 			{payment.ChargeRequest{OrderID: "o9", Key: "k", Amount: 1, Currency: "yuan", Card: card(payment.CardApproved)}, "currency"},
 		} {
-			_, err := p.Charge(ctx, db, tc.req)
+			_, err := p.Charge(ctx, db, tc.req, nil)
 			if e := as[*payment.InvalidRequestError](t, err); e.Field != tc.field {
 				t.Errorf("invalid field %q, want %q", e.Field, tc.field)
 			}
 		}
-		_, err = p.Charge(ctx, db, chargeReq("o9", "k", 1, "4242424242424241"))
+		_, err = p.Charge(ctx, db, chargeReq("o9", "k", 1, "4242424242424241"), nil)
 		as[*payment.InvalidCardError](t, err)
 
 		list, err := p.Payments(ctx, db, "o1")
@@ -130,13 +130,13 @@ func TestChargeConcurrentOneKey(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		migrate(t, s)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		sb.SetLatency(20 * time.Millisecond)
 		p := payment.NewPayments(sb, nil)
 		req := chargeReq("o1", "o1/pay", 500, payment.CardApproved)
 		ids := make([]string, racers)
 		errs := race(racers, func(i int) error {
-			pay, err := p.Charge(ctx, s.DB(ctx), req)
+			pay, err := p.Charge(ctx, s.DB(ctx), req, nil)
 			if err == nil && pay.State != payment.StateSucceeded {
 				return fmt.Errorf("state %s", pay.State)
 			}
@@ -171,7 +171,7 @@ func TestChargeConcurrentOneKey(t *testing.T) {
 		if st := sb.Stats(); st.Authorizations != 1 || st.Captures != 1 || st.Captured != 500 {
 			t.Errorf("processor: %+v", st)
 		}
-		final, err := p.Charge(ctx, s.DB(ctx), req)
+		final, err := p.Charge(ctx, s.DB(ctx), req, nil)
 		if err != nil || (id != "" && final.ID != id) {
 			t.Errorf("after the race: %+v, %v", final, err)
 		}
@@ -186,11 +186,11 @@ func TestChargeConcurrentKeysOneOrder(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		migrate(t, s)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		sb.SetLatency(5 * time.Millisecond)
 		p := payment.NewPayments(sb, nil)
 		errs := race(racers, func(i int) error {
-			_, err := p.Charge(ctx, s.DB(ctx), chargeReq("o1", fmt.Sprintf("o1/pay/%d", i), 500, payment.CardApproved))
+			_, err := p.Charge(ctx, s.DB(ctx), chargeReq("o1", fmt.Sprintf("o1/pay/%d", i), 500, payment.CardApproved), nil)
 			return err
 		})
 		paid := 0
@@ -236,10 +236,10 @@ func TestChargeDeclined(t *testing.T) {
 			{payment.CardExpired, "expired_card", 0},
 			{payment.CardCaptureDeclined, "card_declined", 1},
 		} {
-			sb := payment.NewSandbox()
+			sb := payment.NewSandbox(s.DB(ctx))
 			p := payment.NewPayments(sb, nil)
 			order := "o-" + tc.number
-			pay, err := p.Charge(ctx, db, chargeReq(order, order+"/1", 700, tc.number))
+			pay, err := p.Charge(ctx, db, chargeReq(order, order+"/1", 700, tc.number), nil)
 			if err != nil || pay.State != payment.StateFailed || pay.FailureCode != tc.code || pay.FailureMessage == "" ||
 				pay.ProcessorRef != "" {
 				t.Fatalf("%s: charge = %+v, %v", tc.number, pay, err)
@@ -251,12 +251,12 @@ func TestChargeDeclined(t *testing.T) {
 				t.Errorf("%s: processor %+v", tc.number, st)
 			}
 			// The failed payment is the answer to its key; nothing is called again.
-			again, err := p.Charge(ctx, db, chargeReq(order, order+"/1", 700, tc.number))
+			again, err := p.Charge(ctx, db, chargeReq(order, order+"/1", 700, tc.number), nil)
 			if err != nil || again.ID != pay.ID || again.State != payment.StateFailed || sb.Stats().Calls[payment.OpAuthorize] != 1 {
 				t.Errorf("%s: replay = %+v, %v", tc.number, again, err)
 			}
 			// The order may be paid with another card and key.
-			ok, err := p.Charge(ctx, db, chargeReq(order, order+"/2", 700, payment.CardApproved))
+			ok, err := p.Charge(ctx, db, chargeReq(order, order+"/2", 700, payment.CardApproved), nil)
 			if err != nil || ok.State != payment.StateSucceeded {
 				t.Fatalf("%s: second charge = %+v, %v", tc.number, ok, err)
 			}
@@ -277,12 +277,12 @@ func TestChargeProcessorErrorKeepsItPending(t *testing.T) {
 		ctx := context.Background()
 		migrate(t, s)
 		db := s.DB(ctx)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		p := payment.NewPayments(sb, nil)
 		sb.AddRule(payment.Rule{Op: payment.OpCapture, Times: 1, Processor: true, Code: "acquirer_down"})
 
 		req := chargeReq("o1", "o1/pay", 300, payment.CardApproved)
-		_, err := p.Charge(ctx, db, req)
+		_, err := p.Charge(ctx, db, req, nil)
 		if e := as[*payment.ProcessorError](t, err); e.Code != "acquirer_down" {
 			t.Errorf("processor error = %+v", e)
 		}
@@ -291,12 +291,12 @@ func TestChargeProcessorErrorKeepsItPending(t *testing.T) {
 			t.Fatalf("payments = %+v", list)
 		}
 		// Another key is told which payment holds the order.
-		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/other", 300, payment.CardApproved))
+		_, err = p.Charge(ctx, db, chargeReq("o1", "o1/other", 300, payment.CardApproved), nil)
 		if e := as[*payment.InProgressError](t, err); e.Key != req.Key || e.PaymentID != list[0].ID {
 			t.Errorf("in progress = %+v", e)
 		}
 		// The same key finishes it: the authorization is replayed, the capture done once.
-		pay, err := p.Charge(ctx, db, req)
+		pay, err := p.Charge(ctx, db, req, nil)
 		if err != nil || pay.State != payment.StateSucceeded || pay.ID != list[0].ID || pay.Attempts != 2 || pay.FailureCode != "" {
 			t.Fatalf("retry = %+v, %v", pay, err)
 		}
@@ -310,7 +310,7 @@ func TestChargeProcessorErrorKeepsItPending(t *testing.T) {
 		// A card that hangs: the caller's deadline ends the call, the payment stays pending.
 		hctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		defer cancel()
-		_, err = p.Charge(hctx, db, chargeReq("o2", "o2/pay", 300, payment.CardHangs))
+		_, err = p.Charge(hctx, db, chargeReq("o2", "o2/pay", 300, payment.CardHangs), nil)
 		if e := as[*payment.ProcessorError](t, err); e.Code != "timeout" || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("hang = %v", err)
 		}
@@ -355,7 +355,7 @@ func TestChargeLeaseTakeover(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		migrate(t, s)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		g := &gate{Processor: sb, entered: make(chan struct{}), release: make(chan struct{})}
 		clk := &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 		p := payment.NewPayments(g, clk.Now)
@@ -368,17 +368,17 @@ func TestChargeLeaseTakeover(t *testing.T) {
 		}
 		slow := make(chan result, 1)
 		go func() {
-			pay, err := p.Charge(ctx, s.DB(ctx), req)
+			pay, err := p.Charge(ctx, s.DB(ctx), req, nil)
 			slow <- result{pay, err}
 		}()
 		<-g.entered
-		_, err := p.Charge(ctx, s.DB(ctx), req)
+		_, err := p.Charge(ctx, s.DB(ctx), req, nil)
 		if e := as[*payment.InProgressError](t, err); e.Key != req.Key {
 			t.Errorf("in progress = %+v", e)
 		}
 		// The lease runs out: the next call with the key takes the payment over.
 		clk.Advance(61 * time.Second)
-		pay, err := p.Charge(ctx, s.DB(ctx), req)
+		pay, err := p.Charge(ctx, s.DB(ctx), req, nil)
 		if err != nil || pay.State != payment.StateSucceeded || pay.Attempts != 2 {
 			t.Fatalf("takeover = %+v, %v", pay, err)
 		}
@@ -410,9 +410,9 @@ func TestRefunds(t *testing.T) {
 		ctx := context.Background()
 		migrate(t, s)
 		db := s.DB(ctx)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		p := payment.NewPayments(sb, nil)
-		if _, err := p.Charge(ctx, db, chargeReq("o1", "o1/pay", 1000, payment.CardApproved)); err != nil {
+		if _, err := p.Charge(ctx, db, chargeReq("o1", "o1/pay", 1000, payment.CardApproved), nil); err != nil {
 			t.Fatal(err)
 		}
 
@@ -470,7 +470,7 @@ func TestRefunds(t *testing.T) {
 		if e := as[*payment.RefundExceedsError](t, err); e.Refundable != 0 {
 			t.Errorf("exceeds = %+v", e)
 		}
-		if _, err := p.Charge(ctx, db, chargeReq("o2", "o2/pay", 100, payment.CardDeclined)); err != nil {
+		if _, err := p.Charge(ctx, db, chargeReq("o2", "o2/pay", 100, payment.CardDeclined), nil); err != nil {
 			t.Fatal(err)
 		}
 		_, err = p.Refund(ctx, db, refundReq("o2", "o2/refund", 1))
@@ -499,9 +499,9 @@ func TestRefundsConcurrentNeverExceedTheCapture(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
 		migrate(t, s)
-		sb := payment.NewSandbox()
+		sb := payment.NewSandbox(s.DB(ctx))
 		p := payment.NewPayments(sb, nil)
-		if _, err := p.Charge(ctx, s.DB(ctx), chargeReq("o1", "o1/pay", capacity, payment.CardApproved)); err != nil {
+		if _, err := p.Charge(ctx, s.DB(ctx), chargeReq("o1", "o1/pay", capacity, payment.CardApproved), nil); err != nil {
 			t.Fatal(err)
 		}
 		sb.SetLatency(2 * time.Millisecond)

@@ -3,8 +3,9 @@ package payment
 import "context"
 
 // Processor is a card acquirer: it authorizes an amount on a card, captures
-// what was authorized and refunds what was captured. Adapters for real
-// acquirers implement it; Sandbox is the built-in one.
+// what was authorized, voids an authorization that will not be captured,
+// refunds what was captured, and tells what became of a call by its key.
+// Adapters for real acquirers implement it; Sandbox is the built-in one.
 //
 // Contract, for every method:
 //   - The request carries its own idempotency key. The same key with the
@@ -20,7 +21,43 @@ import "context"
 type Processor interface {
 	Authorize(ctx context.Context, req AuthorizeRequest) (Authorization, error)
 	Capture(ctx context.Context, req CaptureRequest) (Capture, error)
+	Void(ctx context.Context, req VoidRequest) (Void, error)
 	Refund(ctx context.Context, req RefundRequest) (Refund, error)
+	// Lookup answers what became of the call of op under key, without
+	// doing anything: not found (the processor never acted on it), in
+	// progress, declined, or done with what it made. Recovery uses it to
+	// settle an attempt whose answer was lost.
+	Lookup(ctx context.Context, op Op, key string) (Outcome, error)
+}
+
+// Outcome is what a processor knows of one call by its key.
+type Outcome struct {
+	// Found: the call finished (done or declined); neither Found nor
+	// InProgress means the processor never acted on the key.
+	Found      bool
+	InProgress bool
+	// Decline is the remembered decline of a declined call.
+	Decline *DeclineError
+	// ID is what the call made (an authorization, a capture, a void, a
+	// refund); Parent is what it was made from (the authorization of a
+	// capture or void, the capture of a refund).
+	ID       string
+	Parent   string
+	Amount   int64
+	Currency string
+}
+
+// VoidRequest asks to release an authorization that was not captured.
+type VoidRequest struct {
+	Key             string
+	AuthorizationID string
+}
+
+// Void is a released authorization.
+type Void struct {
+	ID              string
+	AuthorizationID string
+	Amount          int64
 }
 
 // AuthorizeRequest asks to hold Amount (minor units of Currency) on Card.

@@ -67,7 +67,7 @@ func TestSandboxCards(t *testing.T) {
 				t.Fatalf("ParseCard(%q) = %+v, %v; want %s %s", tc.Number, info, err, tc.Brand, tc.Last4)
 			}
 
-			sb := payment.NewSandbox()
+			sb := sandbox(t)
 			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 			defer cancel()
 			if tc.Authorize != "processor:timeout" {
@@ -141,7 +141,7 @@ func TestSandboxRules(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			t.Parallel()
-			sb := payment.NewSandbox()
+			sb := sandbox(t)
 			for _, r := range tc.Rules {
 				sb.AddRule(r)
 			}
@@ -191,7 +191,7 @@ func TestSandboxRules(t *testing.T) {
 // effect; the others replay it or are told it is in progress.
 func TestSandboxConcurrentKey(t *testing.T) {
 	t.Parallel()
-	sb := payment.NewSandbox()
+	sb := sandbox(t)
 	sb.SetLatency(5 * time.Millisecond)
 	a, err := sb.Authorize(t.Context(), payment.AuthorizeRequest{Key: "a", Card: payment.Card{Number: payment.CardApproved}, Amount: 40, Currency: "CNY"})
 	if err != nil {

@@ -408,19 +408,20 @@ func (e *env) fire(token, id, event string, data map[string]string) order.View {
 	return decodeView(e.t, r)
 }
 
-// relayRefunds runs the outbox relay once, with a subscriber that pays
-// the refunds orders owe (what tmfd wires): payment.refund_due events
-// reach order.Service.HandleRefundDue.
+// relayRefunds pays the refunds orders owe, as payment recovery does in
+// tmfd, and drains the outbox.
 func (e *env) relayRefunds() {
 	e.t.Helper()
-	relay := outbox.New(e.st, outbox.Options{})
-	relay.Subscribe("refunds", order.TopicRefundDue, func(ctx context.Context, ev outbox.Event) error {
-		var due order.RefundDue
-		if err := json.Unmarshal(ev.Payload, &due); err != nil {
-			return err
+	for range 100 {
+		st, err := e.svc.RecoverPayments(e.t.Context(), 100)
+		if err != nil {
+			e.t.Fatalf("payment recovery: %v", err)
 		}
-		return e.svc.HandleRefundDue(ctx, due)
-	})
+		if st.Taken == 0 {
+			break
+		}
+	}
+	relay := outbox.New(e.st, outbox.Options{})
 	for range 100 {
 		n, err := relay.Flush(e.t.Context())
 		if err != nil {

@@ -164,7 +164,8 @@ func TestRetailJourney(t *testing.T) {
 		if p := r.json(t); p["sku"] != "kettle" || p["left"] != float64(1) {
 			t.Fatalf("refusal %s", r)
 		}
-		if got := paymentSummary(e.payments(alice, o.ID)); !slices.Equal(got, []string{"charge:succeeded:6700"}) {
+		// The refund is owed in the return's transaction; recovery pays it.
+		if got := paymentSummary(e.payments(alice, o.ID)); !slices.Equal(got, []string{"charge:succeeded:6700", "refund:pending:2192"}) {
 			t.Fatalf("before the relay: %v", got)
 		}
 		e.relayRefunds()
@@ -222,7 +223,8 @@ func TestRetailJourney(t *testing.T) {
 			t.Fatalf("welcome budget after the race %+v", b)
 		}
 
-		// A declined card ends the order and gives back stock, coupon and budget.
+		// A declined card leaves the order pending payment (another card may
+		// pay it); cancelling it gives back stock, coupon and budget.
 		d := e.place(alice, "r-2", map[string]any{"items": []map[string]any{{"sku": "kettle", "quantity": 1}},
 			"coupons": []string{"WELCOME-2"}, "shippingAddress": addr})
 		if s := e.stock("kettle"); s.Sellable != 8 || s.Reserved != 1 {
@@ -233,13 +235,21 @@ func TestRetailJourney(t *testing.T) {
 		}
 		r = e.pay(alice, d.ID, "pay-r-2", cardDeclined)
 		expect(t, r, 402, "payment_declined")
-		if p := r.json(t); p["declineCode"] != "card_declined" || p["orderStatus"] != "payment_failed" || p["paymentId"] == "" {
+		if p := r.json(t); p["declineCode"] != "card_declined" || p["orderStatus"] != "pending_payment" || p["paymentId"] == "" {
 			t.Fatalf("decline %s", r)
+		}
+		replayed := e.pay(alice, d.ID, "pay-r-2", cardDeclined)
+		expect(t, replayed, 402, "payment_declined")
+		if replayed.json(t)["paymentId"] != r.json(t)["paymentId"] {
+			t.Fatalf("the same key after a decline: %s", replayed)
 		}
 		r = e.do("GET", "/v1/orders/"+d.ID, alice, nil)
 		expect(t, r, 200, "")
-		if v := decodeView(t, r); v.Status != "payment_failed" || len(v.AvailableEvents) != 0 {
+		if v := decodeView(t, r); v.Status != "pending_payment" {
 			t.Fatalf("declined order %+v", v)
+		}
+		if v := e.fire(alice, d.ID, "cancel", nil); v.Status != "cancelled" {
+			t.Fatalf("cancelled %+v", v)
 		}
 		if s := e.stock("kettle"); s.Sellable != 9 || s.Reserved != 0 {
 			t.Fatalf("kettle stock after the decline %+v", s)
@@ -260,6 +270,9 @@ func TestRetailJourney(t *testing.T) {
 		expect(t, r, 402, "payment_declined")
 		if p := r.json(t); p["declineCode"] != "insufficient_funds" {
 			t.Fatalf("decline %s", r)
+		}
+		if v := e.fire(alice, f.ID, "cancel", nil); v.Status != "cancelled" {
+			t.Fatalf("cancelled %+v", v)
 		}
 
 		// A paid order cancelled before it ships is refunded in full.

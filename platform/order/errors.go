@@ -32,6 +32,8 @@ const (
 	CodePaymentProcessor   = "payment_processor_unavailable"
 	CodePaymentMethod      = "payment_method_unsupported"
 	CodeReturnInvalid      = "return_invalid"
+	CodePaymentNotFound    = "payment_not_found"
+	CodeRefundNotRetryable = "refund_not_retryable"
 )
 
 // Error is a refusal of the order service with a stable code. Fields holds

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -30,18 +32,21 @@ type PayResult struct {
 
 // Pay pays an order pending payment by its payment method, then fires its
 // pay event:
-//   - card: the card is charged through the payments service (authorize and
-//     capture, once per key); a decline fires payment_fail, ending the
-//     order (stock, coupons and budgets go back), and answers
-//     payment_declined; a processor that does not answer leaves the payment
-//     pending: the same key again resumes it;
+//   - card: the card is charged through the payments service (the attempt
+//     recorded first, then authorize and capture, once per key); the
+//     capture and the pay transition are committed in ONE transaction. A
+//     decline leaves the order pending payment (the buyer may pay with
+//     another card, under another key) and answers payment_declined; the
+//     same key again answers the same decline. A processor that does not
+//     answer leaves the attempt pending: the same key again resumes it,
+//     and payment recovery settles it if nobody does;
 //   - agent_credit: the credit reserved at placement is captured in the pay
 //     transition's transaction.
 //
 // Other methods are settled outside the platform (an operator fires pay).
 // Paying again with the same key answers with the same payment and the
 // order as it is now. A charge that lands after the order was cancelled
-// (a payment timeout raced it) is refunded through the outbox.
+// or timed out (or that a guard refused) is refunded, never kept.
 func (s *Service) Pay(ctx context.Context, id string, req PayRequest) (PayResult, error) {
 	o, err := s.load(ctx, id)
 	if err != nil {
@@ -81,54 +86,189 @@ func (s *Service) payByCard(ctx context.Context, o store.Order, req PayRequest) 
 	if req.Card == nil {
 		return PayResult{}, refuse(CodePaymentInvalid, nil, "order %s is paid by card: the request needs a card", o.ID)
 	}
+	key := cardKey(o.ID, req.Key)
+	// A key seen before answers as the first time, whatever the order
+	// became since.
+	prev, err := payment.PaymentByKey(ctx, s.store.DB(ctx), key)
+	switch {
+	case err == nil && prev.State != payment.StatePending:
+		return s.chargeAnswer(ctx, o.ID, prev)
+	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
+		return PayResult{}, err
+	}
 	if o.Status != lifecycle.PendingPayment {
-		// A repeated request after the payment: answer as the first time.
-		if pay, err := s.paymentOf(ctx, o.ID, payment.MethodCard); err != nil || pay != nil && pay.IdemKey == cardKey(o.ID, req.Key) {
-			if err != nil {
-				return PayResult{}, err
-			}
-			return PayResult{Order: viewOf(o, s.lifecycleOf(o.BizCode)), Payment: *pay}, nil
-		}
 		return PayResult{}, refuse(CodeEventNotAllowed, map[string]any{"status": o.Status, "allowedEvents": allowedOf(s.lifecycleOf(o.BizCode), o.Status)},
 			"order %s is %s: there is nothing to pay", o.ID, o.Status)
 	}
-	pay, err := s.payments.Charge(ctx, s.store.DB(ctx), payment.ChargeRequest{OrderID: o.ID, Key: cardKey(o.ID, req.Key),
-		Amount: o.Total, Currency: o.Currency, Card: *req.Card})
+	pay, err := s.payments.Charge(ctx, s.store.DB(ctx), payment.ChargeRequest{OrderID: o.ID, Key: key,
+		Amount: o.Total, Currency: o.Currency, Card: *req.Card}, s.settler(req.Actor))
 	if err != nil {
 		return PayResult{}, chargeError(err)
 	}
-	if pay.State == payment.StateFailed {
-		v, ferr := s.Fire(ctx, o.ID, Event{Name: lifecycle.EventPaymentFail, Actor: req.Actor,
-			Data: map[string]string{"reason": pay.FailureCode, "paymentId": pay.ID}})
-		if ferr != nil && !paidAlready(ferr) {
-			return PayResult{}, ferr
-		}
-		return PayResult{}, &Error{Code: CodePaymentDeclined, Message: fmt.Sprintf("the card was declined: %s", pay.FailureMessage),
-			Fields: map[string]any{"declineCode": pay.FailureCode, "paymentId": pay.ID, "status": v.Status}}
-	}
-	v, err := s.Fire(ctx, o.ID, Event{Name: lifecycle.EventPay, Actor: req.Actor, Data: map[string]string{"paymentId": pay.ID}})
-	if err == nil {
-		return PayResult{Order: v, Payment: pay}, nil
-	}
-	if !paidAlready(err) {
+	return s.chargeAnswer(ctx, o.ID, pay)
+}
+
+// chargeAnswer is the answer to a settled card charge: the paid order, the
+// decline (402), or the refusal of a charge its order could not take (it
+// is refunded).
+func (s *Service) chargeAnswer(ctx context.Context, id string, pay payment.Payment) (PayResult, error) {
+	cur, err := s.load(ctx, id)
+	if err != nil {
 		return PayResult{}, err
 	}
-	cur, gerr := s.load(ctx, o.ID)
-	if gerr != nil {
-		return PayResult{}, gerr
-	}
-	if stockBucket(cur.Status) == "sellable" {
-		// The order ended while the card was charged: give the money back.
-		now := s.now().UTC()
-		refund := RefundDue{OrderID: o.ID, Key: o.ID + "/refund/late-charge/" + pay.ID, Amount: pay.Amount, Currency: pay.Currency,
-			Reason: "charged after the order was " + cur.Status}
-		if err := s.store.Enqueue(ctx, o.ID, event(TopicRefundDue, o.ID, refund, now)); err != nil {
-			return PayResult{}, err
+	v := viewOf(cur, s.lifecycleOf(cur.BizCode))
+	switch {
+	case pay.State == payment.StateFailed:
+		msg := "the card was declined: " + pay.FailureMessage
+		if pay.FailureCode == payment.FailureAbandoned {
+			msg = "the payment attempt was abandoned: " + pay.FailureMessage + "; pay again with a new key"
 		}
-		return PayResult{}, &Error{Code: CodeEventNotAllowed, Message: fmt.Sprintf("order %s was %s while the card was charged; the charge is refunded", o.ID, cur.Status),
-			Fields: map[string]any{"status": cur.Status, "allowedEvents": []string{}}, Err: err}
+		return PayResult{}, &Error{Code: CodePaymentDeclined, Message: msg,
+			Fields: map[string]any{"declineCode": pay.FailureCode, "paymentId": pay.ID, "status": cur.Status}}
+	case stockBucket(cur.Status) == "sellable" || cur.Status == lifecycle.PendingPayment || cur.Status == lifecycle.Created:
+		// Charged, but the order did not take the charge: it is refunded.
+		return PayResult{}, &Error{Code: CodeEventNotAllowed,
+			Message: fmt.Sprintf("order %s is %s: the card was charged but the order could not take it; the charge is refunded", id, cur.Status),
+			Fields:  map[string]any{"status": cur.Status, "allowedEvents": v.AvailableEvents, "paymentId": pay.ID}}
 	}
-	return PayResult{Order: viewOf(cur, s.lifecycleOf(cur.BizCode)), Payment: pay}, nil
+	return PayResult{Order: v, Payment: pay}, nil
+}
+
+// settler records a card capture with the order's pay transition, or
+// refunds it when the order can no longer take it.
+func (s *Service) settler(actor string) payment.Settler {
+	return func(ctx context.Context, c payment.Captured) error { return s.settleCapture(ctx, c, actor) }
+}
+
+// errChargeNotHeld rolls back a pay transition whose capture is not the
+// order's charge (the order was charged twice): that capture is refunded.
+var errChargeNotHeld = errors.New("the capture is not the order's charge")
+
+// errSettledBefore rolls back a pay transition whose capture was recorded
+// by an earlier settling: nothing is left to do.
+var errSettledBefore = errors.New("the capture was recorded before")
+
+// settleCapture commits a capture: with the order's pay transition in one
+// transaction when the order is pending payment and the charge is its own;
+// otherwise (cancelled or timed out meanwhile, a guard vetoed, a second
+// charge) recorded together with the refund of the whole charge. Settling
+// the same capture again does nothing.
+func (s *Service) settleCapture(ctx context.Context, c payment.Captured, actor string) error {
+	record := func(ctx context.Context, tx *gorm.DB) error {
+		held, fresh, err := payment.RecordCapture(ctx, tx, c)
+		switch {
+		case err != nil:
+			return err
+		case !fresh:
+			return errSettledBefore
+		case !held:
+			return errChargeNotHeld
+		}
+		return nil
+	}
+	_, err := s.Fire(ctx, c.Payment.OrderID, Event{Name: lifecycle.EventPay, Actor: actor,
+		Data: map[string]string{"paymentId": c.Payment.ID}, steps: []store.Step{record}})
+	var refused *Error
+	switch {
+	case err == nil, errors.Is(err, errSettledBefore):
+		return nil
+	case errors.Is(err, errChargeNotHeld), errors.As(err, &refused) && (refused.Code == CodeEventNotAllowed || refused.Code == CodeVetoed):
+		return s.refundCapture(ctx, c)
+	}
+	return err
+}
+
+// refundCapture records a capture its order cannot take and, in the same
+// transaction, the refund of all of it (paid by payment recovery) and its
+// payment.refund_due event; the order's slot is freed so that it may be
+// paid again while it still can.
+func (s *Service) refundCapture(ctx context.Context, c payment.Captured) error {
+	o, err := s.load(ctx, c.Payment.OrderID)
+	if err != nil {
+		return err
+	}
+	now := s.now().UTC()
+	refund := RefundDue{OrderID: o.ID, Key: c.Payment.ID + "/refund", Amount: c.Payment.Amount, Currency: c.Payment.Currency,
+		Reason: "charged while the order was " + o.Status, ChargeID: c.Payment.ID}
+	return s.store.Tx(ctx, func(tx *gorm.DB) error {
+		_, fresh, err := payment.RecordCapture(ctx, tx, c)
+		if err != nil || !fresh {
+			return err
+		}
+		if err := s.oweRefund(ctx, tx, refund); err != nil {
+			return err
+		}
+		if err := payment.ReleaseCharge(ctx, tx, o.ID, c.Payment.ID); err != nil {
+			return err
+		}
+		return s.store.EnqueueStep(o.ID, event(TopicRefundDue, o.ID, refund, now))(ctx, tx)
+	})
+}
+
+// oweRefund records a card refund an order owes in the transaction that
+// decided it; payment recovery pays it.
+func (s *Service) oweRefund(ctx context.Context, tx *gorm.DB, r RefundDue) error {
+	_, _, err := s.payments.OweRefund(ctx, tx, payment.RefundOrderRequest{OrderID: r.OrderID, Key: r.Key, Amount: r.Amount,
+		Reason: r.Reason, ChargeID: r.ChargeID})
+	return err
+}
+
+// refundSteps are the writes and events of a refund an order owes, in the
+// transaction that decides it: agent credit comes back at once; a card
+// refund is recorded as owed (recovery pays it) and announced by a
+// payment.refund_due event.
+func (s *Service) refundSteps(o store.Order, r RefundDue, now time.Time) ([]store.Step, []store.OutboxEvent) {
+	if o.PaymentMethod == payment.MethodAgentCredit {
+		return []store.Step{creditRefundStep(r)}, nil
+	}
+	return []store.Step{func(ctx context.Context, tx *gorm.DB) error { return s.oweRefund(ctx, tx, r) }},
+		[]store.OutboxEvent{event(TopicRefundDue, o.ID, r, now)}
+}
+
+// TimeOut fires the payment timeout of an unpaid order, after settling its
+// payment attempts: a charge nobody works on is settled first (its capture
+// pays the order, or it fails); while one is still being worked on, the
+// order is left alone (payment_in_progress) for a later sweep.
+func (s *Service) TimeOut(ctx context.Context, id, actor string) (View, error) {
+	left, err := s.payments.RecoverOrder(ctx, s.store.DB(ctx), id, s.settler(actor))
+	if err != nil {
+		return View{}, err
+	}
+	if left > 0 {
+		return View{}, refuse(CodePaymentInProgress, map[string]any{"pending": left},
+			"order %s has a payment attempt in progress; its timeout waits for it", id)
+	}
+	return s.Fire(ctx, id, Event{Name: lifecycle.EventPaymentTimeout, Actor: actor})
+}
+
+// RecoveryActor is the actor recorded when payment recovery completes a
+// payment.
+const RecoveryActor = "system:payment-recovery"
+
+// RecoverPayments runs one pass of payment recovery over up to limit
+// payments nobody works on: owed refunds are paid (with backoff), and
+// charges whose answer was lost are settled from what the processor knows.
+func (s *Service) RecoverPayments(ctx context.Context, limit int) (payment.RecoverStats, error) {
+	return s.payments.Recover(ctx, s.store.DB(ctx), limit, s.settler(RecoveryActor))
+}
+
+// FailedRefunds lists the card refunds the processor refused for good and
+// no retry replaced.
+func (s *Service) FailedRefunds(ctx context.Context, after string, limit int) ([]payment.Payment, error) {
+	return s.payments.FailedRefunds(ctx, s.store.DB(ctx), after, limit)
+}
+
+// RetryRefund owes again a refund the processor refused for good.
+func (s *Service) RetryRefund(ctx context.Context, paymentID string) (payment.Payment, error) {
+	pay, err := s.payments.RetryRefund(ctx, s.store.DB(ctx), paymentID)
+	var state *payment.RefundStateError
+	switch {
+	case errors.As(err, &state):
+		return payment.Payment{}, &Error{Code: CodeRefundNotRetryable, Message: state.Error(), Fields: map[string]any{"state": state.State, "kind": state.Kind}, Err: err}
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return payment.Payment{}, &Error{Code: CodePaymentNotFound, Message: "payment not found", Err: err}
+	}
+	return pay, err
 }
 
 // cardKey scopes a caller's key to the order: payment keys are unique
@@ -202,25 +342,3 @@ func chargeError(err error) error {
 	}
 	return err
 }
-
-// HandleRefundDue pays a refund an order owes (a TopicRefundDue event),
-// exactly once per key. An order that was never charged (cash on
-// delivery) owes nothing; a refund larger than what is left refunds what
-// is left. An error means "deliver again later".
-func (s *Service) HandleRefundDue(ctx context.Context, r RefundDue) error {
-	db := s.store.DB(ctx)
-	_, err := s.payments.Refund(ctx, db, payment.RefundOrderRequest{OrderID: r.OrderID, Key: r.Key, Amount: r.Amount, Reason: r.Reason})
-	var exceeds *payment.RefundExceedsError
-	if errors.As(err, &exceeds) {
-		if exceeds.Refundable <= 0 {
-			return nil
-		}
-		_, err = s.payments.Refund(ctx, db, payment.RefundOrderRequest{OrderID: r.OrderID, Key: r.Key + "/rest",
-			Amount: exceeds.Refundable, Reason: r.Reason})
-	}
-	return err
-}
-
-// RefundDeadline bounds one refund's processor call when the outbox relay
-// delivers it.
-const RefundDeadline = 30 * time.Second

@@ -10,7 +10,6 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/store"
 )
@@ -107,11 +106,8 @@ func (s *Service) Return(ctx context.Context, id string, req ReturnRequest) (Ret
 			if total > 0 {
 				refund := RefundDue{OrderID: id, Key: id + "/refund/return/" + req.ReturnID, Amount: total, Currency: o.Currency,
 					Reason: "return " + req.ReturnID}
-				if o.PaymentMethod == payment.MethodAgentCredit {
-					steps = append(steps, creditRefundStep(refund))
-				} else {
-					events = append(events, event(TopicRefundDue, id, refund, now))
-				}
+				more, evs := s.refundSteps(o, refund, now)
+				steps, events = append(steps, more...), append(events, evs...)
 			}
 			return steps, events
 		}})

@@ -64,7 +64,7 @@ func NewService(k *kernel.Kernel, st *store.Store, opts ...Option) *Service {
 		o(s)
 	}
 	if s.payments == nil {
-		s.payments = payment.NewPayments(payment.NewSandbox(), nil)
+		s.payments = payment.NewPayments(payment.NewSandbox(st.DB(context.Background())), nil)
 	}
 	return s
 }
@@ -545,7 +545,7 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 		tr := store.Transition{OrderID: o.ID, ExpectVersion: o.Version, To: t.To,
 			History: store.OrderHistory{OrderID: o.ID, Version: o.Version + 1, Event: t.Event, FromState: t.From, ToState: t.To,
 				Actor: ev.Actor, Reason: ev.Data["reason"], CreatedAt: now},
-			Steps:                transitionSteps(o, t.From, t.To),
+			Steps:                append(slices.Clone(ev.steps), transitionSteps(o, t.From, t.To)...),
 			Traces:               traces(o.ID, op.Trace()),
 			ClearPaymentDeadline: t.From == lifecycle.PendingPayment,
 		}
@@ -556,11 +556,8 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 		tr.Events = []store.OutboxEvent{event(TopicTransition, o.ID, map[string]any{"event": t.Event, "from": t.From, "to": t.To,
 			"actor": ev.Actor, "order": view}, now)}
 		if refund, ok := refundOnTransition(o, t.From, t.To); ok {
-			if o.PaymentMethod == payment.MethodAgentCredit {
-				tr.Steps = append(tr.Steps, creditRefundStep(refund))
-			} else {
-				tr.Events = append(tr.Events, event(TopicRefundDue, o.ID, refund, now))
-			}
+			steps, events := s.refundSteps(o, refund, now)
+			tr.Steps, tr.Events = append(tr.Steps, steps...), append(tr.Events, events...)
 		}
 		updated, err = s.store.TransitionOrder(ctx, tr)
 		return err

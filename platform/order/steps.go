@@ -16,10 +16,12 @@ import (
 )
 
 // TopicRefundDue is the outbox topic of a card refund an order owes (a paid
-// order was cancelled, rejected or failed before shipping, or goods came
-// back). The refund leaves the database transaction that decided it through
-// the outbox, so that it is paid at least once even if the process stops,
-// and exactly once because it carries its own idempotency key.
+// order was cancelled, rejected or failed before shipping, goods came back,
+// or a charge landed on an order that could no longer take it). The event
+// tells other systems; the refund itself is recorded as owed in the same
+// transaction (a pending refund payment with its amount reserved) and paid
+// by payment recovery, at least once and exactly once in effect because it
+// carries its own idempotency key.
 const TopicRefundDue = "payment.refund_due"
 
 // RefundDue is the payload of a TopicRefundDue event.
@@ -30,6 +32,8 @@ type RefundDue struct {
 	Amount   int64  `json:"amount"`
 	Currency string `json:"currency"`
 	Reason   string `json:"reason"`
+	// ChargeID is the charge refunded, when not the order's own charge.
+	ChargeID string `json:"chargeId,omitempty"`
 }
 
 // placeSteps are the domains' writes of a new order, in its transaction:

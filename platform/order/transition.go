@@ -6,6 +6,7 @@ import (
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
+	"github.com/tmf-platform/tmf/platform/store"
 )
 
 // Snapshot is what a transition needs to know of an order: its identity,
@@ -24,6 +25,9 @@ type Event struct {
 	Name  string
 	Actor string
 	Data  map[string]string
+	// steps are writes of the platform's own that must commit with the
+	// transition (a card capture with the pay event).
+	steps []store.Step
 }
 
 // Fire fires an event on an order through the operation's plan: the

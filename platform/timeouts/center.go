@@ -5,7 +5,10 @@
 // order when it is placed, so a restart loses no timeout, and the cancel is an
 // ordinary lifecycle transition with an optimistic version check, so two
 // server processes on one database never both cancel the same order and a
-// payment that lands first wins.
+// payment that lands first wins. It never cancels an order while one of
+// its payment attempts is unresolved: order.Service.TimeOut settles an
+// attempt nobody works on first, and leaves the order for a later sweep
+// while a live call still holds one.
 package timeouts
 
 import (
@@ -14,8 +17,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/tmf-platform/tmf/platform/lifecycle"
-	"github.com/tmf-platform/tmf/platform/order"
+		"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
@@ -87,15 +89,18 @@ func (c *Center) Sweep(ctx context.Context) (int, error) {
 		}
 		round := 0
 		for _, o := range due {
-			_, err := c.svc.Fire(ctx, o.ID, order.Event{Name: lifecycle.EventPaymentTimeout, Actor: Actor})
+			_, err := c.svc.TimeOut(ctx, o.ID, Actor)
 			var oe *order.Error
 			switch {
 			case err == nil:
 				cancelled++
 				round++
-			case errors.As(err, &oe) && (oe.Code == order.CodeEventNotAllowed || oe.Code == order.CodeVersionConflict):
+			case errors.As(err, &oe) && (oe.Code == order.CodeEventNotAllowed || oe.Code == order.CodeVersionConflict ||
+				oe.Code == order.CodePaymentInProgress):
 				// Someone else moved it first (paid, or cancelled by another
-				// process), or its lifecycle has no payment_timeout event.
+				// process), its lifecycle has no payment_timeout event, or a
+				// payment attempt is still being worked on: a later sweep
+				// comes back to it once that attempt is settled.
 			default:
 				c.log.Error("payment timeout", "order", o.ID, "error", err)
 			}
