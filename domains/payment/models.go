@@ -68,8 +68,8 @@ type Payment struct {
 	// pending payment next: at once for an owed refund, later after a
 	// transient failure (exponential backoff).
 	NextAttempt int64     `gorm:"not null;index:idx_tmf_payments_due,priority:2" json:"-"`
-	CreatedAt  time.Time `gorm:"not null" json:"createdAt"`
-	UpdatedAt  time.Time `gorm:"not null" json:"updatedAt"`
+	CreatedAt   time.Time `gorm:"not null" json:"createdAt"`
+	UpdatedAt   time.Time `gorm:"not null" json:"updatedAt"`
 }
 
 // TableName implements gorm's schema.Tabler.

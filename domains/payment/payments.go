@@ -462,7 +462,9 @@ func stampPayment(p *Payment) {
 
 func (p *Payments) now() time.Time { return dbutil.Stamp(p.clock()) }
 
-func (p *Payments) leaseUntil(now time.Time) int64 { return now.Add(orDefault(p.Lease, DefaultLease)).UnixMicro() }
+func (p *Payments) leaseUntil(now time.Time) int64 {
+	return now.Add(orDefault(p.Lease, DefaultLease)).UnixMicro()
+}
 
 func (p *Payments) callTimeout() time.Duration { return orDefault(p.CallTimeout, DefaultCallTimeout) }
 

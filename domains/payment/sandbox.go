@@ -110,10 +110,10 @@ type sandboxCall struct {
 	Fingerprint string `gorm:"size:255;not null"`
 	State       string `gorm:"size:16;not null"` // running, done
 	// Started (UTC Unix microseconds) is when the running call began.
-	Started        int64  `gorm:"not null"`
-	ResultID       string `gorm:"size:64;not null"`
-	DeclineCode    string `gorm:"size:64;not null"`
-	DeclineMessage string `gorm:"size:255;not null"`
+	Started        int64     `gorm:"not null"`
+	ResultID       string    `gorm:"size:64;not null"`
+	DeclineCode    string    `gorm:"size:64;not null"`
+	DeclineMessage string    `gorm:"size:255;not null"`
 	UpdatedAt      time.Time `gorm:"not null"`
 }
 
@@ -391,7 +391,9 @@ func (s *Sandbox) call(ctx context.Context, op Op, key, fingerprint string, amou
 		}
 		// Taken over from a caller that died.
 	}
-	free := func() { db.Where("call_key = ? AND state = ? AND started = ?", ck, sbRunning, started).Delete(&sandboxCall{}) }
+	free := func() {
+		db.Where("call_key = ? AND state = ? AND started = ?", ck, sbRunning, started).Delete(&sandboxCall{})
+	}
 
 	rule := s.rule(op, amount)
 	if rule != nil && rule.Hang {

@@ -17,7 +17,7 @@ import (
 	"log/slog"
 	"time"
 
-		"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
