@@ -23,6 +23,7 @@ import (
 	"github.com/pb33f/libopenapi-validator/paths"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
+	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -248,6 +249,16 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"GET", "/v1/admin/stock/audit", adminToken, "", nil, 200},
 			call{"GET", "/v1/admin/stock/audit", "", "", nil, 401},
 			call{"GET", "/v1/admin/stock/audit", ops, "", nil, 403},
+			call{"GET", "/v1/admin/payments/audit", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/payments/audit", "", "", nil, 401},
+			call{"GET", "/v1/admin/payments/audit", ops, "", nil, 403},
+			call{"GET", "/v1/admin/payments/refunds/failed", adminToken, "", nil, 200},
+			call{"GET", "/v1/admin/payments/refunds/failed?limit=0", adminToken, "", nil, 400},
+			call{"GET", "/v1/admin/payments/refunds/failed", "", "", nil, 401},
+			call{"GET", "/v1/admin/payments/refunds/failed", ops, "", nil, 403},
+			call{"POST", "/v1/admin/payments/pay_none/retry", adminToken, "", nil, 404},
+			call{"POST", "/v1/admin/payments/pay_none/retry", "", "", nil, 401},
+			call{"POST", "/v1/admin/payments/pay_none/retry", ops, "", nil, 403},
 
 			// The organisation tree: hq → east → shanghai, hq → east → pudong, hq → west.
 			call{"POST", "/v1/admin/orgs", adminToken, `{"id":"hq","name":"Headquarters","kind":"hq"}`, nil, 201},
@@ -557,6 +568,18 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"GET", "/v1/orders/" + id + "/returns", auditor, "", nil, 404},
 			call{"GET", "/v1/orders/" + id + "/returns", bob, "", nil, 404},
 		)
+
+		// A refund the processor refuses for good: listed, and retried by an admin.
+		refusedID := place(alice, `{"items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31"}}`)
+		run(call{"POST", "/v1/orders/" + refusedID + "/payments", alice, `{"card":{"number":"` + payment.CardRefundDeclined + `"}}`, idem(), 200},
+			call{"POST", "/v1/orders/" + refusedID + "/events", alice, `{"event":"cancel"}`, nil, 200})
+		e.relayRefunds()
+		failed := decodeJSON[api.FailedRefundList](t, e.do("GET", "/v1/admin/payments/refunds/failed", adminToken, nil))
+		if len(failed.Refunds) != 1 || failed.Refunds[0].OrderID != refusedID || failed.Refunds[0].FailureCode != "refund_declined" {
+			t.Fatalf("failed refunds %+v", failed)
+		}
+		run(call{"POST", "/v1/admin/payments/" + failed.Refunds[0].ID + "/retry", adminToken, "", nil, 201},
+			call{"POST", "/v1/admin/payments/" + failed.Refunds[0].ChargeID + "/retry", adminToken, "", nil, 409})
 
 		// A policy under which the auditor may know that every order exists
 		// and do nothing with it: the order endpoints' 403, which the shipped

@@ -171,6 +171,8 @@ var problemCodes = map[string]codeInfo{
 	order.CodePaymentProcessor:   {http.StatusServiceUnavailable, "Payment processor unavailable"},
 	order.CodePaymentMethod:      {http.StatusUnprocessableEntity, "Payment method not paid through the API"},
 	order.CodeReturnInvalid:      {http.StatusUnprocessableEntity, "Return invalid"},
+	order.CodePaymentNotFound:    {http.StatusNotFound, "Payment not found"},
+	order.CodeRefundNotRetryable: {http.StatusConflict, "Refund not retryable"},
 
 	// The kernel's.
 	kernel.CodeExtensionFailed:  {http.StatusBadGateway, "Extension failed"},
