@@ -103,4 +103,3 @@ func (s *Server) retryPayment(c echo.Context) error {
 	s.audit(c, ActionPaymentsRetry, "retry", "payment", id, nil, pay)
 	return c.JSON(http.StatusCreated, pay)
 }
-
