@@ -33,6 +33,15 @@ func serviceFixture(t *testing.T, st *store.Store) *order.Service {
 // serviceFixtureWith also returns the promotion book the kernel reads.
 func serviceFixtureWith(t *testing.T, st *store.Store) (*order.Service, *promotion.Book) {
 	t.Helper()
+	k, book := kernelFixture(t, st)
+	return order.NewService(k, st, order.WithPromotions(book)), book
+}
+
+// kernelFixture is the kernel of the order tests (retail, virtual, b2b and
+// a rogue identity) and its promotion book, with the catalogue, stock and
+// an agent's credit line written to st.
+func kernelFixture(t *testing.T, st *store.Store) (*kernel.Kernel, *promotion.Book) {
+	t.Helper()
 	book := promotion.NewBook(nil)
 	cat, reg, err := catalog.NewWith(catalog.Sources{Promotions: book})
 	if err != nil {
@@ -85,7 +94,7 @@ func serviceFixtureWith(t *testing.T, st *store.Store) (*order.Service, *promoti
 		_, err := payment.SetCreditLimit(ctx, tx, "agent-1", "CNY", 1_000_000)
 		return err
 	})
-	return order.NewService(k, st, order.WithPromotions(book)), book
+	return k, book
 }
 
 // inTx runs fn in one store transaction or fails the test.
