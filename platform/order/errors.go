@@ -32,6 +32,9 @@ const (
 	CodePaymentProcessor   = "payment_processor_unavailable"
 	CodePaymentMethod      = "payment_method_unsupported"
 	CodeReturnInvalid      = "return_invalid"
+	CodeReturnState        = "return_state"
+	CodeReturnNotFound     = "return_not_found"
+	CodeReturnWindowClosed = "return_window_closed"
 )
 
 // Error is a refusal of the order service with a stable code. Fields holds
