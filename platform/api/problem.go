@@ -171,6 +171,9 @@ var problemCodes = map[string]codeInfo{
 	order.CodePaymentProcessor:   {http.StatusServiceUnavailable, "Payment processor unavailable"},
 	order.CodePaymentMethod:      {http.StatusUnprocessableEntity, "Payment method not paid through the API"},
 	order.CodeReturnInvalid:      {http.StatusUnprocessableEntity, "Return invalid"},
+	order.CodeReturnState:        {http.StatusConflict, "Return state does not allow this step"},
+	order.CodeReturnNotFound:     {http.StatusNotFound, "Return not found"},
+	order.CodeReturnWindowClosed: {http.StatusUnprocessableEntity, "Return window closed"},
 
 	// The kernel's.
 	kernel.CodeExtensionFailed:  {http.StatusBadGateway, "Extension failed"},
