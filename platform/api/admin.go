@@ -56,6 +56,9 @@ const (
 	// auditGroups is the stacking order of the promotion groups, one for the
 	// whole platform: its target id is empty.
 	auditGroups = "promotion-groups"
+	// auditReturn is an operator's step of a return; its target id is
+	// "{orderId}/{returnId}".
+	auditReturn = "return"
 )
 
 // auditIn records the audit entry of a change inside the transaction tx that

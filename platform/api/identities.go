@@ -42,6 +42,7 @@ type IdentityView struct {
 	Products       []kernel.ProductRef `json:"products"`
 	Bizpacks       []kernel.BizpackRef `json:"bizpacks"`
 	PaymentTimeout string              `json:"paymentTimeout"`
+	ReturnWindow   string              `json:"returnWindow"`
 	LifecyclePatch *lifecycle.Patch    `json:"lifecyclePatch,omitempty"`
 	Rules          []RuleView          `json:"rules"`
 	Effective      EffectiveView       `json:"effective"`
@@ -60,6 +61,7 @@ type RuleView struct {
 type EffectiveView struct {
 	Products       []string `json:"products"`
 	PaymentTimeout string   `json:"paymentTimeout"`
+	ReturnWindow   string   `json:"returnWindow"`
 }
 
 // IdentityInput is the body of PUT /v1/admin/identities/{code} and of its
@@ -71,7 +73,10 @@ type IdentityInput struct {
 	Products []ProductInput `json:"products"`
 	Bizpacks []BizpackInput `json:"bizpacks"`
 	// PaymentTimeout such as "15m"; "" inherits.
-	PaymentTimeout string           `json:"paymentTimeout"`
+	PaymentTimeout string `json:"paymentTimeout"`
+	// ReturnWindow such as "168h": how long after delivery a return may be
+	// opened; "" inherits.
+	ReturnWindow   string           `json:"returnWindow"`
 	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch"`
 	Rules          []RuleView       `json:"rules"`
 }
@@ -115,6 +120,7 @@ type PlanView struct {
 	Revision       int64                 `json:"revision"`
 	Products       []string              `json:"products"`
 	PaymentTimeout string                `json:"paymentTimeout"`
+	ReturnWindow   string                `json:"returnWindow"`
 	Points         []kernel.PlannedPoint `json:"points"`
 }
 
@@ -166,11 +172,13 @@ func rulesView(rules []identity.Rule) []RuleView {
 func identityView(cfg kernel.Config, plans *kernel.PlanSet, spec kernel.IdentitySpec, rules []identity.Rule) IdentityView {
 	v := IdentityView{Code: string(spec.Code), Name: spec.Name, Parent: string(spec.Code.Parent()), Disabled: spec.Disabled,
 		Products: nonNil(spec.Products), Bizpacks: nonNil(spec.Bizpacks), PaymentTimeout: durationText(time.Duration(spec.PaymentTimeout)),
+		ReturnWindow:   durationText(time.Duration(spec.ReturnWindow)),
 		LifecyclePatch: spec.LifecyclePatch, Rules: rulesView(rules), Revision: cfg.Revision,
 		Effective: EffectiveView{Products: []string{}}}
 	if plans != nil {
 		if p, ok := plans.Plan(spec.Code); ok {
-			v.Effective = EffectiveView{Products: nonNil(p.Products()), PaymentTimeout: durationText(p.PaymentTimeout())}
+			v.Effective = EffectiveView{Products: nonNil(p.Products()), PaymentTimeout: durationText(p.PaymentTimeout()),
+				ReturnWindow: durationText(p.ReturnWindow())}
 		}
 	}
 	return v
@@ -308,6 +316,14 @@ func (s *Server) identityInput(c echo.Context, code string) (kernel.IdentitySpec
 				"paymentTimeout must be a positive duration such as 15m or 2h, or empty to inherit; got "+strconv.Quote(in.PaymentTimeout))
 		}
 		spec.PaymentTimeout = kernel.Duration(d)
+	}
+	if in.ReturnWindow != "" {
+		d, err := time.ParseDuration(in.ReturnWindow)
+		if err != nil || d <= 0 {
+			return kernel.IdentitySpec{}, nil, invalidIdentityField("returnWindow",
+				"returnWindow must be a positive duration such as 168h, or empty to inherit; got "+strconv.Quote(in.ReturnWindow))
+		}
+		spec.ReturnWindow = kernel.Duration(d)
 	}
 	for i, p := range in.Products {
 		if p.Name == "" {
@@ -466,7 +482,7 @@ func (s *Server) previewIdentity(c echo.Context) error {
 
 func planView(p *kernel.Plan, revision int64) PlanView {
 	return PlanView{Identity: string(p.Identity()), Revision: revision, Products: nonNil(p.Products()),
-		PaymentTimeout: durationText(p.PaymentTimeout()), Points: nonNil(p.Describe())}
+		PaymentTimeout: durationText(p.PaymentTimeout()), ReturnWindow: durationText(p.ReturnWindow()), Points: nonNil(p.Describe())}
 }
 
 func lifecycleView(p *kernel.Plan, revision int64) LifecycleView {

@@ -153,15 +153,15 @@ func TestIdentityPut(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		e := newEnv(t, st)
 		created := e.putIdentity(adminToken, "retail.app", map[string]any{"name": "App orders",
-			"products": []map[string]any{{"name": "standard-retail"}}, "paymentTimeout": "20m",
+			"products": []map[string]any{{"name": "standard-retail"}}, "paymentTimeout": "20m", "returnWindow": "72h",
 			"rules": []map[string]any{{"channel": "app"}}}, `"1"`)
 		expect(t, created, 201, "")
 		if tag := created.header.Get("ETag"); tag != `"2"` {
 			t.Errorf("ETag %q after the creation", tag)
 		}
 		sameJSON(t, created.raw, `{"revision":2,"identity":{"code":"retail.app","name":"App orders","parent":"retail","disabled":false,`+
-			`"products":[{"name":"standard-retail"}],"bizpacks":[],"paymentTimeout":"20m0s","rules":[{"channel":"app"}],`+
-			`"effective":{"products":["standard-retail"],"paymentTimeout":"20m0s"},"revision":2}}`)
+			`"products":[{"name":"standard-retail"}],"bizpacks":[],"paymentTimeout":"20m0s","returnWindow":"72h0m0s","rules":[{"channel":"app"}],`+
+			`"effective":{"products":["standard-retail"],"paymentTimeout":"20m0s","returnWindow":"72h0m0s"},"revision":2}}`)
 		v, tag := e.identity("retail.app")
 		if tag != `"2"` || v.Name != "App orders" {
 			t.Fatalf("read back: %s %+v", tag, v)
@@ -170,13 +170,14 @@ func TestIdentityPut(t *testing.T) {
 			t.Fatalf("list after the creation: %d %v", l.Revision, identityCodes(l))
 		}
 
-		// A change: the timeout is inherited again, a bizpack is bound.
+		// A change: the timeout and the return window are inherited again, a bizpack is bound.
 		changed := e.putIdentity(adminToken, "retail.app", map[string]any{"name": "App",
 			"products": []map[string]any{{"name": "standard-retail", "priority": 15}}, "bizpacks": []map[string]any{{"name": "faulty", "priority": 3}},
 			"rules": []map[string]any{{"channel": "app", "buyer": map[string]string{"tier": "gold"}}}}, `"2"`)
 		expect(t, changed, 200, "")
 		saved := decodeJSON[api.IdentitySaved](t, changed)
 		if saved.Revision != 3 || saved.Identity.PaymentTimeout != "" || saved.Identity.Effective.PaymentTimeout != "30m0s" ||
+			saved.Identity.ReturnWindow != "" || saved.Identity.Effective.ReturnWindow != "168h0m0s" ||
 			len(saved.Identity.Bizpacks) != 1 || saved.Identity.Bizpacks[0] != (kernel.BizpackRef{Name: "faulty", Priority: 3}) ||
 			*saved.Identity.Products[0].Priority != 15 || changed.header.Get("ETag") != `"3"` {
 			t.Fatalf("after the change: %s", changed)
@@ -431,6 +432,8 @@ func TestIdentityBadBodies(t *testing.T) {
 		{"timeout not a duration", "retail", retail + `"paymentTimeout":"soon"}`, nil, 400, "invalid_identity", "paymentTimeout"},
 		{"negative timeout", "retail", retail + `"paymentTimeout":"-5m"}`, nil, 400, "invalid_identity", "paymentTimeout"},
 		{"timeout as a number", "retail", retail + `"paymentTimeout":900}`, nil, 400, "invalid_type", "paymentTimeout"},
+		{"return window not a duration", "retail", retail + `"returnWindow":"a week"}`, nil, 400, "invalid_identity", "returnWindow"},
+		{"return window of zero", "retail", retail + `"returnWindow":"0s"}`, nil, 400, "invalid_identity", "returnWindow"},
 		{"not a code", "Retail!", retail + `"name":"x"}`, nil, 400, "invalid_identity", "code"},
 		{"empty segment", "retail..vip", retail + `"name":"x"}`, nil, 400, "invalid_identity", "code"},
 		{"product without a name", "retail", `{"products":[{"priority":3}]}`, nil, 400, "invalid_identity", "products[0].name"},

@@ -3,6 +3,7 @@ package api_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -144,30 +145,60 @@ func TestRetailJourney(t *testing.T) {
 			t.Fatalf("received %+v", v)
 		}
 
-		// One kettle back: half of (5000 − 615), rounded down.
+		// One kettle asked back: a request, nothing refunded or restocked yet.
 		r = e.do("POST", "/v1/orders/"+o.ID+"/returns", alice, `{"items":[{"sku":"kettle","quantity":1}]}`, "Idempotency-Key", "ret-1")
 		expect(t, r, 201, "")
 		ret := decodeJSON[order.ReturnView](t, r)
-		if ret.Refund != 2192 || ret.ReturnID != "ret-1" || ret.Currency != "CNY" || len(ret.Lines) != 1 ||
-			ret.Lines[0].SKU != "kettle" || ret.Lines[0].Quantity != 1 || ret.Lines[0].LineNo != 1 || ret.Lines[0].Actor != "alice" {
+		if ret.State != "requested" || ret.Refund != 0 || ret.ReturnID != "ret-1" || ret.Currency != "CNY" || len(ret.Lines) != 1 ||
+			ret.Lines[0].SKU != "kettle" || ret.Lines[0].Quantity != 1 || ret.Lines[0].LineNo != 1 || ret.Lines[0].Actor != "alice" ||
+			ret.RequestedBy != "alice" || len(ret.History) != 1 {
 			t.Fatalf("return %s", r)
 		}
 		r = e.do("POST", "/v1/orders/"+o.ID+"/returns", alice, `{"items":[{"sku":"kettle","quantity":1}]}`, "Idempotency-Key", "ret-1")
 		expect(t, r, 200, "")
-		if r.header.Get("Idempotent-Replayed") != "true" || decodeJSON[order.ReturnView](t, r).Refund != 2192 {
+		if r.header.Get("Idempotent-Replayed") != "true" || decodeJSON[order.ReturnView](t, r).State != "requested" {
 			t.Fatalf("replayed return %s %v", r, r.header)
 		}
 		expect(t, e.do("POST", "/v1/orders/"+o.ID+"/returns", alice, `{"items":[{"sku":"novel","quantity":1}]}`,
 			"Idempotency-Key", "ret-1"), 422, "idempotency_key_reused")
-		r = e.do("POST", "/v1/orders/"+o.ID+"/returns", ops, `{"items":[{"sku":"kettle","quantity":2}]}`, "Idempotency-Key", "ret-2")
+		// Operators review returns; they do not open them.
+		expect(t, e.do("POST", "/v1/orders/"+o.ID+"/returns", ops, `{"items":[{"sku":"kettle","quantity":1}]}`, "Idempotency-Key", "ret-2"),
+			403, "forbidden")
+		// The open request counts: one kettle is left.
+		r = e.do("POST", "/v1/orders/"+o.ID+"/returns", alice, `{"items":[{"sku":"kettle","quantity":2}]}`, "Idempotency-Key", "ret-2")
 		expect(t, r, 422, "return_invalid")
 		if p := r.json(t); p["sku"] != "kettle" || p["left"] != float64(1) {
 			t.Fatalf("refusal %s", r)
 		}
-		// The refund is owed in the return's transaction; recovery pays it.
-		if got := paymentSummary(e.payments(alice, o.ID)); !slices.Equal(got, []string{"charge:succeeded:6700", "refund:pending:2192"}) {
-			t.Fatalf("before the relay: %v", got)
+		step := func(token, name, body string) reply {
+			return e.do("POST", "/v1/orders/"+o.ID+"/returns/ret-1/"+name, token, body)
 		}
+		expect(t, step(alice, "approve", ""), 403, "forbidden")
+		expect(t, step(ops, "receive", ""), 409, "return_state")
+		r = step(ops, "approve", `{"reason":"photos look right"}`)
+		expect(t, r, 200, "")
+		if v := decodeJSON[order.ReturnView](t, r); v.State != "approved" || v.Refund != 0 || r.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("approved %s", r)
+		}
+		e.relayRefunds()
+		if got := paymentSummary(e.payments(alice, o.ID)); !slices.Equal(got, []string{"charge:succeeded:6700"}) {
+			t.Fatalf("approved, not received: %v", got)
+		}
+		if s := e.stock("kettle"); s.Sellable != 8 || s.Shipped != 2 {
+			t.Fatalf("kettle stock before the receipt %+v", s)
+		}
+		// The goods are back: half of (5000 − 615), rounded down.
+		r = step(ops, "receive", "")
+		expect(t, r, 200, "")
+		if v := decodeJSON[order.ReturnView](t, r); v.State != "received" || v.Refund != 2192 || len(v.History) != 3 {
+			t.Fatalf("received %s", r)
+		}
+		r = step(ops, "receive", "")
+		expect(t, r, 200, "")
+		if r.header.Get("Idempotent-Replayed") != "true" || decodeJSON[order.ReturnView](t, r).Refund != 2192 {
+			t.Fatalf("received again %s", r)
+		}
+		expect(t, step(alice, "cancel", ""), 409, "return_state")
 		e.relayRefunds()
 		pays := e.payments(alice, o.ID)
 		if got := paymentSummary(pays); !slices.Equal(got, []string{"charge:succeeded:6700", "refund:succeeded:2192"}) {
@@ -175,11 +206,18 @@ func TestRetailJourney(t *testing.T) {
 		}
 		r = e.do("GET", "/v1/orders/"+o.ID+"/returns", alice, nil)
 		expect(t, r, 200, "")
-		if rets := decodeJSON[api.ReturnList](t, r).Returns; len(rets) != 1 || rets[0].ReturnID != "ret-1" || rets[0].Refund != 2192 {
+		if rets := decodeJSON[api.ReturnList](t, r).Returns; len(rets) != 1 || rets[0].ReturnID != "ret-1" || rets[0].Refund != 2192 ||
+			rets[0].State != "received" || len(rets[0].History) != 3 || rets[0].History[1].Actor != "ops" {
 			t.Fatalf("returns %s", r)
 		}
 		if s := e.stock("kettle"); s.Sellable != 9 || s.Reserved != 0 || s.Frozen != 0 || s.Shipped != 1 {
 			t.Fatalf("kettle stock %+v", s)
+		}
+		// The operator's steps are in the audit log, with the return before and after.
+		if a := e.auditTrail("return", o.ID+"/ret-1"); len(a) != 2 || a[0].Verb != "receive" || a[0].Actor != "ops" ||
+			a[0].Action != "order.return.receive" || !strings.Contains(string(a[0].Before), `"state":"approved"`) ||
+			!strings.Contains(string(a[0].After), `"state":"received"`) || a[1].Verb != "approve" {
+			t.Fatalf("audit %+v", a)
 		}
 
 		// Eight buyers race for one coupon anyone may use: one wins.
@@ -388,11 +426,20 @@ func TestB2BJourney(t *testing.T) {
 		if v := e.fire(agent, o.ID, "receive", nil); v.Status != "completed" {
 			t.Fatalf("received %+v", v)
 		}
-		// Two cases back: their share of the line comes back to the credit at once.
+		// Two cases back: once received, their share of the line comes back to the credit at once.
 		r = e.do("POST", "/v1/orders/"+o.ID+"/returns", agent, `{"items":[{"sku":"case-x","quantity":2}]}`, "Idempotency-Key", "b-ret-1")
 		expect(t, r, 201, "")
-		if ret := decodeJSON[order.ReturnView](t, r); ret.Refund != 3600 {
+		if ret := decodeJSON[order.ReturnView](t, r); ret.Refund != 0 || ret.State != "requested" {
 			t.Fatalf("return %s", r)
+		}
+		expect(t, e.do("POST", "/v1/orders/"+o.ID+"/returns/b-ret-1/approve", ops, nil), 200, "")
+		if a := credit().Account; a.Available != 50000-total || a.Used != total {
+			t.Fatalf("credit back before the goods: %+v", a)
+		}
+		r = e.do("POST", "/v1/orders/"+o.ID+"/returns/b-ret-1/receive", ops, nil)
+		expect(t, r, 200, "")
+		if ret := decodeJSON[order.ReturnView](t, r); ret.Refund != 3600 {
+			t.Fatalf("received %s", r)
 		}
 		if a := credit().Account; a.Available != 50000-total+3600 || a.Used != total-3600 || a.Reserved != 0 {
 			t.Fatalf("after the return: %+v", a)

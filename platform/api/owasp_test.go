@@ -171,6 +171,18 @@ var owaspRoutes = []routeCase{
 	{route: "POST /v1/orders/:id/returns", action: "order.return", path: "/v1/orders/{shipped}/returns",
 		body: `{"items":[{"sku":"mug","quantity":1}]}`, idem: true, ok: 201, object: "order"},
 	{route: "GET /v1/orders/:id/returns", action: "order.returns.read", path: "/v1/orders/{shipped}/returns", ok: 200, object: "order"},
+	// The steps of a return name a return the fixture does not open, so the
+	// owner's request ends at 403 (the buyer reviews no return) or 404
+	// (return_not_found); who may take which step is in the policy's tests
+	// (orders_test.rego, decide_test.go) and the retail journey.
+	{route: "POST /v1/orders/:id/returns/:returnId/approve", action: "order.return.approve",
+		path: "/v1/orders/{shipped}/returns/none/approve", ok: 403, object: "order"},
+	{route: "POST /v1/orders/:id/returns/:returnId/reject", action: "order.return.reject",
+		path: "/v1/orders/{shipped}/returns/none/reject", body: `{"reason":"no"}`, ok: 403, object: "order"},
+	{route: "POST /v1/orders/:id/returns/:returnId/receive", action: "order.return.receive",
+		path: "/v1/orders/{shipped}/returns/none/receive", ok: 403, object: "order"},
+	{route: "POST /v1/orders/:id/returns/:returnId/cancel", action: "order.return.cancel",
+		path: "/v1/orders/{shipped}/returns/none/cancel", ok: 404, object: "order"},
 }
 
 // owaspPercentOff is a percent-off promotion with a budget; %d is its version.

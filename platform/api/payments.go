@@ -1,8 +1,10 @@
 package api
 
 import (
+	"bytes"
 	"maps"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -115,11 +117,12 @@ func (s *Server) checkReturn(req ReturnRequest) error {
 	return s.checkItems("a return", items)
 }
 
-// returnItems records a (partial) return of a shipped order under the
+// returnItems opens a (partial) return of a shipped order under the
 // caller's Idempotency-Key, which is the return's id: the same key replays
 // the return (200, Idempotent-Replayed) and another body under it is
-// idempotency_key_reused. The buyer or an operator records it; the refund
-// leaves through the outbox (card) or goes back to the agent's credit.
+// idempotency_key_reused. The buyer or an agent opens it; nothing is
+// refunded or restocked until an operator approves it and confirms the
+// goods came back (returnStep).
 func (s *Server) returnItems(c echo.Context) error {
 	key, err := idempotencyKeyOf(c.Request().Header, "POST /v1/orders/{id}/returns", "return", MaxReturnKey)
 	if err != nil {
@@ -145,10 +148,80 @@ func (s *Server) returnItems(c echo.Context) error {
 	}
 	if !sameItems(req.Items, rv) {
 		return problem(CodeIdempotencyKeyReused, map[string]any{"returnId": key},
-			"return %s was recorded with other items; use a new Idempotency-Key for a new return", key)
+			"return %s was opened with other items; use a new Idempotency-Key for a new return", key)
 	}
 	c.Response().Header().Set(HeaderReplayed, "true")
 	return c.JSON(http.StatusOK, rv)
+}
+
+// ReturnStepRequest is the optional body of a return's step: why. A
+// rejection needs a reason.
+type ReturnStepRequest struct {
+	Reason string `json:"reason"`
+}
+
+// maxReturnReason is the size of the reason column.
+const maxReturnReason = 1024
+
+// returnStepActions are the policy action and the audit of each step of a
+// return: the operator's steps are audited (the requester's are in the
+// return's history and events).
+var returnStepActions = map[string]struct {
+	action  string
+	audited bool
+}{
+	order.ReturnApprove: {ActionOrderReturnApprove, true},
+	order.ReturnReject:  {ActionOrderReturnReject, true},
+	order.ReturnReceive: {ActionOrderReturnReceive, true},
+	order.ReturnCancel:  {ActionOrderReturnCancel, false},
+}
+
+// returnStep handles POST /v1/orders/{id}/returns/{returnId}/{step}:
+// approve, reject and receive (operators), cancel (the requester). The
+// same step again answers the return as it is (200, Idempotent-Replayed);
+// a step its state does not allow is 409 return_state.
+func (s *Server) returnStep(step string) echo.HandlerFunc {
+	a := returnStepActions[step]
+	return func(c echo.Context) error {
+		var req ReturnStepRequest
+		raw, err := readBody(c, s.limits.MaxBodyBytes)
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(raw)) > 0 {
+			if err := decodeStrict(raw, &req, decodeOptions{}); err != nil {
+				return err
+			}
+		}
+		req.Reason = strings.TrimSpace(req.Reason)
+		if len(req.Reason) > maxReturnReason {
+			return invalidField("reason", "a reason is at most %d bytes", maxReturnReason)
+		}
+		if step == order.ReturnReject && req.Reason == "" {
+			return invalidField("reason", "a rejection needs a reason")
+		}
+		v, err := s.orderFor(c, a.action, "")
+		if err != nil {
+			return err
+		}
+		rid := c.Param("returnId")
+		if rid == "" || len(rid) > MaxReturnKey {
+			return problem(order.CodeReturnNotFound, map[string]any{"returnId": rid}, "order %s has no return %q", v.ID, rid)
+		}
+		sreq := order.ReturnStepRequest{ReturnID: rid, Step: step, Actor: principalOf(c).ID, Reason: req.Reason}
+		if a.audited {
+			e := s.auditEntry(c, a.action, step, auditReturn, v.ID+"/"+rid, nil, nil)
+			sreq.Audit = &e
+		}
+		rv, err := s.svc.ReturnStep(c.Request().Context(), v.ID, sreq)
+		if err != nil {
+			return err
+		}
+		if rv.Replayed {
+			c.Response().Header().Set(HeaderReplayed, "true")
+		}
+		return c.JSON(http.StatusOK, rv)
+	}
 }
 
 // sameItems reports whether a replayed return has exactly the requested

@@ -173,6 +173,9 @@ var problemCodes = map[string]codeInfo{
 	order.CodeReturnInvalid:      {http.StatusUnprocessableEntity, "Return invalid"},
 	order.CodePaymentNotFound:    {http.StatusNotFound, "Payment not found"},
 	order.CodeRefundNotRetryable: {http.StatusConflict, "Refund not retryable"},
+	order.CodeReturnState:        {http.StatusConflict, "Return state does not allow this step"},
+	order.CodeReturnNotFound:     {http.StatusNotFound, "Return not found"},
+	order.CodeReturnWindowClosed: {http.StatusUnprocessableEntity, "Return window closed"},
 
 	// The kernel's.
 	kernel.CodeExtensionFailed:  {http.StatusBadGateway, "Extension failed"},

@@ -288,6 +288,10 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/orders/:id/payments", s.listPayments, onResource(ActionOrderPayments))
 	add(http.MethodPost, "/v1/orders/:id/returns", s.returnItems, onResource(ActionOrderReturn))
 	add(http.MethodGet, "/v1/orders/:id/returns", s.listReturns, onResource(ActionOrderReturns))
+	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/approve", s.returnStep(order.ReturnApprove), onResource(ActionOrderReturnApprove))
+	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/reject", s.returnStep(order.ReturnReject), onResource(ActionOrderReturnReject))
+	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/receive", s.returnStep(order.ReturnReceive), onResource(ActionOrderReturnReceive))
+	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/cancel", s.returnStep(order.ReturnCancel), onResource(ActionOrderReturnCancel))
 }
 
 // Routes lists the authenticated routes ("METHOD /path/:param") with the

@@ -52,8 +52,19 @@ func TestDecideOrderActions(t *testing.T) {
 		{"order.payments.read", "", visibleTo},
 		{"order.returns.read", "", visibleTo},
 		{"order.return", "", map[string]triple{
-			"buyer": {true, false, false}, "agent": {true, true, false}, "operator": {true, true, false},
-			"admin": {true, true, true}, "stranger": {}, // visible, but no known role
+			"buyer": {true, false, false}, "agent": {true, true, false}, "operator": {}, "admin": {}, "stranger": {},
+		}},
+		{"order.return.cancel", "", map[string]triple{
+			"buyer": {true, false, false}, "agent": {true, true, false}, "operator": {}, "admin": {}, "stranger": {},
+		}},
+		{"order.return.approve", "", map[string]triple{
+			"buyer": {}, "agent": {}, "operator": {true, true, false}, "admin": {true, true, true}, "stranger": {},
+		}},
+		{"order.return.reject", "", map[string]triple{
+			"buyer": {}, "agent": {}, "operator": {true, true, false}, "admin": {true, true, true}, "stranger": {},
+		}},
+		{"order.return.receive", "", map[string]triple{
+			"buyer": {}, "agent": {}, "operator": {true, true, false}, "admin": {true, true, true}, "stranger": {},
 		}},
 		{"order.pay", "", map[string]triple{
 			"buyer": {true, false, false}, "agent": {true, false, false}, "operator": {}, "admin": {}, "stranger": {},

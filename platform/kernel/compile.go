@@ -337,6 +337,7 @@ func (c *compiler) plan(code identity.Code, maxID int) *Plan {
 	}
 	p.lifecycle = c.lifecycle(code, products, bound)
 	p.paymentTimeout = c.paymentTimeout(code, products, bound)
+	p.returnWindow = c.returnWindow(code, products)
 	return p
 }
 
@@ -441,6 +442,23 @@ func (c *compiler) paymentTimeout(code identity.Code, products []enabledProduct,
 		}
 	}
 	return DefaultPaymentTimeout
+}
+
+// returnWindow is resolved like the payment timeout: the nearest identity
+// of the chain that sets one, then the products by priority, then the
+// default. Bizpacks do not set it (their manifest has no such field).
+func (c *compiler) returnWindow(code identity.Code, products []enabledProduct) time.Duration {
+	for _, link := range code.Chain() {
+		if spec := c.byCode[link]; spec != nil && spec.ReturnWindow > 0 {
+			return time.Duration(spec.ReturnWindow)
+		}
+	}
+	for _, ep := range products {
+		if ep.product.ReturnWindow > 0 {
+			return ep.product.ReturnWindow
+		}
+	}
+	return DefaultReturnWindow
 }
 
 func dedupe(ps []Problem) []Problem {

@@ -32,6 +32,9 @@ type IdentitySpec struct {
 	Bizpacks []BizpackRef `json:"bizpacks,omitempty"`
 	// PaymentTimeout of unpaid orders; zero inherits.
 	PaymentTimeout Duration `json:"paymentTimeout,omitempty"`
+	// ReturnWindow is how long after its goods arrived a buyer may open a
+	// return of an order; zero inherits.
+	ReturnWindow Duration `json:"returnWindow,omitempty"`
 	// LifecyclePatch shapes the identity's graph last, after products and
 	// bizpacks.
 	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch,omitempty"`
@@ -61,6 +64,10 @@ type BizpackRef struct {
 // DefaultPaymentTimeout applies when neither an identity nor its products set
 // one.
 const DefaultPaymentTimeout = 30 * time.Minute
+
+// DefaultReturnWindow applies when neither an identity nor its products set
+// a return window: seven days.
+const DefaultReturnWindow = 168 * time.Hour
 
 // Duration is a time.Duration written as "30m" in JSON and YAML.
 type Duration time.Duration

@@ -195,29 +195,33 @@ func TestLifecycleAndSettingsFollowProductsAndInheritance(t *testing.T) {
 	virtual := &lifecycle.Patch{Name: "virtual", RemoveStates: []string{lifecycle.PendingReview, lifecycle.PendingOutbound,
 		lifecycle.PendingInbound, lifecycle.Rejected, lifecycle.OutboundFailed, lifecycle.InboundFailed},
 		Retarget: map[string]string{lifecycle.EventPay: lifecycle.Completed}}
-	f.must(f.reg.AddProduct(Product{Name: "virt", Priority: 10, LifecyclePatch: virtual, PaymentTimeout: 15 * time.Minute}))
+	f.must(f.reg.AddProduct(Product{Name: "virt", Priority: 10, LifecyclePatch: virtual, PaymentTimeout: 15 * time.Minute,
+		ReturnWindow: 48 * time.Hour}))
 	f.must(f.reg.AddProduct(Product{Name: "full", Priority: 5, Lifecycle: lifecycle.Default()}))
 	f.must(f.reg.AddProduct(Product{Name: "full2", Priority: 5, Lifecycle: lifecycle.Default()}))
 	f.start()
 	set := f.apply(Config{Revision: 1, Identities: []IdentitySpec{
 		{Code: "virtual", Products: products("virt", "full")},
 		{Code: "virtual.topup", PaymentTimeout: Duration(5 * time.Minute)},
-		{Code: "dist", Products: products("full")},
+		{Code: "dist", Products: products("full"), ReturnWindow: Duration(24 * time.Hour)},
+		{Code: "dist.kid"},
 	}})
 	for _, tc := range []struct {
 		code    identity.Code
 		graph   string
 		timeout time.Duration
+		window  time.Duration // return window
 		payTo   string
 	}{
-		{"virtual", "virtual", 15 * time.Minute, lifecycle.Completed},
-		{"virtual.topup", "virtual", 5 * time.Minute, lifecycle.Completed},
-		{"dist", "distribution", DefaultPaymentTimeout, lifecycle.PendingReview},
-		{identity.Root, "distribution", DefaultPaymentTimeout, lifecycle.PendingReview},
+		{"virtual", "virtual", 15 * time.Minute, 48 * time.Hour, lifecycle.Completed},
+		{"virtual.topup", "virtual", 5 * time.Minute, 48 * time.Hour, lifecycle.Completed},
+		{"dist", "distribution", DefaultPaymentTimeout, 24 * time.Hour, lifecycle.PendingReview},
+		{"dist.kid", "distribution", DefaultPaymentTimeout, 24 * time.Hour, lifecycle.PendingReview},
+		{identity.Root, "distribution", DefaultPaymentTimeout, DefaultReturnWindow, lifecycle.PendingReview},
 	} {
 		p, _ := set.Plan(tc.code)
-		if p.Lifecycle().Graph().Name != tc.graph || p.PaymentTimeout() != tc.timeout {
-			t.Errorf("%s: graph %q timeout %v", tc.code, p.Lifecycle().Graph().Name, p.PaymentTimeout())
+		if p.Lifecycle().Graph().Name != tc.graph || p.PaymentTimeout() != tc.timeout || p.ReturnWindow() != tc.window {
+			t.Errorf("%s: graph %q timeout %v return window %v", tc.code, p.Lifecycle().Graph().Name, p.PaymentTimeout(), p.ReturnWindow())
 		}
 		m, err := p.Lifecycle().Machine(lifecycle.PendingPayment)
 		if err != nil {

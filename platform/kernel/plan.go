@@ -19,6 +19,7 @@ type Plan struct {
 	points         []*compiledPoint // indexed by Spec.id; nil where absent
 	lifecycle      *lifecycle.Compiled
 	paymentTimeout time.Duration
+	returnWindow   time.Duration
 }
 
 type compiledPoint struct {
@@ -55,6 +56,10 @@ func (p *Plan) Lifecycle() *lifecycle.Compiled { return p.lifecycle }
 
 // PaymentTimeout is how long an unpaid order of the identity lives.
 func (p *Plan) PaymentTimeout() time.Duration { return p.paymentTimeout }
+
+// ReturnWindow is how long after an order of the identity was delivered
+// its buyer may open a return.
+func (p *Plan) ReturnWindow() time.Duration { return p.returnWindow }
 
 func (p *Plan) point(s *Spec) *compiledPoint {
 	if s.id < len(p.points) {

@@ -68,6 +68,8 @@ type Product struct {
 	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch,omitempty"`
 	// PaymentTimeout of unpaid orders, unless the identity sets one.
 	PaymentTimeout time.Duration `json:"paymentTimeout,omitempty"`
+	// ReturnWindow of delivered orders, unless the identity sets one.
+	ReturnWindow time.Duration `json:"returnWindow,omitempty"`
 }
 
 // Bizpack is the kernel's view of a business team's plugin: a named,

@@ -281,8 +281,14 @@ func TestRefundsOnCancelAndReturns(t *testing.T) {
 			t.Fatal(err)
 		}
 		r1, err := svc.Return(ctx, v.ID, order.ReturnRequest{ReturnID: "r1", Items: []order.ReturnItem{{SKU: "phone", Quantity: 1}}})
-		if err != nil || r1.Refund != 90000 {
-			t.Fatalf("first return: %+v, %v", r1, err)
+		if err != nil || r1.Refund != 0 || r1.State != "requested" {
+			t.Fatalf("first return opened: %+v, %v", r1, err)
+		}
+		if n := outboxRefunds(t, st, svc); n != 0 {
+			t.Fatalf("%d refunds due before the goods came back", n)
+		}
+		if r1 = approveAndReceive(t, svc, v.ID, "r1"); r1.Refund != 90000 {
+			t.Fatalf("first return received: %+v", r1)
 		}
 		if again, err := svc.Return(ctx, v.ID, order.ReturnRequest{ReturnID: "r1", Items: []order.ReturnItem{{SKU: "phone", Quantity: 1}}}); err != nil || !again.Replayed || again.Refund != 90000 {
 			t.Fatalf("replayed return: %+v, %v", again, err)
@@ -290,9 +296,11 @@ func TestRefundsOnCancelAndReturns(t *testing.T) {
 		if _, err := svc.Return(ctx, v.ID, order.ReturnRequest{ReturnID: "r2", Items: []order.ReturnItem{{SKU: "phone", Quantity: 3}}}); code(err) != order.CodeReturnInvalid {
 			t.Fatalf("returning more than left: %v", err)
 		}
-		r2, err := svc.Return(ctx, v.ID, order.ReturnRequest{ReturnID: "r3", Items: []order.ReturnItem{{SKU: "phone", Quantity: 2}}})
-		if err != nil || r2.Refund != 180000 {
-			t.Fatalf("second return: %+v, %v", r2, err)
+		if _, err := svc.Return(ctx, v.ID, order.ReturnRequest{ReturnID: "r3", Items: []order.ReturnItem{{SKU: "phone", Quantity: 2}}}); err != nil {
+			t.Fatal(err)
+		}
+		if r2 := approveAndReceive(t, svc, v.ID, "r3"); r2.Refund != 180000 {
+			t.Fatalf("second return: %+v", r2)
 		}
 		if n := outboxRefunds(t, st, svc); n != 2 {
 			t.Fatalf("%d refunds due, want 2", n)

@@ -34,6 +34,9 @@ const (
 	CodeReturnInvalid      = "return_invalid"
 	CodePaymentNotFound    = "payment_not_found"
 	CodeRefundNotRetryable = "refund_not_retryable"
+	CodeReturnState        = "return_state"
+	CodeReturnNotFound     = "return_not_found"
+	CodeReturnWindowClosed = "return_window_closed"
 )
 
 // Error is a refusal of the order service with a stable code. Fields holds

@@ -279,7 +279,7 @@ func (r *faultRun) seed(seed uint64) error {
 // story fires random steps at an order; their errors are the faults'.
 func (r *faultRun) story(ctx context.Context, rng *rand.Rand, svc *order.Service, id string) {
 	steps := 2 + rng.IntN(6)
-	for i := range steps {
+	for range steps {
 		switch rng.IntN(9) {
 		case 0, 1, 2:
 			card := faultCards[rng.IntN(len(faultCards))]
@@ -302,8 +302,11 @@ func (r *faultRun) story(ctx context.Context, rng *rand.Rand, svc *order.Service
 		case 6:
 			_, _ = svc.Fire(ctx, id, order.Event{Name: lifecycle.EventReceive, Actor: "buyer"})
 		case 7:
-			_, _ = svc.Return(ctx, id, order.ReturnRequest{ReturnID: fmt.Sprintf("r%d-%d", i, rng.IntN(2)),
-				Items: []order.ReturnItem{{SKU: "case", Quantity: 1}}, Actor: "buyer"})
+			// A return: requested, approved, and received (refund and restock).
+			ret := fmt.Sprintf("r%d", rng.IntN(2))
+			_, _ = svc.Return(ctx, id, order.ReturnRequest{ReturnID: ret, Items: []order.ReturnItem{{SKU: "case", Quantity: 1}}, Actor: "buyer"})
+			_, _ = svc.ReturnStep(ctx, id, order.ReturnStepRequest{ReturnID: ret, Step: order.ReturnApprove, Actor: "ops"})
+			_, _ = svc.ReturnStep(ctx, id, order.ReturnStepRequest{ReturnID: ret, Step: order.ReturnReceive, Actor: "ops"})
 		case 8:
 			_, _ = svc.RecoverPayments(ctx, 10)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -60,6 +61,9 @@ func kernelFixture(t *testing.T, st *store.Store) (*kernel.Kernel, *promotion.Bo
 	}
 	if _, err := k.Apply(kernel.Config{Revision: 1, Identities: []kernel.IdentitySpec{
 		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}},
+		// Returns close two days after delivery, for retail.quick.kid too.
+		{Code: "retail.quick", ReturnWindow: kernel.Duration(48 * time.Hour)},
+		{Code: "retail.quick.kid"},
 		{Code: "virtual", Products: []kernel.ProductRef{{Name: "virtual-goods"}}},
 		{Code: "b2b", Products: []kernel.ProductRef{{Name: "b2b-distribution"}}},
 		{Code: "rogue", Bizpacks: []kernel.BizpackRef{{Name: "rogue"}}},

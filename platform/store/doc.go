@@ -27,7 +27,8 @@
 //     own an Idempotency-Key, and CreateOrder / TransitionOrder record the
 //     answer atomically with the change;
 //   - PutSKU is an upsert; RecordReturn answers a repeated return id with
-//     the first return; MarkDelivered and
+//     the return it opened, and MoveReturn a return already in the target
+//     state as it is; MarkDelivered and
 //     ReleaseIdempotency may be repeated; Migrate may run again, and from
 //     several processes at once.
 //
@@ -39,6 +40,7 @@
 //
 // Errors are wrapped with the operation and its keys; match ErrNotFound,
 // ErrDuplicate, ErrVersionConflict and ErrInvalid with errors.Is, and
-// *ReturnExceedsError with errors.As; the domains' refusals from steps come
+// *ReturnExceedsError and *ReturnStateError with errors.As (an unknown
+// return is ErrReturnNotFound, which is also ErrNotFound); the domains' refusals from steps come
 // back wrapped, for errors.As.
 package store

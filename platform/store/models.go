@@ -103,8 +103,9 @@ type OrderLine struct {
 func (OrderLine) TableName() string { return "tmf_order_lines" }
 
 // OrderReturn is one line of a (partial) return of a shipped order: the
-// quantity that came back and the amount refunded for it. ReturnID is the
-// caller's idempotency key for the return; a return is applied once.
+// quantity asked back and the amount refunded for it (0 until the goods are
+// received). ReturnID is the caller's idempotency key for the return; a
+// return is opened once.
 type OrderReturn struct {
 	OrderID   string    `gorm:"primaryKey;size:40;autoIncrement:false" json:"-"`
 	ReturnID  string    `gorm:"primaryKey;size:128;autoIncrement:false" json:"returnId"`
@@ -118,6 +119,50 @@ type OrderReturn struct {
 
 // TableName implements gorm's schema.Tabler.
 func (OrderReturn) TableName() string { return "tmf_order_returns" }
+
+// States of a return.
+const (
+	ReturnRequested = "requested"
+	ReturnApproved  = "approved"
+	ReturnRejected  = "rejected"
+	ReturnReceived  = "received"
+	ReturnCancelled = "cancelled"
+)
+
+// OrderReturnRequest is the head of a return: its state, who opened it and
+// why it was last moved. Lines and History are not written or read by
+// gorm. Lines of a return recorded before returns were requests have no
+// head; the store shows them as received.
+type OrderReturnRequest struct {
+	OrderID     string            `gorm:"primaryKey;size:40;autoIncrement:false" json:"orderId"`
+	ReturnID    string            `gorm:"primaryKey;size:128;autoIncrement:false" json:"returnId"`
+	State       string            `gorm:"size:16;not null" json:"state"`
+	RequestedBy string            `gorm:"size:128;not null" json:"requestedBy,omitempty"`
+	Reason      string            `gorm:"size:1024;not null" json:"reason,omitempty"`
+	CreatedAt   time.Time         `gorm:"not null" json:"createdAt"`
+	UpdatedAt   time.Time         `gorm:"not null" json:"updatedAt"`
+	Lines       []OrderReturn     `gorm:"-" json:"lines"`
+	History     []OrderReturnStep `gorm:"-" json:"history"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OrderReturnRequest) TableName() string { return "tmf_order_return_requests" }
+
+// OrderReturnStep is one step of a return: opened, approved, rejected,
+// received or cancelled, by whom and why.
+type OrderReturnStep struct {
+	ID        int64     `gorm:"primaryKey;autoIncrement" json:"-"`
+	OrderID   string    `gorm:"size:40;not null;index:idx_tmf_order_return_steps_return,priority:1" json:"-"`
+	ReturnID  string    `gorm:"size:128;not null;index:idx_tmf_order_return_steps_return,priority:2" json:"-"`
+	FromState string    `gorm:"size:16;not null" json:"from,omitempty"`
+	ToState   string    `gorm:"size:16;not null" json:"to"`
+	Actor     string    `gorm:"size:128;not null" json:"actor,omitempty"`
+	Reason    string    `gorm:"size:1024;not null" json:"reason,omitempty"`
+	CreatedAt time.Time `gorm:"not null" json:"at"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (OrderReturnStep) TableName() string { return "tmf_order_return_steps" }
 
 // OrderHistory is one lifecycle step of an order. Version is the order's
 // version after the step.
@@ -285,7 +330,7 @@ func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
 // and its stock, coupons and credit commit together.
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
-		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
+		&OrderHistory{}, &OrderReturn{}, &OrderReturnRequest{}, &OrderReturnStep{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
 		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)

@@ -11,8 +11,35 @@ allowed["order.payments.read"] if visible
 
 allowed["order.returns.read"] if visible
 
-allowed["order.return"] if {
-	any_role
+# Returns are requests. The buyer opens and cancels its own; an agent those
+# of the orders of its subtree (and its own).
+allowed["order.return"] if returner
+
+allowed["order.return.cancel"] if returner
+
+returner if {
+	is_buyer
+	input.resource.buyer_id == input.principal.id
+}
+
+returner if {
+	is_agent
+	visible
+}
+
+# Operators of the order's identity and admins approve, reject and confirm
+# the goods came back (receive: the refund and the restock happen then).
+return_review_actions := {"order.return.approve", "order.return.reject", "order.return.receive"}
+
+allowed[action] if {
+	some action in return_review_actions
+	return_reviewer
+}
+
+return_reviewer if is_admin
+
+return_reviewer if {
+	is_operator
 	visible
 }
 

@@ -23,15 +23,41 @@ return_cases := {
 	"buyer returns own": {"principal": alice, "resource": alice_east, "want": true},
 	"buyer cannot return others'": {"principal": bob, "resource": alice_east, "want": false},
 	"agent returns in subtree": {"principal": agent_east, "resource": alice_east, "want": true},
-	"operator returns for its identity": {"principal": operator_retail, "resource": alice_east, "want": true},
-	"admin returns any": {"principal": admin, "resource": bob_west, "want": true},
+	"agent returns its own": {"principal": agent_east, "resource": agent_own, "want": true},
+	"agent cannot return outside subtree": {"principal": agent_east, "resource": bob_west, "want": false},
+	"operator does not open returns": {"principal": operator_retail, "resource": alice_east, "want": false},
+	"admin does not open returns": {"principal": admin, "resource": bob_west, "want": false},
 	"unknown role cannot return even its own": {"principal": stranger, "resource": eve_own, "want": false},
 }
 
-test_order_return[note] if {
+test_order_return[name] if {
 	some note, tc in return_cases
-	got := authz.allow with input as {"principal": tc.principal, "action": "order.return", "resource": tc.resource}
+	some action in ["order.return", "order.return.cancel"]
+	name := sprintf("%s: %s", [action, note])
+	got := authz.allow with input as {"principal": tc.principal, "action": action, "resource": tc.resource}
 	got == tc.want
+}
+
+return_review_cases := {
+	"operator reviews its identity's": {"principal": operator_retail, "resource": alice_east, "want": true},
+	"operator of every identity reviews any": {"principal": operator_all, "resource": bob_west, "want": true},
+	"operator cannot review other identities'": {"principal": operator_retail, "resource": bob_west, "want": false},
+	"admin reviews any": {"principal": admin, "resource": bob_west, "want": true},
+	"buyer cannot review its own": {"principal": alice, "resource": alice_east, "want": false},
+	"agent cannot review in subtree": {"principal": agent_east, "resource": alice_east, "want": false},
+	"unknown role reviews nothing": {"principal": stranger, "resource": eve_own, "want": false},
+}
+
+test_order_return_review[name] if {
+	some note, tc in return_review_cases
+	some action in authz.return_review_actions
+	name := sprintf("%s: %s", [action, note])
+	got := authz.allow with input as {"principal": tc.principal, "action": action, "resource": tc.resource}
+	got == tc.want
+}
+
+test_return_review_actions_are_policy if {
+	authz.return_review_actions == {"order.return.approve", "order.return.reject", "order.return.receive"}
 }
 
 pay_cases := {
