@@ -21,6 +21,8 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+
+	"github.com/tmf-platform/tmf/platform/store/dberr"
 )
 
 // Dialect names, as Store.Dialect reports them.
@@ -342,9 +344,11 @@ func (s *Store) withMigrationLock(ctx context.Context, lock, unlock string, fn f
 // through Tx.
 func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
-// Tx runs fn in one transaction, again (maxTxAttempts times in all) if the database
-// aborted it to break a deadlock or a serialisation conflict; fn must not
-// keep state between runs. On SQLite the store has one connection: fn must
+// Tx runs fn in one transaction, again (maxTxAttempts times in all) if the
+// database aborted it to break a deadlock or a serialisation conflict, and
+// once more if its connection was lost before it committed; fn must not
+// keep state between runs. An error that says the database is unavailable
+// matches ErrUnavailable. On SQLite the store has one connection: fn must
 // use tx, never the store, or it waits for itself.
 func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error { return s.inTx(ctx, fn) }
 
@@ -358,15 +362,35 @@ const maxTxAttempts = 5
 func IsRetryable(err error) bool { return isRetryable(err) }
 
 // inTx runs fn in one transaction, again (at most maxTxAttempts times in
-// all) if the database aborted it to break a deadlock. fn must not keep
-// state between runs.
+// all) if the database aborted it to break a deadlock, and once more if
+// the connection dropped before COMMIT was sent (a server that restarted,
+// a proxy or firewall that cut an idle pooled connection): the pool hands
+// the next attempt a fresh connection. A connection lost during COMMIT is
+// not retried: see dberr.LostBeforeCommit. fn must not keep state between
+// runs.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	reconnected := false
 	for attempt := 1; ; attempt++ {
-		err := s.db.WithContext(ctx).Transaction(fn)
-		if err == nil || attempt == maxTxAttempts || !isRetryable(err) || ctx.Err() != nil {
-			return err
+		committing := false
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			committing = true // gorm commits when fn returns nil
+			return nil
+		})
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return unavailable(err)
+		case isRetryable(err) && attempt < maxTxAttempts:
+			time.Sleep(time.Duration(attempt) * time.Duration(1+mrand.IntN(5)) * time.Millisecond)
+		case !reconnected && dberr.LostBeforeCommit(err, committing):
+			reconnected = true
+		default:
+			return unavailable(err)
 		}
-		time.Sleep(time.Duration(attempt) * time.Duration(1+mrand.IntN(5)) * time.Millisecond)
 	}
 }
 
