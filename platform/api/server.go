@@ -6,7 +6,8 @@
 //
 // Every error answer is an RFC 9457 problem (application/problem+json) with
 // a stable "code"; one table (problemCodes) maps the codes of the API, the
-// order service, the kernel and the store to HTTP statuses, and anything
+// order service, the kernel and the store to HTTP statuses; a database
+// that cannot serve is a 503 "unavailable" with Retry-After, and anything
 // else is a 500 "internal" whose cause is logged, never shown. Callers
 // authenticate with "Authorization: Bearer <token>"; the store keeps only
 // the token's SHA-256. docs/openapi.yaml is the contract, and a test holds
@@ -20,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -311,8 +313,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	h := c.Response().Header()
-	if p.Code == CodeUnauthenticated {
+	switch p.Code {
+	case CodeUnauthenticated:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="tmf"`)
+	case CodeUnavailable:
+		h.Set(echo.HeaderRetryAfter, strconv.Itoa(UnavailableRetryAfter))
 	}
 	h.Set(echo.HeaderContentType, ProblemContentType)
 	h.Set("Cache-Control", "no-store")
@@ -337,6 +342,11 @@ func (s *Server) defaultReady(ctx context.Context) error {
 	}
 	return s.store.Ping(ctx)
 }
+
+// UnavailableRetryAfter is the Retry-After, in seconds, of a 503
+// unavailable: long enough for a pool to reconnect or a database to fail
+// over, short enough that a client does not give up.
+const UnavailableRetryAfter = 2
 
 // Bizpacks is what the admin API needs of the plugin host
 // (bizpackhost.Host).
