@@ -110,7 +110,10 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
-		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, Ready: st.Ping})
+		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg,
+		// Ready: the default, a committed write of this node's probe row
+		// (a ping answers while the database refuses writes).
+		Node: api.DefaultNode() + "/" + o.Listen})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()

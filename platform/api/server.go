@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"time"
 
@@ -124,8 +125,13 @@ type Config struct {
 	// Registerer receives the API's request counter and duration histogram;
 	// nil keeps them unregistered.
 	Registerer prometheus.Registerer
-	// Ready answers /readyz; nil pings the store (and checks the kernel).
+	// Ready answers /readyz; nil checks that the kernel has a
+	// configuration and that the store takes a write (Store.ProbeWrite of
+	// Node's row).
 	Ready func(ctx context.Context) error
+	// Node names this server in the readiness probe's row: one per server
+	// on a shared database. Default: the host name.
+	Node string
 	// Limits on request bodies, orders and pages.
 	Limits Limits
 	// IdempotencyStaleAfter: see DefaultIdempotencyStaleAfter (the default).
@@ -148,6 +154,7 @@ type Server struct {
 	log            *slog.Logger
 	metricsHandler http.Handler
 	ready          func(ctx context.Context) error
+	node           string
 	limits         Limits
 	staleAfter     time.Duration
 	metrics        *metrics
@@ -166,7 +173,7 @@ func New(cfg Config) *Server {
 		panic("api: Config.Service and Config.Store are required")
 	}
 	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
-		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter,
+		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, node: cfg.Node, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter,
 		routes: map[string]bool{}, actions: map[string]access{}, configs: cfg.Configs, uploads: cfg.BizpackUploads, maxUpload: cfg.MaxBizpackBytes}
 	if s.configs == nil && s.kernel != nil {
 		s.configs = configs.New(cfg.Store, cfg.Kernel, nil, cfg.Logger)
@@ -197,6 +204,9 @@ func New(cfg Config) *Server {
 	s.metricsHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 	if s.ready == nil {
 		s.ready = s.defaultReady
+	}
+	if s.node == "" {
+		s.node = DefaultNode()
 	}
 	s.metrics = newMetrics(cfg.Registerer)
 
@@ -340,7 +350,16 @@ func (s *Server) defaultReady(ctx context.Context) error {
 	if s.kernel != nil && s.kernel.Plans().Revision() == 0 {
 		return errors.New("no configuration applied to the kernel")
 	}
-	return s.store.Ping(ctx)
+	return s.store.ProbeWrite(ctx, s.node)
+}
+
+// DefaultNode is the name of this server in the readiness probe's row when
+// Config.Node is empty: the host name.
+func DefaultNode() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "tmfd"
 }
 
 // UnavailableRetryAfter is the Retry-After, in seconds, of a 503

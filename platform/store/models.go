@@ -188,6 +188,17 @@ type IdempotencyRecord struct {
 // TableName implements gorm's schema.Tabler.
 func (IdempotencyRecord) TableName() string { return "tmf_idempotency_records" }
 
+// readyProbe is the row a server node writes to prove that the database
+// takes writes (see ProbeWrite): one per node, so that nodes do not queue
+// on one row.
+type readyProbe struct {
+	Node     string    `gorm:"primaryKey;size:128"`
+	ProbedAt time.Time `gorm:"not null"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (readyProbe) TableName() string { return "tmf_ready_probe" }
+
 // Principal is an API caller. TokenHash is the hex SHA-256 of its bearer
 // token; the token itself is never stored.
 type Principal struct {
@@ -286,7 +297,7 @@ func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
 		&OrderHistory{}, &OrderReturn{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
-		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}}
+		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}, &readyProbe{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}

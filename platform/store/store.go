@@ -20,6 +20,7 @@ import (
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/tmf-platform/tmf/platform/store/dberr"
@@ -218,6 +219,27 @@ func (s *Store) Dialect() string { return s.dialect }
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.sqlDB.PingContext(ctx); err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.dialect, err)
+	}
+	return nil
+}
+
+// ProbeWrite checks that the database takes a write, for readiness probes:
+// it upserts node's row of tmf_ready_probe and commits. A ping answers
+// while the database refuses every write (a read-only file system or
+// replica, a full disk, SQLite's file locked by another process); this
+// does not. A rolled-back write would not do: SQLite in WAL mode need not
+// touch the disk for one. The error matches ErrUnavailable when the
+// database cannot serve. node names the server (host and listen address);
+// ids up to 128 bytes.
+func (s *Store) ProbeWrite(ctx context.Context, node string) error {
+	if err := checkKey("node", node, 128); err != nil {
+		return fmt.Errorf("store: write probe: %w", err)
+	}
+	row := readyProbe{Node: node, ProbedAt: s.now()}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "node"}},
+		DoUpdates: clause.AssignmentColumns([]string{"probed_at"})}).Create(&row).Error
+	if err != nil {
+		return fmt.Errorf("store: write probe of %s on %s: %w", node, s.dialect, unavailable(err))
 	}
 	return nil
 }

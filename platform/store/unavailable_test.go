@@ -105,3 +105,27 @@ func TestSQLiteRefusalsAreUnavailable(t *testing.T) {
 		t.Errorf("write to a full database: %v; want unavailable", err)
 	}
 }
+
+// The write probe commits a row per node, again and again; a store that
+// cannot write answers ErrUnavailable.
+func TestProbeWrite(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		t.Parallel()
+		ctx := t.Context()
+		for _, node := range []string{"host-a/127.0.0.1:8080", "host-b/127.0.0.1:8080", "host-a/127.0.0.1:8080"} {
+			if err := s.ProbeWrite(ctx, node); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var n int64
+		if err := s.DB(ctx).Table("tmf_ready_probe").Count(&n).Error; err != nil || n != 2 {
+			t.Fatalf("probe rows = %d, %v; want 2", n, err)
+		}
+		wantErrIs(t, s.ProbeWrite(ctx, ""), store.ErrInvalid)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wantErrIs(t, s.ProbeWrite(ctx, "host-a"), store.ErrUnavailable)
+	})
+}
