@@ -76,10 +76,11 @@ func (l Limits) withDefaults() Limits {
 	return d
 }
 
-// DefaultIdempotencyStaleAfter is how long a request holding an
-// Idempotency-Key may run before another request with the key may take it
-// over (its owner is presumed dead).
-const DefaultIdempotencyStaleAfter = 60 * time.Second
+// DefaultIdempotencyLease is the lease of a request's claim of its
+// Idempotency-Key. The request renews it every third of the lease while it
+// runs; a claim whose request died (its process crashed, or it lost the
+// database) is taken over by a retry once the lease runs out.
+const DefaultIdempotencyLease = 6 * time.Second
 
 // Config wires the API.
 type Config struct {
@@ -134,8 +135,8 @@ type Config struct {
 	Node string
 	// Limits on request bodies, orders and pages.
 	Limits Limits
-	// IdempotencyStaleAfter: see DefaultIdempotencyStaleAfter (the default).
-	IdempotencyStaleAfter time.Duration
+	// IdempotencyLease: see DefaultIdempotencyLease (the default).
+	IdempotencyLease time.Duration
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -156,10 +157,13 @@ type Server struct {
 	ready          func(ctx context.Context) error
 	node           string
 	limits         Limits
-	staleAfter     time.Duration
-	metrics        *metrics
-	echo           *echo.Echo
-	routes         map[string]bool
+	lease          time.Duration
+	// release deletes a failed request's claim: the store's
+	// ReleaseIdempotency (replaced by tests that make it fail).
+	release func(ctx context.Context, principal, key, owner string) error
+	metrics *metrics
+	echo    *echo.Echo
+	routes  map[string]bool
 	// actions is the policy action of every authenticated route, by
 	// "METHOD path".
 	actions map[string]access
@@ -173,7 +177,7 @@ func New(cfg Config) *Server {
 		panic("api: Config.Service and Config.Store are required")
 	}
 	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
-		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, node: cfg.Node, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter,
+		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, node: cfg.Node, limits: cfg.Limits.withDefaults(), lease: cfg.IdempotencyLease,
 		routes: map[string]bool{}, actions: map[string]access{}, configs: cfg.Configs, uploads: cfg.BizpackUploads, maxUpload: cfg.MaxBizpackBytes}
 	if s.configs == nil && s.kernel != nil {
 		s.configs = configs.New(cfg.Store, cfg.Kernel, nil, cfg.Logger)
@@ -194,9 +198,10 @@ func New(cfg Config) *Server {
 	if s.book == nil {
 		s.book = promotion.NewBook(nil)
 	}
-	if s.staleAfter <= 0 {
-		s.staleAfter = DefaultIdempotencyStaleAfter
+	if s.lease <= 0 {
+		s.lease = DefaultIdempotencyLease
 	}
+	s.release = s.store.ReleaseIdempotency
 	gatherer := cfg.Gatherer
 	if gatherer == nil {
 		gatherer = prometheus.Gatherers{}

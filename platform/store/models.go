@@ -182,7 +182,17 @@ type IdempotencyRecord struct {
 	StatusCode  int       `gorm:"not null" json:"statusCode,omitempty"`
 	Body        string    `gorm:"size:16777215;not null" json:"body,omitempty"`
 	CreatedAt   time.Time `gorm:"not null" json:"createdAt"`
-	UpdatedAt   time.Time `gorm:"not null" json:"updatedAt"`
+	// UpdatedAt is when the record was claimed, renewed or completed; the
+	// retention sweep deletes by it.
+	UpdatedAt time.Time `gorm:"not null;index:idx_tmf_idempotency_updated" json:"updatedAt"`
+	// Owner identifies the claim (128 random bits in hex): only its owner
+	// renews or releases a running record, so an owner that was taken over
+	// cannot touch its successor's claim.
+	Owner string `gorm:"size:32;not null;default:''" json:"-"`
+	// LeaseUntil is when a running claim that its owner stopped renewing
+	// may be taken over; nil for records written before leases (their
+	// lease runs from UpdatedAt).
+	LeaseUntil *time.Time `json:"leaseUntil,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.
