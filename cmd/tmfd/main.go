@@ -2,6 +2,7 @@
 //
 //	tmfd serve [--listen 127.0.0.1:8080] [--db DSN] [--config FILE] [--bizpack-dir DIR] [--admin-token TOKEN] [--demo]
 //	           [--policy DIR|BUNDLE] [--jwt-issuer ISS --jwt-audience AUD (--jwt-hs256-secret-file F | --jwt-rs256-keys F)]
+//	           [--idempotency-retention 24h] [--outbox-retention 168h]
 //
 // Every flag can also be set by an environment variable TMF_<NAME>
 // (TMF_LISTEN, TMF_DB, TMF_CONFIG, TMF_ADMIN_TOKEN, TMF_DEMO, TMF_POLICY,
@@ -20,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -63,7 +65,9 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --jwt-issuer ISS      accept JWT bearer tokens from this issuer (with --jwt-audience and a key)
   --jwt-audience AUD    audience the JWTs must name
   --jwt-hs256-secret-file FILE   HS256 shared secret (at least 32 bytes)
-  --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)`
+  --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)
+  --idempotency-retention DUR    how long idempotency records are kept (default 24h; 0 keeps them)
+  --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)`
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
@@ -78,6 +82,9 @@ type serveOptions struct {
 	Policy string
 	// JWT settings; JWTs are accepted only when Issuer is set.
 	JWTIssuer, JWTAudience, JWTSecretFile, JWTKeysFile string
+	// IdempotencyRetention and OutboxRetention: how long idempotency
+	// records and delivered outbox events are kept; 0 keeps them.
+	IdempotencyRetention, OutboxRetention time.Duration
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -101,6 +108,25 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
 	fs.StringVar(&o.JWTSecretFile, "jwt-hs256-secret-file", env("JWT_HS256_SECRET_FILE", ""), "HS256 secret file")
 	fs.StringVar(&o.JWTKeysFile, "jwt-rs256-keys", env("JWT_RS256_KEYS", ""), "PEM file of RS256 public keys")
+	for _, d := range []struct {
+		p          *time.Duration
+		flag, name string
+		def        time.Duration
+		usage      string
+	}{
+		{&o.IdempotencyRetention, "idempotency-retention", "IDEMPOTENCY_RETENTION", DefaultIdempotencyRetention, "how long idempotency records are kept (0 keeps them)"},
+		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
+	} {
+		def := d.def
+		if v := getenv("TMF_" + d.name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed < 0 {
+				return o, fmt.Errorf("TMF_%s=%q: want a duration such as 24h", d.name, v)
+			}
+			def = parsed
+		}
+		fs.DurationVar(d.p, d.flag, def, d.usage)
+	}
 	demo := env("DEMO", "")
 	switch strings.ToLower(demo) {
 	case "", "0", "false", "no":
@@ -112,6 +138,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
+		return o, errors.New("a retention cannot be negative")
 	}
 	if fs.NArg() > 0 {
 		return o, errors.New("serve takes no arguments: " + strings.Join(fs.Args(), " "))

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
@@ -14,6 +15,11 @@ import (
 func TestParseServeFlagsAndEnvironment(t *testing.T) {
 	t.Parallel()
 	uploads := filepath.Join("data", "bizpacks")
+	// kept gives o the default retentions.
+	kept := func(o serveOptions) serveOptions {
+		o.IdempotencyRetention, o.OutboxRetention = DefaultIdempotencyRetention, DefaultOutboxRetention
+		return o
+	}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -21,17 +27,23 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		want serveOptions
 		err  string
 	}{
-		{"defaults", nil, nil, serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads}, ""},
+		{"defaults", nil, nil, kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads}), ""},
 		{"environment", nil, map[string]string{"TMF_LISTEN": ":9000", "TMF_DB": "postgres://x", "TMF_DEMO": "true",
 			"TMF_ADMIN_TOKEN": "t", "TMF_CONFIG": "c.yaml"},
-			serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml", BizpackDir: uploads}, ""},
+			kept(serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml", BizpackDir: uploads}), ""},
 		{"a flag wins over the environment", []string{"--listen", ":7000", "--demo=false"}, map[string]string{"TMF_LISTEN": ":9000", "TMF_DEMO": "1"},
-			serveOptions{Listen: ":7000", BizpackDir: uploads}, ""},
+			kept(serveOptions{Listen: ":7000", BizpackDir: uploads}), ""},
 		{"policy and JWT settings", []string{"--policy", "policy/", "--jwt-audience", "tmf"}, map[string]string{"TMF_JWT_ISSUER": "https://idp",
 			"TMF_JWT_HS256_SECRET_FILE": "s", "TMF_JWT_RS256_KEYS": "k.pem", "TMF_JWT_AUDIENCE": "other"},
-			serveOptions{Listen: "127.0.0.1:8080", Policy: "policy/", JWTIssuer: "https://idp", JWTAudience: "tmf", JWTSecretFile: "s",
-				JWTKeysFile: "k.pem", BizpackDir: uploads}, ""},
-		{"bizpack uploads", []string{"--bizpack-dir", "/srv/bizpacks"}, nil, serveOptions{Listen: "127.0.0.1:8080", BizpackDir: "/srv/bizpacks"}, ""},
+			kept(serveOptions{Listen: "127.0.0.1:8080", Policy: "policy/", JWTIssuer: "https://idp", JWTAudience: "tmf", JWTSecretFile: "s",
+				JWTKeysFile: "k.pem", BizpackDir: uploads}), ""},
+		{"bizpack uploads", []string{"--bizpack-dir", "/srv/bizpacks"}, nil, kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: "/srv/bizpacks"}), ""},
+		{"retentions", []string{"--idempotency-retention", "1h", "--outbox-retention", "0"}, map[string]string{"TMF_OUTBOX_RETENTION": "48h"},
+			serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, IdempotencyRetention: time.Hour}, ""},
+		{"retention from the environment", nil, map[string]string{"TMF_IDEMPOTENCY_RETENTION": "30m", "TMF_OUTBOX_RETENTION": "48h"},
+			serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, IdempotencyRetention: 30 * time.Minute, OutboxRetention: 48 * time.Hour}, ""},
+		{"bad retention", nil, map[string]string{"TMF_OUTBOX_RETENTION": "a week"}, serveOptions{}, "TMF_OUTBOX_RETENTION"},
+		{"negative retention", []string{"--idempotency-retention", "-1h"}, nil, serveOptions{}, "negative"},
 		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},
 		{"stray argument", []string{"extra"}, nil, serveOptions{}, "no arguments"},
 		{"unknown flag", []string{"--nope"}, nil, serveOptions{}, "not defined"},

@@ -113,7 +113,10 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	payRecovery := recovery.New(svc, recovery.Options{Logger: log})
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
-		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, Ready: st.Ping})
+		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg,
+		// Ready: the default, a committed write of this node's probe row
+		// (a ping answers while the database refuses writes).
+		Node: api.DefaultNode() + "/" + o.Listen})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()
@@ -136,6 +139,9 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })
 	wg.Go(func() { policy.Watch(loops, PolicyPoll) })
 	wg.Go(func() { source.Follow(loops, ConfigPoll) })
+	wg.Go(func() {
+		purge(loops, st, store.Retention{Idempotency: o.IdempotencyRetention, Outbox: o.OutboxRetention}, RetentionSweep, log)
+	})
 
 	served := make(chan error, 1)
 	go func() { served <- httpServer.Serve(ln) }()
@@ -166,6 +172,42 @@ const ConfigPoll = 2 * time.Second
 // PromotionRefresh is how often the promotion book looks for changes made
 // by other processes (admin writes in this one refresh it at once).
 const PromotionRefresh = time.Second
+
+// Retention defaults: a client retries an order within hours, not days;
+// an event consumer that fell a week behind replays from its broker.
+const (
+	DefaultIdempotencyRetention = 24 * time.Hour
+	DefaultOutboxRetention      = 7 * 24 * time.Hour
+)
+
+// RetentionSweep is how often the server deletes what its retention
+// allows (each sweep works in small batches; every node sweeps, and two
+// sweeps at once only find less to delete).
+const RetentionSweep = 5 * time.Minute
+
+// purge deletes expired idempotency records and delivered events at once
+// and then every period, until ctx ends.
+func purge(ctx context.Context, st *store.Store, r store.Retention, period time.Duration, log *slog.Logger) {
+	if r.Idempotency <= 0 && r.Outbox <= 0 {
+		return
+	}
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		n, err := st.Purge(ctx, r)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("retention: purge", "error", err, "idempotencyRecords", n.Idempotency, "events", n.Events)
+		case n != (store.Purged{}):
+			log.Info("retention: purged", "idempotencyRecords", n.Idempotency, "events", n.Events)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // refreshPromotions keeps the promotion book current until ctx ends.
 func refreshPromotions(ctx context.Context, book *promotion.Book, st *store.Store, log *slog.Logger) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -128,9 +129,10 @@ func (s *Server) checkPlace(req order.PlaceRequest) error {
 }
 
 // placeOrder places an order under the caller's Idempotency-Key. The key is
-// claimed first; the order's own transaction stores the 201 answer, which
-// later requests with the same key and body replay. Any failure releases
-// the key: nothing was written, and a retry may run again.
+// claimed first, with a lease renewed while the order is placed; the
+// order's own transaction stores the 201 answer, which later requests with
+// the same key and body replay. Any failure releases the key: nothing was
+// written, and a retry may run again.
 func (s *Server) placeOrder(c echo.Context) error {
 	p := principalOf(c)
 	key, err := idempotencyKey(c.Request().Header)
@@ -153,23 +155,20 @@ func (s *Server) placeOrder(c echo.Context) error {
 	sum := sha256.Sum256(raw)
 	hash := hex.EncodeToString(sum[:])
 	ctx := c.Request().Context()
-	rec, claimed, err := s.store.ClaimIdempotency(ctx, p.ID, key, hash, s.staleAfter)
+	rec, claimed, err := s.store.ClaimIdempotency(ctx, p.ID, key, hash, s.lease)
 	if err != nil {
 		return err
 	}
 	if !claimed {
 		return s.replay(c, rec, hash)
 	}
+	stopRenewing := s.renewClaim(ctx, rec)
 	placed := false
 	defer func() {
-		if placed {
-			return
-		}
-		// Also after a panic: the key must not stay "running" until it goes stale.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := s.store.ReleaseIdempotency(rctx, p.ID, key); err != nil {
-			s.log.ErrorContext(ctx, "release idempotency key", "traceId", traceID(c), "principal", p.ID, "error", err)
+		stopRenewing()
+		if !placed {
+			// Also after a panic: the key must not stay "running" until its lease runs out.
+			s.releaseClaim(ctx, traceID(c), rec)
 		}
 	}()
 	buyer := order.Buyer{ID: p.ID, Attrs: buyerAttrs(p), OwnerOrg: p.Org}
@@ -182,6 +181,71 @@ func (s *Server) placeOrder(c echo.Context) error {
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+view.ID)
 	// The very bytes the idempotency record holds, so that replays are identical.
 	return c.JSONBlob(http.StatusCreated, []byte(view.JSON()))
+}
+
+// renewClaim renews the lease of a claimed key every third of the lease
+// until the returned stop is called (when the request ends), so that a
+// request that runs long keeps its key while one whose process died loses
+// it to a retry within a lease. Requests shorter than a third of the lease
+// never write a renewal.
+func (s *Server) renewClaim(ctx context.Context, rec store.IdempotencyRecord) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		every := s.lease / 3
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), every)
+			err := s.store.RenewIdempotency(rctx, rec.Principal, rec.Key, rec.Owner, s.lease)
+			cancel()
+			if errors.Is(err, store.ErrNotFound) {
+				// Taken over after renewals failed for a whole lease: the
+				// order's transaction can no longer record its answer.
+				s.log.WarnContext(ctx, "idempotency claim lost", "principal", rec.Principal, "key", rec.Key)
+				return
+			}
+			if err != nil {
+				s.log.WarnContext(ctx, "renew idempotency claim", "principal", rec.Principal, "key", rec.Key, "error", err)
+			}
+		}
+	})
+	return func() { close(done); wg.Wait() }
+}
+
+// releaseAttempts and releaseBackoff bound how long a failed request waits
+// to release its key: a few tries with a widening pause. If every one
+// fails, nothing more is done: the claim's lease runs out and the next
+// retry takes the key over.
+const (
+	releaseAttempts = 3
+	releaseBackoff  = 50 * time.Millisecond
+)
+
+// releaseClaim deletes the claim of a request that failed, so that a retry
+// may run at once; see releaseAttempts.
+func (s *Server) releaseClaim(ctx context.Context, trace string, rec store.IdempotencyRecord) {
+	pause := releaseBackoff
+	for attempt := 1; ; attempt++ {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		err := s.release(rctx, rec.Principal, rec.Key, rec.Owner)
+		cancel()
+		if err == nil {
+			return
+		}
+		if attempt == releaseAttempts {
+			s.log.ErrorContext(ctx, "release idempotency key; a retry takes it over when its lease runs out", "traceId", trace,
+				"principal", rec.Principal, "lease", s.lease.String(), "error", err)
+			return
+		}
+		time.Sleep(pause)
+		pause *= 4
+	}
 }
 
 // replay answers a request whose key another request holds or answered.

@@ -31,8 +31,11 @@ const ProblemContentType = "application/problem+json"
 // (mapped in domainProblem). The order service's and the kernel's codes
 // (order.Code*, kernel.Code*) pass through unchanged.
 const (
-	CodeInternal              = "internal"
-	CodeNotReady              = "not_ready"
+	CodeInternal = "internal"
+	CodeNotReady = "not_ready"
+	// CodeUnavailable: the database cannot serve now (store.IsUnavailable);
+	// the answer carries Retry-After.
+	CodeUnavailable           = "unavailable"
 	CodeUnauthenticated       = "unauthenticated"
 	CodeForbidden             = "forbidden"
 	CodeForbiddenEvent        = "forbidden_event"
@@ -100,6 +103,7 @@ var problemCodes = map[string]codeInfo{
 	// The API's own.
 	CodeInternal:              {http.StatusInternalServerError, "Internal error"},
 	CodeNotReady:              {http.StatusServiceUnavailable, "Not ready"},
+	CodeUnavailable:           {http.StatusServiceUnavailable, "Database unavailable"},
 	CodeUnauthenticated:       {http.StatusUnauthorized, "Unauthenticated"},
 	CodeForbidden:             {http.StatusForbidden, "Forbidden"},
 	CodeForbiddenEvent:        {http.StatusForbidden, "Event not permitted"},
@@ -277,6 +281,12 @@ func problemOf(err error) *Problem {
 	}
 	if dp := domainProblem(err); dp != nil {
 		return dp
+	}
+	// After the typed refusals, whose causes may be deadlines of their own
+	// (an extension's), before the catch-all: a database that cannot serve
+	// is not a server fault, and a retry later may succeed.
+	if store.IsUnavailable(err) {
+		return &Problem{Code: CodeUnavailable, Detail: "the database cannot take this request now; retry after the Retry-After delay", Err: err}
 	}
 	switch {
 	case errors.As(err, &c):

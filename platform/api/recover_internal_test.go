@@ -2,6 +2,8 @@ package api
 
 import (
 	"bytes"
+	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tmf-platform/tmf/domains/delivery"
@@ -78,6 +82,30 @@ func TestFailuresAreProblems(t *testing.T) {
 	}
 }
 
+// A request that meets a database which cannot serve is answered 503
+// unavailable with Retry-After, never 500.
+func TestDatabaseUnavailableIs503(t *testing.T) {
+	st := storetest.Open(t, "sqlite")
+	s := New(Config{Service: &order.Service{}, Store: st})
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/v1/me", "/v1/orders/o-1"} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer some-token")
+		s.Handler().ServeHTTP(w, r)
+		var p map[string]any
+		if err := json.Unmarshal(w.Body.Bytes(), &p); err != nil {
+			t.Fatalf("%d %q: %v", w.Code, w.Body, err)
+		}
+		if w.Code != 503 || p["code"] != CodeUnavailable || w.Header().Get("Retry-After") != "2" ||
+			w.Header().Get("Content-Type") != ProblemContentType {
+			t.Errorf("GET %s with the database closed: %d %v %s", path, w.Code, w.Header(), w.Body)
+		}
+	}
+}
+
 // problemOf maps every kind of error the services return to its code.
 func TestProblemOf(t *testing.T) {
 	for _, tc := range []struct {
@@ -120,6 +148,16 @@ func TestProblemOf(t *testing.T) {
 		{echo.ErrNotFound, CodeNotFound, 404},
 		{echo.ErrMethodNotAllowed, CodeMethodNotAllowed, 405},
 		{errors.New("boom"), CodeInternal, 500},
+		// A database that cannot serve, however the error reached the API.
+		{fmt.Errorf("place: %w", store.ErrUnavailable), CodeUnavailable, 503},
+		{fmt.Errorf("authenticate: %w", driver.ErrBadConn), CodeUnavailable, 503},
+		{fmt.Errorf("store: create order: %w", &pgconn.PgError{Code: "57P01"}), CodeUnavailable, 503},
+		{fmt.Errorf("store: create order: %w", &pgconn.PgError{Code: "53100"}), CodeUnavailable, 503},
+		{&mysqldriver.MySQLError{Number: 1040}, CodeUnavailable, 503},
+		{fmt.Errorf("store: get order: %w", context.DeadlineExceeded), CodeUnavailable, 503},
+		{errors.New("store: create order: database or disk is full (13)"), CodeUnavailable, 503},
+		// An extension's deadline stays the extension's.
+		{&kernel.ExtensionError{Point: "p", Impl: "i", Outcome: kernel.OutcomeTimeout, Cause: context.DeadlineExceeded}, kernel.CodeExtensionTimeout, 504},
 	} {
 		p := problemOf(tc.err)
 		if p.Code != tc.code || p.status() != tc.status {

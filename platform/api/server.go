@@ -6,7 +6,8 @@
 //
 // Every error answer is an RFC 9457 problem (application/problem+json) with
 // a stable "code"; one table (problemCodes) maps the codes of the API, the
-// order service, the kernel and the store to HTTP statuses, and anything
+// order service, the kernel and the store to HTTP statuses; a database
+// that cannot serve is a 503 "unavailable" with Retry-After, and anything
 // else is a 500 "internal" whose cause is logged, never shown. Callers
 // authenticate with "Authorization: Bearer <token>"; the store keeps only
 // the token's SHA-256. docs/openapi.yaml is the contract, and a test holds
@@ -20,6 +21,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -73,10 +76,11 @@ func (l Limits) withDefaults() Limits {
 	return d
 }
 
-// DefaultIdempotencyStaleAfter is how long a request holding an
-// Idempotency-Key may run before another request with the key may take it
-// over (its owner is presumed dead).
-const DefaultIdempotencyStaleAfter = 60 * time.Second
+// DefaultIdempotencyLease is the lease of a request's claim of its
+// Idempotency-Key. The request renews it every third of the lease while it
+// runs; a claim whose request died (its process crashed, or it lost the
+// database) is taken over by a retry once the lease runs out.
+const DefaultIdempotencyLease = 6 * time.Second
 
 // Config wires the API.
 type Config struct {
@@ -122,12 +126,17 @@ type Config struct {
 	// Registerer receives the API's request counter and duration histogram;
 	// nil keeps them unregistered.
 	Registerer prometheus.Registerer
-	// Ready answers /readyz; nil pings the store (and checks the kernel).
+	// Ready answers /readyz; nil checks that the kernel has a
+	// configuration and that the store takes a write (Store.ProbeWrite of
+	// Node's row).
 	Ready func(ctx context.Context) error
+	// Node names this server in the readiness probe's row: one per server
+	// on a shared database. Default: the host name.
+	Node string
 	// Limits on request bodies, orders and pages.
 	Limits Limits
-	// IdempotencyStaleAfter: see DefaultIdempotencyStaleAfter (the default).
-	IdempotencyStaleAfter time.Duration
+	// IdempotencyLease: see DefaultIdempotencyLease (the default).
+	IdempotencyLease time.Duration
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -146,11 +155,15 @@ type Server struct {
 	log            *slog.Logger
 	metricsHandler http.Handler
 	ready          func(ctx context.Context) error
+	node           string
 	limits         Limits
-	staleAfter     time.Duration
-	metrics        *metrics
-	echo           *echo.Echo
-	routes         map[string]bool
+	lease          time.Duration
+	// release deletes a failed request's claim: the store's
+	// ReleaseIdempotency (replaced by tests that make it fail).
+	release func(ctx context.Context, principal, key, owner string) error
+	metrics *metrics
+	echo    *echo.Echo
+	routes  map[string]bool
 	// actions is the policy action of every authenticated route, by
 	// "METHOD path".
 	actions map[string]access
@@ -164,7 +177,7 @@ func New(cfg Config) *Server {
 		panic("api: Config.Service and Config.Store are required")
 	}
 	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
-		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, limits: cfg.Limits.withDefaults(), staleAfter: cfg.IdempotencyStaleAfter,
+		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, node: cfg.Node, limits: cfg.Limits.withDefaults(), lease: cfg.IdempotencyLease,
 		routes: map[string]bool{}, actions: map[string]access{}, configs: cfg.Configs, uploads: cfg.BizpackUploads, maxUpload: cfg.MaxBizpackBytes}
 	if s.configs == nil && s.kernel != nil {
 		s.configs = configs.New(cfg.Store, cfg.Kernel, nil, cfg.Logger)
@@ -185,9 +198,10 @@ func New(cfg Config) *Server {
 	if s.book == nil {
 		s.book = promotion.NewBook(nil)
 	}
-	if s.staleAfter <= 0 {
-		s.staleAfter = DefaultIdempotencyStaleAfter
+	if s.lease <= 0 {
+		s.lease = DefaultIdempotencyLease
 	}
+	s.release = s.store.ReleaseIdempotency
 	gatherer := cfg.Gatherer
 	if gatherer == nil {
 		gatherer = prometheus.Gatherers{}
@@ -195,6 +209,9 @@ func New(cfg Config) *Server {
 	s.metricsHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
 	if s.ready == nil {
 		s.ready = s.defaultReady
+	}
+	if s.node == "" {
+		s.node = DefaultNode()
 	}
 	s.metrics = newMetrics(cfg.Registerer)
 
@@ -318,8 +335,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	h := c.Response().Header()
-	if p.Code == CodeUnauthenticated {
+	switch p.Code {
+	case CodeUnauthenticated:
 		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="tmf"`)
+	case CodeUnavailable:
+		h.Set(echo.HeaderRetryAfter, strconv.Itoa(UnavailableRetryAfter))
 	}
 	h.Set(echo.HeaderContentType, ProblemContentType)
 	h.Set("Cache-Control", "no-store")
@@ -342,8 +362,22 @@ func (s *Server) defaultReady(ctx context.Context) error {
 	if s.kernel != nil && s.kernel.Plans().Revision() == 0 {
 		return errors.New("no configuration applied to the kernel")
 	}
-	return s.store.Ping(ctx)
+	return s.store.ProbeWrite(ctx, s.node)
 }
+
+// DefaultNode is the name of this server in the readiness probe's row when
+// Config.Node is empty: the host name.
+func DefaultNode() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "tmfd"
+}
+
+// UnavailableRetryAfter is the Retry-After, in seconds, of a 503
+// unavailable: long enough for a pool to reconnect or a database to fail
+// over, short enough that a client does not give up.
+const UnavailableRetryAfter = 2
 
 // Bizpacks is what the admin API needs of the plugin host
 // (bizpackhost.Host).

@@ -24,8 +24,10 @@
 //   - CreateOrder with an existing order id fails with ErrDuplicate and
 //     changes nothing;
 //   - ClaimIdempotency lets exactly one of any number of concurrent claimers
-//     own an Idempotency-Key, and CreateOrder / TransitionOrder record the
-//     answer atomically with the change;
+//     own an Idempotency-Key, for a lease its owner renews
+//     (RenewIdempotency) and a retry takes over once it runs out, and
+//     CreateOrder / TransitionOrder record the answer atomically with the
+//     change;
 //   - PutSKU is an upsert; RecordReturn answers a repeated return id with
 //     the return it opened, and MoveReturn a return already in the target
 //     state as it is; MarkDelivered and

@@ -19,7 +19,7 @@ func TestIdempotencyRecordLifecycle(t *testing.T) {
 		clk := newClock()
 		s := storetest.Open(t, dialect, store.WithClock(clk.Now))
 		ctx := t.Context()
-		const stale = time.Minute
+		const stale = time.Minute // the lease
 
 		rec, won, err := s.ClaimIdempotency(ctx, "alice", "key-1", "h1", stale)
 		if err != nil || !won || rec.State != store.IdempotencyRunning || rec.RequestHash != "h1" || !rec.UpdatedAt.Equal(clk.Now()) {
@@ -44,7 +44,7 @@ func TestIdempotencyRecordLifecycle(t *testing.T) {
 		if err != nil || won || rec.State != store.IdempotencyDone || rec.StatusCode != 201 || rec.Body != `{"id":"o-1"}` {
 			t.Fatalf("claim after done = %+v, %v, %v", rec, won, err)
 		}
-		if err := s.ReleaseIdempotency(ctx, "alice", "key-1"); err != nil {
+		if err := s.ReleaseIdempotency(ctx, "alice", "key-1", rec.Owner); err != nil {
 			t.Fatal(err)
 		}
 		if rec, won, _ := s.ClaimIdempotency(ctx, "alice", "key-1", "h1", stale); won || rec.State != store.IdempotencyDone {
@@ -52,17 +52,26 @@ func TestIdempotencyRecordLifecycle(t *testing.T) {
 		}
 
 		// A failed request releases its claim and the retry proceeds.
-		if _, won, _ := s.ClaimIdempotency(ctx, "alice", "key-2", "h", stale); !won {
+		first, won, _ := s.ClaimIdempotency(ctx, "alice", "key-2", "h", stale)
+		if !won {
 			t.Fatal("claim of key-2 lost")
 		}
-		if err := s.ReleaseIdempotency(ctx, "alice", "key-2"); err != nil {
+		// Only the claim's owner releases it.
+		if err := s.ReleaseIdempotency(ctx, "alice", "key-2", "someone-else"); err != nil {
+			t.Fatal(err)
+		}
+		if _, won, _ := s.ClaimIdempotency(ctx, "alice", "key-2", "h", stale); won {
+			t.Fatal("a release by another owner removed the claim")
+		}
+		if err := s.ReleaseIdempotency(ctx, "alice", "key-2", first.Owner); err != nil {
 			t.Fatal(err)
 		}
 		if _, won, _ := s.ClaimIdempotency(ctx, "alice", "key-2", "h", stale); !won {
 			t.Fatal("claim after release lost")
 		}
 
-		// A running record whose owner died is taken over once stale.
+		// A running record whose owner died (stopped renewing) is taken
+		// over once its lease ran out.
 		clk.Add(stale - time.Second)
 		if _, won, _ := s.ClaimIdempotency(ctx, "alice", "key-2", "h-new", stale); won {
 			t.Fatal("took over a record that is not stale yet")
@@ -76,10 +85,69 @@ func TestIdempotencyRecordLifecycle(t *testing.T) {
 			t.Fatal("the taken-over record was taken over again at once")
 		}
 		if _, won, _ := s.ClaimIdempotency(ctx, "alice", "key-2", "h-new", 0); won {
-			t.Fatal("staleAfter 0 took over")
+			t.Fatal("lease 0 took over")
 		}
 		_, _, err = s.ClaimIdempotency(ctx, "alice", "", "h", stale)
 		wantErrIs(t, err, store.ErrInvalid)
+	})
+}
+
+// A claim whose owner renews its lease is never taken over; once the owner
+// stops renewing, a retry takes it over after the lease, and the former
+// owner can neither renew nor release its successor's claim.
+func TestIdempotencyLease(t *testing.T) {
+	t.Parallel()
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		clk := newClock()
+		s := storetest.Open(t, dialect, store.WithClock(clk.Now))
+		ctx := t.Context()
+		const lease = 6 * time.Second
+
+		rec, won, err := s.ClaimIdempotency(ctx, "alice", "k", "h", lease)
+		if err != nil || !won || rec.Owner == "" || rec.LeaseUntil == nil || !rec.LeaseUntil.Equal(clk.Now().Add(lease)) {
+			t.Fatalf("claim = %+v, %v, %v", rec, won, err)
+		}
+		// The owner renews every 2 s for a minute: no retry takes over.
+		for range 30 {
+			clk.Add(2 * time.Second)
+			if err := s.RenewIdempotency(ctx, "alice", "k", rec.Owner, lease); err != nil {
+				t.Fatal(err)
+			}
+			if cur, won, err := s.ClaimIdempotency(ctx, "alice", "k", "h", lease); err != nil || won || cur.Owner != rec.Owner {
+				t.Fatalf("a retry took over a renewed claim: %+v, %v, %v", cur, won, err)
+			}
+		}
+		// The owner dies: within the lease the claim holds, after it a retry takes over.
+		clk.Add(lease - time.Millisecond)
+		if _, won, _ := s.ClaimIdempotency(ctx, "alice", "k", "h", lease); won {
+			t.Fatal("taken over before the lease ran out")
+		}
+		clk.Add(time.Millisecond)
+		next, won, err := s.ClaimIdempotency(ctx, "alice", "k", "h", lease)
+		if err != nil || !won || next.Owner == rec.Owner {
+			t.Fatalf("take-over after the lease = %+v, %v, %v", next, won, err)
+		}
+		// The former owner (alive after all) lost the claim.
+		clk.Add(time.Second)
+		wantErrIs(t, s.RenewIdempotency(ctx, "alice", "k", rec.Owner, lease), store.ErrNotFound)
+		if err := s.ReleaseIdempotency(ctx, "alice", "k", rec.Owner); err != nil {
+			t.Fatal(err)
+		}
+		if cur, won, _ := s.ClaimIdempotency(ctx, "alice", "k", "h", lease); won || cur.Owner != next.Owner {
+			t.Fatalf("the former owner's release removed its successor's claim: %+v, %v", cur, won)
+		}
+		if err := s.RenewIdempotency(ctx, "alice", "k", next.Owner, lease); err != nil {
+			t.Fatal(err)
+		}
+
+		// A release that failed (here: never made) blocks a retry only
+		// until the lease runs out.
+		failed, _, _ := s.ClaimIdempotency(ctx, "alice", "k-failed", "h", lease)
+		clk.Add(lease)
+		if again, won, err := s.ClaimIdempotency(ctx, "alice", "k-failed", "h", lease); err != nil || !won || again.Owner == failed.Owner {
+			t.Fatalf("retry after an unreleased failure = %+v, %v, %v", again, won, err)
+		}
 	})
 }
 

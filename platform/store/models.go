@@ -227,11 +227,32 @@ type IdempotencyRecord struct {
 	StatusCode  int       `gorm:"not null" json:"statusCode,omitempty"`
 	Body        string    `gorm:"size:16777215;not null" json:"body,omitempty"`
 	CreatedAt   time.Time `gorm:"not null" json:"createdAt"`
-	UpdatedAt   time.Time `gorm:"not null" json:"updatedAt"`
+	// UpdatedAt is when the record was claimed, renewed or completed; the
+	// retention sweep deletes by it.
+	UpdatedAt time.Time `gorm:"not null;index:idx_tmf_idempotency_updated" json:"updatedAt"`
+	// Owner identifies the claim (128 random bits in hex): only its owner
+	// renews or releases a running record, so an owner that was taken over
+	// cannot touch its successor's claim.
+	Owner string `gorm:"size:32;not null;default:''" json:"-"`
+	// LeaseUntil is when a running claim that its owner stopped renewing
+	// may be taken over; nil for records written before leases (their
+	// lease runs from UpdatedAt).
+	LeaseUntil *time.Time `json:"leaseUntil,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.
 func (IdempotencyRecord) TableName() string { return "tmf_idempotency_records" }
+
+// readyProbe is the row a server node writes to prove that the database
+// takes writes (see ProbeWrite): one per node, so that nodes do not queue
+// on one row.
+type readyProbe struct {
+	Node     string    `gorm:"primaryKey;size:128"`
+	ProbedAt time.Time `gorm:"not null"`
+}
+
+// TableName implements gorm's schema.Tabler.
+func (readyProbe) TableName() string { return "tmf_ready_probe" }
 
 // Principal is an API caller. TokenHash is the hex SHA-256 of its bearer
 // token; the token itself is never stored.
@@ -331,7 +352,7 @@ func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
 		&OrderHistory{}, &OrderReturn{}, &OrderReturnRequest{}, &OrderReturnStep{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
-		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}}
+		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}, &readyProbe{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}

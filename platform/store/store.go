@@ -20,7 +20,10 @@ import (
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
+
+	"github.com/tmf-platform/tmf/platform/store/dberr"
 )
 
 // Dialect names, as Store.Dialect reports them.
@@ -220,6 +223,27 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ProbeWrite checks that the database takes a write, for readiness probes:
+// it upserts node's row of tmf_ready_probe and commits. A ping answers
+// while the database refuses every write (a read-only file system or
+// replica, a full disk, SQLite's file locked by another process); this
+// does not. A rolled-back write would not do: SQLite in WAL mode need not
+// touch the disk for one. The error matches ErrUnavailable when the
+// database cannot serve. node names the server (host and listen address);
+// ids up to 128 bytes.
+func (s *Store) ProbeWrite(ctx context.Context, node string) error {
+	if err := checkKey("node", node, 128); err != nil {
+		return fmt.Errorf("store: write probe: %w", err)
+	}
+	row := readyProbe{Node: node, ProbedAt: s.now()}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "node"}},
+		DoUpdates: clause.AssignmentColumns([]string{"probed_at"})}).Create(&row).Error
+	if err != nil {
+		return fmt.Errorf("store: write probe of %s on %s: %w", node, s.dialect, unavailable(err))
+	}
+	return nil
+}
+
 // Close closes the connection pool.
 func (s *Store) Close() error { return s.sqlDB.Close() }
 
@@ -342,9 +366,11 @@ func (s *Store) withMigrationLock(ctx context.Context, lock, unlock string, fn f
 // through Tx.
 func (s *Store) DB(ctx context.Context) *gorm.DB { return s.db.WithContext(ctx) }
 
-// Tx runs fn in one transaction, again (maxTxAttempts times in all) if the database
-// aborted it to break a deadlock or a serialisation conflict; fn must not
-// keep state between runs. On SQLite the store has one connection: fn must
+// Tx runs fn in one transaction, again (maxTxAttempts times in all) if the
+// database aborted it to break a deadlock or a serialisation conflict, and
+// once more if its connection was lost before it committed; fn must not
+// keep state between runs. An error that says the database is unavailable
+// matches ErrUnavailable. On SQLite the store has one connection: fn must
 // use tx, never the store, or it waits for itself.
 func (s *Store) Tx(ctx context.Context, fn func(tx *gorm.DB) error) error { return s.inTx(ctx, fn) }
 
@@ -358,15 +384,35 @@ const maxTxAttempts = 5
 func IsRetryable(err error) bool { return isRetryable(err) }
 
 // inTx runs fn in one transaction, again (at most maxTxAttempts times in
-// all) if the database aborted it to break a deadlock. fn must not keep
-// state between runs.
+// all) if the database aborted it to break a deadlock, and once more if
+// the connection dropped before COMMIT was sent (a server that restarted,
+// a proxy or firewall that cut an idle pooled connection): the pool hands
+// the next attempt a fresh connection. A connection lost during COMMIT is
+// not retried: see dberr.LostBeforeCommit. fn must not keep state between
+// runs.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	reconnected := false
 	for attempt := 1; ; attempt++ {
-		err := s.db.WithContext(ctx).Transaction(fn)
-		if err == nil || attempt == maxTxAttempts || !isRetryable(err) || ctx.Err() != nil {
-			return err
+		committing := false
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			committing = true // gorm commits when fn returns nil
+			return nil
+		})
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return unavailable(err)
+		case isRetryable(err) && attempt < maxTxAttempts:
+			time.Sleep(time.Duration(attempt) * time.Duration(1+mrand.IntN(5)) * time.Millisecond)
+		case !reconnected && dberr.LostBeforeCommit(err, committing):
+			reconnected = true
+		default:
+			return unavailable(err)
 		}
-		time.Sleep(time.Duration(attempt) * time.Duration(1+mrand.IntN(5)) * time.Millisecond)
 	}
 }
 

@@ -6,16 +6,15 @@ package dbutil
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"math/rand/v2"
 	"strings"
 	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/tmf-platform/tmf/platform/store/dberr"
 )
 
 // Dialect names, as Dialect reports them.
@@ -66,32 +65,40 @@ func Bucket(key string, n int) int {
 
 // Retryable reports whether the database aborted a transaction only to
 // break a deadlock or a serialisation conflict, so that running it again is
-// right: PostgreSQL 40P01 or 40001, MySQL 1213, or SQLite's "database is
-// locked" when another process held the file past the busy timeout. (The
-// platform store has the same rule for its own transactions; domains may
-// not import it.)
+// right: PostgreSQL 40P01 or 40001, MySQL 1213 (dberr.Retryable, the
+// store's rule), or SQLite's "database is locked" when another process
+// held the file past the busy timeout.
 func Retryable(err error) bool {
-	var pg *pgconn.PgError
-	if errors.As(err, &pg) {
-		return pg.Code == "40P01" || pg.Code == "40001"
-	}
-	var my *mysqldriver.MySQLError
-	if errors.As(err, &my) {
-		return my.Number == 1213
-	}
-	return err != nil && strings.Contains(err.Error(), "database is locked")
+	return dberr.Retryable(err) || err != nil && strings.Contains(err.Error(), "database is locked")
 }
 
 // RunTx runs fn in a transaction of db, again — up to attempts runs in all,
 // with a short randomised pause — when the database aborted it to break a
-// deadlock. fn must keep no state between runs. It is for a domain's own
-// short transactions; order steps run in the platform's transaction.
+// deadlock, and once more when its connection was lost before COMMIT was
+// sent (never when COMMIT itself failed: the outcome is unknown then, see
+// dberr.LostBeforeCommit). fn must keep no state between runs. It is for a
+// domain's own short transactions; order steps run in the platform's
+// transaction.
 func RunTx(ctx context.Context, db *gorm.DB, attempts int, fn func(tx *gorm.DB) error) error {
+	reconnected := false
 	for attempt := 1; ; attempt++ {
-		err := db.WithContext(ctx).Transaction(fn)
-		if err == nil || attempt >= attempts || !Retryable(err) || ctx.Err() != nil {
+		committing := false
+		err := db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			committing = true // gorm commits when fn returns nil
+			return nil
+		})
+		switch {
+		case err == nil || ctx.Err() != nil:
+			return err
+		case Retryable(err) && attempt < attempts:
+			time.Sleep(time.Duration(attempt*(1+rand.IntN(5))) * time.Millisecond)
+		case !reconnected && dberr.LostBeforeCommit(err, committing):
+			reconnected = true
+		default:
 			return err
 		}
-		time.Sleep(time.Duration(attempt*(1+rand.IntN(5))) * time.Millisecond)
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
 
 	"github.com/tmf-platform/tmf/domains/internal/dbutil"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -63,5 +64,42 @@ func TestRetryable(t *testing.T) {
 		if got := dbutil.Retryable(tc.err); got != tc.want {
 			t.Errorf("%s: Retryable = %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A domain transaction whose connection the server dropped before COMMIT
+// runs once more on a fresh connection; a second drop is the caller's.
+func TestRunTxRunsAgainAfterConnectionLost(t *testing.T) {
+	t.Parallel()
+	for _, dialect := range []string{store.Postgres, store.MySQL} {
+		t.Run(dialect, func(t *testing.T) {
+			t.Parallel()
+			s := storetest.Open(t, dialect)
+			ctx := t.Context()
+			if err := s.MigrateModels(ctx, &entry{}); err != nil {
+				t.Fatal(err)
+			}
+			runs := 0
+			err := dbutil.RunTx(ctx, s.DB(ctx), 3, func(tx *gorm.DB) error {
+				runs++
+				if runs == 1 {
+					storetest.KillSession(t, s, tx)
+				}
+				return tx.Create(&entry{Key: "k"}).Error
+			})
+			var n int64
+			if cerr := s.DB(ctx).Model(&entry{}).Count(&n).Error; err != nil || cerr != nil || runs != 2 || n != 1 {
+				t.Fatalf("RunTx = %v after %d runs, %d rows (%v); want success after 2, 1 row", err, runs, n, cerr)
+			}
+			runs = 0
+			err = dbutil.RunTx(ctx, s.DB(ctx), 3, func(tx *gorm.DB) error {
+				runs++
+				storetest.KillSession(t, s, tx)
+				return tx.Create(&entry{Key: "k2"}).Error
+			})
+			if err == nil || runs != 2 || !store.IsUnavailable(err) {
+				t.Fatalf("RunTx with every connection dropped = %v after %d runs; want unavailable after 2", err, runs)
+			}
+		})
 	}
 }

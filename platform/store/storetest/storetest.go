@@ -12,8 +12,11 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/internal/testdb"
@@ -80,5 +83,48 @@ func ForEachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 			testdb.SkipUnavailable(t, d)
 			fn(t, d)
 		})
+	}
+}
+
+// KillSession makes the server end the session that tx runs on, as a
+// server restart or a proxy cutting the connection would: PostgreSQL's
+// pg_terminate_backend, MySQL's KILL, each from another connection of s's
+// pool, waiting until the session is gone. The next statement on tx fails
+// with a lost connection. SQLite has no server: the test is skipped.
+func KillSession(t testing.TB, s *store.Store, tx *gorm.DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var id int64
+	switch s.Dialect() {
+	case store.Postgres:
+		if err := tx.Raw("SELECT pg_backend_pid()").Scan(&id).Error; err != nil {
+			t.Fatalf("storetest: backend pid: %v", err)
+		}
+		// With a timeout, pg_terminate_backend waits until the backend exited.
+		var gone bool
+		if err := s.SQL().QueryRowContext(ctx, "SELECT pg_terminate_backend($1, 10000)", id).Scan(&gone); err != nil || !gone {
+			t.Fatalf("storetest: terminate backend %d: %v, %v", id, gone, err)
+		}
+	case store.MySQL:
+		if err := tx.Raw("SELECT CONNECTION_ID()").Scan(&id).Error; err != nil {
+			t.Fatalf("storetest: connection id: %v", err)
+		}
+		if _, err := s.SQL().ExecContext(ctx, fmt.Sprintf("KILL CONNECTION %d", id)); err != nil {
+			t.Fatalf("storetest: kill connection %d: %v", id, err)
+		}
+		for {
+			var n int
+			err := s.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?", id).Scan(&n)
+			if err != nil {
+				t.Fatalf("storetest: wait for connection %d to end: %v", id, err)
+			}
+			if n == 0 {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	default:
+		t.Skipf("storetest: %s has no server session to kill", s.Dialect())
 	}
 }
