@@ -73,15 +73,30 @@ func (s *Service) AuditMoney(ctx context.Context) (MoneyAudit, error) {
 // transaction, for a consistent view); attempts whose lease runs out
 // before now count as unresolved.
 func AuditMoney(ctx context.Context, db *gorm.DB, at time.Time) (MoneyAudit, error) {
+	return auditMoney(ctx, db, at, nil)
+}
+
+// AuditMoneyOf is AuditMoney of the named orders only.
+func AuditMoneyOf(ctx context.Context, db *gorm.DB, at time.Time, ids ...string) (MoneyAudit, error) {
+	if len(ids) == 0 {
+		return MoneyAudit{Problems: []MoneyProblem{}}, nil
+	}
+	return auditMoney(ctx, db, at, ids)
+}
+
+func auditMoney(ctx context.Context, db *gorm.DB, at time.Time, only []string) (MoneyAudit, error) {
 	db = db.WithContext(ctx)
 	out := MoneyAudit{Problems: []MoneyProblem{}}
 	now := at.UnixMicro()
 	after := ""
 	for {
 		var orders []store.Order
-		if err := db.Select("id", "status", "total", "currency", "payment_method").
-			Where("id > ? AND payment_method IN ?", after, []string{payment.MethodCard, payment.MethodAgentCredit}).
-			Order("id").Limit(auditPage).Find(&orders).Error; err != nil {
+		q := db.Select("id", "status", "total", "currency", "payment_method").
+			Where("id > ? AND payment_method IN ?", after, []string{payment.MethodCard, payment.MethodAgentCredit})
+		if only != nil {
+			q = q.Where("id IN ?", only)
+		}
+		if err := q.Order("id").Limit(auditPage).Find(&orders).Error; err != nil {
 			return MoneyAudit{}, fmt.Errorf("money audit: orders: %w", err)
 		}
 		if len(orders) == 0 {
