@@ -2,7 +2,7 @@
 //
 //	tmfd serve [--listen 127.0.0.1:8080] [--db DSN] [--config FILE] [--bizpack-dir DIR] [--admin-token TOKEN] [--demo]
 //	           [--policy DIR|BUNDLE] [--jwt-issuer ISS --jwt-audience AUD (--jwt-hs256-secret-file F | --jwt-rs256-keys F)]
-//	           [--idempotency-retention 24h] [--outbox-retention 168h]
+//	           [--idempotency-retention 24h] [--outbox-retention 168h] [--payment-call-timeout 10s]
 //
 // Every flag can also be set by an environment variable TMF_<NAME>
 // (TMF_LISTEN, TMF_DB, TMF_CONFIG, TMF_ADMIN_TOKEN, TMF_DEMO, TMF_POLICY,
@@ -11,6 +11,8 @@
 package main
 
 import (
+	"github.com/tmf-platform/tmf/domains/payment"
+
 	"context"
 	"errors"
 	"flag"
@@ -67,7 +69,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --jwt-hs256-secret-file FILE   HS256 shared secret (at least 32 bytes)
   --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)
   --idempotency-retention DUR    how long idempotency records are kept (default 24h; 0 keeps them)
-  --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)`
+  --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)
+  --payment-call-timeout DUR     deadline of one card-processor call (default 10s). A payment attempt's lease,
+                                 and how long an attempt left pending waits for its caller's retry before
+                                 payment recovery settles it, are three times this`
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
@@ -85,6 +90,10 @@ type serveOptions struct {
 	// IdempotencyRetention and OutboxRetention: how long idempotency
 	// records and delivered outbox events are kept; 0 keeps them.
 	IdempotencyRetention, OutboxRetention time.Duration
+	// PaymentCallTimeout bounds one card-processor call; the lease of a
+	// payment attempt and the grace before recovery settles an attempt
+	// left pending are three times it.
+	PaymentCallTimeout time.Duration
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -116,6 +125,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}{
 		{&o.IdempotencyRetention, "idempotency-retention", "IDEMPOTENCY_RETENTION", DefaultIdempotencyRetention, "how long idempotency records are kept (0 keeps them)"},
 		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
+		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
 	} {
 		def := d.def
 		if v := getenv("TMF_" + d.name); v != "" {
@@ -141,6 +151,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
 		return o, errors.New("a retention cannot be negative")
+	}
+	if o.PaymentCallTimeout <= 0 {
+		return o, errors.New("--payment-call-timeout must be positive")
 	}
 	if fs.NArg() > 0 {
 		return o, errors.New("serve takes no arguments: " + strings.Join(fs.Args(), " "))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/tmf-platform/tmf/domains/payment"
+
 	"io"
 	"os"
 	"path/filepath"
@@ -18,6 +20,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 	// kept gives o the default retentions.
 	kept := func(o serveOptions) serveOptions {
 		o.IdempotencyRetention, o.OutboxRetention = DefaultIdempotencyRetention, DefaultOutboxRetention
+		if o.PaymentCallTimeout == 0 {
+			o.PaymentCallTimeout = payment.DefaultCallTimeout
+		}
 		return o
 	}
 	for _, tc := range []struct {
@@ -39,9 +44,13 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 				JWTKeysFile: "k.pem", BizpackDir: uploads}), ""},
 		{"bizpack uploads", []string{"--bizpack-dir", "/srv/bizpacks"}, nil, kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: "/srv/bizpacks"}), ""},
 		{"retentions", []string{"--idempotency-retention", "1h", "--outbox-retention", "0"}, map[string]string{"TMF_OUTBOX_RETENTION": "48h"},
-			serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, IdempotencyRetention: time.Hour}, ""},
+			serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, IdempotencyRetention: time.Hour, PaymentCallTimeout: payment.DefaultCallTimeout}, ""},
 		{"retention from the environment", nil, map[string]string{"TMF_IDEMPOTENCY_RETENTION": "30m", "TMF_OUTBOX_RETENTION": "48h"},
-			serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, IdempotencyRetention: 30 * time.Minute, OutboxRetention: 48 * time.Hour}, ""},
+			serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, IdempotencyRetention: 30 * time.Minute, OutboxRetention: 48 * time.Hour,
+				PaymentCallTimeout: payment.DefaultCallTimeout}, ""},
+		{"payment call timeout", []string{"--payment-call-timeout", "2s"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, PaymentCallTimeout: 2 * time.Second}), ""},
+		{"payment call timeout not positive", []string{"--payment-call-timeout", "0s"}, nil, serveOptions{}, "payment-call-timeout"},
 		{"bad retention", nil, map[string]string{"TMF_OUTBOX_RETENTION": "a week"}, serveOptions{}, "TMF_OUTBOX_RETENTION"},
 		{"negative retention", []string{"--idempotency-retention", "-1h"}, nil, serveOptions{}, "negative"},
 		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},

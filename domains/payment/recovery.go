@@ -71,10 +71,11 @@ func (p *Payments) Recover(ctx context.Context, db *gorm.DB, limit int, settle S
 	return st, nil
 }
 
-// RecoverOrder settles now the pending charges of an order whose lease ran
-// out, whatever their next attempt (the payment timeout asks before it
-// cancels the order), and reports how many pending charges remain: those a
-// live call still holds, or whose settling failed for now.
+// RecoverOrder settles now the pending charges of an order that are due
+// (the payment timeout asks before it cancels the order), and reports how
+// many pending charges remain: those a live call still holds, those whose
+// caller may still retry them (RetryAfter) or whose settling failed for
+// now and waits for its backoff.
 func (p *Payments) RecoverOrder(ctx context.Context, db *gorm.DB, orderID string, settle Settler) (int, error) {
 	db = db.WithContext(ctx)
 	var pending []Payment
@@ -82,7 +83,12 @@ func (p *Payments) RecoverOrder(ctx context.Context, db *gorm.DB, orderID string
 		return 0, fmt.Errorf("payment: recover order %s: %w", orderID, err)
 	}
 	left := 0
+	now := p.now().UnixMicro()
 	for _, pay := range pending {
+		if pay.NextAttempt > now {
+			left++
+			continue
+		}
 		if _, err := p.recoverOne(ctx, db, pay.ID, settle); err != nil {
 			left++
 			continue

@@ -76,10 +76,20 @@ type SandboxStats struct {
 	Authorized, Captured, Refunded           int64
 }
 
-// SandboxStale is how long a call may stay "in progress" under its key
-// before another call with the key takes it over (the caller that started
-// it died): longer than any caller's deadline.
+// SandboxStale is how long a call without a deadline may stay "in
+// progress" under its key before the sandbox takes it for dead (its caller
+// died mid-call); a call with a deadline is taken for dead a second after
+// it.
 const SandboxStale = 2 * time.Minute
+
+// callExpiry is when the sandbox takes a call started at started for dead.
+func callExpiry(ctx context.Context, started time.Time) int64 {
+	expires := started.Add(SandboxStale)
+	if dl, ok := ctx.Deadline(); ok && dl.Add(time.Second).Before(expires) {
+		expires = dl.Add(time.Second)
+	}
+	return expires.UnixMicro()
+}
 
 // Sandbox is the built-in Processor. It behaves like an acquirer and keeps
 // its state in its own tables of the platform's database
@@ -109,8 +119,12 @@ type sandboxCall struct {
 	CallKey     string `gorm:"primaryKey;size:320"`
 	Fingerprint string `gorm:"size:255;not null"`
 	State       string `gorm:"size:16;not null"` // running, done
-	// Started (UTC Unix microseconds) is when the running call began.
+	// Started (UTC Unix microseconds) is when the running call began;
+	// Expires is when its caller stops waiting for it (its deadline, or
+	// SandboxStale after it began): a call still running after that died
+	// with its caller, did nothing, and its key is free again.
 	Started        int64     `gorm:"not null"`
+	Expires        int64     `gorm:"not null"`
 	ResultID       string    `gorm:"size:64;not null"`
 	DeclineCode    string    `gorm:"size:64;not null"`
 	DeclineMessage string    `gorm:"size:255;not null"`
@@ -336,6 +350,9 @@ func (s *Sandbox) Lookup(ctx context.Context, op Op, key string) (Outcome, error
 		return Outcome{}, unavailable(err)
 	}
 	if c.State != sbDone {
+		if c.Expires < time.Now().UnixMicro() {
+			return Outcome{}, nil // its caller died mid-call: it did nothing
+		}
 		return Outcome{InProgress: true}, nil
 	}
 	if c.DeclineCode != "" {
@@ -378,14 +395,16 @@ func (s *Sandbox) call(ctx context.Context, op Op, key, fingerprint string, amou
 	// The acquirer's own bookkeeping goes on when the caller stops waiting.
 	db := s.db.WithContext(context.WithoutCancel(ctx))
 	ck := callKey(op, key)
-	started := time.Now().UnixMicro()
-	mine := sandboxCall{CallKey: ck, Fingerprint: truncate(fingerprint, 255), State: sbRunning, Started: started, UpdatedAt: dbutil.Stamp(time.Now())}
+	begun := time.Now()
+	started, expires := begun.UnixMicro(), callExpiry(ctx, begun)
+	mine := sandboxCall{CallKey: ck, Fingerprint: truncate(fingerprint, 255), State: sbRunning, Started: started, Expires: expires,
+		UpdatedAt: dbutil.Stamp(begun)}
 	inserted, err := dbutil.InsertOnce(db, &mine)
 	if err != nil {
 		return sandboxObject{}, false, unavailable(err)
 	}
 	if !inserted {
-		replay, ok, err := s.replay(db, ck, fingerprint, started)
+		replay, ok, err := s.replay(db, ck, fingerprint, started, expires)
 		if ok || err != nil {
 			return replay, false, err
 		}
@@ -436,7 +455,7 @@ func (s *Sandbox) call(ctx context.Context, op Op, key, fingerprint string, amou
 	})
 	if err == nil && out.ID == "" {
 		// Declined: read back what was remembered.
-		replay, _, rerr := s.replay(db, ck, fingerprint, started)
+		replay, _, rerr := s.replay(db, ck, fingerprint, started, expires)
 		return replay, false, rerr
 	}
 	var pe *ProcessorError
@@ -477,7 +496,7 @@ func finish(tx *gorm.DB, ck string, started int64, resultID string, decline *Dec
 // replay answers a call whose key exists: ok with the remembered outcome
 // when it is done, a *ProcessorError while another call works on it, or
 // ok false when this call (started) took a dead call's key over.
-func (s *Sandbox) replay(db *gorm.DB, ck, fingerprint string, started int64) (sandboxObject, bool, error) {
+func (s *Sandbox) replay(db *gorm.DB, ck, fingerprint string, started, expires int64) (sandboxObject, bool, error) {
 	var c sandboxCall
 	if err := db.Where("call_key = ?", ck).Take(&c).Error; err != nil {
 		return sandboxObject{}, true, unavailable(err)
@@ -486,9 +505,9 @@ func (s *Sandbox) replay(db *gorm.DB, ck, fingerprint string, started int64) (sa
 		if c.Started == started {
 			return sandboxObject{}, false, nil
 		}
-		if c.Started < started-SandboxStale.Microseconds() {
-			res := db.Exec("UPDATE tmf_sandbox_calls SET started = ? WHERE call_key = ? AND state = ? AND started = ?",
-				started, ck, sbRunning, c.Started)
+		if c.Expires < started {
+			res := db.Exec("UPDATE tmf_sandbox_calls SET started = ?, expires = ?, fingerprint = ? WHERE call_key = ? AND state = ? AND started = ?",
+				started, expires, truncate(fingerprint, 255), ck, sbRunning, c.Started)
 			if res.Error != nil {
 				return sandboxObject{}, true, unavailable(res.Error)
 			}

@@ -93,6 +93,10 @@ func TestPaymentTimeoutSettlesAttemptsFirst(t *testing.T) {
 			t.Fatalf("timeout while a call holds the attempt: %v", err)
 		}
 		wg.Wait() // the hanging capture reached its deadline: the attempt is released
+		if _, err := svc.TimeOut(ctx, hung.ID, "system:payment-timeout"); code(err) != order.CodePaymentInProgress {
+			t.Fatalf("timeout while the buyer may still retry the attempt's key: %v", err)
+		}
+		clk.Advance(payment.DefaultRetryAfter + time.Second)
 		v, err := svc.TimeOut(ctx, hung.ID, "system:payment-timeout")
 		if err != nil || v.Status != lifecycle.Cancelled {
 			t.Fatalf("timeout after the call gave up: %+v, %v", v, err)

@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/platform/store/storetest"
+)
+
+// crashAdmin is the administrator token of the crash test's servers.
+const crashAdmin = "crash-test-admin-token-0123456789abcdef"
+
+// Two tmfd processes on one PostgreSQL database; buyers place orders and
+// pay (cards that succeed, hang, lose their answer or are declined),
+// cancel paid and unpaid orders and leave others to time out, against
+// either server; halfway, one server is SIGKILLed and started again. Once
+// the load stops, the money audit must come clean — 0 charged-and-cancelled
+// orders, 0 unresolved attempts, 0 lost or failed refunds — and the stock
+// audit too, with every order at rest. The time from the restart until
+// then is logged (docs/performance.md). TMF_CRASH_SECONDS sets how long the
+// buyers run (default 6; 60 for a soak).
+func TestTwoServersSurviveAKillWhileBuyersPay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs two tmfd processes")
+	}
+	if !storetest.Available("postgres") {
+		t.Skip("TMF_TEST_POSTGRES is not set: skipping the two-server crash test (it needs PostgreSQL)")
+	}
+	seconds := 6
+	if v := os.Getenv("TMF_CRASH_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 2 {
+			t.Fatalf("TMF_CRASH_SECONDS=%q: want 2 or more", v)
+		}
+		seconds = n
+	}
+	dsn := storetest.NewDatabase(t, "postgres")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tmfd")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building tmfd: %v\n%s", err, out)
+	}
+	cfg := filepath.Join(dir, "tmfd.yaml")
+	if err := os.WriteFile(cfg, []byte(`revision: 1
+identities:
+  - code: retail
+    products: [{name: standard-retail}]
+    paymentTimeout: 3s
+rules:
+  - identity: retail
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := startTmfd(t, bin, dir, "a", dsn, cfg, true)
+	b := startTmfd(t, bin, dir, "b", dsn, cfg, false)
+
+	var mu sync.Mutex
+	bases := []string{a.base, b.base}
+	pick := func(rng *rand.Rand) string {
+		mu.Lock()
+		defer mu.Unlock()
+		return bases[rng.IntN(len(bases))]
+	}
+	var placed, paid, cancelled atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(i), 42))
+			token := []string{"demo-alice", "demo-bob"}[i%2]
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id := crashPlace(pick(rng), token, fmt.Sprintf("w%d-%d", i, n))
+				if id == "" {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				placed.Add(1)
+				pay := func(card, key string) int {
+					code, _ := crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/payments", `{"card":{"number":"`+card+`"}}`, key)
+					if code == 200 {
+						paid.Add(1)
+					}
+					return code
+				}
+				switch rng.IntN(8) {
+				case 0, 1:
+					pay(payment.CardApproved, "k1")
+				case 2: // paid, then cancelled: refunded
+					if pay(payment.CardApproved, "k1") == 200 {
+						if code, _ := crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, ""); code == 200 {
+							cancelled.Add(1)
+						}
+					}
+				case 3: // the answer is lost; the buyer tries the same key again
+					if pay(payment.CardAnswerLost, "k1") != 200 {
+						pay(payment.CardAnswerLost, "k1")
+					}
+				case 4: // the capture hangs past the processor deadline; left to recovery
+					pay(payment.CardCaptureHangs, "k1")
+				case 5: // declined, then another card
+					pay(payment.CardDeclined, "k1")
+					pay(payment.CardApproved, "k2")
+				case 6: // cancelled unpaid, racing a payment
+					go pay(payment.CardAnswerLost, "k1")
+					crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, "")
+				case 7: // left to the payment timeout
+				}
+			}
+		})
+	}
+	time.Sleep(time.Duration(seconds) * time.Second / 2)
+	a.kill(t)
+	mu.Lock()
+	bases = []string{b.base}
+	mu.Unlock()
+	time.Sleep(500 * time.Millisecond)
+	restarted := time.Now()
+	a = startTmfd(t, bin, dir, "a2", dsn, cfg, false)
+	mu.Lock()
+	bases = []string{a.base, b.base}
+	mu.Unlock()
+	time.Sleep(time.Duration(seconds) * time.Second / 2)
+	close(stop)
+	wg.Wait()
+	loadEnded := time.Now()
+
+	// Everything settles by itself: timeouts, recovery of attempts, refunds.
+	deadline := time.Now().Add(2 * time.Minute)
+	var audit map[string]any
+	for {
+		_, audit = crashCall(b.base, crashAdmin, "GET", "/v1/admin/payments/audit", "", "")
+		_, open := crashCall(b.base, crashAdmin, "GET", "/v1/orders?status=pending_payment&limit=1", "", "")
+		orders, _ := open["orders"].([]any)
+		if audit["clean"] == true && len(orders) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the money audit is not clean 2 minutes after the load (pending-payment orders: %d): %v", len(orders), audit)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	settled := time.Now()
+	_, st := crashCall(b.base, crashAdmin, "GET", "/v1/admin/stock/audit", "", "")
+	if st["clean"] != true {
+		t.Fatalf("stock audit: %v", st)
+	}
+	if placed.Load() < 20 || paid.Load() == 0 {
+		t.Fatalf("too little load to mean anything: %d placed, %d paid", placed.Load(), paid.Load())
+	}
+	t.Logf("%d orders placed, %d payments answered 200, %d paid orders cancelled; %v orders checked by the audit; "+
+		"settled %v after the restart (%v after the load ended)", placed.Load(), paid.Load(), cancelled.Load(), audit["orders"],
+		settled.Sub(restarted).Round(time.Millisecond), settled.Sub(loadEnded).Round(time.Millisecond))
+}
+
+// tmfdProcess is a tmfd started as a process of its own.
+type tmfdProcess struct {
+	base string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	done chan struct{}
+}
+
+// startTmfd starts bin serve on a free port and waits until it is ready;
+// the process is stopped when the test ends, its log printed if it failed.
+func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdProcess {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	args := []string{"serve", "--listen", addr, "--db", dsn, "--config", cfg, "--admin-token", crashAdmin,
+		"--bizpack-dir", filepath.Join(dir, "uploads-"+name), "--payment-call-timeout", "1s"}
+	if demo {
+		args = append(args, "--demo")
+	}
+	p := &tmfdProcess{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &bytes.Buffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.log}, &lockedWriter{w: p.log}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("tmfd %s log:\n%s", name, p.log.String())
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(p.base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return p
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("tmfd %s exited before it was ready:\n%s", name, p.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tmfd %s not ready after a minute:\n%s", name, p.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill SIGKILLs the process: no shutdown, no cleanup.
+func (p *tmfdProcess) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// crashPlace places an order of a case and answers its id ("" when refused
+// or the server is down).
+func crashPlace(base, token, key string) string {
+	code, body := crashCall(base, token, "POST", "/v1/orders",
+		`{"items":[{"sku":"case-x","quantity":1}],"shippingAddress":{"region":"east","line1":"1 Bund"}}`, key)
+	if code != http.StatusCreated {
+		return ""
+	}
+	id, _ := body["id"].(string)
+	return id
+}
+
+var crashClient = &http.Client{Timeout: 20 * time.Second}
+
+// crashCall is apiCall without a testing.T (it runs in the buyers'
+// goroutines): a server that is down answers 0.
+func crashCall(base, token, method, path, body, key string) (int, map[string]any) {
+	req, err := http.NewRequest(method, base+path, bytes.NewReader([]byte(body)))
+	if err != nil {
+		return 0, nil
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := crashClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
