@@ -286,7 +286,9 @@ func (r *faultRun) story(ctx context.Context, rng *rand.Rand, svc *order.Service
 			if rng.IntN(4) == 0 {
 				// A payment racing a cancellation or the timeout.
 				var wg sync.WaitGroup
-				wg.Go(func() { _, _ = svc.Pay(ctx, id, order.PayRequest{Key: key, Card: &payment.Card{Number: card}, Actor: "buyer"}) })
+				wg.Go(func() {
+					_, _ = svc.Pay(ctx, id, order.PayRequest{Key: key, Card: &payment.Card{Number: card}, Actor: "buyer"})
+				})
 				wg.Go(func() { r.endUnpaid(ctx, rng.IntN(2) == 0, svc, id) })
 				wg.Wait()
 				continue
