@@ -399,6 +399,23 @@ func (s *Sandbox) call(ctx context.Context, op Op, key, fingerprint string, amou
 	started, expires := begun.UnixMicro(), callExpiry(ctx, begun)
 	mine := sandboxCall{CallKey: ck, Fingerprint: truncate(fingerprint, 255), State: sbRunning, Started: started, Expires: expires,
 		UpdatedAt: dbutil.Stamp(begun)}
+	if latency <= 0 && !hang && !lose && !s.hasRules() {
+		// An acquirer that answers at once: the key, the work and the
+		// outcome in one transaction (a concurrent call with the key waits
+		// for it on the key's row, then replays it).
+		out, inserted, err := s.callAtOnce(db, mine, act)
+		if inserted || err != nil {
+			if err == nil && out.ID != "" {
+				s.countActed(op, out)
+				return out, true, nil
+			}
+			if err == nil { // declined: answered from what was remembered
+				replay, _, rerr := s.replay(db, ck, fingerprint, started, expires)
+				return replay, false, rerr
+			}
+			return sandboxObject{}, false, err
+		}
+	}
 	inserted, err := dbutil.InsertOnce(db, &mine)
 	if err != nil {
 		return sandboxObject{}, false, unavailable(err)
@@ -473,6 +490,46 @@ func (s *Sandbox) call(ctx context.Context, op Op, key, fingerprint string, amou
 	}
 	s.countActed(op, out)
 	return out, true, nil
+}
+
+// callAtOnce claims the key of a call, acts and records the outcome in ONE
+// transaction; inserted is false (and nothing done) when the key exists.
+// A processor error rolls everything back: the key stays free.
+func (s *Sandbox) callAtOnce(db *gorm.DB, mine sandboxCall, act func(tx *gorm.DB) (sandboxObject, error)) (sandboxObject, bool, error) {
+	var out sandboxObject
+	inserted := false
+	err := dbutil.RunTx(db.Statement.Context, db, 8, func(tx *gorm.DB) error {
+		out, inserted = sandboxObject{}, false
+		ok, err := dbutil.InsertOnce(tx, &mine)
+		if err != nil || !ok {
+			return err
+		}
+		inserted = true
+		o, err := act(tx)
+		var decline *DeclineError
+		switch {
+		case err == nil:
+			out = o
+			return finish(tx, mine.CallKey, mine.Started, o.ID, nil)
+		case errors.As(err, &decline):
+			return finish(tx, mine.CallKey, mine.Started, "", decline)
+		}
+		return err
+	})
+	var pe *ProcessorError
+	switch {
+	case errors.As(err, &pe):
+		return sandboxObject{}, true, err
+	case err != nil:
+		return sandboxObject{}, true, unavailable(err)
+	}
+	return out, inserted, nil
+}
+
+func (s *Sandbox) hasRules() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.rules) > 0
 }
 
 // finish marks a running call of this caller done, with its result or its

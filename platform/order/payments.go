@@ -87,16 +87,17 @@ func (s *Service) payByCard(ctx context.Context, o store.Order, req PayRequest) 
 		return PayResult{}, refuse(CodePaymentInvalid, nil, "order %s is paid by card: the request needs a card", o.ID)
 	}
 	key := cardKey(o.ID, req.Key)
-	// A key seen before answers as the first time, whatever the order
-	// became since.
-	prev, err := payment.PaymentByKey(ctx, s.store.DB(ctx), key)
-	switch {
-	case err == nil && prev.State != payment.StatePending:
-		return s.chargeAnswer(ctx, o.ID, prev)
-	case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
-		return PayResult{}, err
-	}
 	if o.Status != lifecycle.PendingPayment {
+		// A key seen before answers as the first time, whatever the order
+		// became since (a key of an order pending payment is answered by
+		// Charge itself).
+		prev, err := payment.PaymentByKey(ctx, s.store.DB(ctx), key)
+		switch {
+		case err == nil && prev.State != payment.StatePending:
+			return s.chargeAnswer(ctx, o.ID, prev)
+		case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
+			return PayResult{}, err
+		}
 		return PayResult{}, refuse(CodeEventNotAllowed, map[string]any{"status": o.Status, "allowedEvents": allowedOf(s.lifecycleOf(o.BizCode), o.Status)},
 			"order %s is %s: there is nothing to pay", o.ID, o.Status)
 	}
