@@ -21,7 +21,8 @@
 //   - tmf_payments: one row per payment operation, a charge or a refund of an
 //     order, by one method ("card", "agent_credit", …), under an idempotency
 //     key that is unique across all payments. A payment is pending, then
-//     succeeded or failed, once. It keeps the processor's reference, the
+//     succeeded or failed, once (a charge recovery gave up as abandoned
+//     becomes succeeded if its capture turns up after all). It keeps the processor's reference, the
 //     processor's failure code and message, and of a card only its brand and
 //     last four digits: the number itself is never stored, logged or printed.
 //   - tmf_payment_balances: one row per order: captured, refunded, and the
@@ -34,7 +35,8 @@
 //     the release, ORDER/refund/KEY, AGENT/limit/ID). The account always
 //     equals what its moves add up to.
 //
-// Models lists the four for the platform's migration.
+// Models lists them, and the sandbox acquirer's two tables, for the
+// platform's migration.
 //
 // # Rules of change
 //
@@ -50,43 +52,61 @@
 // # Card payments
 //
 // Payments charges and refunds orders through a Processor, an acquirer
-// with three operations: Authorize (hold an amount on a card), Capture
-// (take it) and Refund (give back part of a capture). Each processor call
-// carries its own idempotency key, derived from the payment's id, so that
-// trying a payment again replays at the acquirer instead of charging twice.
+// with five operations: Authorize (hold an amount on a card), Capture
+// (take it), Void (let a hold go), Refund (give back part of a capture)
+// and Lookup (what became of a call, by its key). Each processor call
+// carries its own idempotency key, derived from the payment's id
+// (ID/authorize, ID/capture, ID/void, ID/refund), so that trying a payment
+// again replays at the acquirer instead of charging twice, and each is
+// bounded by Payments.CallTimeout.
 //
-// Payments.Charge runs outside any transaction, because it must not hold
-// one while the acquirer works. In a short transaction it inserts the
-// pending payment under the request's key and takes the order's charge
-// slot (refused with AlreadyPaidError or InProgressError when another
-// charge holds it); it then authorizes and captures; in another short
-// transaction it records the outcome with a conditional update on
-// state = 'pending' and adds the amount to the order's captured balance.
-// A decline fails the payment (its code and message kept) and frees the
-// order's slot. A processor error or a timeout decides nothing: the payment
-// stays pending and is taken up again by the next call with the same key.
-// A call owns a pending payment for a lease (Payments.Lease): a concurrent
-// call with the same key gets InProgressError, and a call that crashed is
-// taken over when its lease runs out. The same key always answers with the
-// same payment; N concurrent charges with one key capture once.
+// A payment is a recoverable flow. Payments.Charge runs outside any
+// transaction, because it must not hold one while the acquirer works. In a
+// short transaction it records the attempt — the pending payment under
+// the request's key — and takes the order's charge slot (refused with
+// AlreadyPaidError or InProgressError when another charge holds it); it
+// then authorizes and captures; a capture is handed to the caller's
+// Settler, which records it (RecordCapture) together with what it pays
+// for — the order's transition — in ONE transaction. A decline fails the
+// payment (its code and message kept) and frees the order's slot. A
+// processor error, a timeout or a failed settling decides nothing: the
+// payment stays pending, and the next call with the same key resumes it.
+// A call owns a pending payment for a lease (Payments.Lease): a
+// concurrent call with the same key gets InProgressError, and a call that
+// crashed is taken over when its lease runs out. The same key always
+// answers with the same payment; N concurrent charges with one key
+// capture once.
 //
-// Payments.Refund gives back part or all of what the order's charge
-// captured, once per key. It reserves the amount on the balance first
-// (refunded + amount <= captured, RefundExceedsError otherwise), so
-// concurrent refunds never exceed the capture, then calls the processor,
-// and gives the amount back when the processor declines. Refunds of an
-// order paid with agent credit go to the agent's credit (RefundCredit).
+// Refunds are owed, then paid. OweRefund records a refund inside the
+// transaction that decides it (a cancellation, a received return, a
+// capture its order could not take): a pending refund whose amount is
+// reserved on the balance at once (refunded + amount <= captured, so
+// concurrent refunds never exceed the capture). Payments.Refund does the
+// same and calls the processor at once. A decline fails a refund for good
+// and gives its amount back (OnRefundFailed, FailedRefunds, RetryRefund).
+// Refunds of an order paid with agent credit go to the agent's credit
+// (RefundCredit).
 //
-// After a succeeded charge the platform fires the order's payment event; a
-// failed charge fires its payment-failed event.
+// Payments.Recover is the durable recovery: it settles every pending
+// payment nobody works on (lease run out) that is due (its next attempt
+// has come; transient failures back off exponentially): owed refunds are
+// paid; a charge is settled from what the processor knows of its keys — a
+// capture is handed to the Settler, an authorization alone is voided and
+// the charge fails as FailureAbandoned. Every step takes its payment with
+// a conditional update, so any number of processes recover at once.
 //
 // # The sandbox
 //
-// Sandbox is the built-in Processor: in memory, safe for concurrent use,
-// and strict like an acquirer. It remembers every key with its outcome
-// (declines too), refuses to capture more than was authorized or refund more
-// than was captured, and answers "request_in_progress" to a second call
-// with a key still being worked on. Test card numbers have fixed outcomes:
+// Sandbox is the built-in Processor. It keeps its state in its own tables
+// of the platform's database (tmf_sandbox_calls, tmf_sandbox_objects), so
+// it survives restarts and every process on the database sees the same
+// charges. It is strict like an acquirer: it remembers every key with its
+// outcome (declines too), refuses to capture more than was authorized or a
+// voided authorization, to void a captured one, to refund more than was
+// captured, and answers "request_in_progress" to a second call with a key
+// still being worked on (a call whose caller died is taken for dead after
+// the caller's deadline). Test card numbers have fixed outcomes in every
+// process:
 //
 //	4242424242424242  approved (as is any other valid number)
 //	4000000000000002  declined: card_declined
@@ -94,11 +114,15 @@
 //	4000000000000069  declined: expired_card
 //	4000000000000119  processor error: processing_error
 //	4000000000000341  authorized, then the capture is declined
-//	4000000000000259  hangs until the caller's context ends
+//	4000000000000259  authorize hangs until the caller's context ends
+//	4000000000003113  authorized, then the capture hangs
+//	4000000000003055  the capture succeeds but its first answer is lost
+//	4000000000003097  approved; every refund of it is declined
 //
-// and rules program more failures: fail the next N calls of an operation,
-// or every call above an amount, with a decline or a processor error.
-// SetLatency makes it answer as slowly as a remote acquirer.
+// and rules program more failures per Sandbox value: fail the next N calls
+// of an operation, or every call above an amount, with a decline, a
+// processor error, a hang or a lost answer. SetLatency makes it answer as
+// slowly as a remote acquirer.
 //
 // # Agent credit
 //

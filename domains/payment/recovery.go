@@ -179,18 +179,3 @@ func (p *Payments) recoverCharge(ctx context.Context, db *gorm.DB, pay Payment, 
 	}
 	return later(inProgress)
 }
-
-// Unresolved counts the pending payments whose lease ran out before
-// olderThan (UTC Unix microseconds): attempts nobody works on, which
-// recovery has not settled yet.
-func Unresolved(ctx context.Context, db *gorm.DB, olderThan int64) ([]Payment, error) {
-	var out []Payment
-	if err := db.WithContext(ctx).Where("state = ? AND lease_until < ? AND updated_at IS NOT NULL", StatePending, olderThan).
-		Order("id").Limit(1000).Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("payment: unresolved payments: %w", err)
-	}
-	for i := range out {
-		stampPayment(&out[i])
-	}
-	return out, nil
-}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,7 +231,7 @@ func (s *Sandbox) Authorize(ctx context.Context, req AuthorizeRequest) (Authoriz
 			case CardCaptureDeclined, CardCaptureHangs, CardAnswerLost, CardRefundDeclined:
 				behaviour = digits
 			}
-			a := sandboxObject{ID: newID("auth"), Kind: sbAuthorization, Amount: req.Amount, Currency: req.Currency,
+			a := sandboxObject{ID: newID(authPrefix(behaviour)), Kind: sbAuthorization, Amount: req.Amount, Currency: req.Currency,
 				Brand: info.Brand, Last4: info.Last4, Card: behaviour, CreatedAt: dbutil.Stamp(time.Now())}
 			return a, tx.Create(&a).Error
 		})
@@ -243,8 +244,8 @@ func (s *Sandbox) Authorize(ctx context.Context, req AuthorizeRequest) (Authoriz
 // Capture implements Processor.
 func (s *Sandbox) Capture(ctx context.Context, req CaptureRequest) (Capture, error) {
 	fp := fmt.Sprintf("%s|%d", req.AuthorizationID, req.Amount)
-	behaviour := s.behaviour(ctx, req.AuthorizationID)
-	res, _, err := s.call(ctx, OpCapture, req.Key, fp, req.Amount, behaviour == CardCaptureHangs, behaviour == CardAnswerLost,
+	res, _, err := s.call(ctx, OpCapture, req.Key, fp, req.Amount,
+		strings.HasPrefix(req.AuthorizationID, authPrefix(CardCaptureHangs)+"_"), strings.HasPrefix(req.AuthorizationID, authPrefix(CardAnswerLost)+"_"),
 		func(tx *gorm.DB) (sandboxObject, error) {
 			a, err := sbObject(tx, req.AuthorizationID, sbAuthorization)
 			switch {
@@ -599,15 +600,17 @@ func sbObject(db *gorm.DB, id, kind string) (sandboxObject, error) {
 	return o, err
 }
 
-// behaviour is the test-card behaviour of an authorization ("" when none
-// or unknown).
-func (s *Sandbox) behaviour(ctx context.Context, authID string) string {
-	var cards []string
-	s.db.WithContext(ctx).Model(&sandboxObject{}).Where("id = ?", authID).Pluck("card", &cards)
-	if len(cards) == 0 {
-		return ""
+// authPrefix is the id prefix of an authorization of a test card whose
+// capture does not answer normally, so that Capture knows it without a
+// query ("auth" for every other card).
+func authPrefix(card string) string {
+	switch card {
+	case CardCaptureHangs:
+		return "auth_hang"
+	case CardAnswerLost:
+		return "auth_lost"
 	}
-	return cards[0]
+	return "auth"
 }
 
 // countActed counts an operation that took effect.
