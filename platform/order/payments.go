@@ -95,14 +95,24 @@ func (s *Service) payByCard(ctx context.Context, o store.Order, req PayRequest) 
 		switch {
 		case err == nil && prev.State != payment.StatePending:
 			return s.chargeAnswer(ctx, o.ID, prev)
-		case err != nil && !errors.Is(err, gorm.ErrRecordNotFound):
+		case err == nil:
+			// The attempt was left pending before the order moved on: finish
+			// it now (a capture that went through is refunded at once).
+			return s.charge(ctx, o, key, *req.Card, req.Actor)
+		case !errors.Is(err, gorm.ErrRecordNotFound):
 			return PayResult{}, err
 		}
 		return PayResult{}, refuse(CodeEventNotAllowed, map[string]any{"status": o.Status, "allowedEvents": allowedOf(s.lifecycleOf(o.BizCode), o.Status)},
 			"order %s is %s: there is nothing to pay", o.ID, o.Status)
 	}
+	return s.charge(ctx, o, key, *req.Card, req.Actor)
+}
+
+// charge charges the order's total under key (or resumes the attempt of
+// key) and answers with its outcome.
+func (s *Service) charge(ctx context.Context, o store.Order, key string, card payment.Card, actor string) (PayResult, error) {
 	pay, err := s.payments.Charge(ctx, s.store.DB(ctx), payment.ChargeRequest{OrderID: o.ID, Key: key,
-		Amount: o.Total, Currency: o.Currency, Card: *req.Card}, s.settler(req.Actor))
+		Amount: o.Total, Currency: o.Currency, Card: card}, s.settler(actor))
 	if err != nil {
 		return PayResult{}, chargeError(err)
 	}
