@@ -332,33 +332,30 @@ func PaymentByKey(ctx context.Context, db *gorm.DB, key string) (Payment, error)
 // processor calls, each bounded by CallTimeout.
 
 func (p *Payments) authorize(ctx context.Context, req AuthorizeRequest) (Authorization, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
-	defer cancel()
-	return p.proc.Authorize(ctx, req)
+	return bounded(ctx, p, req, p.proc.Authorize)
 }
 
 func (p *Payments) capture(ctx context.Context, req CaptureRequest) (Capture, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
-	defer cancel()
-	return p.proc.Capture(ctx, req)
+	return bounded(ctx, p, req, p.proc.Capture)
 }
 
 func (p *Payments) void(ctx context.Context, req VoidRequest) (Void, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
-	defer cancel()
-	return p.proc.Void(ctx, req)
+	return bounded(ctx, p, req, p.proc.Void)
 }
 
 func (p *Payments) refund(ctx context.Context, req RefundRequest) (Refund, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
-	defer cancel()
-	return p.proc.Refund(ctx, req)
+	return bounded(ctx, p, req, p.proc.Refund)
 }
 
 func (p *Payments) lookup(ctx context.Context, op Op, key string) (Outcome, error) {
+	return bounded(ctx, p, key, func(ctx context.Context, key string) (Outcome, error) { return p.proc.Lookup(ctx, op, key) })
+}
+
+// bounded makes one processor call under CallTimeout.
+func bounded[Req, Resp any](ctx context.Context, p *Payments, req Req, call func(context.Context, Req) (Resp, error)) (Resp, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.callTimeout())
 	defer cancel()
-	return p.proc.Lookup(ctx, op, key)
+	return call(ctx, req)
 }
 
 // Payments returns the payments of an order, oldest first. It needs no
