@@ -53,6 +53,22 @@ type Payments struct {
 	// OnRefundFailed, when set, is called once for every refund the
 	// processor refused for good (a metric counts them).
 	OnRefundFailed func(Payment)
+	// OnSettled, when set, runs inside the transaction that settles a
+	// payment for good — a charge that failed (declined or abandoned), a
+	// refund that succeeded or failed — with the payment as it now is, so
+	// that what follows from it (an outbox event) commits with it; its
+	// error rolls the settling back. A captured charge is recorded by the
+	// caller's Settler, which has its own transaction.
+	OnSettled func(ctx context.Context, tx *gorm.DB, pay Payment) error
+}
+
+// settled runs OnSettled for pay, now in state with code and msg.
+func (p *Payments) settled(ctx context.Context, tx *gorm.DB, pay Payment, state, ref, code, msg string) error {
+	if p.OnSettled == nil {
+		return nil
+	}
+	pay.State, pay.ProcessorRef, pay.FailureCode, pay.FailureMessage = state, ref, code, msg
+	return p.OnSettled(ctx, tx, pay)
 }
 
 // NewPayments returns the service over proc; clock is the time of the
@@ -272,8 +288,11 @@ func (p *Payments) failCharge(ctx context.Context, db *gorm.DB, pay Payment, cod
 		if err != nil || !done {
 			return err
 		}
-		return tx.Exec("UPDATE tmf_payment_balances SET charge_id = '', method = '', updated_at = ? WHERE order_id = ? AND charge_id = ?",
-			now, pay.OrderID, pay.ID).Error
+		if err := tx.Exec("UPDATE tmf_payment_balances SET charge_id = '', method = '', updated_at = ? WHERE order_id = ? AND charge_id = ?",
+			now, pay.OrderID, pay.ID).Error; err != nil {
+			return err
+		}
+		return p.settled(ctx, tx, pay, StateFailed, "", code, msg)
 	})
 }
 

@@ -178,8 +178,11 @@ func (p *Payments) runRefund(ctx context.Context, db *gorm.DB, pay Payment) (Pay
 	switch {
 	case err == nil:
 		err = runTx(rctx, rdb, func(tx *gorm.DB) error {
-			_, err := settle(tx, pay.ID, StateSucceeded, refund.ID, "", "", p.now())
-			return err
+			done, err := settle(tx, pay.ID, StateSucceeded, refund.ID, "", "", p.now())
+			if err != nil || !done {
+				return err
+			}
+			return p.settled(rctx, tx, pay, StateSucceeded, refund.ID, "", "")
 		})
 	case errors.As(err, &decline):
 		failed := false
@@ -194,8 +197,11 @@ func (p *Payments) runRefund(ctx context.Context, db *gorm.DB, pay Payment) (Pay
 			if res.Error == nil && res.RowsAffected != 1 {
 				return fmt.Errorf("the balance of order %s has less than %d refunded", pay.OrderID, pay.Amount)
 			}
-			failed = res.Error == nil
-			return res.Error
+			if res.Error != nil {
+				return res.Error
+			}
+			failed = true
+			return p.settled(rctx, tx, pay, StateFailed, "", decline.Code, decline.Message)
 		})
 		if err == nil && failed && p.OnRefundFailed != nil {
 			p.OnRefundFailed(pay)

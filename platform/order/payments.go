@@ -252,6 +252,27 @@ func (s *Service) TimeOut(ctx context.Context, id, actor string) (View, error) {
 	return s.Fire(ctx, id, Event{Name: lifecycle.EventPaymentTimeout, Actor: actor})
 }
 
+// Outbox topics of payments settled outside an order transition (a
+// captured charge is the order's pay transition, order.transitioned).
+const (
+	TopicChargeFailed = "payment.charge_failed"
+	TopicRefunded     = "payment.refunded"
+	TopicRefundFailed = "payment.refund_failed"
+)
+
+// paymentSettled writes the outbox event of a payment settled for good, in
+// the transaction that settles it.
+func (s *Service) paymentSettled(ctx context.Context, tx *gorm.DB, pay payment.Payment) error {
+	topic := TopicRefunded
+	switch {
+	case pay.Kind == payment.KindCharge:
+		topic = TopicChargeFailed
+	case pay.State == payment.StateFailed:
+		topic = TopicRefundFailed
+	}
+	return s.store.EnqueueStep(pay.OrderID, event(topic, pay.OrderID, pay, s.now().UTC()))(ctx, tx)
+}
+
 // RecoveryActor is the actor recorded when payment recovery completes a
 // payment.
 const RecoveryActor = "system:payment-recovery"

@@ -2,6 +2,7 @@ package order_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +106,11 @@ func TestPaymentTimeoutSettlesAttemptsFirst(t *testing.T) {
 		if len(pays) != 1 || pays[0].State != payment.StateFailed || pays[0].FailureCode != payment.FailureAbandoned {
 			t.Fatalf("the hung attempt: %+v", pays)
 		}
+		var failed int64
+		if err := st.DB(ctx).Model(&store.OutboxEvent{}).Where("aggregate_id = ? AND topic = ?", hung.ID, order.TopicChargeFailed).
+			Count(&failed).Error; err != nil || failed != 1 {
+			t.Fatalf("%d %s events, %v", failed, order.TopicChargeFailed, err)
+		}
 		moneyClean(t, st, clk, lost.ID, hung.ID)
 		audit(t, st)
 	})
@@ -141,6 +147,15 @@ func TestLateCaptureOnCancelledOrderIsRefunded(t *testing.T) {
 			t.Fatalf("the same key after the refund: %v", err)
 		}
 		moneyClean(t, st, clk, v.ID)
+		// Every step left its event: the refund owed, then paid.
+		var topics []string
+		if err := st.DB(ctx).Model(&store.OutboxEvent{}).Where("aggregate_id = ? AND topic LIKE ?", v.ID, "payment.%").
+			Order("created_at").Pluck("topic", &topics).Error; err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(topics, []string{order.TopicRefundDue, order.TopicRefunded}) {
+			t.Fatalf("payment events %v", topics)
+		}
 		if l := level(t, st, "case", "east"); l.Reserved != 0 || l.Frozen != 0 {
 			t.Fatalf("stock %+v", l)
 		}

@@ -49,7 +49,8 @@ type Service struct {
 type Option func(*Service)
 
 // WithPayments sets the payments service card charges and refunds go
-// through; the default charges the in-memory sandbox processor.
+// through (the service sets its OnSettled to write payment events); the
+// default charges the sandbox acquirer in the store's database.
 func WithPayments(p *payment.Payments) Option { return func(s *Service) { s.payments = p } }
 
 // WithPromotions sets the promotion book the kernel's promotion.candidates
@@ -66,6 +67,8 @@ func NewService(k *kernel.Kernel, st *store.Store, opts ...Option) *Service {
 	if s.payments == nil {
 		s.payments = payment.NewPayments(payment.NewSandbox(st.DB(context.Background())), nil)
 	}
+	// Payments settled outside a transition leave their events with them.
+	s.payments.OnSettled = s.paymentSettled
 	return s
 }
 
