@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -121,8 +122,13 @@ rules:
 					pay(payment.CardDeclined, "k1")
 					pay(payment.CardApproved, "k2")
 				case 6: // cancelled unpaid, racing a payment
-					go pay(payment.CardAnswerLost, "k1")
+					base := pick(rng)
+					var race sync.WaitGroup
+					race.Go(func() {
+						crashCall(base, token, "POST", "/v1/orders/"+id+"/payments", `{"card":{"number":"`+payment.CardAnswerLost+`"}}`, "k1")
+					})
 					crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, "")
+					race.Wait()
 				case 7: // left to the payment timeout
 				}
 			}
@@ -176,7 +182,7 @@ rules:
 type tmfdProcess struct {
 	base string
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *lockedWriter
 	done chan struct{}
 }
 
@@ -195,8 +201,8 @@ func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdPr
 	if demo {
 		args = append(args, "--demo")
 	}
-	p := &tmfdProcess{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.log}, &lockedWriter{w: p.log}
+	p := &tmfdProcess{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &lockedWriter{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -238,15 +244,28 @@ func (p *tmfdProcess) kill(t *testing.T) {
 	<-p.done
 }
 
+// lockedWriter keeps what a process writes to its stdout and stderr.
 type lockedWriter struct {
 	mu sync.Mutex
-	w  *bytes.Buffer
+	w  bytes.Buffer
 }
 
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// String is the last 100 lines written, so that a failure's cause is not
+// buried under the server's log.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lines := strings.Split(strings.TrimRight(l.w.String(), "\n"), "\n")
+	if len(lines) > 100 {
+		lines = append([]string{fmt.Sprintf("… %d earlier lines", len(lines)-100)}, lines[len(lines)-100:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // crashPlace places an order of a case and answers its id ("" when refused
