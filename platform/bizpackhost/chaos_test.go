@@ -465,3 +465,133 @@ func TestStartAtBootOrOnDemand(t *testing.T) {
 		t.Fatalf("Configure with a bad checksum: %v", err)
 	}
 }
+
+// spawned starts the chaos bizpack with a child that holds its stderr and
+// returns the spec and a function that reads the child's pid.
+func spawned(t *testing.T) (bizpackhost.Spec, func() int) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "child.pid")
+	s := v1()
+	s.Args = []string{"--spawn-file", file}
+	return s, func() int {
+		t.Helper()
+		var pid int
+		eventually(t, "the bizpack's child started", func() bool {
+			b, err := os.ReadFile(file)
+			pid = atoi(strings.TrimSpace(string(b)))
+			return err == nil && pid > 0
+		})
+		return pid
+	}
+}
+
+// within fails the test if f does not return within d.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+		t.Logf("%s took %s", what, time.Since(start).Round(time.Millisecond))
+	case <-time.After(d):
+		t.Fatalf("%s still not done after %s", what, d)
+	}
+}
+
+func TestStopIsBoundedForAStoppedBizpack(t *testing.T) {
+	o := fast
+	o.KillGrace = 500 * time.Millisecond
+	e := setup(t, o)
+	e.load(t, v1())
+	pid := e.h.Pids()[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// go-plugin's Kill would wait forever for the stopped process to
+	// answer its Shutdown call.
+	within(t, 5*time.Second, "Close with a SIGSTOPped bizpack", e.h.Close)
+	eventually(t, "the stopped bizpack killed", func() bool { return !alive(pid) })
+}
+
+func TestExitIsSeenWhileAChildHoldsStderr(t *testing.T) {
+	e := setup(t, fast)
+	s, childPid := spawned(t)
+	e.load(t, s)
+	e.bind(t)
+	pid, child := e.h.Pids()[0], childPid()
+	_, err := validate(e.begin(t), "exit")
+	wantFailure(t, err, kernel.OutcomeError)
+	// The exit is seen although the child keeps the stderr pipe open, and
+	// the restart kills the child with its bizpack's process group.
+	eventually(t, "exited bizpack replaced", func() bool {
+		st := e.state(t)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid && st.Restarts == 1
+	})
+	eventually(t, "the child of the exited bizpack killed", func() bool { return !alive(child) })
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+}
+
+func TestChildrenDieWithTheirBizpackOnClose(t *testing.T) {
+	e := setup(t, fast)
+	s, childPid := spawned(t)
+	e.load(t, s)
+	child := childPid()
+	within(t, 10*time.Second, "Close", e.h.Close)
+	eventually(t, "the bizpack's child killed on Close", func() bool { return !alive(child) })
+}
+
+func TestOrphansOfAKilledHostAreEndedByTheNext(t *testing.T) {
+	runDir := t.TempDir()
+	spawnFile := filepath.Join(t.TempDir(), "child.pid")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+bins.v1, "TMF_CHAOS_SUM="+bins.sumV1,
+		"TMF_CHAOS_RUNDIR="+runDir, "TMF_CHAOS_SPAWN="+spawnFile)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "pid ") {
+		t.Fatalf("child host said %q, %v", line, err)
+	}
+	pid := atoi(strings.TrimSpace(strings.TrimPrefix(line, "pid ")))
+	b, err := os.ReadFile(spawnFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	// A decoy in no recorded group must survive the reaping.
+	decoy := exec.Command("sleep", "60")
+	if err := decoy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = decoy.Process.Kill(); _ = decoy.Wait() })
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	eventually(t, "bizpack gone with its server", func() bool { return !alive(pid) })
+	if !alive(child) {
+		t.Fatalf("the bizpack's child %d died with the host: nothing left to reap, the test proves nothing", child)
+	}
+	k, err := catalog.NewKernel(kernel.WithoutMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := bizpackhost.New(k, bizpackhost.Options{RunDir: runDir})
+	defer next.Close()
+	eventually(t, "the orphan ended by the next host", func() bool { return !alive(child) })
+	if !alive(decoy.Process.Pid) {
+		t.Fatal("the next host killed a process that was not its predecessor's")
+	}
+	if left, _ := filepath.Glob(filepath.Join(runDir, "*")); len(left) != 0 {
+		t.Fatalf("records left after reaping: %v", left)
+	}
+}

@@ -106,6 +106,17 @@ type Options struct {
 	// Drain is how long a replaced standby version keeps running for the
 	// operations that began on it (30s).
 	Drain time.Duration
+	// KillGrace is how long a stopping bizpack may take to exit by itself
+	// before its whole process group is killed (2s). Stopping or
+	// restarting a bizpack takes at most about twice this, whatever the
+	// bizpack does.
+	KillGrace time.Duration
+	// RunDir is a directory the host owns (tmfd: <data dir>/bizpacks) where
+	// it records the process group of every bizpack it runs. A host that
+	// was killed without closing leaves the records behind, and the next
+	// host started on the same RunDir ends the processes they name (a
+	// bizpack's children outlive it otherwise). Empty: no records.
+	RunDir string
 }
 
 func (o Options) withDefaults() Options {
@@ -129,6 +140,7 @@ func (o Options) withDefaults() Options {
 	def(&o.ReadyTimeout, 15*time.Second)
 	def(&o.ExitPoll, 100*time.Millisecond)
 	def(&o.Drain, 30*time.Second)
+	def(&o.KillGrace, 2*time.Second)
 	return o
 }
 
@@ -169,9 +181,19 @@ type pack struct {
 	draining         []*instance
 }
 
-// New returns a host that registers bizpacks in k's registry.
+// New returns a host that registers bizpacks in k's registry. With a
+// RunDir, it first ends the processes a previous host left there.
 func New(k *kernel.Kernel, o Options) *Host {
-	return &Host{k: k, opts: o.withDefaults(), specs: map[string]Spec{}, packs: map[string]*pack{}}
+	o = o.withDefaults()
+	if o.RunDir != "" {
+		if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
+			o.Logger.Warn("bizpack run directory unusable: process groups are not recorded", "dir", o.RunDir, "error", err)
+			o.RunDir = ""
+		} else if n := reapGroups(o.RunDir, o.Logger); n > 0 {
+			o.Logger.Warn("ended processes left by a previous host", "count", n)
+		}
+	}
+	return &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
 }
 
 // Configure declares the bizpacks the server may run and starts those

@@ -128,12 +128,17 @@ func (e *refusedError) Unwrap() error { return e.err }
 
 func (in *instance) startOnce() error {
 	p, err := plugin.Start(plugin.Options{Path: in.spec.Path, Args: in.spec.Args, SHA256: in.spec.SHA256,
-		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.opts.pluginLogger(in.spec.Name)})
+		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.opts.pluginLogger(in.spec.Name), KillGrace: in.opts.KillGrace})
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
 			return &refusedError{err}
 		}
 		return err
+	}
+	if in.opts.RunDir != "" {
+		if err := recordGroup(in.opts.RunDir, p.Pid()); err != nil {
+			in.log.Warn("process group not recorded: its children may outlive a killed host", "error", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.opts.HealthTimeout)
 	defer cancel()
@@ -152,6 +157,9 @@ func (in *instance) startOnce() error {
 	}
 	if err != nil {
 		p.Kill()
+		if in.opts.RunDir != "" {
+			forgetGroup(in.opts.RunDir, p.Pid())
+		}
 		return err
 	}
 	in.mu.Lock()
@@ -197,6 +205,9 @@ func (in *instance) kill() {
 	in.mu.Unlock()
 	if p != nil {
 		p.Kill()
+		if in.opts.RunDir != "" {
+			forgetGroup(in.opts.RunDir, p.Pid())
+		}
 	}
 }
 

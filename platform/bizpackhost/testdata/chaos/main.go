@@ -9,6 +9,8 @@
 //	other  allows, with the bizpack's version as the verdict's code
 //
 // With --crash-file PATH it exits at start while PATH exists (a crash loop).
+// With --spawn-file PATH it starts a child at start that sleeps forever
+// holding its stderr, and writes the child's pid to PATH.
 package main
 
 import (
@@ -16,6 +18,8 @@ import (
 	"errors"
 	"flag"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 
 	"github.com/tmf-platform/tmf/extensions"
@@ -71,7 +75,22 @@ func newBizpack() *extensions.Bizpack {
 
 func main() {
 	crash := flag.String("crash-file", "", "exit at start while this file exists")
+	spawn := flag.String("spawn-file", "", "start a child holding stderr and write its pid here")
+	sleeper := flag.Bool("sleeper", false, "sleep forever (the child of --spawn-file)")
 	flag.Parse()
+	if *sleeper {
+		select {}
+	}
+	if *spawn != "" {
+		c := exec.Command(os.Args[0], "--sleeper")
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			panic(err)
+		}
+		if err := os.WriteFile(*spawn, []byte(strconv.Itoa(c.Process.Pid)), 0o600); err != nil {
+			panic(err)
+		}
+	}
 	if *crash != "" {
 		if _, err := os.Stat(*crash); err == nil {
 			os.Exit(3)
