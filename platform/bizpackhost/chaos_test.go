@@ -133,8 +133,10 @@ func TestPanicIsContained(t *testing.T) {
 	}
 }
 
-func TestHangIsCutAtTheDeadlineThenRestarted(t *testing.T) {
-	e := setup(t, fast)
+func TestHangIsCutAtTheDeadlineAndOpensOnlyThatPointsBreaker(t *testing.T) {
+	o := fast
+	o.BreakerCooldown, o.MaxBreakerCooldown = time.Hour, time.Hour
+	e := setup(t, o)
 	e.load(t, v1())
 	e.bind(t)
 	pid := e.h.Pids()[0]
@@ -142,17 +144,121 @@ func TestHangIsCutAtTheDeadlineThenRestarted(t *testing.T) {
 		_, err := validate(e.begin(t), "hang")
 		wantFailure(t, err, kernel.OutcomeTimeout)
 	}
-	// Three failures in a row open the breaker, which restarts the process.
-	eventually(t, "hung process replaced", func() bool {
+	// The implementation hangs, the process does not: it answers its
+	// health check, so it is not restarted; order.validate's breaker is
+	// open and the bizpack's other points still answer.
+	_, err := validate(e.begin(t), "alice")
+	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrBreakerOpen) {
+		t.Fatalf("cause %v, want the open breaker", ee.Cause)
+	}
+	wantPricedBy(t, e, "1.0.0")
+	time.Sleep(300 * time.Millisecond) // time for a health check to act if it wrongly would
+	if st := e.state(t); st.Restarts != 0 || st.Pid != pid || pointBreaker(st, extensions.OrderValidate) != "open" ||
+		pointBreaker(st, extensions.PricingAdjust) != "closed" {
+		t.Fatalf("state %+v, want the same process, validate's breaker open, adjust's closed", st)
+	}
+}
+
+// wantPricedBy asserts that pricing.adjust was answered by the bizpack.
+func wantPricedBy(t *testing.T, e *env, version string) {
+	t.Helper()
+	got, err := pricing.Adjust.Call(e.begin(t), extensions.PriceSheet{BizCode: "retail", Currency: "CNY",
+		Lines: []extensions.Line{{SKU: "s", Quantity: 1, UnitPrice: 1000}}})
+	if err != nil || !slices.Contains(got.Adjustments, "chaos:"+version) {
+		t.Fatalf("adjust = %+v, %v; want the bizpack %s's adjustment", got, err, version)
+	}
+}
+
+func pointBreaker(st kernel.BizpackState, point string) string {
+	for _, p := range st.Points {
+		if p.Point == point {
+			return p.Breaker
+		}
+	}
+	return ""
+}
+
+func TestStoppedBizpackIsRestartedOnceItsHealthCheckFails(t *testing.T) {
+	o := fast
+	o.HealthTimeout, o.KillGrace = 300*time.Millisecond, 300*time.Millisecond
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	_, err := validate(e.begin(t), "alice")
+	wantFailure(t, err, kernel.OutcomeTimeout)
+	// One deadline miss asks for a health check; the stopped process does
+	// not answer it and is replaced.
+	eventually(t, "stopped process replaced", func() bool {
 		st := e.state(t)
-		return st.Restarts >= 1 && st.Pid != 0 && st.Pid != pid && !alive(pid)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid && !alive(pid)
 	})
 	eventually(t, "calls answered again", func() bool {
 		d, err := validate(e.begin(t), "alice")
 		return err == nil && d.Allowed
 	})
-	if st := e.state(t); st.Breaker != "closed" {
-		t.Fatalf("breaker %s after recovery", st.Breaker)
+}
+
+func TestDeadlineMissesOnABusyHostRestartNothing(t *testing.T) {
+	o := fast
+	o.HealthTimeout = 5 * time.Second
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	// CPU starvation, made certain: the process is not scheduled for a
+	// while (SIGSTOP), so every call misses its 50ms deadline, then it runs
+	// again (SIGCONT) well within its health check's time limit.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		_, err := validate(e.begin(t), "alice")
+		if err == nil {
+			t.Fatal("a stopped process answered")
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "calls answered again", func() bool {
+		d, err := validate(e.begin(t), "alice")
+		return err == nil && d.Allowed
+	})
+	wantPricedBy(t, e, "1.0.0")
+	if st := e.state(t); st.Restarts != 0 || st.Pid != pid {
+		t.Fatalf("state %+v: a slow but healthy process was restarted", st)
+	}
+}
+
+func TestAFailingFallbackPointLeavesTheOtherPointsAlone(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	route := func() (extensions.Route, error) {
+		return stock.RouteWarehouse.Call(e.begin(t), extensions.RouteRequest{BizCode: "retail", Region: "fail",
+			Lines:     []extensions.Line{{SKU: "s", Quantity: 1}},
+			Locations: []extensions.LocationStock{{Location: "wh-1", Sellable: map[string]int64{"s": 5}}}})
+	}
+	for range 10 {
+		// fallback: the platform default answers each time.
+		if r, err := route(); err != nil || r.Location != "wh-1" {
+			t.Fatalf("route = %+v, %v; want the platform default's wh-1", r, err)
+		}
+	}
+	st := e.state(t)
+	if pointBreaker(st, extensions.StockRouteWarehouse) != "open" {
+		t.Fatalf("route's breaker %q after 10 failures, want open", pointBreaker(st, extensions.StockRouteWarehouse))
+	}
+	// The fail points of the same bizpack are untouched.
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	wantPricedBy(t, e, "1.0.0")
+	if st := e.state(t); st.Restarts != 0 || st.Pid != pid || pointBreaker(st, extensions.OrderValidate) != "closed" {
+		t.Fatalf("state %+v: want the same process and validate's breaker closed", st)
 	}
 }
 
@@ -234,16 +340,13 @@ func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 		_, err := validate(e.begin(t), "fail")
 		wantFailure(t, err, kernel.OutcomeError)
 	}
-	eventually(t, "restarted after the breaker opened", func() bool {
-		st := e.state(t)
-		return st.Restarts == 1 && st.Status == bizpackhost.StatusRunning
-	})
 	_, err := validate(e.begin(t), "alice")
 	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrBreakerOpen) {
 		t.Fatalf("cause %v, want the open breaker", ee.Cause)
 	}
-	if st := e.state(t); st.Breaker != "open" {
-		t.Fatalf("breaker %s, want open", st.Breaker)
+	// A failing implementation is not a failing process: no restart.
+	if st := e.state(t); st.Breaker != "open" || st.Restarts != 0 || st.Status != bizpackhost.StatusRunning {
+		t.Fatalf("state %+v, want breaker open, no restart", st)
 	}
 }
 

@@ -3,11 +3,14 @@
 // automatic mutual TLS, after its SHA-256 checksum is verified, without the
 // server's environment.
 //
-// The host supervises each bizpack: a process that exits is restarted with
-// exponential backoff; a circuit breaker cuts a bizpack off after repeated
-// failures (calls then follow their point's failure policy at once) and
-// restarts it; every call carries its point's deadline and the caller's
-// cancellation. A new version is started beside the running one and takes
+// The host supervises each bizpack: a process that exits, or that fails
+// the health check a missed deadline triggers, is restarted with
+// exponential backoff; each point of a bizpack has its own circuit breaker,
+// which cuts that point off after repeated failures (its calls then follow
+// the point's failure policy at once) without touching the process or the
+// other points; every call carries its point's deadline and the caller's
+// cancellation. Stopping a bizpack takes at most about twice KillGrace and
+// ends its whole process group. A new version is started beside the running one and takes
 // new operations only once healthy; operations already begun finish on the
 // version they began with, and the previous version stays up so that a
 // rollback is one call. Close ends every process; a server that dies
@@ -87,7 +90,8 @@ type Options struct {
 	// Logger receives the host's events and the bizpacks' log lines
 	// (discarded).
 	Logger *slog.Logger
-	// BreakerFailures in a row open a bizpack's breaker (5).
+	// BreakerFailures in a row open the breaker of one point of a
+	// bizpack (5).
 	BreakerFailures int
 	// BreakerCooldown is how long an opened breaker refuses calls before a
 	// trial (1s); it doubles with each opening in a row up to

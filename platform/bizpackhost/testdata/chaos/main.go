@@ -8,6 +8,9 @@
 //	env    denies, giving its whole environment as the reason
 //	other  allows, with the bizpack's version as the verdict's code
 //
+// stock.route_warehouse hangs for the region "hang", fails for "fail" and
+// skips otherwise.
+//
 // With --crash-file PATH it exits at start while PATH exists (a crash loop).
 // With --spawn-file PATH it starts a child at start that sleeps forever
 // holding its stderr, and writes the child's pid to PATH.
@@ -62,8 +65,11 @@ func newBizpack() *extensions.Bizpack {
 		return s, nil
 	})
 	extensions.Implement(b, extensions.StockRouteWarehouse, func(ctx context.Context, r extensions.RouteRequest) (extensions.Route, error) {
-		if r.Region == "hang" {
+		switch r.Region {
+		case "hang":
 			select {}
+		case "fail":
+			return extensions.Route{}, errors.New("chaos: asked to fail routing")
 		}
 		return extensions.Route{}, extensions.ErrSkip
 	})
