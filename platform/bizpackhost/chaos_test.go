@@ -2,13 +2,17 @@ package bizpackhost_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -696,5 +700,75 @@ func TestOrphansOfAKilledHostAreEndedByTheNext(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(runDir, "*")); len(left) != 0 {
 		t.Fatalf("records left after reaping: %v", left)
+	}
+}
+
+func TestHugeTextFromABizpackIsCut(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	limit := kernel.MaxText + 64 // the cut text and its note
+	op := e.begin(t)
+	_, err := validate(op, "big")
+	ee := wantFailure(t, err, kernel.OutcomeError)
+	if n := len(ee.Error()); n > limit+200 {
+		t.Fatalf("the error of a 1 MB message is %d bytes", n)
+	}
+	for _, r := range op.Trace() {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > limit+512 {
+			t.Fatalf("a trace record of %d bytes", len(b))
+		}
+	}
+	d, err := validate(e.begin(t), "bigdeny")
+	if err != nil || d.Allowed {
+		t.Fatalf("validate = %+v, %v; want a veto", d.Allowed, err)
+	}
+	if len(d.Reason) > limit || len(d.Code) > limit || !strings.Contains(d.Reason, "bytes cut") {
+		t.Fatalf("a 1 MB veto kept %d bytes of reason and %d of code", len(d.Reason), len(d.Code))
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBizpackLogIsCutAndRateLimited(t *testing.T) {
+	var logs lockedBuffer
+	o := fast
+	o.LogRate = 10
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	d, err := validate(e.begin(t), "spam")
+	if err != nil || !d.Allowed {
+		t.Fatalf("validate = %+v, %v", d, err)
+	}
+	// 2000 lines of 4 KiB (8 MB) were written to stderr.
+	eventually(t, "dropped lines counted", func() bool { return e.state(t).LogLinesDropped > 1900 })
+	lines := strings.Count(logs.String(), "msg=\"bizpack log\"")
+	if lines == 0 || lines > 40 {
+		t.Fatalf("%d bizpack log lines reached the host's log, want 1..40 (10/s, burst 20)", lines)
+	}
+	if n := len(logs.String()); n > 40*(kernel.MaxText+512) {
+		t.Fatalf("%d bytes of bizpack log reached the host's log", n)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -110,6 +111,10 @@ type Options struct {
 	// Drain is how long a replaced standby version keeps running for the
 	// operations that began on it (30s).
 	Drain time.Duration
+	// LogRate is how many log lines a second a bizpack may send to the
+	// host's log, in bursts of up to twice that; the rest are dropped and
+	// counted (50). Each line is cut to 1 KiB.
+	LogRate int
 	// KillGrace is how long a stopping bizpack may take to exit by itself
 	// before its whole process group is killed (2s). Stopping or
 	// restarting a bizpack takes at most about twice this, whatever the
@@ -145,23 +150,58 @@ func (o Options) withDefaults() Options {
 	def(&o.ExitPoll, 100*time.Millisecond)
 	def(&o.Drain, 30*time.Second)
 	def(&o.KillGrace, 2*time.Second)
+	if o.LogRate <= 0 {
+		o.LogRate = 50
+	}
 	return o
 }
 
-func (o Options) pluginLogger(name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "bizpack." + name, Level: hclog.Warn, Output: slogWriter{o.Logger, name}})
-}
-
-// slogWriter forwards go-plugin's log lines (and the bizpack's stderr) to
-// the host's logger.
-type slogWriter struct {
+// logWriter forwards go-plugin's log lines (and the bizpack's stderr) of
+// one bizpack to the host's logger: each line cut to kernel.MaxText bytes,
+// at most LogRate lines a second (a burst of twice that), the rest counted
+// and dropped; the next line let through says how many were dropped.
+type logWriter struct {
 	log  *slog.Logger
 	name string
+	rate float64
+
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	pending int64        // dropped since the last line let through
+	dropped atomic.Int64 // dropped in all
 }
 
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn("bizpack log", "bizpack", w.name, "line", strings.TrimRight(string(p), "\n"))
+func newLogWriter(log *slog.Logger, name string, rate int) *logWriter {
+	return &logWriter{log: log, name: name, rate: float64(rate), tokens: 2 * float64(rate), last: time.Now()}
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	now := time.Now()
+	w.tokens = min(w.tokens+now.Sub(w.last).Seconds()*w.rate, 2*w.rate)
+	w.last = now
+	if w.tokens < 1 {
+		w.pending++
+		w.mu.Unlock()
+		w.dropped.Add(1)
+		return len(p), nil
+	}
+	w.tokens--
+	dropped := w.pending
+	w.pending = 0
+	w.mu.Unlock()
+	line := kernel.ClipText(strings.TrimRight(string(p), "\n"))
+	if dropped > 0 {
+		w.log.Warn("bizpack log", "bizpack", w.name, "line", line, "droppedBefore", dropped)
+	} else {
+		w.log.Warn("bizpack log", "bizpack", w.name, "line", line)
+	}
 	return len(p), nil
+}
+
+func (w *logWriter) logger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "bizpack." + w.name, Level: hclog.Warn, Output: w})
 }
 
 // Host runs the bizpacks of one server and keeps the kernel's registry in

@@ -49,6 +49,7 @@ type instance struct {
 	lat      *latencies
 	trips    atomic.Int64
 	checking atomic.Bool // a health check is under way
+	logw     *logWriter
 
 	mu        sync.Mutex
 	proc      *plugin.Process
@@ -67,6 +68,7 @@ type instance struct {
 
 func newInstance(spec Spec, o Options, log *slog.Logger) *instance {
 	return &instance{spec: spec, opts: o, log: log.With("bizpack", spec.Name, "path", spec.Path),
+		logw:   newLogWriter(o.Logger, spec.Name, o.LogRate),
 		status: StatusStarting, since: time.Now(),
 		restart: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		firstUp: make(chan error, 1)}
@@ -128,7 +130,7 @@ func (e *refusedError) Unwrap() error { return e.err }
 
 func (in *instance) startOnce() error {
 	p, err := plugin.Start(plugin.Options{Path: in.spec.Path, Args: in.spec.Args, SHA256: in.spec.SHA256,
-		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.opts.pluginLogger(in.spec.Name), KillGrace: in.opts.KillGrace})
+		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
 			return &refusedError{err}
@@ -218,7 +220,7 @@ func (in *instance) setStatus(s string, err error) {
 		in.status, in.since = s, time.Now()
 	}
 	if err != nil {
-		in.lastErr = err.Error()
+		in.lastErr = kernel.ClipText(err.Error())
 	}
 }
 
@@ -304,12 +306,12 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 		case plugin.Skip:
 			rr = kernel.RemoteResult{Outcome: kernel.OutcomeSkip}
 		case plugin.Panic:
-			rr = kernel.RemoteResult{Outcome: kernel.OutcomePanic, Err: errors.New(r.Err)}
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomePanic, Err: errors.New(kernel.ClipText(r.Err))}
 		case plugin.Timeout:
 			rr = kernel.RemoteResult{Outcome: kernel.OutcomeTimeout, Err: kernel.ErrDeadline}
 			timedOut = true
 		default:
-			rr = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %s: %s", in.spec.Name, r.Outcome, r.Err)}
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %s: %s", in.spec.Name, r.Outcome, kernel.ClipText(r.Err))}
 		}
 		failed := rr.Outcome.Failed()
 		in.lat.record(calls[i].Point, took, failed)
@@ -390,7 +392,7 @@ func (in *instance) BizpackState() kernel.BizpackState {
 	}
 	st := kernel.BizpackState{Name: in.spec.Name, Version: in.manifest.Version, Status: in.status,
 		Breaker: overall.String(), Restarts: in.restarts, LastError: in.lastErr, Since: in.since,
-		Standby: in.standby, RoundTrips: in.trips.Load()}
+		Standby: in.standby, RoundTrips: in.trips.Load(), LogLinesDropped: in.logw.dropped.Load()}
 	if in.proc != nil {
 		st.Pid = in.proc.Pid()
 	}

@@ -27,8 +27,11 @@ type BizpackState struct {
 	// Since is when the status last changed.
 	Since time.Time `json:"since,omitzero"`
 	// Standby is the previous version, kept running for a rollback.
-	Standby string         `json:"standby,omitempty"`
-	Points  []PointLatency `json:"points"`
+	Standby string `json:"standby,omitempty"`
+	// LogLinesDropped counts the bizpack's log lines the host dropped
+	// (over its rate limit).
+	LogLinesDropped int64          `json:"logLinesDropped,omitempty"`
+	Points          []PointLatency `json:"points"`
 }
 
 // PointLatency summarises the recent calls of one point of a bizpack.

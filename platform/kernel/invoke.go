@@ -194,7 +194,7 @@ func vetoOf(v extensions.Verdict) error {
 	if v.Allow {
 		return nil
 	}
-	return &VetoError{Decision: Decision{Code: v.Code, Reason: v.Reason}}
+	return &VetoError{Decision: Decision{Code: ClipText(v.Code), Reason: ClipText(v.Reason)}}
 }
 
 // Call runs the point: every implementation must allow, highest first, and
@@ -212,7 +212,7 @@ func (p *AllPassPoint[Req]) Call(op *Operation, req Req) (Decision, error) {
 		v, out, err := invoke(op, cp, ci, req, vetoOf)
 		switch {
 		case out == OutcomeVeto:
-			return Decision{Code: v.Code, Reason: v.Reason, By: ci.name, Layer: ci.layer, Source: ci.source}, nil
+			return Decision{Code: ClipText(v.Code), Reason: ClipText(v.Reason), By: ci.name, Layer: ci.layer, Source: ci.source}, nil
 		case out == OutcomeOK, out == OutcomeSkip:
 		case cp.spec.Policy == Fail:
 			return Decision{}, op.fail(cp, ci, out, err)

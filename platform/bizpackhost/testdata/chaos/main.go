@@ -5,6 +5,9 @@
 //	hang   never answers (ignores its context)
 //	exit   kills its own process in the middle of the call
 //	fail   returns an error
+//	big    returns a 1 MB error
+//	bigdeny denies with a 1 MB code and reason
+//	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
 //	env    denies, giving its whole environment as the reason
 //	other  allows, with the bizpack's version as the verdict's code
 //
@@ -46,6 +49,20 @@ func newBizpack() *extensions.Bizpack {
 			os.Exit(7)
 		case "fail":
 			return extensions.Verdict{}, errors.New("chaos: asked to fail")
+		case "big":
+			return extensions.Verdict{}, errors.New(strings.Repeat("x", 1<<20))
+		case "bigdeny":
+			return extensions.Deny(strings.Repeat("c", 1<<20), strings.Repeat("r", 1<<20)), nil
+		case "spam":
+			line := "[WARN] " + strings.Repeat("s", 4096) + "\n"
+			// fd 2 itself: go-plugin points os.Stderr at its own pipe.
+			stderr := os.NewFile(2, "stderr")
+			go func() {
+				for range 2000 {
+					stderr.WriteString(line)
+				}
+			}()
+			return extensions.Verdict{Allow: true, Code: version}, nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
 		}
