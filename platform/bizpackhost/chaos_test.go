@@ -772,3 +772,34 @@ func TestBizpackLogIsCutAndRateLimited(t *testing.T) {
 		t.Fatalf("%d bytes of bizpack log reached the host's log", n)
 	}
 }
+
+func TestAbsurdAmountsAreTheBizpacksFailure(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	for _, c := range []struct {
+		buyer    string
+		quantity int64
+	}{{"huge", 1}, {"dear", 1000}} {
+		t.Run(c.buyer, func(t *testing.T) {
+			op := e.begin(t)
+			got, err := pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: "retail", Currency: "CNY", Buyer: extensions.Buyer{ID: c.buyer},
+				Lines: []extensions.Line{{SKU: "s", Quantity: c.quantity, UnitPrice: 1000}}})
+			ee := wantFailure(t, err, kernel.OutcomeError) // pricing.adjust fails by policy
+			var ae *kernel.AmountError
+			if !errors.As(ee, &ae) {
+				t.Fatalf("cause %v (answer %+v), want an amount out of bounds", ee.Cause, got)
+			}
+			found := false
+			for _, r := range op.Trace() {
+				if r.Layer == kernel.LayerBizpack && r.Point == extensions.PricingAdjust {
+					found = r.Outcome == kernel.OutcomeError && errors.As(r.Err, &ae)
+				}
+			}
+			if !found {
+				t.Fatalf("the refused answer is not in the trace as the bizpack's failure: %+v", op.Trace())
+			}
+		})
+	}
+	wantPricedBy(t, e, "1.0.0") // sane answers still go through
+}

@@ -32,6 +32,12 @@ func outcomeOf(err error, panicked bool, took, deadline time.Duration) Outcome {
 func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, req Req, veto func(Resp) error) (Resp, Outcome, error) {
 	if ci.remote != nil {
 		resp, out, took, err := callRemote[Req, Resp](op, cp, ci, req)
+		if out == OutcomeOK {
+			if aerr := checkAmounts(resp); aerr != nil {
+				var zero Resp
+				resp, out, err = zero, OutcomeError, aerr
+			}
+		}
 		if out == OutcomeOK && veto != nil {
 			if reason := veto(resp); reason != nil {
 				out, err = OutcomeVeto, reason
@@ -63,6 +69,12 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 	}
 	if out == OutcomeSkip {
 		err = nil
+	}
+	if out == OutcomeOK {
+		if aerr := checkAmounts(resp); aerr != nil {
+			var zero Resp
+			resp, out, err = zero, OutcomeError, aerr
+		}
 	}
 	if out == OutcomeOK && veto != nil {
 		if reason := veto(resp); reason != nil {

@@ -11,6 +11,9 @@
 //	env    denies, giving its whole environment as the reason
 //	other  allows, with the bizpack's version as the verdict's code
 //
+// pricing.adjust sets each unit price to 2^62 for the buyer "huge" and to
+// 10^13 for "dear", and takes 10% off otherwise.
+//
 // stock.route_warehouse hangs for the region "hang", fails for "fail" and
 // skips otherwise.
 //
@@ -75,6 +78,12 @@ func newBizpack() *extensions.Bizpack {
 		lines := make([]extensions.Line, len(s.Lines))
 		for i, l := range s.Lines {
 			l.UnitPrice = l.UnitPrice * 9 / 10
+			switch s.Buyer.ID {
+			case "huge": // 2^62
+				l.UnitPrice = 1 << 62
+			case "dear": // 10^13 each: in bounds, the line total may not be
+				l.UnitPrice = 10_000_000_000_000
+			}
 			lines[i] = l
 		}
 		s.Lines = lines
