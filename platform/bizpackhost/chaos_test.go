@@ -373,7 +373,9 @@ func TestTamperedBinaryIsRefused(t *testing.T) {
 		t.Fatalf("after a refused load: pids %v, bizpacks %v", pids, bps)
 	}
 
-	// A running bizpack whose binary is replaced under it is not restarted.
+	// A running bizpack whose binary is replaced under it is restarted
+	// from the host's checked copy: the file at its path no longer
+	// matters, and a new load of it is refused.
 	if err := os.WriteFile(tampered, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -385,11 +387,75 @@ func TestTamperedBinaryIsRefused(t *testing.T) {
 	if err := os.Rename(tampered+".new", tampered); err != nil {
 		t.Fatal(err)
 	}
+	pid := e.h.Pids()[0]
 	_, _ = validate(e.begin(t), "exit")
-	eventually(t, "refused at restart", func() bool { return e.state(t).Status == bizpackhost.StatusRefused })
-	if st := e.state(t); st.Pid != 0 || !strings.Contains(st.LastError, "checksum") {
-		t.Fatalf("state %+v, want no process and a checksum error", st)
+	eventually(t, "restarted from the checked copy", func() bool {
+		st := e.state(t)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid
+	})
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	if _, err := e.h.Reload(context.Background(), "chaos", "", ""); !errors.Is(err, plugin.ErrChecksum) {
+		t.Fatalf("Reload of the replaced binary: %v, want ErrChecksum", err)
 	}
+}
+
+func TestBinarySwappedBetweenCheckAndExecNeverRuns(t *testing.T) {
+	e := setup(t, fast)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chaos")
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	for src, dst := range map[string]string{bins.v1: good, bins.v2: bad} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Swap the file at path between the checked binary (v1) and another
+	// one (v2) every 2ms while the host loads it again and again.
+	if err := os.Link(good, path); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			src := good
+			if i%2 == 1 {
+				src = bad
+			}
+			tmp := path + ".tmp"
+			_ = os.Remove(tmp)
+			if os.Link(src, tmp) == nil {
+				_ = os.Rename(tmp, path)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-swapped }()
+	s := v1()
+	s.Path = path
+	loaded := 0
+	for range 12 {
+		v, err := e.h.Load(context.Background(), s)
+		switch {
+		case err == nil && v == "1.0.0":
+			loaded++
+		case err == nil:
+			t.Fatalf("the host ran version %s, a binary whose checksum it never checked", v)
+		case !errors.Is(err, plugin.ErrChecksum):
+			t.Fatalf("Load: %v", err)
+		}
+	}
+	t.Logf("%d of 12 loads found the checked binary, the others were refused", loaded)
 }
 
 func TestHostEnvironmentIsNotPassed(t *testing.T) {

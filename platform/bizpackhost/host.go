@@ -25,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -126,6 +127,8 @@ type Options struct {
 	// host started on the same RunDir ends the processes they name (a
 	// bizpack's children outlive it otherwise). Empty: no records.
 	RunDir string
+
+	execDir string // where binaries are copied to run (see execCopy)
 }
 
 func (o Options) withDefaults() Options {
@@ -214,6 +217,8 @@ type Host struct {
 	specs  map[string]Spec
 	packs  map[string]*pack
 	closed bool
+
+	tempExec bool // opts.execDir is a temporary directory of this host
 }
 
 // pack is one bizpack's versions: the active one and the previous one,
@@ -237,7 +242,25 @@ func New(k *kernel.Kernel, o Options) *Host {
 			o.Logger.Warn("ended processes left by a previous host", "count", n)
 		}
 	}
-	return &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
+	h := &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
+	// Binaries run from copies in a directory of the host's own: under
+	// RunDir (emptied here: nothing of a predecessor runs any more), or a
+	// temporary one removed by Close.
+	if o.RunDir != "" {
+		h.opts.execDir = filepath.Join(o.RunDir, "exec")
+		_ = os.RemoveAll(h.opts.execDir)
+		if err := os.MkdirAll(h.opts.execDir, 0o700); err != nil {
+			h.opts.execDir = ""
+		}
+	}
+	if h.opts.execDir == "" {
+		if dir, err := os.MkdirTemp("", "tmf-bizpack-exec-"); err == nil {
+			h.opts.execDir, h.tempExec = dir, true
+		} else {
+			o.Logger.Error("no directory for bizpack binaries: every start will fail", "error", err)
+		}
+	}
+	return h
 }
 
 // Configure declares the bizpacks the server may run and starts those
@@ -496,6 +519,9 @@ func (h *Host) Close() {
 	}
 	wg.Wait()
 	plugin.KillAll()
+	if h.tempExec {
+		_ = os.RemoveAll(h.opts.execDir)
+	}
 }
 
 // Checksum returns the hex SHA-256 of the file at path.

@@ -129,7 +129,20 @@ func (e *refusedError) Error() string { return e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
 
 func (in *instance) startOnce() error {
-	p, err := plugin.Start(plugin.Options{Path: in.spec.Path, Args: in.spec.Args, SHA256: in.spec.SHA256,
+	if in.opts.execDir == "" {
+		return errors.New("the host has no directory to run bizpack binaries from")
+	}
+	in.mu.Lock()
+	ranBefore := in.manifest.Name != ""
+	in.mu.Unlock()
+	path, err := execCopy(in.opts.execDir, in.spec.Path, in.spec.SHA256, ranBefore)
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksum) {
+			return &refusedError{err}
+		}
+		return err
+	}
+	p, err := plugin.Start(plugin.Options{Path: path, Args: in.spec.Args, SHA256: in.spec.SHA256,
 		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
