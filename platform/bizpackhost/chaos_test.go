@@ -764,7 +764,7 @@ func TestOrphansOfAKilledHostAreEndedByTheNext(t *testing.T) {
 	if !alive(decoy.Process.Pid) {
 		t.Fatal("the next host killed a process that was not its predecessor's")
 	}
-	if left, _ := filepath.Glob(filepath.Join(runDir, "*")); len(left) != 0 {
+	if left, _ := filepath.Glob(filepath.Join(runDir, "*.pgrp")); len(left) != 0 {
 		t.Fatalf("records left after reaping: %v", left)
 	}
 }
