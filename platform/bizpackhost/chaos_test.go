@@ -869,3 +869,24 @@ func TestAbsurdAmountsAreTheBizpacksFailure(t *testing.T) {
 	}
 	wantPricedBy(t, e, "1.0.0") // sane answers still go through
 }
+
+func TestListingNeverWaitsBehindASlowReload(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	slow := v2()
+	slow.Args = []string{"--slow-start", "3s"}
+	loaded := make(chan error, 1)
+	go func() { _, err := e.h.Load(context.Background(), slow); loaded <- err }()
+	time.Sleep(300 * time.Millisecond) // the reload is under way
+	within(t, time.Second, "States during a slow reload", func() { _ = e.h.States() })
+	within(t, time.Second, "Pids during a slow reload", func() { _ = e.h.Pids() })
+	if st := e.state(t); st.Version != "1.0.0" || st.Status != bizpackhost.StatusRunning {
+		t.Fatalf("state during the reload %+v, want 1.0.0 running", st)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(t); st.Version != "2.0.0" {
+		t.Fatalf("state after the reload %+v, want 2.0.0", st)
+	}
+}

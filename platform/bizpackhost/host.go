@@ -213,7 +213,11 @@ type Host struct {
 	k    *kernel.Kernel
 	opts Options
 
-	mu     sync.Mutex // serialises Load, Rollback, Close
+	// ops serialises Load and Rollback, which may wait seconds for a
+	// process; mu guards the fields below and is held only briefly, so
+	// that States, Pids and Close never wait behind a starting bizpack.
+	ops    sync.Mutex
+	mu     sync.Mutex
 	specs  map[string]Spec
 	packs  map[string]*pack
 	closed bool
@@ -326,9 +330,12 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 	if err := spec.check(); err != nil {
 		return "", err
 	}
+	h.ops.Lock()
+	defer h.ops.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
 		return "", errors.New("bizpack host is closed")
 	}
 	in := newInstance(spec, h.opts, h.opts.Logger)
@@ -350,7 +357,13 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 		in.shutdown()
 		return "", err
 	}
-	p := h.packs[spec.Name]
+	h.mu.Lock()
+	p, closed := h.packs[spec.Name], h.closed
+	h.mu.Unlock()
+	if closed {
+		in.shutdown()
+		return "", errors.New("bizpack host is closed")
+	}
 	if err := h.k.Registry().PutBizpack(bp); err != nil {
 		in.shutdown()
 		return "", err
@@ -365,6 +378,12 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 		in.shutdown()
 		return "", fmt.Errorf("bizpack %s %s: the configuration in force does not compile with it: %w", spec.Name, in.manifest.Version, err)
 	}
+	h.mu.Lock()
+	if h.closed { // closed while this version was put in force
+		h.mu.Unlock()
+		in.shutdown()
+		return "", errors.New("bizpack host is closed")
+	}
 	if p == nil {
 		p = &pack{}
 		h.packs[spec.Name] = p
@@ -376,6 +395,7 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 	p.active, p.activeBP = in, bp
 	h.specs[spec.Name] = spec
 	h.markStandby(p)
+	h.mu.Unlock()
 	h.opts.Logger.Info("bizpack in force", "bizpack", spec.Name, "version", in.manifest.Version, "pid", in.pid())
 	return in.manifest.Version, nil
 }
@@ -411,6 +431,8 @@ func (h *Host) Reload(ctx context.Context, name, path, sha256 string) (string, e
 // it has been running all along. The version it replaces becomes the
 // standby, so a second Rollback undoes the first.
 func (h *Host) Rollback(name string) (string, error) {
+	h.ops.Lock()
+	defer h.ops.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	p := h.packs[name]

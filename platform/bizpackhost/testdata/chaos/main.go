@@ -18,6 +18,7 @@
 // skips otherwise.
 //
 // With --crash-file PATH it exits at start while PATH exists (a crash loop).
+// With --slow-start D it waits D before serving.
 // With --spawn-file PATH it starts a child at start that sleeps forever
 // holding its stderr, and writes the child's pid to PATH.
 package main
@@ -30,6 +31,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/extensions/plugin"
@@ -109,7 +111,9 @@ func main() {
 	crash := flag.String("crash-file", "", "exit at start while this file exists")
 	spawn := flag.String("spawn-file", "", "start a child holding stderr and write its pid here")
 	sleeper := flag.Bool("sleeper", false, "sleep forever (the child of --spawn-file)")
+	slow := flag.Duration("slow-start", 0, "wait this long before serving")
 	flag.Parse()
+	time.Sleep(*slow)
 	if *sleeper {
 		select {}
 	}
