@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -888,5 +889,98 @@ func TestListingNeverWaitsBehindASlowReload(t *testing.T) {
 	}
 	if st := e.state(t); st.Version != "2.0.0" {
 		t.Fatalf("state after the reload %+v, want 2.0.0", st)
+	}
+}
+
+// copyExecutable copies the file at src into dir, mode 0755.
+func copyExecutable(t *testing.T, src, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// openDir is a temporary directory every user may read and write.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
+	dir := openDir(t)
+	host, chaos := copyExecutable(t, os.Args[0], dir), copyExecutable(t, bins.v1, dir)
+	snoop := func(harden bool) string {
+		t.Helper()
+		file := filepath.Join(dir, fmt.Sprintf("snoop-%v", harden))
+		cmd := exec.Command(host, "-test.run=^$")
+		cmd.Dir = "/"
+		cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+chaos, "TMF_CHAOS_SUM="+bins.sumV1,
+			"TMF_CHAOS_SNOOP="+file, "TMF_TEST_SECRET=hunter2")
+		if harden {
+			cmd.Env = append(cmd.Env, "TMF_CHAOS_HARDEN=1")
+		}
+		// Host and bizpack of the same user, as a non-root server runs
+		// them: as root, both switch to nobody (root reads anything).
+		if os.Geteuid() == 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "pid ") {
+			t.Fatalf("child host said %q, %v", line, err)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := snoop(false); !strings.Contains(got, "SECRET") {
+		t.Fatalf("without Harden the bizpack could not read its host's environment (%q): the test proves nothing", got)
+	}
+	if got := snoop(true); !strings.HasPrefix(got, "denied") {
+		t.Fatalf("a bizpack of a hardened host: %q, want its environment denied", got)
+	}
+}
+
+func TestBizpacksRunAsTheConfiguredUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running bizpacks as another user needs a root host; a non-root host runs them as itself")
+	}
+	o := fast
+	o.RunAs = &bizpackhost.User{UID: 65534, GID: 65534}
+	e := setup(t, o)
+	file := filepath.Join(openDir(t), "snoop")
+	s := v1()
+	s.Dir = "/"
+	s.Args = []string{"--snoop-file", file}
+	e.load(t, s)
+	e.bind(t)
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); !strings.HasSuffix(got, "uid 65534") || !strings.HasPrefix(got, "denied") {
+		t.Fatalf("bizpack says %q, want uid 65534 and the host's environment denied", got)
 	}
 }

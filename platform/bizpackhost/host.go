@@ -128,7 +128,18 @@ type Options struct {
 	// bizpack's children outlive it otherwise). Empty: no records.
 	RunDir string
 
+	// RunAs, when set, is the user the bizpacks run as (Linux; the host
+	// must be root). A host that runs as root without it runs its
+	// bizpacks as root, and says so in its log at start.
+	RunAs *User
+
 	execDir string // where binaries are copied to run (see execCopy)
+}
+
+// User is a numeric user and group.
+type User struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
 }
 
 func (o Options) withDefaults() Options {
@@ -245,6 +256,9 @@ func New(k *kernel.Kernel, o Options) *Host {
 		} else if n := reapGroups(o.RunDir, o.Logger); n > 0 {
 			o.Logger.Warn("ended processes left by a previous host", "count", n)
 		}
+	}
+	if o.RunAs == nil && os.Geteuid() == 0 {
+		o.Logger.Warn("bizpacks run as root: configure an unprivileged user for them (RunAs)")
 	}
 	h := &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
 	// Binaries run from copies in a directory of the host's own: under

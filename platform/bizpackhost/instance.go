@@ -142,7 +142,10 @@ func (in *instance) startOnce() error {
 		}
 		return err
 	}
-	p, err := plugin.Start(plugin.Options{Path: path, Args: in.spec.Args, SHA256: in.spec.SHA256,
+	if err := in.opts.shareCopy(in.opts.execDir, path); err != nil {
+		return fmt.Errorf("giving the binary to the bizpack's user: %w", err)
+	}
+	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Args: in.spec.Args, SHA256: in.spec.SHA256,
 		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {

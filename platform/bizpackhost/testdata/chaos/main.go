@@ -19,6 +19,9 @@
 //
 // With --crash-file PATH it exits at start while PATH exists (a crash loop).
 // With --slow-start D it waits D before serving.
+// With --snoop-file PATH it reads its parent's /proc/<pid>/environ at start
+// and writes to PATH whether it could and whether it holds
+// TMF_TEST_SECRET=hunter2, and its own uid.
 // With --spawn-file PATH it starts a child at start that sleeps forever
 // holding its stderr, and writes the child's pid to PATH.
 package main
@@ -27,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -112,8 +116,23 @@ func main() {
 	spawn := flag.String("spawn-file", "", "start a child holding stderr and write its pid here")
 	sleeper := flag.Bool("sleeper", false, "sleep forever (the child of --spawn-file)")
 	slow := flag.Duration("slow-start", 0, "wait this long before serving")
+	snoop := flag.String("snoop-file", "", "try to read the host's environment, write what happened here")
 	flag.Parse()
 	time.Sleep(*slow)
+	if *snoop != "" {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/environ")
+		result := "denied: " + fmt.Sprint(err)
+		if err == nil {
+			result = "read " + strconv.Itoa(len(b)) + " bytes"
+			if strings.Contains(string(b), "TMF_TEST_SECRET=hunter2") {
+				result += ": SECRET"
+			}
+		}
+		result += "\nuid " + strconv.Itoa(os.Getuid())
+		if err := os.WriteFile(*snoop, []byte(result), 0o666); err != nil {
+			panic(err)
+		}
+	}
 	if *sleeper {
 		select {}
 	}
