@@ -3,9 +3,9 @@ package plugin
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -42,6 +42,11 @@ type Options struct {
 	// Prepare, if set, may change the command before it starts (its
 	// SysProcAttr already asks for a process group of its own).
 	Prepare func(*exec.Cmd) error
+	// Wrapper, if set, is the command that runs instead of the binary and
+	// must exec it in the same process (Path and Args follow Wrapper's
+	// own arguments): a shim that limits the process before the binary's
+	// first instruction. Start still checks Path's checksum.
+	Wrapper []string
 }
 
 // Process is one running bizpack process, the leader of a process group of
@@ -79,7 +84,13 @@ func Start(o Options) (*Process, error) {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
+	if err := checkSum(o.Path, hex.EncodeToString(sum)); err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(o.Path, o.Args...)
+	if len(o.Wrapper) > 0 {
+		cmd = exec.Command(o.Wrapper[0], append(append(append([]string{}, o.Wrapper[1:]...), o.Path), o.Args...)...)
+	}
 	cmd.Env = append([]string{}, o.Env...)
 	cmd.Dir = o.Dir
 	isolate(cmd)
@@ -89,10 +100,10 @@ func Start(o Options) (*Process, error) {
 		}
 	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  Handshake,
-		Plugins:          goplugin.PluginSet{Name: &grpcPlugin{}},
-		Cmd:              cmd,
-		SecureConfig:     &goplugin.SecureConfig{Checksum: sum, Hash: sha256.New()},
+		HandshakeConfig: Handshake,
+		Plugins:         goplugin.PluginSet{Name: &grpcPlugin{}},
+		Cmd:             cmd,
+		// The checksum is checked above, on Path, which a Wrapper runs.
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
@@ -112,9 +123,6 @@ func Start(o Options) (*Process, error) {
 			killGroup(cmd.Process.Pid)
 		}
 		go client.Kill()
-		if errors.Is(err, goplugin.ErrChecksumsDoNotMatch) || strings.Contains(err.Error(), goplugin.ErrChecksumsDoNotMatch.Error()) {
-			return nil, fmt.Errorf("%w: %s", ErrChecksum, o.Path)
-		}
 		return nil, fmt.Errorf("starting bizpack %s: %w", o.Path, err)
 	}
 	p := &Process{client: client, cmd: cmd, pid: cmd.Process.Pid, grace: grace, exited: make(chan struct{})}
@@ -132,6 +140,23 @@ func Start(o Options) (*Process, error) {
 	}
 	p.conn = raw.(*Conn)
 	return p, nil
+}
+
+// checkSum hashes the file at path: ErrChecksum unless it is want.
+func checkSum(path, want string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("starting bizpack %s: %w", path, err)
+	}
+	defer f.Close()
+	got, err := Checksum(f)
+	if err != nil {
+		return fmt.Errorf("starting bizpack %s: %w", path, err)
+	}
+	if got != want {
+		return fmt.Errorf("%w: %s", ErrChecksum, path)
+	}
+	return nil
 }
 
 // Conn is the connection to the process.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -982,5 +983,48 @@ func TestBizpacksRunAsTheConfiguredUser(t *testing.T) {
 	}
 	if got := string(b); !strings.HasSuffix(got, "uid 65534") || !strings.HasPrefix(got, "denied") {
 		t.Fatalf("bizpack says %q, want uid 65534 and the host's environment denied", got)
+	}
+}
+
+func TestLimitsAreInForceWhenTheBizpackStarts(t *testing.T) {
+	o := fast
+	o.Limits = bizpackhost.Limits{OpenFiles: 200, AddressSpace: 3 << 30, Nice: 7}
+	e := setup(t, o)
+	file := filepath.Join(openDir(t), "limits")
+	s := v1()
+	s.Args = []string{"--limits-file", file}
+	e.load(t, s)
+	e.bind(t)
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{`Max open files\s+200\s+200\s`, `Max address space\s+3221225472\s+3221225472\s`, `nice 7 <nil>`, "env \n"} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("the bizpack's limits at start lack %q:\n%s", want, got)
+		}
+	}
+	// The process group, the pid and the supervision are the bizpack's
+	// own: the shim is gone once it has executed the bizpack.
+	pid := e.h.Pids()[0]
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.Contains(string(cmd), "--limits-file") {
+		t.Fatalf("process %d runs %q, want the bizpack", pid, cmd)
+	}
+}
+
+func TestResourceLimitsHold(t *testing.T) {
+	o := fast
+	o.Limits = bizpackhost.Limits{OpenFiles: 64}
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	d, err := validate(e.begin(t), "fds")
+	if err != nil || d.Allowed || d.Code != "fds" {
+		t.Fatalf("validate = %+v, %v", d, err)
+	}
+	if !strings.Contains(d.Reason, "too many open files") {
+		t.Fatalf("opening 100 files under a limit of 64: %q", d.Reason)
 	}
 }

@@ -128,12 +128,42 @@ type Options struct {
 	// bizpack's children outlive it otherwise). Empty: no records.
 	RunDir string
 
+	// Limits are applied to each bizpack process before its first
+	// instruction (Linux; see Limits for the defaults).
+	Limits Limits
 	// RunAs, when set, is the user the bizpacks run as (Linux; the host
 	// must be root). A host that runs as root without it runs its
 	// bizpacks as root, and says so in its log at start.
 	RunAs *User
 
-	execDir string // where binaries are copied to run (see execCopy)
+	execDir string     // where binaries are copied to run (see execCopy)
+	shimAt  *shimState // shared by the copies of a host's options
+}
+
+type shimState struct {
+	once sync.Once
+	path string
+}
+
+// Limits bound a bizpack process. A shim (the host's own binary, copied
+// beside the bizpacks) applies them in the bizpack's process and then
+// executes the bizpack there. Zero fields take the defaults in
+// parentheses; a limit cannot be raised from inside.
+type Limits struct {
+	// OpenFiles is RLIMIT_NOFILE (1024).
+	OpenFiles uint64 `json:"openFiles,omitempty"`
+	// AddressSpace is RLIMIT_AS in bytes (4 GiB): the bizpack's memory,
+	// virtual, so it must leave room for a Go runtime's reservations.
+	AddressSpace uint64 `json:"addressSpace,omitempty"`
+	// Processes is RLIMIT_NPROC (none): it counts every process and
+	// thread of the bizpack's user, so set it with RunAs only; root
+	// ignores it.
+	Processes uint64 `json:"processes,omitempty"`
+	// Nice is the bizpack's niceness, 0 to 19 (0): its CPU share against
+	// the server's.
+	Nice int `json:"nice,omitempty"`
+	// Off runs bizpacks without the shim and without limits.
+	Off bool `json:"off,omitempty"`
 }
 
 // User is a numeric user and group.
@@ -166,6 +196,12 @@ func (o Options) withDefaults() Options {
 	def(&o.KillGrace, 2*time.Second)
 	if o.LogRate <= 0 {
 		o.LogRate = 50
+	}
+	if o.Limits.OpenFiles == 0 {
+		o.Limits.OpenFiles = 1024
+	}
+	if o.Limits.AddressSpace == 0 {
+		o.Limits.AddressSpace = 4 << 30
 	}
 	return o
 }
@@ -236,6 +272,31 @@ type Host struct {
 	tempExec bool // opts.execDir is a temporary directory of this host
 }
 
+// shim returns the path of the host's copy of its own binary, the shim
+// that limits a bizpack before it runs, copying it on first use; "" and
+// a logged warning when there is none (bizpacks then run unlimited).
+func (o Options) shim() string {
+	st := o.shimAt
+	st.once.Do(func() {
+		if o.Limits.Off || shimEnviron(o.Limits) == "" {
+			o.Logger.Warn("bizpacks run without resource limits", "off", o.Limits.Off)
+			return
+		}
+		self, err := os.Executable()
+		var sum string
+		if err == nil {
+			sum, err = Checksum(self)
+		}
+		if err == nil {
+			st.path, err = execCopy(o.execDir, self, sum, true)
+		}
+		if err != nil {
+			o.Logger.Warn("no shim to limit bizpacks: they run without resource limits", "error", err)
+		}
+	})
+	return st.path
+}
+
 // pack is one bizpack's versions: the active one and the previous one,
 // kept running for a rollback.
 type pack struct {
@@ -261,6 +322,18 @@ func New(k *kernel.Kernel, o Options) *Host {
 		o.Logger.Warn("bizpacks run as root: configure an unprivileged user for them (RunAs)")
 	}
 	h := &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
+	h.opts.shimAt = new(shimState)
+	runAs := "the server's user"
+	if o.RunAs != nil {
+		runAs = fmt.Sprintf("uid %d gid %d", o.RunAs.UID, o.RunAs.GID)
+	}
+	limits := "off"
+	if !o.Limits.Off {
+		limits = fmt.Sprintf("openFiles %d, addressSpace %d, processes %d, nice %d", o.Limits.OpenFiles, o.Limits.AddressSpace, o.Limits.Processes, o.Limits.Nice)
+	}
+	// What protects the server from its bizpacks, and what does not.
+	o.Logger.Info("bizpack sandbox", "processGroups", true, "groupRecords", o.RunDir != "", "runAs", runAs,
+		"limits", limits, "serverDumpable", dumpable(), "filesystem", "not restricted", "network", "not restricted")
 	// Binaries run from copies in a directory of the host's own: under
 	// RunDir (emptied here: nothing of a predecessor runs any more), or a
 	// temporary one removed by Close.

@@ -145,8 +145,17 @@ func (in *instance) startOnce() error {
 	if err := in.opts.shareCopy(in.opts.execDir, path); err != nil {
 		return fmt.Errorf("giving the binary to the bizpack's user: %w", err)
 	}
-	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Args: in.spec.Args, SHA256: in.spec.SHA256,
-		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
+	env := in.spec.environ()
+	var wrapper []string
+	if shim := in.opts.shim(); shim != "" {
+		if err := in.opts.shareCopy(in.opts.execDir, shim); err != nil {
+			return fmt.Errorf("giving the shim to the bizpack's user: %w", err)
+		}
+		wrapper = []string{shim}
+		env = append(env, shimEnviron(in.opts.Limits))
+	}
+	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Wrapper: wrapper, Args: in.spec.Args, SHA256: in.spec.SHA256,
+		Env: env, Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
 			return &refusedError{err}

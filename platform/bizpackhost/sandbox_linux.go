@@ -20,6 +20,12 @@ func Harden() error {
 	return nil
 }
 
+// dumpable reports whether this process is dumpable (see Harden).
+func dumpable() bool {
+	v, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	return err != nil || v != 0
+}
+
 // runAs makes cmd run as the configured user (when one is).
 func (o Options) runAs(cmd *exec.Cmd) error {
 	if o.RunAs == nil {

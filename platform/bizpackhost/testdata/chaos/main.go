@@ -8,6 +8,7 @@
 //	big    returns a 1 MB error
 //	bigdeny denies with a 1 MB code and reason
 //	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
+//	fds    opens 100 files and denies with what happened
 //	env    denies, giving its whole environment as the reason
 //	other  allows, with the bizpack's version as the verdict's code
 //
@@ -19,6 +20,8 @@
 //
 // With --crash-file PATH it exits at start while PATH exists (a crash loop).
 // With --slow-start D it waits D before serving.
+// With --limits-file PATH it writes its /proc/self/limits, niceness and
+// shim variable to PATH at start.
 // With --snoop-file PATH it reads its parent's /proc/<pid>/environ at start
 // and writes to PATH whether it could and whether it holds
 // TMF_TEST_SECRET=hunter2, and its own uid.
@@ -35,6 +38,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tmf-platform/tmf/extensions"
@@ -72,6 +76,21 @@ func newBizpack() *extensions.Bizpack {
 				}
 			}()
 			return extensions.Verdict{Allow: true, Code: version}, nil
+		case "fds": // opens 100 files, keeping them open
+			var files []*os.File
+			defer func() {
+				for _, f := range files {
+					f.Close()
+				}
+			}()
+			for range 100 {
+				f, err := os.Open("/dev/null")
+				if err != nil {
+					return extensions.Deny("fds", err.Error()), nil
+				}
+				files = append(files, f)
+			}
+			return extensions.Deny("fds", "opened 100 files"), nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
 		}
@@ -117,7 +136,17 @@ func main() {
 	sleeper := flag.Bool("sleeper", false, "sleep forever (the child of --spawn-file)")
 	slow := flag.Duration("slow-start", 0, "wait this long before serving")
 	snoop := flag.String("snoop-file", "", "try to read the host's environment, write what happened here")
+	limits := flag.String("limits-file", "", "write /proc/self/limits and the niceness here")
 	flag.Parse()
+	if *limits != "" {
+		b, _ := os.ReadFile("/proc/self/limits")
+		prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+		// The raw value is 20 - nice on Linux.
+		b = fmt.Appendf(b, "nice %d %v\nenv %s\n", 20-prio, err, os.Getenv("TMF_BIZPACK_SHIM"))
+		if err := os.WriteFile(*limits, b, 0o666); err != nil {
+			panic(err)
+		}
+	}
 	time.Sleep(*slow)
 	if *snoop != "" {
 		b, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/environ")
