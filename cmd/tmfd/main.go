@@ -12,6 +12,7 @@ package main
 
 import (
 	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
 
 	"context"
 	"errors"
@@ -27,6 +28,11 @@ import (
 )
 
 func main() {
+	// Not dumpable: a bizpack of the same user cannot read the server's
+	// environment or memory through /proc.
+	if err := bizpackhost.Harden(); err != nil {
+		fmt.Fprintln(os.Stderr, "tmfd: warning: the server stays dumpable (its /proc environ and memory readable by its user):", err)
+	}
 	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "tmfd:", err)
 		os.Exit(1)

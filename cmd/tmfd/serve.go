@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -67,7 +68,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	// Bizpacks: those marked boot start now, those the configuration binds
 	// start before it is applied; all stop with the server (and die with
 	// it if it crashes).
-	host := bizpackhost.New(k, bizpackhost.Options{Logger: log})
+	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: filepath.Join(o.BizpackDir, ".run")})
 	defer host.Close()
 	if err := host.Configure(ctx, file.Bizpacks); err != nil {
 		return fmt.Errorf("bizpacks: %w", err)

@@ -60,6 +60,8 @@ type PointLatencyView struct {
 	Failures  int64  `json:"failures"`
 	P50Micros int64  `json:"p50Micros"`
 	P99Micros int64  `json:"p99Micros"`
+	// Breaker is the point's own circuit breaker (absent in-process).
+	Breaker string `json:"breaker,omitempty"`
 }
 
 // BizpackReloadRequest is the optional body of
@@ -87,7 +89,7 @@ func bizpackView(st kernel.BizpackState) BizpackView {
 	}
 	for _, p := range st.Points {
 		v.Points = append(v.Points, PointLatencyView{Point: p.Point, Calls: p.Calls, Failures: p.Failures,
-			P50Micros: micros(p.P50), P99Micros: micros(p.P99)})
+			P50Micros: micros(p.P50), P99Micros: micros(p.P99), Breaker: p.Breaker})
 	}
 	return v
 }

@@ -2,13 +2,19 @@ package bizpackhost_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -133,8 +139,10 @@ func TestPanicIsContained(t *testing.T) {
 	}
 }
 
-func TestHangIsCutAtTheDeadlineThenRestarted(t *testing.T) {
-	e := setup(t, fast)
+func TestHangIsCutAtTheDeadlineAndOpensOnlyThatPointsBreaker(t *testing.T) {
+	o := fast
+	o.BreakerCooldown, o.MaxBreakerCooldown = time.Hour, time.Hour
+	e := setup(t, o)
 	e.load(t, v1())
 	e.bind(t)
 	pid := e.h.Pids()[0]
@@ -142,17 +150,121 @@ func TestHangIsCutAtTheDeadlineThenRestarted(t *testing.T) {
 		_, err := validate(e.begin(t), "hang")
 		wantFailure(t, err, kernel.OutcomeTimeout)
 	}
-	// Three failures in a row open the breaker, which restarts the process.
-	eventually(t, "hung process replaced", func() bool {
+	// The implementation hangs, the process does not: it answers its
+	// health check, so it is not restarted; order.validate's breaker is
+	// open and the bizpack's other points still answer.
+	_, err := validate(e.begin(t), "alice")
+	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrBreakerOpen) {
+		t.Fatalf("cause %v, want the open breaker", ee.Cause)
+	}
+	wantPricedBy(t, e, "1.0.0")
+	time.Sleep(300 * time.Millisecond) // time for a health check to act if it wrongly would
+	if st := e.state(t); st.Restarts != 0 || st.Pid != pid || pointBreaker(st, extensions.OrderValidate) != "open" ||
+		pointBreaker(st, extensions.PricingAdjust) != "closed" {
+		t.Fatalf("state %+v, want the same process, validate's breaker open, adjust's closed", st)
+	}
+}
+
+// wantPricedBy asserts that pricing.adjust was answered by the bizpack.
+func wantPricedBy(t *testing.T, e *env, version string) {
+	t.Helper()
+	got, err := pricing.Adjust.Call(e.begin(t), extensions.PriceSheet{BizCode: "retail", Currency: "CNY",
+		Lines: []extensions.Line{{SKU: "s", Quantity: 1, UnitPrice: 1000}}})
+	if err != nil || !slices.Contains(got.Adjustments, "chaos:"+version) {
+		t.Fatalf("adjust = %+v, %v; want the bizpack %s's adjustment", got, err, version)
+	}
+}
+
+func pointBreaker(st kernel.BizpackState, point string) string {
+	for _, p := range st.Points {
+		if p.Point == point {
+			return p.Breaker
+		}
+	}
+	return ""
+}
+
+func TestStoppedBizpackIsRestartedOnceItsHealthCheckFails(t *testing.T) {
+	o := fast
+	o.HealthTimeout, o.KillGrace = 300*time.Millisecond, 300*time.Millisecond
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	_, err := validate(e.begin(t), "alice")
+	wantFailure(t, err, kernel.OutcomeTimeout)
+	// One deadline miss asks for a health check; the stopped process does
+	// not answer it and is replaced.
+	eventually(t, "stopped process replaced", func() bool {
 		st := e.state(t)
-		return st.Restarts >= 1 && st.Pid != 0 && st.Pid != pid && !alive(pid)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid && !alive(pid)
 	})
 	eventually(t, "calls answered again", func() bool {
 		d, err := validate(e.begin(t), "alice")
 		return err == nil && d.Allowed
 	})
-	if st := e.state(t); st.Breaker != "closed" {
-		t.Fatalf("breaker %s after recovery", st.Breaker)
+}
+
+func TestDeadlineMissesOnABusyHostRestartNothing(t *testing.T) {
+	o := fast
+	o.HealthTimeout = 5 * time.Second
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	// CPU starvation, made certain: the process is not scheduled for a
+	// while (SIGSTOP), so every call misses its 50ms deadline, then it runs
+	// again (SIGCONT) well within its health check's time limit.
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		_, err := validate(e.begin(t), "alice")
+		if err == nil {
+			t.Fatal("a stopped process answered")
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "calls answered again", func() bool {
+		d, err := validate(e.begin(t), "alice")
+		return err == nil && d.Allowed
+	})
+	wantPricedBy(t, e, "1.0.0")
+	if st := e.state(t); st.Restarts != 0 || st.Pid != pid {
+		t.Fatalf("state %+v: a slow but healthy process was restarted", st)
+	}
+}
+
+func TestAFailingFallbackPointLeavesTheOtherPointsAlone(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	pid := e.h.Pids()[0]
+	route := func() (extensions.Route, error) {
+		return stock.RouteWarehouse.Call(e.begin(t), extensions.RouteRequest{BizCode: "retail", Region: "fail",
+			Lines:     []extensions.Line{{SKU: "s", Quantity: 1}},
+			Locations: []extensions.LocationStock{{Location: "wh-1", Sellable: map[string]int64{"s": 5}}}})
+	}
+	for range 10 {
+		// fallback: the platform default answers each time.
+		if r, err := route(); err != nil || r.Location != "wh-1" {
+			t.Fatalf("route = %+v, %v; want the platform default's wh-1", r, err)
+		}
+	}
+	st := e.state(t)
+	if pointBreaker(st, extensions.StockRouteWarehouse) != "open" {
+		t.Fatalf("route's breaker %q after 10 failures, want open", pointBreaker(st, extensions.StockRouteWarehouse))
+	}
+	// The fail points of the same bizpack are untouched.
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	wantPricedBy(t, e, "1.0.0")
+	if st := e.state(t); st.Restarts != 0 || st.Pid != pid || pointBreaker(st, extensions.OrderValidate) != "closed" {
+		t.Fatalf("state %+v: want the same process and validate's breaker closed", st)
 	}
 }
 
@@ -234,16 +346,13 @@ func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 		_, err := validate(e.begin(t), "fail")
 		wantFailure(t, err, kernel.OutcomeError)
 	}
-	eventually(t, "restarted after the breaker opened", func() bool {
-		st := e.state(t)
-		return st.Restarts == 1 && st.Status == bizpackhost.StatusRunning
-	})
 	_, err := validate(e.begin(t), "alice")
 	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrBreakerOpen) {
 		t.Fatalf("cause %v, want the open breaker", ee.Cause)
 	}
-	if st := e.state(t); st.Breaker != "open" {
-		t.Fatalf("breaker %s, want open", st.Breaker)
+	// A failing implementation is not a failing process: no restart.
+	if st := e.state(t); st.Breaker != "open" || st.Restarts != 0 || st.Status != bizpackhost.StatusRunning {
+		t.Fatalf("state %+v, want breaker open, no restart", st)
 	}
 }
 
@@ -266,7 +375,9 @@ func TestTamperedBinaryIsRefused(t *testing.T) {
 		t.Fatalf("after a refused load: pids %v, bizpacks %v", pids, bps)
 	}
 
-	// A running bizpack whose binary is replaced under it is not restarted.
+	// A running bizpack whose binary is replaced under it is restarted
+	// from the host's checked copy: the file at its path no longer
+	// matters, and a new load of it is refused.
 	if err := os.WriteFile(tampered, b, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -278,11 +389,75 @@ func TestTamperedBinaryIsRefused(t *testing.T) {
 	if err := os.Rename(tampered+".new", tampered); err != nil {
 		t.Fatal(err)
 	}
+	pid := e.h.Pids()[0]
 	_, _ = validate(e.begin(t), "exit")
-	eventually(t, "refused at restart", func() bool { return e.state(t).Status == bizpackhost.StatusRefused })
-	if st := e.state(t); st.Pid != 0 || !strings.Contains(st.LastError, "checksum") {
-		t.Fatalf("state %+v, want no process and a checksum error", st)
+	eventually(t, "restarted from the checked copy", func() bool {
+		st := e.state(t)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid
+	})
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	if _, err := e.h.Reload(context.Background(), "chaos", "", ""); !errors.Is(err, plugin.ErrChecksum) {
+		t.Fatalf("Reload of the replaced binary: %v, want ErrChecksum", err)
 	}
+}
+
+func TestBinarySwappedBetweenCheckAndExecNeverRuns(t *testing.T) {
+	e := setup(t, fast)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "chaos")
+	good, bad := filepath.Join(dir, "good"), filepath.Join(dir, "bad")
+	for src, dst := range map[string]string{bins.v1: good, bins.v2: bad} {
+		b, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dst, b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Swap the file at path between the checked binary (v1) and another
+	// one (v2) every 2ms while the host loads it again and again.
+	if err := os.Link(good, path); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			src := good
+			if i%2 == 1 {
+				src = bad
+			}
+			tmp := path + ".tmp"
+			_ = os.Remove(tmp)
+			if os.Link(src, tmp) == nil {
+				_ = os.Rename(tmp, path)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-swapped }()
+	s := v1()
+	s.Path = path
+	loaded := 0
+	for range 12 {
+		v, err := e.h.Load(context.Background(), s)
+		switch {
+		case err == nil && v == "1.0.0":
+			loaded++
+		case err == nil:
+			t.Fatalf("the host ran version %s, a binary whose checksum it never checked", v)
+		case !errors.Is(err, plugin.ErrChecksum):
+			t.Fatalf("Load: %v", err)
+		}
+	}
+	t.Logf("%d of 12 loads found the checked binary, the others were refused", loaded)
 }
 
 func TestHostEnvironmentIsNotPassed(t *testing.T) {
@@ -463,5 +638,401 @@ func TestStartAtBootOrOnDemand(t *testing.T) {
 	bad.SHA256 = "abc"
 	if err := boot.h.Configure(context.Background(), []bizpackhost.Spec{bad}); err == nil || !strings.Contains(err.Error(), "sha256") {
 		t.Fatalf("Configure with a bad checksum: %v", err)
+	}
+}
+
+// spawned starts the chaos bizpack with a child that holds its stderr and
+// returns the spec and a function that reads the child's pid.
+func spawned(t *testing.T) (bizpackhost.Spec, func() int) {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "child.pid")
+	s := v1()
+	s.Args = []string{"--spawn-file", file}
+	return s, func() int {
+		t.Helper()
+		var pid int
+		eventually(t, "the bizpack's child started", func() bool {
+			b, err := os.ReadFile(file)
+			pid = atoi(strings.TrimSpace(string(b)))
+			return err == nil && pid > 0
+		})
+		return pid
+	}
+}
+
+// within fails the test if f does not return within d.
+func within(t *testing.T, d time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { defer close(done); f() }()
+	select {
+	case <-done:
+		t.Logf("%s took %s", what, time.Since(start).Round(time.Millisecond))
+	case <-time.After(d):
+		t.Fatalf("%s still not done after %s", what, d)
+	}
+}
+
+func TestStopIsBoundedForAStoppedBizpack(t *testing.T) {
+	o := fast
+	o.KillGrace = 500 * time.Millisecond
+	e := setup(t, o)
+	e.load(t, v1())
+	pid := e.h.Pids()[0]
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	// go-plugin's Kill would wait forever for the stopped process to
+	// answer its Shutdown call.
+	within(t, 5*time.Second, "Close with a SIGSTOPped bizpack", e.h.Close)
+	eventually(t, "the stopped bizpack killed", func() bool { return !alive(pid) })
+}
+
+func TestExitIsSeenWhileAChildHoldsStderr(t *testing.T) {
+	e := setup(t, fast)
+	s, childPid := spawned(t)
+	e.load(t, s)
+	e.bind(t)
+	pid, child := e.h.Pids()[0], childPid()
+	_, err := validate(e.begin(t), "exit")
+	wantFailure(t, err, kernel.OutcomeError)
+	// The exit is seen although the child keeps the stderr pipe open, and
+	// the restart kills the child with its bizpack's process group.
+	eventually(t, "exited bizpack replaced", func() bool {
+		st := e.state(t)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid && st.Restarts == 1
+	})
+	eventually(t, "the child of the exited bizpack killed", func() bool { return !alive(child) })
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+}
+
+func TestChildrenDieWithTheirBizpackOnClose(t *testing.T) {
+	e := setup(t, fast)
+	s, childPid := spawned(t)
+	e.load(t, s)
+	child := childPid()
+	within(t, 10*time.Second, "Close", e.h.Close)
+	eventually(t, "the bizpack's child killed on Close", func() bool { return !alive(child) })
+}
+
+func TestOrphansOfAKilledHostAreEndedByTheNext(t *testing.T) {
+	runDir := t.TempDir()
+	spawnFile := filepath.Join(t.TempDir(), "child.pid")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+bins.v1, "TMF_CHAOS_SUM="+bins.sumV1,
+		"TMF_CHAOS_RUNDIR="+runDir, "TMF_CHAOS_SPAWN="+spawnFile)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "pid ") {
+		t.Fatalf("child host said %q, %v", line, err)
+	}
+	pid := atoi(strings.TrimSpace(strings.TrimPrefix(line, "pid ")))
+	b, err := os.ReadFile(spawnFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := atoi(strings.TrimSpace(string(b)))
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	// A decoy in no recorded group must survive the reaping.
+	decoy := exec.Command("sleep", "60")
+	if err := decoy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = decoy.Process.Kill(); _ = decoy.Wait() })
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	eventually(t, "bizpack gone with its server", func() bool { return !alive(pid) })
+	if !alive(child) {
+		t.Fatalf("the bizpack's child %d died with the host: nothing left to reap, the test proves nothing", child)
+	}
+	k, err := catalog.NewKernel(kernel.WithoutMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := bizpackhost.New(k, bizpackhost.Options{RunDir: runDir})
+	defer next.Close()
+	eventually(t, "the orphan ended by the next host", func() bool { return !alive(child) })
+	if !alive(decoy.Process.Pid) {
+		t.Fatal("the next host killed a process that was not its predecessor's")
+	}
+	if left, _ := filepath.Glob(filepath.Join(runDir, "*.pgrp")); len(left) != 0 {
+		t.Fatalf("records left after reaping: %v", left)
+	}
+}
+
+func TestHugeTextFromABizpackIsCut(t *testing.T) {
+	o := fast
+	o.BreakerFailures = 1000 // a 1 MB answer may miss its 50ms deadline on a busy machine: try again
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	limit := kernel.MaxText + 64 // the cut text and its note
+	var op *kernel.Operation
+	var ee *kernel.ExtensionError
+	eventually(t, "the 1 MB error answered in time", func() bool {
+		op = e.begin(t)
+		_, err := validate(op, "big")
+		return errors.As(err, &ee) && ee.Outcome == kernel.OutcomeError
+	})
+	if n := len(ee.Error()); n > limit+200 {
+		t.Fatalf("the error of a 1 MB message is %d bytes", n)
+	}
+	for _, r := range op.Trace() {
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) > limit+512 {
+			t.Fatalf("a trace record of %d bytes", len(b))
+		}
+	}
+	var d kernel.Decision
+	eventually(t, "the 1 MB veto answered in time", func() bool {
+		var err error
+		d, err = validate(e.begin(t), "bigdeny")
+		return err == nil && !d.Allowed
+	})
+	if len(d.Reason) > limit || len(d.Code) > limit || !strings.Contains(d.Reason, "bytes cut") {
+		t.Fatalf("a 1 MB veto kept %d bytes of reason and %d of code", len(d.Reason), len(d.Code))
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBizpackLogIsCutAndRateLimited(t *testing.T) {
+	var logs lockedBuffer
+	o := fast
+	o.LogRate = 10
+	o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	d, err := validate(e.begin(t), "spam")
+	if err != nil || !d.Allowed {
+		t.Fatalf("validate = %+v, %v", d, err)
+	}
+	// 2000 lines of 4 KiB (8 MB) were written to stderr.
+	eventually(t, "dropped lines counted", func() bool { return e.state(t).LogLinesDropped > 1900 })
+	lines := strings.Count(logs.String(), "msg=\"bizpack log\"")
+	if lines == 0 || lines > 40 {
+		t.Fatalf("%d bizpack log lines reached the host's log, want 1..40 (10/s, burst 20)", lines)
+	}
+	if n := len(logs.String()); n > 40*(kernel.MaxText+512) {
+		t.Fatalf("%d bytes of bizpack log reached the host's log", n)
+	}
+}
+
+func TestAbsurdAmountsAreTheBizpacksFailure(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	for _, c := range []struct {
+		buyer    string
+		quantity int64
+	}{{"huge", 1}, {"dear", 1000}} {
+		t.Run(c.buyer, func(t *testing.T) {
+			op := e.begin(t)
+			got, err := pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: "retail", Currency: "CNY", Buyer: extensions.Buyer{ID: c.buyer},
+				Lines: []extensions.Line{{SKU: "s", Quantity: c.quantity, UnitPrice: 1000}}})
+			ee := wantFailure(t, err, kernel.OutcomeError) // pricing.adjust fails by policy
+			var ae *kernel.AmountError
+			if !errors.As(ee, &ae) {
+				t.Fatalf("cause %v (answer %+v), want an amount out of bounds", ee.Cause, got)
+			}
+			found := false
+			for _, r := range op.Trace() {
+				if r.Layer == kernel.LayerBizpack && r.Point == extensions.PricingAdjust {
+					found = r.Outcome == kernel.OutcomeError && errors.As(r.Err, &ae)
+				}
+			}
+			if !found {
+				t.Fatalf("the refused answer is not in the trace as the bizpack's failure: %+v", op.Trace())
+			}
+		})
+	}
+	wantPricedBy(t, e, "1.0.0") // sane answers still go through
+}
+
+func TestListingNeverWaitsBehindASlowReload(t *testing.T) {
+	e := setup(t, fast)
+	e.load(t, v1())
+	slow := v2()
+	slow.Args = []string{"--slow-start", "3s"}
+	loaded := make(chan error, 1)
+	go func() { _, err := e.h.Load(context.Background(), slow); loaded <- err }()
+	time.Sleep(300 * time.Millisecond) // the reload is under way
+	within(t, time.Second, "States during a slow reload", func() { _ = e.h.States() })
+	within(t, time.Second, "Pids during a slow reload", func() { _ = e.h.Pids() })
+	if st := e.state(t); st.Version != "1.0.0" || st.Status != bizpackhost.StatusRunning {
+		t.Fatalf("state during the reload %+v, want 1.0.0 running", st)
+	}
+	if err := <-loaded; err != nil {
+		t.Fatal(err)
+	}
+	if st := e.state(t); st.Version != "2.0.0" {
+		t.Fatalf("state after the reload %+v, want 2.0.0", st)
+	}
+}
+
+// copyExecutable copies the file at src into dir, mode 0755.
+func copyExecutable(t *testing.T, src, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// openDir is a temporary directory every user may read and write.
+func openDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
+	dir := openDir(t)
+	host, chaos := copyExecutable(t, os.Args[0], dir), copyExecutable(t, bins.v1, dir)
+	snoop := func(harden bool) string {
+		t.Helper()
+		file := filepath.Join(dir, fmt.Sprintf("snoop-%v", harden))
+		cmd := exec.Command(host, "-test.run=^$")
+		cmd.Dir = "/"
+		cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+chaos, "TMF_CHAOS_SUM="+bins.sumV1,
+			"TMF_CHAOS_SNOOP="+file, "TMF_TEST_SECRET=hunter2")
+		if harden {
+			cmd.Env = append(cmd.Env, "TMF_CHAOS_HARDEN=1")
+		}
+		// Host and bizpack of the same user, as a non-root server runs
+		// them: as root, both switch to nobody (root reads anything).
+		if os.Geteuid() == 0 {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || !strings.HasPrefix(line, "pid ") {
+			t.Fatalf("child host said %q, %v", line, err)
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := snoop(false); !strings.Contains(got, "SECRET") {
+		t.Fatalf("without Harden the bizpack could not read its host's environment (%q): the test proves nothing", got)
+	}
+	if got := snoop(true); !strings.HasPrefix(got, "denied") {
+		t.Fatalf("a bizpack of a hardened host: %q, want its environment denied", got)
+	}
+}
+
+func TestBizpacksRunAsTheConfiguredUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running bizpacks as another user needs a root host; a non-root host runs them as itself")
+	}
+	o := fast
+	o.RunAs = &bizpackhost.User{UID: 65534, GID: 65534}
+	e := setup(t, o)
+	file := filepath.Join(openDir(t), "snoop")
+	s := v1()
+	s.Dir = "/"
+	s.Args = []string{"--snoop-file", file}
+	e.load(t, s)
+	e.bind(t)
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(b); !strings.HasSuffix(got, "uid 65534") || !strings.HasPrefix(got, "denied") {
+		t.Fatalf("bizpack says %q, want uid 65534 and the host's environment denied", got)
+	}
+}
+
+func TestLimitsAreInForceWhenTheBizpackStarts(t *testing.T) {
+	o := fast
+	o.Limits = bizpackhost.Limits{OpenFiles: 200, AddressSpace: 3 << 30, Nice: 7}
+	e := setup(t, o)
+	file := filepath.Join(openDir(t), "limits")
+	s := v1()
+	s.Args = []string{"--limits-file", file}
+	e.load(t, s)
+	e.bind(t)
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(b)
+	for _, want := range []string{`Max open files\s+200\s+200\s`, `Max address space\s+3221225472\s+3221225472\s`, `nice 7 <nil>`, "env \n"} {
+		if !regexp.MustCompile(want).MatchString(got) {
+			t.Errorf("the bizpack's limits at start lack %q:\n%s", want, got)
+		}
+	}
+	// The process group, the pid and the supervision are the bizpack's
+	// own: the shim is gone once it has executed the bizpack.
+	pid := e.h.Pids()[0]
+	if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); !strings.Contains(string(cmd), "--limits-file") {
+		t.Fatalf("process %d runs %q, want the bizpack", pid, cmd)
+	}
+}
+
+func TestResourceLimitsHold(t *testing.T) {
+	o := fast
+	o.Limits = bizpackhost.Limits{OpenFiles: 64}
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	d, err := validate(e.begin(t), "fds")
+	if err != nil || d.Allowed || d.Code != "fds" {
+		t.Fatalf("validate = %+v, %v", d, err)
+	}
+	if !strings.Contains(d.Reason, "too many open files") {
+		t.Fatalf("opening 100 files under a limit of 64: %q", d.Reason)
 	}
 }

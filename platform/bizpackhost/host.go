@@ -3,11 +3,14 @@
 // automatic mutual TLS, after its SHA-256 checksum is verified, without the
 // server's environment.
 //
-// The host supervises each bizpack: a process that exits is restarted with
-// exponential backoff; a circuit breaker cuts a bizpack off after repeated
-// failures (calls then follow their point's failure policy at once) and
-// restarts it; every call carries its point's deadline and the caller's
-// cancellation. A new version is started beside the running one and takes
+// The host supervises each bizpack: a process that exits, or that fails
+// the health check a missed deadline triggers, is restarted with
+// exponential backoff; each point of a bizpack has its own circuit breaker,
+// which cuts that point off after repeated failures (its calls then follow
+// the point's failure policy at once) without touching the process or the
+// other points; every call carries its point's deadline and the caller's
+// cancellation. Stopping a bizpack takes at most about twice KillGrace and
+// ends its whole process group. A new version is started beside the running one and takes
 // new operations only once healthy; operations already begun finish on the
 // version they began with, and the previous version stays up so that a
 // rollback is one call. Close ends every process; a server that dies
@@ -22,9 +25,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -87,7 +92,8 @@ type Options struct {
 	// Logger receives the host's events and the bizpacks' log lines
 	// (discarded).
 	Logger *slog.Logger
-	// BreakerFailures in a row open a bizpack's breaker (5).
+	// BreakerFailures in a row open the breaker of one point of a
+	// bizpack (5).
 	BreakerFailures int
 	// BreakerCooldown is how long an opened breaker refuses calls before a
 	// trial (1s); it doubles with each opening in a row up to
@@ -106,6 +112,64 @@ type Options struct {
 	// Drain is how long a replaced standby version keeps running for the
 	// operations that began on it (30s).
 	Drain time.Duration
+	// LogRate is how many log lines a second a bizpack may send to the
+	// host's log, in bursts of up to twice that; the rest are dropped and
+	// counted (50). Each line is cut to 1 KiB.
+	LogRate int
+	// KillGrace is how long a stopping bizpack may take to exit by itself
+	// before its whole process group is killed (2s). Stopping or
+	// restarting a bizpack takes at most about twice this, whatever the
+	// bizpack does.
+	KillGrace time.Duration
+	// RunDir is a directory the host owns (tmfd: <data dir>/bizpacks) where
+	// it records the process group of every bizpack it runs. A host that
+	// was killed without closing leaves the records behind, and the next
+	// host started on the same RunDir ends the processes they name (a
+	// bizpack's children outlive it otherwise). Empty: no records.
+	RunDir string
+
+	// Limits are applied to each bizpack process before its first
+	// instruction (Linux; see Limits for the defaults).
+	Limits Limits
+	// RunAs, when set, is the user the bizpacks run as (Linux; the host
+	// must be root). A host that runs as root without it runs its
+	// bizpacks as root, and says so in its log at start.
+	RunAs *User
+
+	execDir string     // where binaries are copied to run (see execCopy)
+	shimAt  *shimState // shared by the copies of a host's options
+}
+
+type shimState struct {
+	once sync.Once
+	path string
+}
+
+// Limits bound a bizpack process. A shim (the host's own binary, copied
+// beside the bizpacks) applies them in the bizpack's process and then
+// executes the bizpack there. Zero fields take the defaults in
+// parentheses; a limit cannot be raised from inside.
+type Limits struct {
+	// OpenFiles is RLIMIT_NOFILE (1024).
+	OpenFiles uint64 `json:"openFiles,omitempty"`
+	// AddressSpace is RLIMIT_AS in bytes (4 GiB): the bizpack's memory,
+	// virtual, so it must leave room for a Go runtime's reservations.
+	AddressSpace uint64 `json:"addressSpace,omitempty"`
+	// Processes is RLIMIT_NPROC (none): it counts every process and
+	// thread of the bizpack's user, so set it with RunAs only; root
+	// ignores it.
+	Processes uint64 `json:"processes,omitempty"`
+	// Nice is the bizpack's niceness, 0 to 19 (0): its CPU share against
+	// the server's.
+	Nice int `json:"nice,omitempty"`
+	// Off runs bizpacks without the shim and without limits.
+	Off bool `json:"off,omitempty"`
+}
+
+// User is a numeric user and group.
+type User struct {
+	UID uint32 `json:"uid"`
+	GID uint32 `json:"gid"`
 }
 
 func (o Options) withDefaults() Options {
@@ -129,23 +193,65 @@ func (o Options) withDefaults() Options {
 	def(&o.ReadyTimeout, 15*time.Second)
 	def(&o.ExitPoll, 100*time.Millisecond)
 	def(&o.Drain, 30*time.Second)
+	def(&o.KillGrace, 2*time.Second)
+	if o.LogRate <= 0 {
+		o.LogRate = 50
+	}
+	if o.Limits.OpenFiles == 0 {
+		o.Limits.OpenFiles = 1024
+	}
+	if o.Limits.AddressSpace == 0 {
+		o.Limits.AddressSpace = 4 << 30
+	}
 	return o
 }
 
-func (o Options) pluginLogger(name string) hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "bizpack." + name, Level: hclog.Warn, Output: slogWriter{o.Logger, name}})
-}
-
-// slogWriter forwards go-plugin's log lines (and the bizpack's stderr) to
-// the host's logger.
-type slogWriter struct {
+// logWriter forwards go-plugin's log lines (and the bizpack's stderr) of
+// one bizpack to the host's logger: each line cut to kernel.MaxText bytes,
+// at most LogRate lines a second (a burst of twice that), the rest counted
+// and dropped; the next line let through says how many were dropped.
+type logWriter struct {
 	log  *slog.Logger
 	name string
+	rate float64
+
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	pending int64        // dropped since the last line let through
+	dropped atomic.Int64 // dropped in all
 }
 
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.log.Warn("bizpack log", "bizpack", w.name, "line", strings.TrimRight(string(p), "\n"))
+func newLogWriter(log *slog.Logger, name string, rate int) *logWriter {
+	return &logWriter{log: log, name: name, rate: float64(rate), tokens: 2 * float64(rate), last: time.Now()}
+}
+
+func (w *logWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	now := time.Now()
+	w.tokens = min(w.tokens+now.Sub(w.last).Seconds()*w.rate, 2*w.rate)
+	w.last = now
+	if w.tokens < 1 {
+		w.pending++
+		w.mu.Unlock()
+		w.dropped.Add(1)
+		return len(p), nil
+	}
+	w.tokens--
+	dropped := w.pending
+	w.pending = 0
+	w.mu.Unlock()
+	line := kernel.ClipText(strings.TrimRight(string(p), "\n"))
+	if dropped > 0 {
+		w.log.Warn("bizpack log", "bizpack", w.name, "line", line, "droppedBefore", dropped)
+	} else {
+		w.log.Warn("bizpack log", "bizpack", w.name, "line", line)
+	}
 	return len(p), nil
+}
+
+func (w *logWriter) logger() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "bizpack." + w.name, Level: hclog.Warn, Output: w})
 }
 
 // Host runs the bizpacks of one server and keeps the kernel's registry in
@@ -154,10 +260,41 @@ type Host struct {
 	k    *kernel.Kernel
 	opts Options
 
-	mu     sync.Mutex // serialises Load, Rollback, Close
+	// ops serialises Load and Rollback, which may wait seconds for a
+	// process; mu guards the fields below and is held only briefly, so
+	// that States, Pids and Close never wait behind a starting bizpack.
+	ops    sync.Mutex
+	mu     sync.Mutex
 	specs  map[string]Spec
 	packs  map[string]*pack
 	closed bool
+
+	tempExec bool // opts.execDir is a temporary directory of this host
+}
+
+// shim returns the path of the host's copy of its own binary, the shim
+// that limits a bizpack before it runs, copying it on first use; "" and
+// a logged warning when there is none (bizpacks then run unlimited).
+func (o Options) shim() string {
+	st := o.shimAt
+	st.once.Do(func() {
+		if o.Limits.Off || shimEnviron(o.Limits) == "" {
+			o.Logger.Warn("bizpacks run without resource limits", "off", o.Limits.Off)
+			return
+		}
+		self, err := os.Executable()
+		var sum string
+		if err == nil {
+			sum, err = Checksum(self)
+		}
+		if err == nil {
+			st.path, err = execCopy(o.execDir, self, sum, true)
+		}
+		if err != nil {
+			o.Logger.Warn("no shim to limit bizpacks: they run without resource limits", "error", err)
+		}
+	})
+	return st.path
 }
 
 // pack is one bizpack's versions: the active one and the previous one,
@@ -169,9 +306,52 @@ type pack struct {
 	draining         []*instance
 }
 
-// New returns a host that registers bizpacks in k's registry.
+// New returns a host that registers bizpacks in k's registry. With a
+// RunDir, it first ends the processes a previous host left there.
 func New(k *kernel.Kernel, o Options) *Host {
-	return &Host{k: k, opts: o.withDefaults(), specs: map[string]Spec{}, packs: map[string]*pack{}}
+	o = o.withDefaults()
+	if o.RunDir != "" {
+		if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
+			o.Logger.Warn("bizpack run directory unusable: process groups are not recorded", "dir", o.RunDir, "error", err)
+			o.RunDir = ""
+		} else if n := reapGroups(o.RunDir, o.Logger); n > 0 {
+			o.Logger.Warn("ended processes left by a previous host", "count", n)
+		}
+	}
+	if o.RunAs == nil && os.Geteuid() == 0 {
+		o.Logger.Warn("bizpacks run as root: configure an unprivileged user for them (RunAs)")
+	}
+	h := &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
+	h.opts.shimAt = new(shimState)
+	runAs := "the server's user"
+	if o.RunAs != nil {
+		runAs = fmt.Sprintf("uid %d gid %d", o.RunAs.UID, o.RunAs.GID)
+	}
+	limits := "off"
+	if !o.Limits.Off {
+		limits = fmt.Sprintf("openFiles %d, addressSpace %d, processes %d, nice %d", o.Limits.OpenFiles, o.Limits.AddressSpace, o.Limits.Processes, o.Limits.Nice)
+	}
+	// What protects the server from its bizpacks, and what does not.
+	o.Logger.Info("bizpack sandbox", "processGroups", true, "groupRecords", o.RunDir != "", "runAs", runAs,
+		"limits", limits, "serverDumpable", dumpable(), "filesystem", "not restricted", "network", "not restricted")
+	// Binaries run from copies in a directory of the host's own: under
+	// RunDir (emptied here: nothing of a predecessor runs any more), or a
+	// temporary one removed by Close.
+	if o.RunDir != "" {
+		h.opts.execDir = filepath.Join(o.RunDir, "exec")
+		_ = os.RemoveAll(h.opts.execDir)
+		if err := os.MkdirAll(h.opts.execDir, 0o700); err != nil {
+			h.opts.execDir = ""
+		}
+	}
+	if h.opts.execDir == "" {
+		if dir, err := os.MkdirTemp("", "tmf-bizpack-exec-"); err == nil {
+			h.opts.execDir, h.tempExec = dir, true
+		} else {
+			o.Logger.Error("no directory for bizpack binaries: every start will fail", "error", err)
+		}
+	}
+	return h
 }
 
 // Configure declares the bizpacks the server may run and starts those
@@ -237,9 +417,12 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 	if err := spec.check(); err != nil {
 		return "", err
 	}
+	h.ops.Lock()
+	defer h.ops.Unlock()
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
 		return "", errors.New("bizpack host is closed")
 	}
 	in := newInstance(spec, h.opts, h.opts.Logger)
@@ -261,7 +444,13 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 		in.shutdown()
 		return "", err
 	}
-	p := h.packs[spec.Name]
+	h.mu.Lock()
+	p, closed := h.packs[spec.Name], h.closed
+	h.mu.Unlock()
+	if closed {
+		in.shutdown()
+		return "", errors.New("bizpack host is closed")
+	}
 	if err := h.k.Registry().PutBizpack(bp); err != nil {
 		in.shutdown()
 		return "", err
@@ -276,6 +465,12 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 		in.shutdown()
 		return "", fmt.Errorf("bizpack %s %s: the configuration in force does not compile with it: %w", spec.Name, in.manifest.Version, err)
 	}
+	h.mu.Lock()
+	if h.closed { // closed while this version was put in force
+		h.mu.Unlock()
+		in.shutdown()
+		return "", errors.New("bizpack host is closed")
+	}
 	if p == nil {
 		p = &pack{}
 		h.packs[spec.Name] = p
@@ -287,6 +482,7 @@ func (h *Host) Load(ctx context.Context, spec Spec) (string, error) {
 	p.active, p.activeBP = in, bp
 	h.specs[spec.Name] = spec
 	h.markStandby(p)
+	h.mu.Unlock()
 	h.opts.Logger.Info("bizpack in force", "bizpack", spec.Name, "version", in.manifest.Version, "pid", in.pid())
 	return in.manifest.Version, nil
 }
@@ -322,6 +518,8 @@ func (h *Host) Reload(ctx context.Context, name, path, sha256 string) (string, e
 // it has been running all along. The version it replaces becomes the
 // standby, so a second Rollback undoes the first.
 func (h *Host) Rollback(name string) (string, error) {
+	h.ops.Lock()
+	defer h.ops.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	p := h.packs[name]
@@ -430,6 +628,9 @@ func (h *Host) Close() {
 	}
 	wg.Wait()
 	plugin.KillAll()
+	if h.tempExec {
+		_ = os.RemoveAll(h.opts.execDir)
+	}
 }
 
 // Checksum returns the hex SHA-256 of the file at path.

@@ -46,12 +46,14 @@ type instance struct {
 	opts     Options
 	log      *slog.Logger
 	manifest extensions.Manifest
-	breaker  *breaker
 	lat      *latencies
 	trips    atomic.Int64
+	checking atomic.Bool // a health check is under way
+	logw     *logWriter
 
 	mu        sync.Mutex
 	proc      *plugin.Process
+	breakers  map[string]*breaker // per point
 	status    string
 	since     time.Time
 	restarts  int
@@ -66,8 +68,8 @@ type instance struct {
 
 func newInstance(spec Spec, o Options, log *slog.Logger) *instance {
 	return &instance{spec: spec, opts: o, log: log.With("bizpack", spec.Name, "path", spec.Path),
-		breaker: newBreaker(o.BreakerFailures, o.BreakerCooldown, o.MaxBreakerCooldown),
-		status:  StatusStarting, since: time.Now(),
+		logw:   newLogWriter(o.Logger, spec.Name, o.LogRate),
+		status: StatusStarting, since: time.Now(),
 		restart: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		firstUp: make(chan error, 1)}
 }
@@ -127,13 +129,43 @@ func (e *refusedError) Error() string { return e.err.Error() }
 func (e *refusedError) Unwrap() error { return e.err }
 
 func (in *instance) startOnce() error {
-	p, err := plugin.Start(plugin.Options{Path: in.spec.Path, Args: in.spec.Args, SHA256: in.spec.SHA256,
-		Env: in.spec.environ(), Dir: in.spec.Dir, Logger: in.opts.pluginLogger(in.spec.Name)})
+	if in.opts.execDir == "" {
+		return errors.New("the host has no directory to run bizpack binaries from")
+	}
+	in.mu.Lock()
+	ranBefore := in.manifest.Name != ""
+	in.mu.Unlock()
+	path, err := execCopy(in.opts.execDir, in.spec.Path, in.spec.SHA256, ranBefore)
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
 			return &refusedError{err}
 		}
 		return err
+	}
+	if err := in.opts.shareCopy(in.opts.execDir, path); err != nil {
+		return fmt.Errorf("giving the binary to the bizpack's user: %w", err)
+	}
+	env := in.spec.environ()
+	var wrapper []string
+	if shim := in.opts.shim(); shim != "" {
+		if err := in.opts.shareCopy(in.opts.execDir, shim); err != nil {
+			return fmt.Errorf("giving the shim to the bizpack's user: %w", err)
+		}
+		wrapper = []string{shim}
+		env = append(env, shimEnviron(in.opts.Limits))
+	}
+	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Wrapper: wrapper, Args: in.spec.Args, SHA256: in.spec.SHA256,
+		Env: env, Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
+	if err != nil {
+		if errors.Is(err, plugin.ErrChecksum) {
+			return &refusedError{err}
+		}
+		return err
+	}
+	if in.opts.RunDir != "" {
+		if err := recordGroup(in.opts.RunDir, p.Pid()); err != nil {
+			in.log.Warn("process group not recorded: its children may outlive a killed host", "error", err)
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), in.opts.HealthTimeout)
 	defer cancel()
@@ -152,6 +184,9 @@ func (in *instance) startOnce() error {
 	}
 	if err != nil {
 		p.Kill()
+		if in.opts.RunDir != "" {
+			forgetGroup(in.opts.RunDir, p.Pid())
+		}
 		return err
 	}
 	in.mu.Lock()
@@ -178,7 +213,7 @@ func (in *instance) wait() error {
 		case <-in.stop:
 			return errStopping
 		case <-in.restart:
-			return errors.New("restarted after its circuit breaker opened")
+			return errors.New("restarted after it failed its health check")
 		case <-t.C:
 			in.mu.Lock()
 			p := in.proc
@@ -197,6 +232,9 @@ func (in *instance) kill() {
 	in.mu.Unlock()
 	if p != nil {
 		p.Kill()
+		if in.opts.RunDir != "" {
+			forgetGroup(in.opts.RunDir, p.Pid())
+		}
 	}
 }
 
@@ -207,7 +245,7 @@ func (in *instance) setStatus(s string, err error) {
 		in.status, in.since = s, time.Now()
 	}
 	if err != nil {
-		in.lastErr = err.Error()
+		in.lastErr = kernel.ClipText(err.Error())
 	}
 }
 
@@ -222,27 +260,33 @@ func (in *instance) shutdown() {
 }
 
 // Invoke sends calls to the process in one round trip; see kernel.Remote.
+// Each point has its own breaker: a call whose point's breaker is open is
+// answered ErrBreakerOpen at once (its point's failure policy applies) and
+// the batch's other calls still go.
 func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []kernel.RemoteResult {
 	out := make([]kernel.RemoteResult, len(calls))
-	fail := func(o kernel.Outcome, err error) []kernel.RemoteResult {
-		for i := range out {
-			out[i] = kernel.RemoteResult{Outcome: o, Err: err}
-		}
-		return out
-	}
 	in.mu.Lock()
 	p := in.proc
 	in.mu.Unlock()
 	if p == nil {
-		return fail(kernel.OutcomeError, ErrNotRunning)
+		for i := range out {
+			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: ErrNotRunning}
+		}
+		return out
 	}
 	now := time.Now()
-	if !in.breaker.allow(now) {
-		return fail(kernel.OutcomeError, ErrBreakerOpen)
-	}
-	wcalls := make([]plugin.Call, len(calls))
+	var sent []int // indexes into calls of those sent
+	wcalls := make([]plugin.Call, 0, len(calls))
 	for i, c := range calls {
-		wcalls[i] = plugin.Call{Point: c.Point, Identity: c.Identity, Request: c.Request, Timeout: c.Deadline}
+		if !in.breakerOf(c.Point).allow(now) {
+			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: ErrBreakerOpen}
+			continue
+		}
+		sent = append(sent, i)
+		wcalls = append(wcalls, plugin.Call{Point: c.Point, Identity: c.Identity, Request: c.Request, Timeout: c.Deadline})
+	}
+	if len(sent) == 0 {
+		return out
 	}
 	start := time.Now()
 	in.trips.Add(1)
@@ -251,7 +295,10 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 	if err != nil {
 		cerr := ctx.Err()
 		if cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
-			return fail(kernel.OutcomeError, cerr) // the caller gave up: not the bizpack's failure
+			for _, i := range sent {
+				out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: cerr} // the caller gave up: not the bizpack's failure
+			}
+			return out
 		}
 		o := kernel.OutcomeError
 		// The deadline may reach the bizpack's end of the stream before
@@ -261,14 +308,22 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 		} else {
 			err = fmt.Errorf("bizpack %s: %w", in.spec.Name, err)
 		}
-		for _, c := range calls {
-			in.lat.record(c.Point, took, true)
+		for _, i := range sent {
+			in.lat.record(calls[i].Point, took, true)
+			in.report(calls[i].Point, false)
+			out[i] = kernel.RemoteResult{Outcome: o, Err: err}
 		}
-		in.reportBatch(false)
-		return fail(o, err)
+		// A missed deadline or a broken stream may be a busy host or a
+		// process that is gone or wedged: the health check tells.
+		in.checkHealth(p)
+		return out
 	}
-	ok := true
-	for i, r := range res {
+	timedOut := false
+	for j, r := range res {
+		if j >= len(sent) {
+			break
+		}
+		i := sent[j]
 		var rr kernel.RemoteResult
 		switch r.Outcome {
 		case plugin.OK:
@@ -276,45 +331,104 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 		case plugin.Skip:
 			rr = kernel.RemoteResult{Outcome: kernel.OutcomeSkip}
 		case plugin.Panic:
-			rr = kernel.RemoteResult{Outcome: kernel.OutcomePanic, Err: errors.New(r.Err)}
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomePanic, Err: errors.New(kernel.ClipText(r.Err))}
 		case plugin.Timeout:
 			rr = kernel.RemoteResult{Outcome: kernel.OutcomeTimeout, Err: kernel.ErrDeadline}
+			timedOut = true
 		default:
-			rr = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %s: %s", in.spec.Name, r.Outcome, r.Err)}
+			rr = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %s: %s", in.spec.Name, r.Outcome, kernel.ClipText(r.Err))}
 		}
 		failed := rr.Outcome.Failed()
-		ok = ok && !failed
 		in.lat.record(calls[i].Point, took, failed)
+		in.report(calls[i].Point, !failed)
 		out[i] = rr
 	}
-	in.reportBatch(ok)
+	if timedOut {
+		in.checkHealth(p)
+	}
 	return out
 }
 
-// reportBatch feeds the breaker; when it opens, the process is restarted
-// (with backoff) as well: a hung or wedged process gets a fresh start.
-func (in *instance) reportBatch(ok bool) {
-	if in.breaker.report(ok, time.Now()) {
-		in.log.Warn("bizpack circuit breaker opened")
+// breakerOf is the breaker of one point of this bizpack.
+func (in *instance) breakerOf(point string) *breaker {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	b := in.breakers[point]
+	if b == nil {
+		if in.breakers == nil {
+			in.breakers = map[string]*breaker{}
+		}
+		b = newBreaker(in.opts.BreakerFailures, in.opts.BreakerCooldown, in.opts.MaxBreakerCooldown)
+		in.breakers[point] = b
+	}
+	return b
+}
+
+// report feeds a point's breaker. An opened breaker does not restart the
+// process: a failing implementation is that point's problem, and its
+// failure policy applies while the breaker is open.
+func (in *instance) report(point string, ok bool) {
+	if in.breakerOf(point).report(ok, time.Now()) {
+		in.log.Warn("bizpack point circuit breaker opened", "point", point)
+	}
+}
+
+// checkHealth asks the process whether it is still serving, at most one
+// check at a time, and restarts it if it does not answer within
+// HealthTimeout: a process that is stopped, wedged or gone. A process
+// that answers is left alone, whatever its calls did: deadline misses on a
+// busy host are no reason for a restart.
+func (in *instance) checkHealth(p *plugin.Process) {
+	if !in.checking.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer in.checking.Store(false)
+		ctx, cancel := context.WithTimeout(context.Background(), in.opts.HealthTimeout)
+		defer cancel()
+		err := p.Conn().Health(ctx)
+		if err == nil || p.Exited() {
+			return // healthy, or the exit watch restarts it
+		}
+		in.mu.Lock()
+		current := in.proc == p
+		in.mu.Unlock()
+		if !current {
+			return
+		}
+		in.log.Warn("bizpack failed its health check: restarting", "error", err)
 		select {
 		case in.restart <- struct{}{}:
 		default:
 		}
-	}
+	}()
 }
 
 // BizpackState reports the instance for the admin console.
 func (in *instance) BizpackState() kernel.BizpackState {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	overall := closed
+	for _, b := range in.breakers {
+		// open beats half-open beats closed
+		if c := b.current(); c == open || (c == halfOpen && overall == closed) {
+			overall = c
+		}
+	}
 	st := kernel.BizpackState{Name: in.spec.Name, Version: in.manifest.Version, Status: in.status,
-		Breaker: in.breaker.current().String(), Restarts: in.restarts, LastError: in.lastErr, Since: in.since,
-		Standby: in.standby, RoundTrips: in.trips.Load()}
+		Breaker: overall.String(), Restarts: in.restarts, LastError: in.lastErr, Since: in.since,
+		Standby: in.standby, RoundTrips: in.trips.Load(), LogLinesDropped: in.logw.dropped.Load()}
 	if in.proc != nil {
 		st.Pid = in.proc.Pid()
 	}
 	if in.lat != nil {
 		st.Points = in.lat.summary()
+		for i := range st.Points {
+			st.Points[i].Breaker = closed.String()
+			if b := in.breakers[st.Points[i].Point]; b != nil {
+				st.Points[i].Breaker = b.current().String()
+			}
+		}
 	}
 	return st
 }

@@ -66,9 +66,21 @@ func runChildHost() {
 	if err != nil {
 		panic(err)
 	}
-	h := bizpackhost.New(k, bizpackhost.Options{})
+	if os.Getenv("TMF_CHAOS_HARDEN") != "" {
+		if err := bizpackhost.Harden(); err != nil {
+			panic(err)
+		}
+	}
+	h := bizpackhost.New(k, bizpackhost.Options{RunDir: os.Getenv("TMF_CHAOS_RUNDIR")})
+	var args []string
+	if f := os.Getenv("TMF_CHAOS_SPAWN"); f != "" {
+		args = []string{"--spawn-file", f}
+	}
+	if f := os.Getenv("TMF_CHAOS_SNOOP"); f != "" {
+		args = append(args, "--snoop-file", f)
+	}
 	if _, err := h.Load(context.Background(), bizpackhost.Spec{Name: "chaos", Path: os.Getenv("TMF_CHAOS_BIN"),
-		SHA256: os.Getenv("TMF_CHAOS_SUM")}); err != nil {
+		SHA256: os.Getenv("TMF_CHAOS_SUM"), Args: args}); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}

@@ -112,28 +112,41 @@ func (s *Source) load(ctx context.Context) (kernel.Config, error) {
 }
 
 // start starts the bizpacks cfg binds that are not running yet, so that
-// cfg can compile. One that does not start is logged; the compile then
-// names it.
-func (s *Source) start(ctx context.Context, cfg kernel.Config) {
+// cfg can compile. One that does not start is logged, and its cause is
+// returned for the refusal of cfg (see withStartCause).
+func (s *Source) start(ctx context.Context, cfg kernel.Config) error {
 	if s.ensure == nil {
-		return
+		return nil
 	}
-	if err := s.ensure(ctx, cfg); err != nil {
+	err := s.ensure(ctx, cfg)
+	if err != nil {
 		s.log.Warn("bizpacks the configuration binds did not start", "revision", cfg.Revision, "error", err)
 	}
+	return err
+}
+
+// withStartCause adds to a refused configuration why the bizpacks it binds
+// did not start (a checksum that does not match, a crash at start): the
+// compile alone can only say that they are unknown.
+func withStartCause(err, startErr error) error {
+	if err == nil || startErr == nil {
+		return err
+	}
+	return fmt.Errorf("%w (bizpacks it binds did not start: %v)", err, startErr)
 }
 
 // compile starts what cfg binds and compiles it without putting it in force.
 func (s *Source) compile(ctx context.Context, cfg kernel.Config) (*kernel.PlanSet, error) {
-	s.start(ctx, cfg)
-	return s.k.Compile(cfg)
+	startErr := s.start(ctx, cfg)
+	ps, err := s.k.Compile(cfg)
+	return ps, withStartCause(err, startErr)
 }
 
 // apply starts what cfg binds and puts it in force.
 func (s *Source) apply(ctx context.Context, cfg kernel.Config) error {
-	s.start(ctx, cfg)
+	startErr := s.start(ctx, cfg)
 	_, err := s.k.Apply(cfg)
-	return err
+	return withStartCause(err, startErr)
 }
 
 // Current is the configuration in force.

@@ -1,8 +1,11 @@
 package configs_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/tmf-platform/tmf/platform/catalog"
@@ -139,4 +142,24 @@ func hasKind(ps []kernel.Problem, kind string) bool {
 		}
 	}
 	return false
+}
+
+// A configuration refused because a bizpack it binds did not start names
+// why it did not start, not only that the bizpack is unknown.
+func TestRefusalNamesWhyABizpackDidNotStart(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		k, err := catalog.NewKernel(kernel.WithoutMetrics())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cause := errors.New("bizpack shop: bizpack binary checksum does not match the configured SHA-256")
+		src := configs.New(st, k, func(context.Context, kernel.Config) error { return cause }, slog.New(slog.DiscardHandler))
+		cfg := fileConfig()
+		cfg.Identities[0].Bizpacks = []kernel.BizpackRef{{Name: "shop"}}
+		_, err = src.Boot(t.Context(), cfg)
+		var ce *kernel.ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "checksum does not match") {
+			t.Fatalf("Boot = %v, want the configuration error with the checksum cause", err)
+		}
+	})
 }

@@ -15,7 +15,8 @@ type BizpackState struct {
 	// Status is "running", "starting", "restarting", "refused", "stopped"
 	// or, for a bizpack that runs inside the server, "in-process".
 	Status string `json:"status"`
-	// Breaker is "closed", "open" or "half-open".
+	// Breaker is "closed", "open" or "half-open": the worst of its
+	// points' breakers (each point has its own, see PointLatency).
 	Breaker  string `json:"breaker"`
 	Restarts int    `json:"restarts"`
 	Pid      int    `json:"pid,omitempty"`
@@ -26,8 +27,11 @@ type BizpackState struct {
 	// Since is when the status last changed.
 	Since time.Time `json:"since,omitzero"`
 	// Standby is the previous version, kept running for a rollback.
-	Standby string         `json:"standby,omitempty"`
-	Points  []PointLatency `json:"points"`
+	Standby string `json:"standby,omitempty"`
+	// LogLinesDropped counts the bizpack's log lines the host dropped
+	// (over its rate limit).
+	LogLinesDropped int64          `json:"logLinesDropped,omitempty"`
+	Points          []PointLatency `json:"points"`
 }
 
 // PointLatency summarises the recent calls of one point of a bizpack.
@@ -37,6 +41,9 @@ type PointLatency struct {
 	Failures int64         `json:"failures"`
 	P50      time.Duration `json:"p50"`
 	P99      time.Duration `json:"p99"`
+	// Breaker is the point's own circuit breaker: "closed", "open" or
+	// "half-open" (empty for a bizpack inside the server).
+	Breaker string `json:"breaker,omitempty"`
 }
 
 // StateReporter is implemented by a Remote that can say how it is doing.

@@ -180,7 +180,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 		Error string `json:"error,omitempty"`
 	}{plain: plain(r)}
 	if r.Err != nil {
-		out.Error = r.Err.Error()
+		out.Error = ClipText(r.Err.Error())
 	}
 	return json.Marshal(out)
 }

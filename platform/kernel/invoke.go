@@ -32,6 +32,12 @@ func outcomeOf(err error, panicked bool, took, deadline time.Duration) Outcome {
 func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, req Req, veto func(Resp) error) (Resp, Outcome, error) {
 	if ci.remote != nil {
 		resp, out, took, err := callRemote[Req, Resp](op, cp, ci, req)
+		if out == OutcomeOK {
+			if aerr := checkAmounts(resp); aerr != nil {
+				var zero Resp
+				resp, out, err = zero, OutcomeError, aerr
+			}
+		}
 		if out == OutcomeOK && veto != nil {
 			if reason := veto(resp); reason != nil {
 				out, err = OutcomeVeto, reason
@@ -63,6 +69,12 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 	}
 	if out == OutcomeSkip {
 		err = nil
+	}
+	if out == OutcomeOK {
+		if aerr := checkAmounts(resp); aerr != nil {
+			var zero Resp
+			resp, out, err = zero, OutcomeError, aerr
+		}
 	}
 	if out == OutcomeOK && veto != nil {
 		if reason := veto(resp); reason != nil {
@@ -194,7 +206,7 @@ func vetoOf(v extensions.Verdict) error {
 	if v.Allow {
 		return nil
 	}
-	return &VetoError{Decision: Decision{Code: v.Code, Reason: v.Reason}}
+	return &VetoError{Decision: Decision{Code: ClipText(v.Code), Reason: ClipText(v.Reason)}}
 }
 
 // Call runs the point: every implementation must allow, highest first, and
@@ -212,7 +224,7 @@ func (p *AllPassPoint[Req]) Call(op *Operation, req Req) (Decision, error) {
 		v, out, err := invoke(op, cp, ci, req, vetoOf)
 		switch {
 		case out == OutcomeVeto:
-			return Decision{Code: v.Code, Reason: v.Reason, By: ci.name, Layer: ci.layer, Source: ci.source}, nil
+			return Decision{Code: ClipText(v.Code), Reason: ClipText(v.Reason), By: ci.name, Layer: ci.layer, Source: ci.source}, nil
 		case out == OutcomeOK, out == OutcomeSkip:
 		case cp.spec.Policy == Fail:
 			return Decision{}, op.fail(cp, ci, out, err)

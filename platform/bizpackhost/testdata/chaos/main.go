@@ -5,18 +5,41 @@
 //	hang   never answers (ignores its context)
 //	exit   kills its own process in the middle of the call
 //	fail   returns an error
+//	big    returns a 1 MB error
+//	bigdeny denies with a 1 MB code and reason
+//	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
+//	fds    opens 100 files and denies with what happened
 //	env    denies, giving its whole environment as the reason
 //	other  allows, with the bizpack's version as the verdict's code
 //
+// pricing.adjust sets each unit price to 2^62 for the buyer "huge" and to
+// 10^13 for "dear", and takes 10% off otherwise.
+//
+// stock.route_warehouse hangs for the region "hang", fails for "fail" and
+// skips otherwise.
+//
 // With --crash-file PATH it exits at start while PATH exists (a crash loop).
+// With --slow-start D it waits D before serving.
+// With --limits-file PATH it writes its /proc/self/limits, niceness and
+// shim variable to PATH at start.
+// With --snoop-file PATH it reads its parent's /proc/<pid>/environ at start
+// and writes to PATH whether it could and whether it holds
+// TMF_TEST_SECRET=hunter2, and its own uid.
+// With --spawn-file PATH it starts a child at start that sleeps forever
+// holding its stderr, and writes the child's pid to PATH.
 package main
 
 import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/extensions/plugin"
@@ -39,6 +62,35 @@ func newBizpack() *extensions.Bizpack {
 			os.Exit(7)
 		case "fail":
 			return extensions.Verdict{}, errors.New("chaos: asked to fail")
+		case "big":
+			return extensions.Verdict{}, errors.New(strings.Repeat("x", 1<<20))
+		case "bigdeny":
+			return extensions.Deny(strings.Repeat("c", 1<<20), strings.Repeat("r", 1<<20)), nil
+		case "spam":
+			line := "[WARN] " + strings.Repeat("s", 4096) + "\n"
+			// fd 2 itself: go-plugin points os.Stderr at its own pipe.
+			stderr := os.NewFile(2, "stderr")
+			go func() {
+				for range 2000 {
+					stderr.WriteString(line)
+				}
+			}()
+			return extensions.Verdict{Allow: true, Code: version}, nil
+		case "fds": // opens 100 files, keeping them open
+			var files []*os.File
+			defer func() {
+				for _, f := range files {
+					f.Close()
+				}
+			}()
+			for range 100 {
+				f, err := os.Open("/dev/null")
+				if err != nil {
+					return extensions.Deny("fds", err.Error()), nil
+				}
+				files = append(files, f)
+			}
+			return extensions.Deny("fds", "opened 100 files"), nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
 		}
@@ -51,6 +103,12 @@ func newBizpack() *extensions.Bizpack {
 		lines := make([]extensions.Line, len(s.Lines))
 		for i, l := range s.Lines {
 			l.UnitPrice = l.UnitPrice * 9 / 10
+			switch s.Buyer.ID {
+			case "huge": // 2^62
+				l.UnitPrice = 1 << 62
+			case "dear": // 10^13 each: in bounds, the line total may not be
+				l.UnitPrice = 10_000_000_000_000
+			}
 			lines[i] = l
 		}
 		s.Lines = lines
@@ -58,8 +116,11 @@ func newBizpack() *extensions.Bizpack {
 		return s, nil
 	})
 	extensions.Implement(b, extensions.StockRouteWarehouse, func(ctx context.Context, r extensions.RouteRequest) (extensions.Route, error) {
-		if r.Region == "hang" {
+		switch r.Region {
+		case "hang":
 			select {}
+		case "fail":
+			return extensions.Route{}, errors.New("chaos: asked to fail routing")
 		}
 		return extensions.Route{}, extensions.ErrSkip
 	})
@@ -71,7 +132,49 @@ func newBizpack() *extensions.Bizpack {
 
 func main() {
 	crash := flag.String("crash-file", "", "exit at start while this file exists")
+	spawn := flag.String("spawn-file", "", "start a child holding stderr and write its pid here")
+	sleeper := flag.Bool("sleeper", false, "sleep forever (the child of --spawn-file)")
+	slow := flag.Duration("slow-start", 0, "wait this long before serving")
+	snoop := flag.String("snoop-file", "", "try to read the host's environment, write what happened here")
+	limits := flag.String("limits-file", "", "write /proc/self/limits and the niceness here")
 	flag.Parse()
+	if *limits != "" {
+		b, _ := os.ReadFile("/proc/self/limits")
+		prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+		// The raw value is 20 - nice on Linux.
+		b = fmt.Appendf(b, "nice %d %v\nenv %s\n", 20-prio, err, os.Getenv("TMF_BIZPACK_SHIM"))
+		if err := os.WriteFile(*limits, b, 0o666); err != nil {
+			panic(err)
+		}
+	}
+	time.Sleep(*slow)
+	if *snoop != "" {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/environ")
+		result := "denied: " + fmt.Sprint(err)
+		if err == nil {
+			result = "read " + strconv.Itoa(len(b)) + " bytes"
+			if strings.Contains(string(b), "TMF_TEST_SECRET=hunter2") {
+				result += ": SECRET"
+			}
+		}
+		result += "\nuid " + strconv.Itoa(os.Getuid())
+		if err := os.WriteFile(*snoop, []byte(result), 0o666); err != nil {
+			panic(err)
+		}
+	}
+	if *sleeper {
+		select {}
+	}
+	if *spawn != "" {
+		c := exec.Command(os.Args[0], "--sleeper")
+		c.Stderr = os.Stderr
+		if err := c.Start(); err != nil {
+			panic(err)
+		}
+		if err := os.WriteFile(*spawn, []byte(strconv.Itoa(c.Process.Pid)), 0o600); err != nil {
+			panic(err)
+		}
+	}
 	if *crash != "" {
 		if _, err := os.Stat(*crash); err == nil {
 			os.Exit(3)

@@ -1,0 +1,65 @@
+package bizpackhost
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// shimEnv carries a bizpack's limits from the host to the shim: the host's
+// own binary, run in the bizpack's process before it (see init), which
+// applies them and then executes the bizpack in the same process, so the
+// bizpack's first instruction already runs limited. The variable is gone
+// from the bizpack's environment.
+const shimEnv = "TMF_BIZPACK_SHIM"
+
+func init() {
+	if spec, ok := os.LookupEnv(shimEnv); ok {
+		runShim(spec) // never returns
+	}
+}
+
+func runShim(spec string) {
+	runtime.LockOSThread() // nice is per thread: set it on the one that executes
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "bizpack shim:", err)
+		os.Exit(121)
+	}
+	var l Limits
+	if err := json.Unmarshal([]byte(spec), &l); err != nil {
+		fail(err)
+	}
+	if len(os.Args) < 2 {
+		fail(fmt.Errorf("no binary to run"))
+	}
+	set := func(res int, v uint64, name string) {
+		if v == 0 {
+			return
+		}
+		if err := unix.Setrlimit(res, &unix.Rlimit{Cur: v, Max: v}); err != nil {
+			fail(fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	set(unix.RLIMIT_NOFILE, l.OpenFiles, "RLIMIT_NOFILE")
+	set(unix.RLIMIT_AS, l.AddressSpace, "RLIMIT_AS")
+	set(unix.RLIMIT_NPROC, l.Processes, "RLIMIT_NPROC")
+	if l.Nice != 0 {
+		if err := unix.Setpriority(unix.PRIO_PROCESS, 0, l.Nice); err != nil {
+			fail(fmt.Errorf("nice %d: %w", l.Nice, err))
+		}
+	}
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
+	fail(syscall.Exec(os.Args[1], os.Args[1:], env))
+}
+
+// shimEnviron is the variable that hands l to the shim.
+func shimEnviron(l Limits) string {
+	b, _ := json.Marshal(l)
+	return shimEnv + "=" + string(b)
+}

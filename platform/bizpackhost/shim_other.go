@@ -1,0 +1,6 @@
+//go:build !linux
+
+package bizpackhost
+
+// Elsewhere no shim runs: limits are not applied (the host says so).
+func shimEnviron(Limits) string { return "" }
