@@ -52,7 +52,7 @@ bizpacks:
 
 	srv := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true, AdminToken: "admin-secret"})
 	base := srv.Base
-	pids := processesOf(t, bin)
+	pids := processesOf(t, bin, sum)
 	if len(pids) != 1 {
 		t.Fatalf("%d flash-sale processes running, want 1", len(pids))
 	}
@@ -78,13 +78,14 @@ bizpacks:
 	if err := srv.Stop(); err != nil {
 		t.Fatalf("serve: %v\nstderr: %s", err, srv.Stderr.String())
 	}
-	if left := processesOf(t, bin); len(left) != 0 {
+	if left := processesOf(t, bin, sum); len(left) != 0 {
 		t.Fatalf("bizpack processes %v left after the server stopped", left)
 	}
 }
 
-// processesOf lists the running (non-zombie) processes of an executable.
-func processesOf(t *testing.T, exe string) []int {
+// processesOf lists the running (non-zombie) processes of an executable,
+// run from its path or from the host's checked copy (named by its sum).
+func processesOf(t *testing.T, exe, sum string) []int {
 	t.Helper()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -96,7 +97,7 @@ func processesOf(t *testing.T, exe string) []int {
 		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
 			continue
 		}
-		if target, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && target == exe {
+		if target, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && (target == exe || filepath.Base(target) == sum) {
 			if stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && !strings.Contains(string(stat), ") Z ") {
 				out = append(out, pid)
 			}

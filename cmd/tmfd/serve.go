@@ -68,7 +68,11 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	// Bizpacks: those marked boot start now, those the configuration binds
 	// start before it is applied; all stop with the server (and die with
 	// it if it crashes).
-	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: filepath.Join(o.BizpackDir, ".run")})
+	runDir := "" // no upload directory: checked copies in a temporary directory, no group records
+	if o.BizpackDir != "" {
+		runDir = filepath.Join(o.BizpackDir, ".run")
+	}
+	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: runDir})
 	defer host.Close()
 	if err := host.Configure(ctx, file.Bizpacks); err != nil {
 		return fmt.Errorf("bizpacks: %w", err)
