@@ -205,7 +205,7 @@ func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdPr
 		_ = p.cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
-			t.Logf("tmfd %s log:\n%s", name, p.log.String())
+			t.Logf("tmfd %s log:\n%s", name, lastLines(p.log.String(), logLines))
 		}
 	})
 	deadline := time.Now().Add(60 * time.Second)
@@ -219,11 +219,11 @@ func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdPr
 		}
 		select {
 		case <-p.done:
-			t.Fatalf("tmfd %s exited before it was ready:\n%s", name, p.log.String())
+			t.Fatalf("tmfd %s exited before it was ready:\n%s", name, lastLines(p.log.String(), logLines))
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("tmfd %s not ready after a minute:\n%s", name, p.log.String())
+			t.Fatalf("tmfd %s not ready after a minute:\n%s", name, lastLines(p.log.String(), logLines))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

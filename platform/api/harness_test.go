@@ -443,3 +443,17 @@ func decodeJSON[T any](t *testing.T, r reply) T {
 	}
 	return v
 }
+
+// logLines is how much of a server's log a failing test prints: the cause is
+// near the end, and hundreds of lines above it would bury it.
+const logLines = 100
+
+// lastLines is the end of log, at most n lines, saying how many were left
+// out before them.
+func lastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	if len(lines) <= n {
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprintf("[%d earlier lines left out]\n%s", len(lines)-n, strings.Join(lines[len(lines)-n:], "\n"))
+}
