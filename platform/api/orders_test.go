@@ -126,7 +126,7 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 		}
 		o := decodeView(t, r)
 		if o.Status != "pending_payment" || o.BizCode != "retail" || o.BuyerID != "alice" ||
-			!slices.Equal(o.AvailableEvents, []string{"cancel", "pay", "payment_fail", "payment_timeout"}) ||
+			!slices.Equal(o.AvailableEvents, []string{"cancel"}) ||
 			o.Amounts.Subtotal != 9000 || o.Amounts.Total != o.Amounts.Subtotal-o.Amounts.Discount+o.Amounts.Freight ||
 			o.Version != 1 || o.PaymentDeadline == nil || r.header.Get("Location") != "/v1/orders/"+o.ID {
 			t.Fatalf("placed %+v", o)
@@ -292,5 +292,56 @@ func TestPagination(t *testing.T) {
 		if n := len(r.json(t)["orders"].([]any)); n != 20 {
 			t.Fatalf("default page of %d", n)
 		}
+	})
+}
+
+// availableEvents lists what the caller may fire now, by the policy: never
+// an event the policy refuses it (alice does not ship), an event only the
+// platform fires (payment_timeout, payment_fail), or pay on an order paid
+// through /payments. In every answer that carries the order.
+func TestAvailableEventsAreTheCallersOwn(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice, ops := e.principal("alice", "buyer"), e.principal("ops", "operator")
+		r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", "ev-1")
+		expect(t, r, 201, "")
+		o := decodeView(t, r)
+		check := func(what string, got, want []string) {
+			t.Helper()
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: availableEvents %q, want %q", what, got, want)
+			}
+		}
+		check("placed", o.AvailableEvents, []string{"cancel"})
+		r = e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", "ev-1")
+		expect(t, r, 201, "")
+		check("replayed", decodeView(t, r).AvailableEvents, []string{"cancel"})
+		r = e.do("GET", "/v1/orders/"+o.ID, ops, nil)
+		expect(t, r, 200, "")
+		check("ops before payment", decodeView(t, r).AvailableEvents, []string{"cancel"})
+
+		r = e.pay(alice, o.ID, "ev-pay", cardOK)
+		expect(t, r, 200, "")
+		check("paid", decodeJSON[order.PayResult](t, r).Order.AvailableEvents, []string{"cancel"})
+		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		check("alice after payment", decodeView(t, r).AvailableEvents, []string{"cancel"})
+		r = e.do("GET", "/v1/orders", alice, nil)
+		expect(t, r, 200, "")
+		if page := decodeJSON[order.Page](t, r); len(page.Orders) != 1 {
+			t.Fatalf("list %s", r)
+		} else {
+			check("alice's list", page.Orders[0].AvailableEvents, []string{"cancel"})
+		}
+		r = e.do("GET", "/v1/orders/"+o.ID, ops, nil)
+		expect(t, r, 200, "")
+		check("ops after payment", decodeView(t, r).AvailableEvents, []string{"cancel", "outbound_fail", "ship"})
+		r = e.do("POST", "/v1/orders/"+o.ID+"/events", ops, `{"event":"ship"}`)
+		expect(t, r, 200, "")
+		check("ops after shipping", decodeView(t, r).AvailableEvents, []string{"inbound_fail", "receive"})
+		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		check("alice after shipping", decodeView(t, r).AvailableEvents, []string{"receive"})
 	})
 }
