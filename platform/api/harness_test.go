@@ -73,8 +73,8 @@ func faultyBizpack() kernel.Bizpack {
 		case "fail":
 			return errors.New("faulty: the backend is down (internal detail that must not leak)")
 		case "slow":
-			// In-process implementations are judged after the fact: answering
-			// after the point's deadline (50ms) is a timeout.
+			// A bizpack's implementation run in process is judged after the
+			// fact: answering after the point's deadline (50ms) is a timeout.
 			select {
 			case <-ctx.Done():
 			case <-time.After(120 * time.Millisecond):

@@ -43,11 +43,12 @@
 // implementations (platform defaults and products) run on the caller's
 // goroutine with the operation's context, so a call costs no allocation, and
 // run to completion however long a busy machine makes them take (their time
-// is measured and traced, never judged late); implementations registered as
-// isolated (every bizpack served in process) and remote ones (bizpacks served
-// over go-plugin) are cut off at the deadline: the caller stops waiting then
-// even if the implementation never returns, and an answer that arrives later
-// is discarded and counts as a timeout. A
+// is measured and traced, never judged late). A bizpack's code is held to
+// the deadline: implementations registered as isolated (every bizpack served
+// in process) and remote ones (bizpacks served over go-plugin) are cut off at
+// the deadline, the caller no longer waiting even if the implementation never
+// returns; any implementation at the bizpack layer that answers after the
+// deadline has its answer discarded, counted as a timeout. A
 // failure then follows the point's policy: Fail ends the call with an
 // *ExtensionError, Skip leaves the failing implementation out, and Fallback
 // leaves its whole layer out so that the next layer down answers.

@@ -28,8 +28,8 @@ func outcomeOf(err error, panicked, late bool) Outcome {
 }
 
 // invoke runs one implementation, times it, classifies the result and
-// records it. Only bizpacks (isolated or remote implementations) are held to
-// the point's deadline: a platform default or a product's implementation runs
+// records it. Only bizpacks (the bizpack layer, isolated or remote
+// implementations) are held to the point's deadline: a platform default or a product's implementation runs
 // in process to completion, however busy the machine, and its time is only
 // measured and traced. A deadline exists to cut off someone else's code, not
 // to turn a starved CPU into a failed order. A failed call returns the zero response. veto, when not nil,
@@ -58,7 +58,7 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 		resp, err, panicked = callDirect(op.ctx, fn, req)
 	}
 	took := time.Since(start)
-	out := outcomeOf(err, panicked, ci.isolated && took > cp.spec.Deadline)
+	out := outcomeOf(err, panicked, ci.deadlineBound() && took > cp.spec.Deadline)
 	if out == OutcomeTimeout && err == nil {
 		err = ErrDeadline
 	}
@@ -77,6 +77,11 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 	op.record(cp, ci, out, took, err)
 	return resp, out, err
 }
+
+// deadlineBound reports whether the point's deadline applies to ci: to a
+// bizpack's code (the bizpack layer, however it runs) and to anything
+// registered as isolated; never to the platform's defaults and products.
+func (ci *compiledImpl) deadlineBound() bool { return ci.isolated || ci.layer == LayerBizpack }
 
 func callDirect[Req, Resp any](ctx context.Context, fn Func[Req, Resp], req Req) (resp Resp, err error, panicked bool) {
 	defer func() {

@@ -265,12 +265,14 @@ func TestDeadlineBindsBizpacksOnly(t *testing.T) {
 	f.must(f.reg.AddProduct(product("slowprod", 10, bind("slow.first", "slow.product"))))
 	f.must(f.reg.PutBizpack(Bizpack{Name: "iso", Version: "1", Impls: []Implementation{point.Impl("iso.first", slow("iso")).Isolate()}}))
 	f.must(f.reg.PutBizpack(Bizpack{Name: "far", Version: "1", Impls: []Implementation{point.Spec().RemoteImpl("far:slow.first", slowRemote{})}}))
+	f.must(f.reg.PutBizpack(Bizpack{Name: "direct", Version: "1", Impls: []Implementation{point.Impl("direct.first", slow("direct"))}}))
 	f.start()
 	f.apply(Config{Revision: 1, Identities: []IdentitySpec{
 		{Code: "plain"},
 		{Code: "prod", Products: products("slowprod")},
 		{Code: "iso", Bizpacks: []BizpackRef{{Name: "iso"}}},
 		{Code: "far", Bizpacks: []BizpackRef{{Name: "far"}}},
+		{Code: "direct", Bizpacks: []BizpackRef{{Name: "direct"}}},
 	}})
 	for _, tc := range []struct {
 		code     identity.Code
@@ -281,6 +283,7 @@ func TestDeadlineBindsBizpacksOnly(t *testing.T) {
 		{"prod", "product", "slow.product"},
 		{"iso", "", "iso.first"},
 		{"far", "", "far:slow.first"},
+		{"direct", "", "direct.first"}, // a bizpack's code, judged after the fact
 	} {
 		t.Run(string(tc.code), func(t *testing.T) {
 			t.Parallel()
