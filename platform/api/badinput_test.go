@@ -111,10 +111,15 @@ func TestBadInputsAreProblemsAndWriteNothing(t *testing.T) {
 			{"limit=0", "invalid_limit"}, {"limit=-1", "invalid_limit"}, {"limit=101", "invalid_limit"},
 			{"limit=abc", "invalid_limit"}, {"limit=", "invalid_limit"}, {"limit=1.5", "invalid_limit"},
 			{"cursor=garbage!", "invalid_cursor"}, {"cursor=Zm9v", "invalid_cursor"}, {"cursor=", "invalid_cursor"},
+			{"status=bogus", "invalid_request"}, {"status=PENDING_PAYMENT", "invalid_request"},
 		} {
 			t.Run(tc.query, func(t *testing.T) {
 				e := e.with(t)
-				expect(t, e.do("GET", "/v1/orders?"+tc.query, buyer, nil), 400, tc.code)
+				r := e.do("GET", "/v1/orders?"+tc.query, buyer, nil)
+				expect(t, r, 400, tc.code)
+				if tc.code == "invalid_request" && r.json(t)["field"] != "status" {
+					t.Fatalf("a bad status must be named: %s", r)
+				}
 			})
 		}
 

@@ -311,8 +311,14 @@ func (s *Server) listOrders(c echo.Context) error {
 		return err
 	}
 	q.Limit = limit
+	if q.Status != "" && !s.svc.KnownStatus(q.Status) {
+		return invalidField("status", "status %q is no state of any order lifecycle", q.Status)
+	}
 	if qp.Has("cursor") {
-		if _, err := order.DecodeCursor(q.Cursor); err != nil || q.Cursor == "" {
+		if _, err := order.DecodeCursor(q.Cursor, q); errors.Is(err, order.ErrCursorFilter) {
+			return problem(CodeInvalidCursor, nil, "the cursor belongs to a list with another filter (status, bizCode, buyerId); "+
+				"start again without it or keep the filter it was given with")
+		} else if err != nil || q.Cursor == "" {
 			return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
 		}
 	}

@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
@@ -343,5 +345,51 @@ func TestAvailableEventsAreTheCallersOwn(t *testing.T) {
 		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
 		expect(t, r, 200, "")
 		check("alice after shipping", decodeView(t, r).AvailableEvents, []string{"receive"})
+	})
+}
+
+// A cancellation's reason is kept in the order's history; a list's status
+// filter is checked; a cursor pages only the list it was given for.
+func TestCancelReasonAndListFilters(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice := e.principal("alice", "buyer")
+		var ids []string
+		for i := range 3 {
+			r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", fmt.Sprintf("rf-%d", i))
+			expect(t, r, 201, "")
+			ids = append(ids, decodeView(t, r).ID)
+		}
+		r := e.do("POST", "/v1/orders/"+ids[0]+"/events", alice, `{"event":"cancel","data":{"reason":"ordered the wrong colour"}}`)
+		expect(t, r, 200, "")
+		r = e.do("GET", "/v1/orders/"+ids[0]+"/history", alice, nil)
+		expect(t, r, 200, "")
+		h := decodeJSON[api.HistoryView](t, r)
+		if n := len(h.Items); n != 2 || h.Items[1].Event != "cancel" || h.Items[1].Reason != "ordered the wrong colour" ||
+			h.Items[1].Actor != "alice" || h.Items[1].To != "cancelled" {
+			t.Fatalf("history %s", r)
+		}
+
+		r = e.do("GET", "/v1/orders?status=cancelled", alice, nil)
+		expect(t, r, 200, "")
+		if page := decodeJSON[order.Page](t, r); len(page.Orders) != 1 || page.Orders[0].ID != ids[0] {
+			t.Fatalf("cancelled orders %s", r)
+		}
+		r = e.do("GET", "/v1/orders?status=pending_payment&limit=1", alice, nil)
+		expect(t, r, 200, "")
+		page := decodeJSON[order.Page](t, r)
+		if len(page.Orders) != 1 || page.NextCursor == "" {
+			t.Fatalf("first page %s", r)
+		}
+		cur := url.QueryEscape(page.NextCursor)
+		expect(t, e.do("GET", "/v1/orders?status=pending_payment&limit=1&cursor="+cur, alice, nil), 200, "")
+		for _, q := range []string{"", "status=cancelled&", "bizCode=retail&status=pending_payment&", "buyerId=alice&status=pending_payment&"} {
+			r := e.do("GET", "/v1/orders?"+q+"limit=1&cursor="+cur, alice, nil)
+			expect(t, r, 400, "invalid_cursor")
+			if !strings.Contains(r.json(t)["detail"].(string), "another filter") {
+				t.Fatalf("%q: %s", q, r)
+			}
+		}
 	})
 }

@@ -453,6 +453,21 @@ func (s *Service) lifecycleOf(bizCode string) *lifecycle.Compiled {
 	return nil
 }
 
+// KnownStatus reports whether status is a state of the default lifecycle or
+// of the lifecycle of an identity in force: what a list may filter on.
+func (s *Service) KnownStatus(status string) bool {
+	if slices.ContainsFunc(lifecycle.Default().States, func(st lifecycle.State) bool { return st.Name == status }) {
+		return true
+	}
+	plans := s.kernel.Plans()
+	for _, code := range plans.Identities() {
+		if p, ok := plans.Plan(code); ok && p.Lifecycle() != nil && p.Lifecycle().HasState(status) {
+			return true
+		}
+	}
+	return false
+}
+
 // Query filters and pages a list of orders.
 type Query struct {
 	BuyerID string
@@ -477,7 +492,7 @@ type Page struct {
 func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1, Access: q.Access}
 	if q.Cursor != "" {
-		c, err := DecodeCursor(q.Cursor)
+		c, err := DecodeCursor(q.Cursor, q)
 		if err != nil {
 			return Page{}, refuse(CodeInvalid, nil, "malformed cursor")
 		}
@@ -491,7 +506,7 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	for i, o := range orders {
 		if i == q.Limit {
 			last := orders[i-1]
-			page.NextCursor = EncodeCursor(store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+			page.NextCursor = EncodeCursor(store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, q)
 			break
 		}
 		page.Orders = append(page.Orders, viewOf(o, s.lifecycleOf(o.BizCode)))
