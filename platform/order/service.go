@@ -397,6 +397,10 @@ func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (str
 	r, err := stock.RouteWarehouse.Call(op, rreq)
 	var noAnswer *kernel.NoAnswerError
 	if errors.As(err, &noAnswer) || err == nil && !known(r.Location) {
+		if region := rreq.Region; region != "" && regionOnly(rreq) {
+			return "", &Error{Code: CodeRegionNotServed, Message: fmt.Sprintf("no stock location that ships to region %q holds this order", region),
+				Fields: map[string]any{"region": region}, Err: err}
+		}
 		sku := ""
 		if len(lines) > 0 {
 			sku = shortest(lines, rreq.Locations)
@@ -408,6 +412,32 @@ func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (str
 		return "", err
 	}
 	return r.Location, nil
+}
+
+// regionOnly reports whether the region is all that keeps rreq from being
+// shipped: some location holds every line, but none of those that ship to
+// the region does. The buyer then hears region_not_served, not out_of_stock
+// (no restock would help).
+func regionOnly(rreq extensions.RouteRequest) bool {
+	holdsAll := func(l extensions.LocationStock) bool {
+		for _, line := range rreq.Lines {
+			if l.Sellable[line.SKU] < line.Quantity {
+				return false
+			}
+		}
+		return true
+	}
+	somewhere := false
+	for _, l := range rreq.Locations {
+		if !holdsAll(l) {
+			continue
+		}
+		if len(l.Regions) == 0 || slices.Contains(l.Regions, rreq.Region) {
+			return false
+		}
+		somewhere = true
+	}
+	return somewhere
 }
 
 // shortest names the first line that no location holds in full, for the

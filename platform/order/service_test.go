@@ -153,6 +153,7 @@ func TestPlaceRefusals(t *testing.T) {
 			{"physical goods at the virtual identity", order.PlaceRequest{BizCode: "virtual", Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodeRejected},
 			{"payment method not offered", order.PlaceRequest{BizCode: "retail", ShippingAddress: east, PaymentMethod: "bitcoin", Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodePaymentUnavailable},
 			{"no location holds enough", order.PlaceRequest{BizCode: "retail", ShippingAddress: east, Items: []order.Item{{SKU: "phone", Quantity: 6}}}, order.CodeOutOfStock},
+			{"no location ships to the region", order.PlaceRequest{BizCode: "retail", ShippingAddress: &extensions.Address{Region: "north"}, Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodeRegionNotServed},
 			{"ships but no address (no validator for it at b2b)", order.PlaceRequest{BizCode: "b2b", Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodeAddressRequired},
 			{"pricing.adjust broke its contract", order.PlaceRequest{BizCode: "rogue", ShippingAddress: east, Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodePricing},
 		} {
