@@ -126,7 +126,7 @@ func (s *Server) checkPlace(req order.PlaceRequest) error {
 			return invalidField(fmt.Sprintf("coupons[%d]", i), "a coupon code is 1 to %d bytes", maxCoupon)
 		}
 	}
-	return nil
+	return checkAddress(req.ShippingAddress)
 }
 
 // placeOrder places an order under the caller's Idempotency-Key. The key is

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -390,6 +391,30 @@ func TestCancelReasonAndListFilters(t *testing.T) {
 			if !strings.Contains(r.json(t)["detail"].(string), "another filter") {
 				t.Fatalf("%q: %s", q, r)
 			}
+		}
+	})
+}
+
+// The recipient and the rest of the address are kept and answered on the order.
+func TestShippingAddressWithRecipient(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice := e.principal("alice", "buyer")
+		addr := `{"region":"CN-31","line1":"1 Bund","line2":"Floor 12, Room 1203","city":"Shanghai","postal":"200002",` +
+			`"country":"CN","name":"Li Lei","phone":"+86 21 5555-0100"}`
+		r := e.do("POST", "/v1/orders", alice, `{"items":[{"sku":"kettle","quantity":1}],"shippingAddress":`+addr+`}`, "Idempotency-Key", "addr-1")
+		expect(t, r, 201, "")
+		want := extensions.Address{Region: "CN-31", Line1: "1 Bund", Line2: "Floor 12, Room 1203", City: "Shanghai", Postal: "200002",
+			Country: "CN", Name: "Li Lei", Phone: "+86 21 5555-0100"}
+		o := decodeView(t, r)
+		if o.ShippingAddress == nil || *o.ShippingAddress != want {
+			t.Fatalf("placed %s", r)
+		}
+		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		if got := decodeView(t, r); got.ShippingAddress == nil || *got.ShippingAddress != want {
+			t.Fatalf("read %s", r)
 		}
 	})
 }
