@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
 
 // syncBuffer is an io.Writer safe for the server's goroutines.
@@ -251,5 +253,30 @@ func TestLastLinesKeepsTheEnd(t *testing.T) {
 	}
 	if got := lastLines("a\nb\n", logLines); got != "a\nb" {
 		t.Fatalf("a short log: %q", got)
+	}
+}
+
+// The first start prints the administrator's token; a restart without
+// --admin-token says where it went and how to set one.
+func TestBootstrapAdminSaysHowToGetAToken(t *testing.T) {
+	t.Parallel()
+	st := storetest.Open(t, "sqlite")
+	var first, again strings.Builder
+	if err := bootstrapAdmin(t.Context(), st, "", &first); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), "administrator token (shown once, keep it): ") {
+		t.Fatalf("first start printed %q", first.String())
+	}
+	if err := bootstrapAdmin(t.Context(), st, "", &again); err != nil {
+		t.Fatal(err)
+	}
+	if out := again.String(); !strings.Contains(out, "shown once, at the first start") || !strings.Contains(out, "--admin-token") ||
+		!strings.Contains(out, "TMF_ADMIN_TOKEN") || strings.Contains(out, "administrator token (shown once") {
+		t.Fatalf("restart printed %q", out)
+	}
+	var set strings.Builder
+	if err := bootstrapAdmin(t.Context(), st, "chosen-admin-token-0123456789", &set); err != nil || set.Len() != 0 {
+		t.Fatalf("with --admin-token: printed %q, %v", set.String(), err)
 	}
 }
