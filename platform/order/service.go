@@ -397,7 +397,7 @@ func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (str
 	r, err := stock.RouteWarehouse.Call(op, rreq)
 	var noAnswer *kernel.NoAnswerError
 	if errors.As(err, &noAnswer) || err == nil && !known(r.Location) {
-		if region := rreq.Region; region != "" && regionOnly(rreq) {
+		if region := rreq.Region; region != "" && s.regionUnserved(op.Context(), rreq) {
 			return "", &Error{Code: CodeRegionNotServed, Message: fmt.Sprintf("no stock location that ships to region %q holds this order", region),
 				Fields: map[string]any{"region": region}, Err: err}
 		}
@@ -414,30 +414,28 @@ func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (str
 	return r.Location, nil
 }
 
-// regionOnly reports whether the region is all that keeps rreq from being
-// shipped: some location holds every line, but none of those that ship to
-// the region does. The buyer then hears region_not_served, not out_of_stock
-// (no restock would help).
-func regionOnly(rreq extensions.RouteRequest) bool {
-	holdsAll := func(l extensions.LocationStock) bool {
-		for _, line := range rreq.Lines {
-			if l.Sellable[line.SKU] < line.Quantity {
-				return false
-			}
-		}
-		return true
+// regionUnserved reports whether the order's region, not its quantities,
+// is what keeps it from shipping: some location carries the order's SKUs
+// (has stock of them, sold out or not), but none of the locations that ship
+// to the region does. The buyer then hears region_not_served, not
+// out_of_stock (no restock of the region's locations is planned). Only a
+// refusal pays for the read.
+func (s *Service) regionUnserved(ctx context.Context, rreq extensions.RouteRequest) bool {
+	skus := make([]string, len(rreq.Lines))
+	for i, l := range rreq.Lines {
+		skus[i] = l.SKU
 	}
-	somewhere := false
-	for _, l := range rreq.Locations {
-		if !holdsAll(l) {
-			continue
-		}
-		if len(l.Regions) == 0 || slices.Contains(l.Regions, rreq.Region) {
-			return false
-		}
-		somewhere = true
+	levels, err := stock.Levels(ctx, s.store.DB(ctx), skus...)
+	if err != nil || len(levels) == 0 {
+		return false
 	}
-	return somewhere
+	carries := map[string]bool{}
+	for _, l := range levels {
+		carries[l.Location] = true
+	}
+	return !slices.ContainsFunc(rreq.Locations, func(l extensions.LocationStock) bool {
+		return carries[l.Location] && (len(l.Regions) == 0 || slices.Contains(l.Regions, rreq.Region))
+	})
 }
 
 // shortest names the first line that no location holds in full, for the
