@@ -176,7 +176,7 @@ rules:
 type tmfdProcess struct {
 	base string
 	cmd  *exec.Cmd
-	log  *bytes.Buffer
+	log  *lockedWriter // stdout and stderr, through one lock
 	done chan struct{}
 }
 
@@ -195,8 +195,8 @@ func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdPr
 	if demo {
 		args = append(args, "--demo")
 	}
-	p := &tmfdProcess{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = &lockedWriter{w: p.log}, &lockedWriter{w: p.log}
+	p := &tmfdProcess{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &lockedWriter{w: &bytes.Buffer{}}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -247,6 +247,13 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// String is what was written so far, read under the lock.
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
 }
 
 // crashPlace places an order of a case and answers its id ("" when refused
