@@ -20,7 +20,7 @@ import (
 // as long as its manifest names only points the host knows.
 const (
 	ProtocolMajor = 1
-	ProtocolMinor = 0
+	ProtocolMinor = 1
 )
 
 // Manifest is what a bizpack declares about itself: its name and version,

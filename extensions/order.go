@@ -21,13 +21,25 @@ type Buyer struct {
 	Attrs map[string]string `json:"attrs,omitempty"`
 }
 
-// Address is where an order is shipped. Region is the code freight templates
-// and warehouse coverage are keyed by.
+// Address is where an order is shipped and to whom. Region is the code
+// freight templates and warehouse coverage are keyed by. The server checks
+// every field before a point sees it (lengths, no control characters, Phone
+// of digits, "+", spaces and "-", Country an ISO 3166-1 alpha-2 code);
+// Name, Phone, Country and Line2 came with protocol 1.1 and are empty from
+// older clients.
 type Address struct {
 	Region string `json:"region"`
 	Line1  string `json:"line1,omitempty"`
 	City   string `json:"city,omitempty"`
 	Postal string `json:"postal,omitempty"`
+	// Line2 is the address's second line (building, floor, flat).
+	Line2 string `json:"line2,omitempty"`
+	// Country is an ISO 3166-1 alpha-2 code ("CN", "DE").
+	Country string `json:"country,omitempty"`
+	// Name is the recipient's name.
+	Name string `json:"name,omitempty"`
+	// Phone is the recipient's phone number ("+86 21 5555-0100").
+	Phone string `json:"phone,omitempty"`
 }
 
 // ValidateRequest is the request of order.validate: the order as submitted,

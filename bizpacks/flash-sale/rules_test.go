@@ -38,7 +38,7 @@ func TestManifest(t *testing.T) {
 				}},
 				{"payment timeout", got.PaymentTimeout, "2m"},
 				{"lifecycle", got.Lifecycle, (*extensions.LifecyclePatch)(nil)},
-				{"protocol", got.Protocol, "1.0"},
+				{"protocol", got.Protocol, "1.1"},
 			}
 			for _, c := range cases {
 				if !reflect.DeepEqual(c.got, c.want) {

@@ -42,7 +42,7 @@ func TestManifest(t *testing.T) {
 					{Point: extensions.OrderGuard, Request: "GuardRequest", Response: "Verdict"},
 				}},
 				{"lifecycle", got.Lifecycle, wantPatch},
-				{"protocol", got.Protocol, "1.0"},
+				{"protocol", got.Protocol, "1.1"},
 				{"payment timeout", got.PaymentTimeout, ""},
 			}
 			for _, c := range cases {

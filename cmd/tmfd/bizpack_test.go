@@ -76,7 +76,7 @@ bizpacks:
 	}
 
 	if err := srv.Stop(); err != nil {
-		t.Fatalf("serve: %v\nstderr: %s", err, srv.Stderr.String())
+		t.Fatalf("serve: %v\nstderr: %s", err, lastLines(srv.Stderr.String(), logLines))
 	}
 	if left := processesOf(t, bin, sum); len(left) != 0 {
 		t.Fatalf("bizpack processes %v left after the server stopped", left)

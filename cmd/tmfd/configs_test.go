@@ -17,7 +17,7 @@ func TestConfigurationRevisionsSurviveRestarts(t *testing.T) {
 		r := runServe(t, serveOptions{DB: db, AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "bizpacks")})
 		return r.Base, func() {
 			if err := r.Stop(); err != nil {
-				t.Fatalf("serve: %v\n%s", err, r.Stderr.String())
+				t.Fatalf("serve: %v\n%s", err, lastLines(r.Stderr.String(), logLines))
 			}
 		}
 	}

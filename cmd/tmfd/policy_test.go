@@ -48,7 +48,7 @@ func TestServeReloadsItsPolicyDirectory(t *testing.T) {
 		deadline := time.Now().Add(30 * time.Second)
 		for !ok() {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 30s; policy status %v\nstderr: %s", what, status(), stderr.String())
+				t.Fatalf("%s: not within 30s; policy status %v\nstderr: %s", what, status(), lastLines(stderr.String(), logLines))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -262,6 +262,9 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, token string, stdout i
 	}
 	if token == "" {
 		if exists {
+			// A restart is where a new user looks for the token again.
+			fmt.Fprintln(stdout, "administrator exists: its token was shown once, at the first start; "+
+				"to set a new one, restart with --admin-token TOKEN (or TMF_ADMIN_TOKEN=TOKEN)")
 			return nil
 		}
 		if token, err = api.NewToken(); err != nil {

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
 
 // syncBuffer is an io.Writer safe for the server's goroutines.
@@ -64,7 +66,7 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 	status, o := do("POST", "/v1/orders", "demo-alice", "k-1",
 		`{"items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east","line1":"1 Bund"}}`)
 	if status != http.StatusCreated || o["status"] != "pending_payment" || o["bizCode"] != "retail" {
-		t.Fatalf("place: %d %v\nstderr: %s", status, o, stderr.String())
+		t.Fatalf("place: %d %v\nstderr: %s", status, o, lastLines(stderr.String(), logLines))
 	}
 	aliceOrder := o["id"].(string)
 	status, o = do("POST", fmt.Sprintf("/v1/orders/%s/payments", o["id"]), "demo-alice", "pay-1", `{"card":{"number":"4242424242424242"}}`)
@@ -209,7 +211,7 @@ func runServe(t *testing.T, o serveOptions) *running {
 			t.Errorf("serve: %v", err)
 		}
 		if t.Failed() {
-			t.Logf("server log:\n%s", r.Stderr.String())
+			t.Logf("server log:\n%s", lastLines(r.Stderr.String(), logLines))
 		}
 	})
 	waitReady(t, r.Base)
@@ -223,4 +225,58 @@ func (r *running) Stop() error {
 		r.err = <-r.done
 	})
 	return r.err
+}
+
+// logLines is how much of a server's log a failing test prints: the cause is
+// near the end, and hundreds of lines above it would bury it.
+const logLines = 100
+
+// lastLines is the end of log, at most n lines, saying how many were left
+// out before them.
+func lastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	if len(lines) <= n {
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprintf("[%d earlier lines left out]\n%s", len(lines)-n, strings.Join(lines[len(lines)-n:], "\n"))
+}
+
+func TestLastLinesKeepsTheEnd(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	for i := range 250 {
+		fmt.Fprintf(&b, "line %d\n", i)
+	}
+	got := strings.Split(lastLines(b.String(), logLines), "\n")
+	if len(got) != logLines+1 || got[0] != "[150 earlier lines left out]" || got[1] != "line 150" || got[logLines] != "line 249" {
+		t.Fatalf("got %d lines: %q … %q", len(got), got[0], got[len(got)-1])
+	}
+	if got := lastLines("a\nb\n", logLines); got != "a\nb" {
+		t.Fatalf("a short log: %q", got)
+	}
+}
+
+// The first start prints the administrator's token; a restart without
+// --admin-token says where it went and how to set one.
+func TestBootstrapAdminSaysHowToGetAToken(t *testing.T) {
+	t.Parallel()
+	st := storetest.Open(t, "sqlite")
+	var first, again strings.Builder
+	if err := bootstrapAdmin(t.Context(), st, "", &first); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(first.String(), "administrator token (shown once, keep it): ") {
+		t.Fatalf("first start printed %q", first.String())
+	}
+	if err := bootstrapAdmin(t.Context(), st, "", &again); err != nil {
+		t.Fatal(err)
+	}
+	if out := again.String(); !strings.Contains(out, "shown once, at the first start") || !strings.Contains(out, "--admin-token") ||
+		!strings.Contains(out, "TMF_ADMIN_TOKEN") || strings.Contains(out, "administrator token (shown once") {
+		t.Fatalf("restart printed %q", out)
+	}
+	var set strings.Builder
+	if err := bootstrapAdmin(t.Context(), st, "chosen-admin-token-0123456789", &set); err != nil || set.Len() != 0 {
+		t.Fatalf("with --admin-token: printed %q, %v", set.String(), err)
+	}
 }

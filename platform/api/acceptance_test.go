@@ -45,7 +45,7 @@ func TestConcurrentOrdersNeverOversell(t *testing.T) {
 				}
 				refused++
 			default:
-				t.Fatalf("unexpected answer %s\nserver log: %s", r, e.logs.String())
+				t.Fatalf("unexpected answer %s\nserver log: %s", r, lastLines(e.logs.String(), logLines))
 			}
 		}
 		if placed != 100 || refused != 400 {
@@ -95,7 +95,7 @@ func TestIdempotencyKeyUnderConcurrency(t *testing.T) {
 				}
 			case r.status == 409 && r.code() == "idempotency_in_progress":
 			default:
-				t.Fatalf("unexpected answer %s\nserver log: %s", r, e.logs.String())
+				t.Fatalf("unexpected answer %s\nserver log: %s", r, lastLines(e.logs.String(), logLines))
 			}
 		}
 		if created != 1 {
@@ -169,7 +169,7 @@ func TestConcurrentPaymentsChargeOnce(t *testing.T) {
 				}
 			case r.status == 409 && (r.code() == "payment_in_progress" || r.code() == "event_not_allowed"):
 			default:
-				t.Fatalf("unexpected answer %s\nserver log: %s", r, e.logs.String())
+				t.Fatalf("unexpected answer %s\nserver log: %s", r, lastLines(e.logs.String(), logLines))
 			}
 		}
 		if paymentID == "" {

@@ -71,6 +71,17 @@ func TestBadInputsAreProblemsAndWriteNothing(t *testing.T) {
 			{"items missing", `{` + addr + `}`, nil, 400, "invalid_items", "items"},
 			{"101 items", `{"items":[` + strings.Join(many, ",") + `],` + addr + `}`, nil, 400, "invalid_items", "items"},
 			{"malformed SKU", `{"items":[{"sku":"a b","quantity":1}],` + addr + `}`, nil, 400, "invalid_request", "items[0].sku"},
+			{"recipient name too long", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","name":"` + strings.Repeat("n", 101) + `"}}`, nil, 400, "invalid_request", "shippingAddress.name"},
+			{"phone with letters", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","phone":"call me"}}`, nil, 400, "invalid_request", "shippingAddress.phone"},
+			{"phone without digits", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","phone":"+ -"}}`, nil, 400, "invalid_request", "shippingAddress.phone"},
+			{"phone too long", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","phone":"` + strings.Repeat("1", 33) + `"}}`, nil, 400, "invalid_request", "shippingAddress.phone"},
+			{"country not alpha-2", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","country":"CHN"}}`, nil, 400, "invalid_request", "shippingAddress.country"},
+			{"country in lower case", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","country":"cn"}}`, nil, 400, "invalid_request", "shippingAddress.country"},
+			{"country not assigned", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","country":"UK"}}`, nil, 400, "invalid_request", "shippingAddress.country"},
+			{"line2 too long", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","line2":"` + strings.Repeat("é", 201) + `"}}`, nil, 400, "invalid_request", "shippingAddress.line2"},
+			{"control character in the name", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","name":"Li\nLei"}}`, nil, 400, "invalid_request", "shippingAddress.name"},
+			{"control character in line1", `{"items":[` + item + `],"shippingAddress":{"region":"CN-31","line1":"1 Bund\u0000"}}`, nil, 400, "invalid_request", "shippingAddress.line1"},
+			{"region too long", `{"items":[` + item + `],"shippingAddress":{"region":"` + strings.Repeat("r", 65) + `"}}`, nil, 400, "invalid_request", "shippingAddress.region"},
 			{"body over 1 MiB", huge, nil, 413, "body_too_large", ""},
 			{"not JSON content", order(""), []string{"Content-Type", "text/plain", "Idempotency-Key", "k-ct"}, 415, "unsupported_media_type", ""},
 			{"missing Idempotency-Key", order(""), []string{"Idempotency-Key", ""}, 400, "idempotency_key_missing", ""},
@@ -111,10 +122,15 @@ func TestBadInputsAreProblemsAndWriteNothing(t *testing.T) {
 			{"limit=0", "invalid_limit"}, {"limit=-1", "invalid_limit"}, {"limit=101", "invalid_limit"},
 			{"limit=abc", "invalid_limit"}, {"limit=", "invalid_limit"}, {"limit=1.5", "invalid_limit"},
 			{"cursor=garbage!", "invalid_cursor"}, {"cursor=Zm9v", "invalid_cursor"}, {"cursor=", "invalid_cursor"},
+			{"status=bogus", "invalid_request"}, {"status=PENDING_PAYMENT", "invalid_request"},
 		} {
 			t.Run(tc.query, func(t *testing.T) {
 				e := e.with(t)
-				expect(t, e.do("GET", "/v1/orders?"+tc.query, buyer, nil), 400, tc.code)
+				r := e.do("GET", "/v1/orders?"+tc.query, buyer, nil)
+				expect(t, r, 400, tc.code)
+				if tc.code == "invalid_request" && r.json(t)["field"] != "status" {
+					t.Fatalf("a bad status must be named: %s", r)
+				}
 			})
 		}
 

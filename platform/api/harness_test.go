@@ -73,8 +73,8 @@ func faultyBizpack() kernel.Bizpack {
 		case "fail":
 			return errors.New("faulty: the backend is down (internal detail that must not leak)")
 		case "slow":
-			// In-process implementations are judged after the fact: answering
-			// after the point's deadline (50ms) is a timeout.
+			// A bizpack's implementation run in process is judged after the
+			// fact: answering after the point's deadline (50ms) is a timeout.
 			select {
 			case <-ctx.Done():
 			case <-time.After(120 * time.Millisecond):
@@ -442,4 +442,18 @@ func decodeJSON[T any](t *testing.T, r reply) T {
 		t.Fatalf("%v: %s", err, r)
 	}
 	return v
+}
+
+// logLines is how much of a server's log a failing test prints: the cause is
+// near the end, and hundreds of lines above it would bury it.
+const logLines = 100
+
+// lastLines is the end of log, at most n lines, saying how many were left
+// out before them.
+func lastLines(log string, n int) string {
+	lines := strings.Split(strings.TrimRight(log, "\n"), "\n")
+	if len(lines) <= n {
+		return strings.Join(lines, "\n")
+	}
+	return fmt.Sprintf("[%d earlier lines left out]\n%s", len(lines)-n, strings.Join(lines[len(lines)-n:], "\n"))
 }

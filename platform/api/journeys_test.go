@@ -589,6 +589,19 @@ func TestChannelStockJourney(t *testing.T) {
 		r = e.do("POST", "/v1/orders", alice, map[string]any{"items": []map[string]any{{"sku": "phone", "quantity": 1}},
 			"shippingAddress": map[string]any{"region": "CN-11"}}, "Idempotency-Key", fmt.Sprintf("ch-%d", key))
 		expect(t, r, 409, "out_of_stock") // the default location's pool is sold out
+		// A SKU only wh-sh carries, to a region wh-sh does not serve: no
+		// restock of the default location is coming, so the region is named.
+		r = e.do("PUT", "/v1/skus/sh-only", adminToken, map[string]any{"title": "Shanghai only", "price": 100, "currency": "CNY",
+			"category": "phones", "weightGrams": 100})
+		expect(t, r, 200, "")
+		expect(t, e.do("PUT", "/v1/stock/sh-only", adminToken, `{"location":"wh-sh","sellable":5}`), 200, "")
+		key++
+		r = e.do("POST", "/v1/orders", alice, map[string]any{"items": []map[string]any{{"sku": "sh-only", "quantity": 1}},
+			"shippingAddress": map[string]any{"region": "CN-11"}}, "Idempotency-Key", fmt.Sprintf("ch-%d", key))
+		expect(t, r, 422, "region_not_served")
+		if p := r.json(t); p["region"] != "CN-11" {
+			t.Fatalf("refusal %s", r)
+		}
 		r = e.do("GET", "/v1/admin/stock/audit", adminToken, nil)
 		expect(t, r, 200, "")
 		if a := decodeJSON[api.AuditView](t, r); !a.Clean {

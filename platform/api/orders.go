@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -125,7 +126,7 @@ func (s *Server) checkPlace(req order.PlaceRequest) error {
 			return invalidField(fmt.Sprintf("coupons[%d]", i), "a coupon code is 1 to %d bytes", maxCoupon)
 		}
 	}
-	return nil
+	return checkAddress(req.ShippingAddress)
 }
 
 // placeOrder places an order under the caller's Idempotency-Key. The key is
@@ -179,8 +180,8 @@ func (s *Server) placeOrder(c echo.Context) error {
 	placed = true
 	setBizCode(c, view.BizCode)
 	c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+view.ID)
-	// The very bytes the idempotency record holds, so that replays are identical.
-	return c.JSONBlob(http.StatusCreated, []byte(view.JSON()))
+	// The idempotency record holds view.JSON(); a replay narrows it the same way.
+	return c.JSONBlob(http.StatusCreated, []byte(s.forCaller(c, view, nil).JSON()))
 }
 
 // renewClaim renews the lease of a claimed key every third of the lease
@@ -267,7 +268,7 @@ func (s *Server) replay(c echo.Context, rec store.IdempotencyRecord, hash string
 		c.Response().Header().Set(echo.HeaderLocation, "/v1/orders/"+head.ID)
 	}
 	c.Response().Header().Set(HeaderReplayed, "true")
-	return c.JSONBlob(rec.StatusCode, []byte(rec.Body))
+	return c.JSONBlob(rec.StatusCode, []byte(s.forCallerJSON(c, rec.Body)))
 }
 
 func orderNotFound(id string) *Problem {
@@ -275,11 +276,14 @@ func orderNotFound(id string) *Problem {
 }
 
 func (s *Server) getOrder(c echo.Context) error {
-	v, err := s.orderFor(c, ActionOrderRead, "")
+	v, res, err := s.loadOrder(c)
 	if err != nil {
 		return err
 	}
-	return c.JSONBlob(http.StatusOK, []byte(v.JSON()))
+	if err := s.authorizeOrder(c, v, res, ActionOrderRead, ""); err != nil {
+		return err
+	}
+	return c.JSONBlob(http.StatusOK, []byte(s.forCaller(c, v, res).JSON()))
 }
 
 // pageLimit is the ?limit= of a list: the default page size when absent,
@@ -307,8 +311,14 @@ func (s *Server) listOrders(c echo.Context) error {
 		return err
 	}
 	q.Limit = limit
+	if q.Status != "" && !s.svc.KnownStatus(q.Status) {
+		return invalidField("status", "status %q is no state of any order lifecycle", q.Status)
+	}
 	if qp.Has("cursor") {
-		if _, err := order.DecodeCursor(q.Cursor); err != nil || q.Cursor == "" {
+		if _, err := order.DecodeCursor(q.Cursor, q); errors.Is(err, order.ErrCursorFilter) {
+			return problem(CodeInvalidCursor, nil, "the cursor belongs to a list with another filter (status, bizCode, buyerId); "+
+				"start again without it or keep the filter it was given with")
+		} else if err != nil || q.Cursor == "" {
 			return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
 		}
 	}
@@ -328,6 +338,22 @@ func (s *Server) listOrders(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	// One owner path lookup per owner on the page, not one per order.
+	owners := map[string]*authz.Resource{}
+	for i, v := range page.Orders {
+		res, ok := owners[v.OwnerOrg]
+		if !ok {
+			res, _ = s.orderResource(c.Request().Context(), v) // nil on error: forCaller looks again
+			owners[v.OwnerOrg] = res
+		}
+		var r *authz.Resource
+		if res != nil {
+			rv := *res
+			rv.ID, rv.BuyerID, rv.BizCode = v.ID, v.BuyerID, v.BizCode
+			r = &rv
+		}
+		page.Orders[i] = s.forCaller(c, v, r)
 	}
 	return c.JSON(http.StatusOK, page)
 }
@@ -386,7 +412,7 @@ func (s *Server) fireEvent(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSONBlob(http.StatusOK, []byte(updated.JSON()))
+	return c.JSONBlob(http.StatusOK, []byte(s.forCaller(c, updated, res).JSON()))
 }
 
 // payThroughPayments refuses the pay event of an order paid by card or

@@ -2,11 +2,14 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
@@ -126,7 +129,7 @@ func TestLifecycleThroughTheAPI(t *testing.T) {
 		}
 		o := decodeView(t, r)
 		if o.Status != "pending_payment" || o.BizCode != "retail" || o.BuyerID != "alice" ||
-			!slices.Equal(o.AvailableEvents, []string{"cancel", "pay", "payment_fail", "payment_timeout"}) ||
+			!slices.Equal(o.AvailableEvents, []string{"cancel"}) ||
 			o.Amounts.Subtotal != 9000 || o.Amounts.Total != o.Amounts.Subtotal-o.Amounts.Discount+o.Amounts.Freight ||
 			o.Version != 1 || o.PaymentDeadline == nil || r.header.Get("Location") != "/v1/orders/"+o.ID {
 			t.Fatalf("placed %+v", o)
@@ -291,6 +294,127 @@ func TestPagination(t *testing.T) {
 		expect(t, r, 200, "")
 		if n := len(r.json(t)["orders"].([]any)); n != 20 {
 			t.Fatalf("default page of %d", n)
+		}
+	})
+}
+
+// availableEvents lists what the caller may fire now, by the policy: never
+// an event the policy refuses it (alice does not ship), an event only the
+// platform fires (payment_timeout, payment_fail), or pay on an order paid
+// through /payments. In every answer that carries the order.
+func TestAvailableEventsAreTheCallersOwn(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice, ops := e.principal("alice", "buyer"), e.principal("ops", "operator")
+		r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", "ev-1")
+		expect(t, r, 201, "")
+		o := decodeView(t, r)
+		check := func(what string, got, want []string) {
+			t.Helper()
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s: availableEvents %q, want %q", what, got, want)
+			}
+		}
+		check("placed", o.AvailableEvents, []string{"cancel"})
+		r = e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", "ev-1")
+		expect(t, r, 201, "")
+		check("replayed", decodeView(t, r).AvailableEvents, []string{"cancel"})
+		r = e.do("GET", "/v1/orders/"+o.ID, ops, nil)
+		expect(t, r, 200, "")
+		check("ops before payment", decodeView(t, r).AvailableEvents, []string{"cancel"})
+
+		r = e.pay(alice, o.ID, "ev-pay", cardOK)
+		expect(t, r, 200, "")
+		check("paid", decodeJSON[order.PayResult](t, r).Order.AvailableEvents, []string{"cancel"})
+		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		check("alice after payment", decodeView(t, r).AvailableEvents, []string{"cancel"})
+		r = e.do("GET", "/v1/orders", alice, nil)
+		expect(t, r, 200, "")
+		if page := decodeJSON[order.Page](t, r); len(page.Orders) != 1 {
+			t.Fatalf("list %s", r)
+		} else {
+			check("alice's list", page.Orders[0].AvailableEvents, []string{"cancel"})
+		}
+		r = e.do("GET", "/v1/orders/"+o.ID, ops, nil)
+		expect(t, r, 200, "")
+		check("ops after payment", decodeView(t, r).AvailableEvents, []string{"cancel", "outbound_fail", "ship"})
+		r = e.do("POST", "/v1/orders/"+o.ID+"/events", ops, `{"event":"ship"}`)
+		expect(t, r, 200, "")
+		check("ops after shipping", decodeView(t, r).AvailableEvents, []string{"inbound_fail", "receive"})
+		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		check("alice after shipping", decodeView(t, r).AvailableEvents, []string{"receive"})
+	})
+}
+
+// A cancellation's reason is kept in the order's history; a list's status
+// filter is checked; a cursor pages only the list it was given for.
+func TestCancelReasonAndListFilters(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice := e.principal("alice", "buyer")
+		var ids []string
+		for i := range 3 {
+			r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", fmt.Sprintf("rf-%d", i))
+			expect(t, r, 201, "")
+			ids = append(ids, decodeView(t, r).ID)
+		}
+		r := e.do("POST", "/v1/orders/"+ids[0]+"/events", alice, `{"event":"cancel","data":{"reason":"ordered the wrong colour"}}`)
+		expect(t, r, 200, "")
+		r = e.do("GET", "/v1/orders/"+ids[0]+"/history", alice, nil)
+		expect(t, r, 200, "")
+		h := decodeJSON[api.HistoryView](t, r)
+		if n := len(h.Items); n != 2 || h.Items[1].Event != "cancel" || h.Items[1].Reason != "ordered the wrong colour" ||
+			h.Items[1].Actor != "alice" || h.Items[1].To != "cancelled" {
+			t.Fatalf("history %s", r)
+		}
+
+		r = e.do("GET", "/v1/orders?status=cancelled", alice, nil)
+		expect(t, r, 200, "")
+		if page := decodeJSON[order.Page](t, r); len(page.Orders) != 1 || page.Orders[0].ID != ids[0] {
+			t.Fatalf("cancelled orders %s", r)
+		}
+		r = e.do("GET", "/v1/orders?status=pending_payment&limit=1", alice, nil)
+		expect(t, r, 200, "")
+		page := decodeJSON[order.Page](t, r)
+		if len(page.Orders) != 1 || page.NextCursor == "" {
+			t.Fatalf("first page %s", r)
+		}
+		cur := url.QueryEscape(page.NextCursor)
+		expect(t, e.do("GET", "/v1/orders?status=pending_payment&limit=1&cursor="+cur, alice, nil), 200, "")
+		for _, q := range []string{"", "status=cancelled&", "bizCode=retail&status=pending_payment&", "buyerId=alice&status=pending_payment&"} {
+			r := e.do("GET", "/v1/orders?"+q+"limit=1&cursor="+cur, alice, nil)
+			expect(t, r, 400, "invalid_cursor")
+			if !strings.Contains(r.json(t)["detail"].(string), "another filter") {
+				t.Fatalf("%q: %s", q, r)
+			}
+		}
+	})
+}
+
+// The recipient and the rest of the address are kept and answered on the order.
+func TestShippingAddressWithRecipient(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		e.sku("kettle", 4500, "kitchen", false, 10)
+		alice := e.principal("alice", "buyer")
+		addr := `{"region":"CN-31","line1":"1 Bund","line2":"Floor 12, Room 1203","city":"Shanghai","postal":"200002",` +
+			`"country":"CN","name":"Li Lei","phone":"+86 21 5555-0100"}`
+		r := e.do("POST", "/v1/orders", alice, `{"items":[{"sku":"kettle","quantity":1}],"shippingAddress":`+addr+`}`, "Idempotency-Key", "addr-1")
+		expect(t, r, 201, "")
+		want := extensions.Address{Region: "CN-31", Line1: "1 Bund", Line2: "Floor 12, Room 1203", City: "Shanghai", Postal: "200002",
+			Country: "CN", Name: "Li Lei", Phone: "+86 21 5555-0100"}
+		o := decodeView(t, r)
+		if o.ShippingAddress == nil || *o.ShippingAddress != want {
+			t.Fatalf("placed %s", r)
+		}
+		r = e.do("GET", "/v1/orders/"+o.ID, alice, nil)
+		expect(t, r, 200, "")
+		if got := decodeView(t, r); got.ShippingAddress == nil || *got.ShippingAddress != want {
+			t.Fatalf("read %s", r)
 		}
 	})
 }

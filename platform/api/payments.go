@@ -82,6 +82,7 @@ func (s *Server) pay(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	res.Order = s.forCaller(c, res.Order, nil)
 	return c.JSON(http.StatusOK, res)
 }
 

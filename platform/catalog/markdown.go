@@ -32,7 +32,8 @@ func Markdown(cat *kernel.Catalogue, reg *kernel.Registry) string {
 
 Every extension point the platform declares. A point's **reducer** says how its
 implementations combine, its **policy** what happens when one fails (errors,
-panics and late answers alike), and its **deadline** how long one call may take.
+panics and late answers alike), and its **deadline** how long one call of a
+bizpack may take (platform defaults and products run in process to completion).
 Implementations come from three layers, highest first: the bizpacks bound to the
 business identity, its products by priority, the platform default. See
 [kernel.md](kernel.md) for the precise rules.

@@ -39,12 +39,16 @@
 // Every call of an implementation is timed, classified (ok, skip, veto,
 // error, panic, timeout), recorded in the Operation's trace and counted in
 // Prometheus metrics labelled by point, implementation, layer and source.
-// A panic is recovered. An answer that arrives after the point's deadline is
-// discarded and counts as a timeout. In-process implementations run on the
-// caller's goroutine with the operation's context, so a call costs no
-// allocation; implementations registered as isolated (every bizpack) run on
-// their own goroutine with a context that expires at the deadline, and the
-// caller stops waiting then even if the implementation never returns. A
+// A panic is recovered. The point's deadline binds bizpacks only: in-process
+// implementations (platform defaults and products) run on the caller's
+// goroutine with the operation's context, so a call costs no allocation, and
+// run to completion however long a busy machine makes them take (their time
+// is measured and traced, never judged late). A bizpack's code is held to
+// the deadline: implementations registered as isolated (every bizpack served
+// in process) and remote ones (bizpacks served over go-plugin) are cut off at
+// the deadline, the caller no longer waiting even if the implementation never
+// returns; any implementation at the bizpack layer that answers after the
+// deadline has its answer discarded, counted as a timeout. A
 // failure then follows the point's policy: Fail ends the call with an
 // *ExtensionError, Skip leaves the failing implementation out, and Fallback
 // leaves its whole layer out so that the next layer down answers.

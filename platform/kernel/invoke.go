@@ -8,13 +8,14 @@ import (
 	"github.com/tmf-platform/tmf/extensions"
 )
 
-// outcomeOf classifies a call. A late answer is a timeout even if it was a
-// success: the kernel, not the implementation, enforces the deadline.
-func outcomeOf(err error, panicked bool, took, deadline time.Duration) Outcome {
+// outcomeOf classifies a call. late says the answer came after the deadline
+// of a call that has one: a late answer is a timeout even if it was a
+// success, because the kernel, not the implementation, enforces the deadline.
+func outcomeOf(err error, panicked, late bool) Outcome {
 	switch {
 	case panicked:
 		return OutcomePanic
-	case took > deadline || errors.Is(err, ErrDeadline):
+	case late || errors.Is(err, ErrDeadline):
 		return OutcomeTimeout
 	case err == nil:
 		return OutcomeOK
@@ -27,7 +28,11 @@ func outcomeOf(err error, panicked bool, took, deadline time.Duration) Outcome {
 }
 
 // invoke runs one implementation, times it, classifies the result and
-// records it. A failed call returns the zero response. veto, when not nil,
+// records it. Only bizpacks (the bizpack layer, isolated or remote
+// implementations) are held to the point's deadline: a platform default or a product's implementation runs
+// in process to completion, however busy the machine, and its time is only
+// measured and traced. A deadline exists to cut off someone else's code, not
+// to turn a starved CPU into a failed order. A failed call returns the zero response. veto, when not nil,
 // turns a successful answer into a veto with the returned reason.
 func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, req Req, veto func(Resp) error) (Resp, Outcome, error) {
 	if ci.remote != nil {
@@ -59,7 +64,7 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 		resp, err, panicked = callDirect(op.ctx, fn, req)
 	}
 	took := time.Since(start)
-	out := outcomeOf(err, panicked, took, cp.spec.Deadline)
+	out := outcomeOf(err, panicked, ci.deadlineBound() && took > cp.spec.Deadline)
 	if out == OutcomeTimeout && err == nil {
 		err = ErrDeadline
 	}
@@ -84,6 +89,11 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 	op.record(cp, ci, out, took, err)
 	return resp, out, err
 }
+
+// deadlineBound reports whether the point's deadline applies to ci: to a
+// bizpack's code (the bizpack layer, however it runs) and to anything
+// registered as isolated; never to the platform's defaults and products.
+func (ci *compiledImpl) deadlineBound() bool { return ci.isolated || ci.layer == LayerBizpack }
 
 func callDirect[Req, Resp any](ctx context.Context, fn Func[Req, Resp], req Req) (resp Resp, err error, panicked bool) {
 	defer func() {

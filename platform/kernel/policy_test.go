@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/identity"
 )
 
 // failure is one way an implementation can fail.
@@ -17,6 +18,9 @@ type failure struct {
 	outcome Outcome
 	// wrap turns a working implementation into a failing one.
 	wrap func(Func[string, string]) Func[string, string]
+	// isolated runs the failing implementation as a bizpack's would: only
+	// those are held to the point's deadline.
+	isolated bool
 }
 
 const policyDeadline = 20 * time.Millisecond
@@ -24,16 +28,16 @@ const policyDeadline = 20 * time.Millisecond
 var failures = []failure{
 	{"error", OutcomeError, func(Func[string, string]) Func[string, string] {
 		return func(context.Context, string) (string, error) { return "", errors.New("boom") }
-	}},
+	}, false},
 	{"panic", OutcomePanic, func(Func[string, string]) Func[string, string] {
 		return func(context.Context, string) (string, error) { panic("boom") }
-	}},
+	}, false},
 	{"late", OutcomeTimeout, func(fn Func[string, string]) Func[string, string] {
 		return func(ctx context.Context, in string) (string, error) {
 			time.Sleep(policyDeadline + 30*time.Millisecond) // answers, but after the deadline
 			return fn(ctx, in)
 		}
-	}},
+	}, true},
 }
 
 func verdictOf(fn Func[string, string]) Func[string, extensions.Verdict] {
@@ -62,11 +66,17 @@ func policyFixture(t *testing.T, policy Policy, fl failure) (*fixture, *FirstPoi
 	}
 	f.must(f.reg.SetDefault(first.Impl("first.d", answer("d")), pipeline.Impl("pipeline.d", appendName("d")),
 		collect.Impl("collect.d", answer("d")), allpass.Impl("allpass.d", allow)))
+	bad := func(im Implementation) Implementation {
+		if fl.isolated {
+			return im.Isolate()
+		}
+		return im
+	}
 	f.must(f.reg.Register(
-		first.Impl("first.good", answer("good")), first.Impl("first.bad", fl.wrap(answer("bad"))),
-		pipeline.Impl("pipeline.good", appendName("good")), pipeline.Impl("pipeline.bad", fl.wrap(appendName("bad"))),
-		collect.Impl("collect.good", answer("good")), collect.Impl("collect.bad", fl.wrap(answer("bad"))),
-		allpass.Impl("allpass.good", goodGate), allpass.Impl("allpass.bad", verdictOf(fl.wrap(answer("bad"))))))
+		first.Impl("first.good", answer("good")), bad(first.Impl("first.bad", fl.wrap(answer("bad")))),
+		pipeline.Impl("pipeline.good", appendName("good")), bad(pipeline.Impl("pipeline.bad", fl.wrap(appendName("bad")))),
+		collect.Impl("collect.good", answer("good")), bad(collect.Impl("collect.bad", fl.wrap(answer("bad")))),
+		allpass.Impl("allpass.good", goodGate), bad(allpass.Impl("allpass.bad", verdictOf(fl.wrap(answer("bad")))))))
 	f.must(f.reg.AddProduct(product("good", 10, bind("policy.first", "first.good"), bind("policy.pipeline", "pipeline.good"),
 		bind("policy.collect", "collect.good"), bind("policy.allpass", "allpass.good"))))
 	f.must(f.reg.AddProduct(product("bad", 20, bind("policy.first", "first.bad"), bind("policy.pipeline", "pipeline.bad"),
@@ -219,5 +229,83 @@ func TestIsolatedImplementationPanicsAndCancellation(t *testing.T) {
 	_, err = point.Call(op, "wait")
 	if !errors.As(err, &ee) || ee.Outcome != OutcomeError || !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled: %v", err)
+	}
+}
+
+// slowRemote is a bizpack out of process that takes longer than any deadline
+// and, as a Remote must, gives up when the context it was given expires.
+type slowRemote struct{}
+
+func (slowRemote) Invoke(ctx context.Context, calls []RemoteCall) []RemoteResult {
+	<-ctx.Done()
+	out := make([]RemoteResult, len(calls))
+	for i := range out {
+		out[i] = RemoteResult{Outcome: OutcomeTimeout, Err: ErrDeadline}
+	}
+	return out
+}
+
+// The point's deadline cuts off bizpacks only. A platform default or a
+// product's implementation that a starved CPU makes slower than the deadline
+// still answers (a busy machine must not fail a buyer's order), and its time
+// is traced; an isolated or remote bizpack that late is cut off.
+func TestDeadlineBindsBizpacksOnly(t *testing.T) {
+	t.Parallel()
+	const deadline = 5 * time.Millisecond
+	slow := func(name string) Func[string, string] {
+		return func(ctx context.Context, in string) (string, error) {
+			time.Sleep(deadline + 25*time.Millisecond)
+			return name, nil
+		}
+	}
+	point := DeclareFirst[string, string]("slow.first", Options{Policy: Fail, Deadline: deadline})
+	f := newFixture(t, point)
+	f.must(f.reg.SetDefault(point.Impl("slow.d", slow("default"))))
+	f.must(f.reg.Register(point.Impl("slow.product", slow("product"))))
+	f.must(f.reg.AddProduct(product("slowprod", 10, bind("slow.first", "slow.product"))))
+	f.must(f.reg.PutBizpack(Bizpack{Name: "iso", Version: "1", Impls: []Implementation{point.Impl("iso.first", slow("iso")).Isolate()}}))
+	f.must(f.reg.PutBizpack(Bizpack{Name: "far", Version: "1", Impls: []Implementation{point.Spec().RemoteImpl("far:slow.first", slowRemote{})}}))
+	f.must(f.reg.PutBizpack(Bizpack{Name: "direct", Version: "1", Impls: []Implementation{point.Impl("direct.first", slow("direct"))}}))
+	f.start()
+	f.apply(Config{Revision: 1, Identities: []IdentitySpec{
+		{Code: "plain"},
+		{Code: "prod", Products: products("slowprod")},
+		{Code: "iso", Bizpacks: []BizpackRef{{Name: "iso"}}},
+		{Code: "far", Bizpacks: []BizpackRef{{Name: "far"}}},
+		{Code: "direct", Bizpacks: []BizpackRef{{Name: "direct"}}},
+	}})
+	for _, tc := range []struct {
+		code     identity.Code
+		want     string // "" means cut off
+		wantImpl string
+	}{
+		{"plain", "default", "slow.d"},
+		{"prod", "product", "slow.product"},
+		{"iso", "", "iso.first"},
+		{"far", "", "far:slow.first"},
+		{"direct", "", "direct.first"}, // a bizpack's code, judged after the fact
+	} {
+		t.Run(string(tc.code), func(t *testing.T) {
+			t.Parallel()
+			op := f.begin(tc.code)
+			got, err := point.Call(op, "")
+			tr := op.Trace()
+			if len(tr) != 1 || tr[0].Impl != tc.wantImpl {
+				t.Fatalf("trace = %s", traceString(op))
+			}
+			if tc.want == "" {
+				var ee *ExtensionError
+				if !errors.As(err, &ee) || ee.Outcome != OutcomeTimeout || ee.Code() != CodeExtensionTimeout || tr[0].Outcome != OutcomeTimeout {
+					t.Fatalf("a late bizpack: got %q, %v; want an extension_timeout", got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("a slow in-process implementation: got %q, %v; want %q", got, err, tc.want)
+			}
+			if tr[0].Outcome != OutcomeOK || tr[0].Duration <= deadline {
+				t.Fatalf("trace = %s; want ok with the time it took", traceString(op))
+			}
+		})
 	}
 }

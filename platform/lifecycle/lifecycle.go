@@ -92,6 +92,13 @@ const (
 	EventInboundFail    = "inbound_fail"
 )
 
+// SystemEvent reports whether only the platform fires event: the payment
+// timeout (the sweeper) and a failed payment (the payments service). The API
+// never offers them to a caller among an order's available events.
+func SystemEvent(event string) bool {
+	return event == EventPaymentTimeout || event == EventPaymentFail
+}
+
 // Graph is a lifecycle as data: states, the initial state and the events
 // between states. Check it with Validate; run it with Compile.
 type Graph struct {

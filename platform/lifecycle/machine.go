@@ -154,6 +154,11 @@ func (c *Compiled) Initial() string { return c.graph.Initial }
 // unknown state. The slice is the caller's.
 func (c *Compiled) Allowed(state string) []string { return slices.Clone(c.allowed[state]) }
 
+// HasState reports whether the lifecycle has a state of that name.
+func (c *Compiled) HasState(name string) bool {
+	return slices.ContainsFunc(c.graph.States, func(s State) bool { return s.Name == name })
+}
+
 // IsTerminal reports whether state is a terminal state of the graph.
 func (c *Compiled) IsTerminal(state string) bool { return c.terminal[state] }
 

@@ -1,7 +1,10 @@
 package order
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,24 +13,41 @@ import (
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
-// EncodeCursor makes the opaque page cursor for "after this order".
-func EncodeCursor(c store.Cursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + ":" + c.ID))
+// ErrCursorFilter is the error of a cursor given with another filter than
+// the list that made it: it would page through the wrong list.
+var ErrCursorFilter = errors.New("the cursor belongs to a list with another filter")
+
+// filterKey binds a cursor to the filter of its list: a short hash of the
+// filter's fields, so that the cursor stays opaque and short.
+func (q Query) filterKey() string {
+	sum := sha256.Sum256([]byte(q.Status + "\x00" + q.BizCode + "\x00" + q.BuyerID))
+	return hex.EncodeToString(sum[:8])
 }
 
-// DecodeCursor reads a cursor made by EncodeCursor.
-func DecodeCursor(s string) (store.Cursor, error) {
+// EncodeCursor makes the opaque page cursor for "after this order" in the
+// list of q's filter.
+func EncodeCursor(c store.Cursor, q Query) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + ":" +
+		q.filterKey() + ":" + c.ID))
+}
+
+// DecodeCursor reads a cursor made by EncodeCursor for the list of q's
+// filter: ErrCursorFilter when it was made for another filter.
+func DecodeCursor(s string, q Query) (store.Cursor, error) {
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
 		return store.Cursor{}, err
 	}
-	micros, id, ok := strings.Cut(string(b), ":")
-	if !ok || id == "" {
+	parts := strings.SplitN(string(b), ":", 3)
+	if len(parts) != 3 || parts[2] == "" {
 		return store.Cursor{}, fmt.Errorf("malformed cursor")
 	}
-	n, err := strconv.ParseInt(micros, 10, 64)
+	n, err := strconv.ParseInt(parts[0], 10, 64)
 	if err != nil {
 		return store.Cursor{}, err
 	}
-	return store.Cursor{CreatedAt: time.UnixMicro(n).UTC(), ID: id}, nil
+	if parts[1] != q.filterKey() {
+		return store.Cursor{}, ErrCursorFilter
+	}
+	return store.Cursor{CreatedAt: time.UnixMicro(n).UTC(), ID: parts[2]}, nil
 }

@@ -57,7 +57,10 @@ func TestPaymentTimeoutSettlesAttemptsFirst(t *testing.T) {
 	t.Parallel()
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
 		t.Parallel()
-		svc, clk := recoveryFixture(t, st, 2*time.Second)
+		// The hanging capture holds its attempt for the call timeout: long
+		// enough that a starved machine (-race, load 10) still asks while
+		// it holds it.
+		svc, clk := recoveryFixture(t, st, 6*time.Second)
 		ctx := t.Context()
 		place := func() order.View {
 			v, err := svc.Place(ctx, order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "retail", ShippingAddress: east,

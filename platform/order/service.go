@@ -400,6 +400,10 @@ func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (str
 	r, err := stock.RouteWarehouse.Call(op, rreq)
 	var noAnswer *kernel.NoAnswerError
 	if errors.As(err, &noAnswer) || err == nil && !known(r.Location) {
+		if region := rreq.Region; region != "" && s.regionUnserved(op.Context(), rreq) {
+			return "", &Error{Code: CodeRegionNotServed, Message: fmt.Sprintf("no stock location that ships to region %q holds this order", region),
+				Fields: map[string]any{"region": region}, Err: err}
+		}
 		sku := ""
 		if len(lines) > 0 {
 			sku = shortest(lines, rreq.Locations)
@@ -411,6 +415,30 @@ func (s *Service) route(op *kernel.Operation, rreq extensions.RouteRequest) (str
 		return "", err
 	}
 	return r.Location, nil
+}
+
+// regionUnserved reports whether the order's region, not its quantities,
+// is what keeps it from shipping: some location carries the order's SKUs
+// (has stock of them, sold out or not), but none of the locations that ship
+// to the region does. The buyer then hears region_not_served, not
+// out_of_stock (no restock of the region's locations is planned). Only a
+// refusal pays for the read.
+func (s *Service) regionUnserved(ctx context.Context, rreq extensions.RouteRequest) bool {
+	skus := make([]string, len(rreq.Lines))
+	for i, l := range rreq.Lines {
+		skus[i] = l.SKU
+	}
+	levels, err := stock.Levels(ctx, s.store.DB(ctx), skus...)
+	if err != nil || len(levels) == 0 {
+		return false
+	}
+	carries := map[string]bool{}
+	for _, l := range levels {
+		carries[l.Location] = true
+	}
+	return !slices.ContainsFunc(rreq.Locations, func(l extensions.LocationStock) bool {
+		return carries[l.Location] && (len(l.Regions) == 0 || slices.Contains(l.Regions, rreq.Region))
+	})
 }
 
 // shortest names the first line that no location holds in full, for the
@@ -456,6 +484,21 @@ func (s *Service) lifecycleOf(bizCode string) *lifecycle.Compiled {
 	return nil
 }
 
+// KnownStatus reports whether status is a state of the default lifecycle or
+// of the lifecycle of an identity in force: what a list may filter on.
+func (s *Service) KnownStatus(status string) bool {
+	if slices.ContainsFunc(lifecycle.Default().States, func(st lifecycle.State) bool { return st.Name == status }) {
+		return true
+	}
+	plans := s.kernel.Plans()
+	for _, code := range plans.Identities() {
+		if p, ok := plans.Plan(code); ok && p.Lifecycle() != nil && p.Lifecycle().HasState(status) {
+			return true
+		}
+	}
+	return false
+}
+
 // Query filters and pages a list of orders.
 type Query struct {
 	BuyerID string
@@ -480,7 +523,7 @@ type Page struct {
 func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1, Access: q.Access}
 	if q.Cursor != "" {
-		c, err := DecodeCursor(q.Cursor)
+		c, err := DecodeCursor(q.Cursor, q)
 		if err != nil {
 			return Page{}, refuse(CodeInvalid, nil, "malformed cursor")
 		}
@@ -494,7 +537,7 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	for i, o := range orders {
 		if i == q.Limit {
 			last := orders[i-1]
-			page.NextCursor = EncodeCursor(store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID})
+			page.NextCursor = EncodeCursor(store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}, q)
 			break
 		}
 		page.Orders = append(page.Orders, viewOf(o, s.lifecycleOf(o.BizCode)))

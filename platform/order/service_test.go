@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
 
+	"github.com/tmf-platform/tmf/domains/delivery"
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/pricing"
 	"github.com/tmf-platform/tmf/domains/promotion"
@@ -55,6 +57,16 @@ func kernelFixture(t *testing.T, st *store.Store) (*kernel.Kernel, *promotion.Bo
 		})}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := reg.PutBizpack(kernel.Bizpack{Name: "recorder", Version: "1", Impls: []kernel.Implementation{
+		delivery.Required.Impl("recorder.required", func(_ context.Context, req extensions.DeliveryRequest) (extensions.DeliveryRequirement, error) {
+			if req.Shipping != nil {
+				a := *req.Shipping
+				seenShipping.Store(&a)
+			}
+			return extensions.DeliveryRequirement{}, extensions.ErrSkip
+		})}}); err != nil {
+		t.Fatal(err)
+	}
 	k, err := kernel.New(cat, reg)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +79,7 @@ func kernelFixture(t *testing.T, st *store.Store) (*kernel.Kernel, *promotion.Bo
 		{Code: "virtual", Products: []kernel.ProductRef{{Name: "virtual-goods"}}},
 		{Code: "b2b", Products: []kernel.ProductRef{{Name: "b2b-distribution"}}},
 		{Code: "rogue", Bizpacks: []kernel.BizpackRef{{Name: "rogue"}}},
+		{Code: "recorded", Products: []kernel.ProductRef{{Name: "standard-retail"}}, Bizpacks: []kernel.BizpackRef{{Name: "recorder"}}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +166,7 @@ func TestPlaceRefusals(t *testing.T) {
 			{"physical goods at the virtual identity", order.PlaceRequest{BizCode: "virtual", Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodeRejected},
 			{"payment method not offered", order.PlaceRequest{BizCode: "retail", ShippingAddress: east, PaymentMethod: "bitcoin", Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodePaymentUnavailable},
 			{"no location holds enough", order.PlaceRequest{BizCode: "retail", ShippingAddress: east, Items: []order.Item{{SKU: "phone", Quantity: 6}}}, order.CodeOutOfStock},
+			{"no location ships to the region", order.PlaceRequest{BizCode: "retail", ShippingAddress: &extensions.Address{Region: "north"}, Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodeRegionNotServed},
 			{"ships but no address (no validator for it at b2b)", order.PlaceRequest{BizCode: "b2b", Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodeAddressRequired},
 			{"pricing.adjust broke its contract", order.PlaceRequest{BizCode: "rogue", ShippingAddress: east, Items: []order.Item{{SKU: "case", Quantity: 1}}}, order.CodePricing},
 		} {
@@ -316,4 +330,33 @@ func TestCancelReleasesAndB2BReviewIsGuarded(t *testing.T) {
 
 func extensionsAddress(region string) extensions.Address {
 	return extensions.Address{Region: region, Line1: "1 Main St"}
+}
+
+// seenShipping is the last address the recorder bizpack saw at delivery.required.
+var seenShipping atomic.Pointer[extensions.Address]
+
+// The whole shipping address, recipient included, is kept on the order and
+// reaches the delivery points (and so the bizpacks bound there).
+func TestShippingAddressReachesDeliveryAndTheOrder(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		svc := serviceFixture(t, st)
+		addr := extensions.Address{Region: "east", Line1: "1 Bund", Line2: "Floor 12, Room 1203", City: "Shanghai", Postal: "200002",
+			Country: "CN", Name: "Li Lei", Phone: "+86 21 5555-0100"}
+		v, err := svc.Place(t.Context(), order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "recorded", ShippingAddress: &addr,
+			Items: []order.Item{{SKU: "case", Quantity: 1}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := seenShipping.Load(); got == nil || *got != addr {
+			t.Fatalf("delivery.required saw %+v; want %+v", got, addr)
+		}
+		if v.ShippingAddress == nil || *v.ShippingAddress != addr {
+			t.Fatalf("placed with %+v", v.ShippingAddress)
+		}
+		got, err := svc.Get(t.Context(), v.ID)
+		if err != nil || got.ShippingAddress == nil || *got.ShippingAddress != addr {
+			t.Fatalf("read back %+v, %v", got.ShippingAddress, err)
+		}
+	})
 }
