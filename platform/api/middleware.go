@@ -239,8 +239,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.routes[route] {
 			route = "unmatched"
 		}
-		s.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(req.Method, route).Observe(elapsed.Seconds())
+		method := metricMethod(req.Method)
+		s.metrics.requests.WithLabelValues(method, route, metricStatus(status)).Inc()
+		s.metrics.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 
 		outcome, level := "ok", slog.LevelInfo
 		switch {
@@ -264,6 +265,25 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// metricMethod bounds the method label: a client may send any token as a
+// method, and every new label value is a new series kept for ever.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// metricStatus bounds the status label to the codes HTTP defines.
+func metricStatus(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status)
 }
 
 // requestID keeps a client's X-Request-Id when it is short printable ASCII,
