@@ -411,6 +411,9 @@ func (s *Server) putIdentity(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := s.mayChangeDescendants(c, src, spec, rules); err != nil {
+		return err
+	}
 	p := principalOf(c)
 	verb := "update"
 	if !exists {
@@ -440,6 +443,60 @@ func (s *Server) putIdentity(c echo.Context) error {
 		status = http.StatusCreated
 	}
 	return c.JSON(status, IdentitySaved{Revision: next.Revision, Identity: identityView(next, s.kernel.Plans(), saved, savedRules)})
+}
+
+// mayChangeDescendants refuses a change that takes effect on identities
+// below the one written (their plan or lifecycle would change: children
+// inherit products, bizpacks, lifecycle patches and timeouts) unless the
+// caller may write each of them too. Identities the caller may not read are
+// not named.
+func (s *Server) mayChangeDescendants(c echo.Context, src *configs.Source, spec kernel.IdentitySpec, rules []identity.Rule) error {
+	cur := src.Current()
+	var below []identity.Code
+	for _, other := range cur.Identities {
+		if other.Code != spec.Code && slices.Contains(other.Code.Chain(), spec.Code) {
+			below = append(below, other.Code)
+		}
+	}
+	if len(below) == 0 {
+		return nil
+	}
+	_, next, err := src.Preview(c.Request().Context(), configs.PutIdentity(spec, rules))
+	if err != nil {
+		return configProblem(err)
+	}
+	plans := s.kernel.Plans()
+	var named []string
+	hidden := 0
+	for _, code := range below {
+		before, okBefore := plans.Plan(code)
+		after, okAfter := next.Plan(code)
+		if okBefore && okAfter && planShape(before) == planShape(after) {
+			continue
+		}
+		if d, err := s.identityDecision(c, ActionIdentityWrite, string(code)); err == nil && d.Allow {
+			continue
+		}
+		if s.mayReadIdentity(c, string(code)) {
+			named = append(named, string(code))
+		} else {
+			hidden++
+		}
+	}
+	if len(named) == 0 && hidden == 0 {
+		return nil
+	}
+	detail := "the change takes effect on identities below " + string(spec.Code) + " that you may not change"
+	if len(named) > 0 {
+		detail += ": " + strings.Join(named, ", ")
+	}
+	return problem(CodeForbidden, map[string]any{"action": ActionIdentityWrite}, "%s", detail)
+}
+
+// planShape is what an identity's plan and lifecycle do, without the
+// revision they were compiled from.
+func planShape(p *kernel.Plan) string {
+	return string(mustJSON(planView(p, 0))) + string(mustJSON(lifecycleView(p, 0)))
 }
 
 // configProblem turns a refused configuration into 422 config_invalid with

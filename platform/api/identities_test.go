@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -759,4 +760,40 @@ func TestIdentityAuditForItsOperators(t *testing.T) {
 	}
 	expect(t, e.do("GET", "/v1/admin/identities/retail/audit", opsB2B, nil), 404, "identity_not_found")
 	expect(t, e.do("GET", "/v1/admin/audit", opsRetail, nil), 403, "forbidden")
+}
+
+// Payment states belong to the platform: a lifecycle patch with an event
+// other than pay into a paid state is refused when it compiles. A change
+// that takes effect on identities below the one written needs the right to
+// change them; one that does not (a name) does not.
+func TestIdentityChangeLimits(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	opsRetail := newPrincipalAt(e, "ops-retail", "", []string{"retail"}, "operator")
+	opsBoth := newPrincipalAt(e, "ops-both", "", []string{"retail", "retail.vip"}, "operator")
+	retail := func(extra map[string]any) map[string]any {
+		b := map[string]any{"products": []map[string]any{{"name": "standard-retail"}}, "rules": []map[string]any{{}}}
+		maps.Copy(b, extra)
+		return b
+	}
+
+	forcePay := retail(map[string]any{"lifecyclePatch": map[string]any{"addEvents": []map[string]any{
+		{"name": "force_pay", "from": []string{"pending_payment"}, "to": "pending_outbound"}}}})
+	for _, tok := range []string{adminToken, opsBoth} {
+		_, tag := e.identity("retail")
+		r := e.putIdentity(tok, "retail", forcePay, tag)
+		expect(t, r, 422, "config_invalid")
+		if !strings.Contains(string(r.raw), `event \"force_pay\" moves an unpaid order into paid state \"pending_outbound\"`) {
+			t.Fatalf("the refusal does not say why: %s", r)
+		}
+	}
+
+	_, tag := e.identity("retail")
+	r := e.putIdentity(opsRetail, "retail", retail(map[string]any{"paymentTimeout": "1m"}), tag)
+	expect(t, r, 403, "forbidden")
+	if strings.Contains(string(r.raw), "retail.vip") {
+		t.Errorf("the refusal names an identity the operator may not read: %s", r)
+	}
+	expect(t, e.putIdentity(opsRetail, "retail", retail(map[string]any{"name": "Retail shop"}), tag), 200, "")
+	_, tag = e.identity("retail")
+	expect(t, e.putIdentity(opsBoth, "retail", retail(map[string]any{"paymentTimeout": "1m"}), tag), 200, "")
 }
