@@ -110,6 +110,10 @@ type IdentityPreview struct {
 	Problems  []kernel.Problem `json:"problems"`
 	Plan      *PlanView        `json:"plan"`
 	Lifecycle *LifecycleView   `json:"lifecycle"`
+	// TakesTrafficFrom lists the other identities (those the caller may
+	// read) whose requests the change's new rules could resolve elsewhere;
+	// saving it needs identity.write on every identity it takes from.
+	TakesTrafficFrom []string `json:"takesTrafficFrom"`
 }
 
 // PlanView is an identity's compiled execution plan: for every extension
@@ -414,6 +418,9 @@ func (s *Server) putIdentity(c echo.Context) error {
 	if err := s.mayChangeDescendants(c, src, spec, rules); err != nil {
 		return err
 	}
+	if err := s.mayTakeTraffic(c, src.Current(), spec.Code, rules); err != nil {
+		return err
+	}
 	p := principalOf(c)
 	verb := "update"
 	if !exists {
@@ -493,6 +500,58 @@ func (s *Server) mayChangeDescendants(c echo.Context, src *configs.Source, spec 
 	return problem(CodeForbidden, map[string]any{"action": ActionIdentityWrite}, "%s", detail)
 }
 
+// trafficTaken is every other identity whose requests the rules of code,
+// as written, could resolve elsewhere: those the rules new to code overlap
+// and are at least as specific as (identity.TakesFrom).
+func trafficTaken(cur kernel.Config, code identity.Code, rules []identity.Rule) []identity.Code {
+	var own, others []identity.Rule
+	for _, r := range cur.Rules {
+		if r.Identity == code {
+			own = append(own, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	var out []identity.Code
+	for _, r := range rules {
+		if slices.ContainsFunc(own, func(o identity.Rule) bool { return o.String() == r.String() }) {
+			continue
+		}
+		for _, from := range identity.TakesFrom(others, r) {
+			if !slices.Contains(out, from) {
+				out = append(out, from)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// mayTakeTraffic refuses new rules that would take requests from identities
+// the caller may not change: an operator of one identity could otherwise
+// capture another's orders with a more specific rule.
+func (s *Server) mayTakeTraffic(c echo.Context, cur kernel.Config, code identity.Code, rules []identity.Rule) error {
+	var named []string
+	refused := false
+	for _, from := range trafficTaken(cur, code, rules) {
+		if d, err := s.identityDecision(c, ActionIdentityWrite, string(from)); err == nil && d.Allow {
+			continue
+		}
+		refused = true
+		if s.mayReadIdentity(c, string(from)) {
+			named = append(named, string(from))
+		}
+	}
+	if !refused {
+		return nil
+	}
+	detail := "the rules of " + string(code) + " would take requests that now resolve to identities you may not change"
+	if len(named) > 0 {
+		detail += ": " + strings.Join(named, ", ")
+	}
+	return problem(CodeForbidden, map[string]any{"action": ActionIdentityWrite}, "%s", detail)
+}
+
 // planShape is what an identity's plan and lifecycle do, without the
 // revision they were compiled from.
 func planShape(p *kernel.Plan) string {
@@ -525,7 +584,7 @@ func (s *Server) previewIdentity(c echo.Context) error {
 	var ce *kernel.ConfigError
 	switch {
 	case errors.As(err, &ce):
-		return c.JSON(http.StatusOK, IdentityPreview{Valid: false, Problems: ce.Problems})
+		return c.JSON(http.StatusOK, IdentityPreview{Valid: false, Problems: ce.Problems, TakesTrafficFrom: []string{}})
 	case err != nil:
 		return configProblem(err)
 	}
@@ -534,7 +593,13 @@ func (s *Server) previewIdentity(c echo.Context) error {
 		return identityNotFound(code)
 	}
 	pv, lv := planView(plan, next.Revision), lifecycleView(plan, next.Revision)
-	return c.JSON(http.StatusOK, IdentityPreview{Valid: true, Problems: []kernel.Problem{}, Plan: &pv, Lifecycle: &lv})
+	taken := []string{}
+	for _, code := range trafficTaken(src.Current(), spec.Code, rules) {
+		if s.mayReadIdentity(c, string(code)) {
+			taken = append(taken, string(code))
+		}
+	}
+	return c.JSON(http.StatusOK, IdentityPreview{Valid: true, Problems: []kernel.Problem{}, Plan: &pv, Lifecycle: &lv, TakesTrafficFrom: taken})
 }
 
 func planView(p *kernel.Plan, revision int64) PlanView {

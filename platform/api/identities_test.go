@@ -797,3 +797,42 @@ func TestIdentityChangeLimits(t *testing.T) {
 	_, tag = e.identity("retail")
 	expect(t, e.putIdentity(opsBoth, "retail", retail(map[string]any{"paymentTimeout": "1m"}), tag), 200, "")
 }
+
+// Rules that would take another identity's requests need the right to
+// change that identity; the preview shows whose traffic a rule takes.
+func TestIdentityRulesTakeTraffic(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	opsB2B := newPrincipalAt(e, "ops-b2b", "", []string{"b2b"}, "operator")
+	opsAll := e.principal("ops-all", "operator")
+	e.sku("tv", 9900, "tv", false, 10)
+	r := e.do("POST", "/v1/admin/principals", adminToken, api.PrincipalRequest{ID: "vip", Roles: []string{"buyer"},
+		Attrs: map[string]string{"tier": "vip"}})
+	expect(t, r, 201, "")
+	vip, _ := r.json(t)["token"].(string)
+
+	capture := map[string]any{"products": []map[string]any{{"name": "b2b-distribution"}},
+		"rules": []map[string]any{{"buyer": map[string]string{"tier": "vip"}, "category": "tv"}}}
+	r = e.do("POST", "/v1/admin/identities/b2b/preview", opsB2B, capture)
+	expect(t, r, 200, "")
+	if got := decodeJSON[api.IdentityPreview](t, r).TakesTrafficFrom; len(got) != 0 {
+		t.Errorf("the preview names identities the operator may not read: %v", got)
+	}
+	r = e.do("POST", "/v1/admin/identities/b2b/preview", adminToken, capture)
+	if got := decodeJSON[api.IdentityPreview](t, r).TakesTrafficFrom; !slices.Equal(got, []string{"retail", "retail.vip"}) {
+		t.Errorf("the preview shows the rule takes traffic from %v; want [retail retail.vip]", got)
+	}
+	_, tag := e.identity("b2b")
+	expect(t, e.putIdentity(opsB2B, "b2b", capture, tag), 403, "forbidden")
+	r = e.do("POST", "/v1/orders", vip, `{"items":[{"sku":"tv","quantity":1}],"shippingAddress":{"region":"CN-31","line1":"1 Road"}}`, "Idempotency-Key", "vip-1")
+	expect(t, r, 201, "")
+	if r.json(t)["bizCode"] != "retail.vip" {
+		t.Fatalf("the VIP's order went to %v", r.json(t)["bizCode"])
+	}
+	// Any new rule takes from the catch-all retail; no new rule takes
+	// from no one; an operator of every identity may.
+	expect(t, e.putIdentity(opsB2B, "b2b", map[string]any{"products": []map[string]any{{"name": "b2b-distribution"}},
+		"rules": []map[string]any{{"channel": "b2b", "category": "tv"}}}, tag), 403, "forbidden")
+	expect(t, e.putIdentity(opsB2B, "b2b", map[string]any{"name": "B2B", "products": []map[string]any{{"name": "b2b-distribution"}}}, tag), 200, "")
+	_, tag = e.identity("b2b")
+	expect(t, e.putIdentity(opsAll, "b2b", capture, tag), 200, "")
+}
