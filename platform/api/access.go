@@ -18,6 +18,9 @@ import (
 const (
 	ActionCatalogRead   = "catalog.read"
 	ActionOrderPlace    = "order.place"
+	// ActionOrderChooseIdentity: naming an order's bizCode that the
+	// resolution rules would not give it (resource: the identity).
+	ActionOrderChooseIdentity = "order.choose_identity"
 	ActionOrderList     = "order.list"
 	ActionOrderRead     = "order.read"
 	ActionOrderEvent    = "order.event"

@@ -80,7 +80,8 @@ func TestBadInputsAreProblemsAndWriteNothing(t *testing.T) {
 			{"unknown SKU", `{"items":[{"sku":"nope","quantity":1}],` + addr + `}`, []string{"Idempotency-Key", "unknown-sku"}, 422, "sku_not_found", ""},
 			{"one SKU twice", `{"items":[` + item + `,` + item + `],` + addr + `}`, nil, 400, "invalid_order", ""},
 			{"no address (the product vetoes)", `{"items":[` + item + `]}`, nil, 422, "order_rejected", ""},
-			{"unknown identity", order(`,"bizCode":"nope"`), nil, 422, "identity_unresolved", ""},
+			// A buyer may not choose an identity: an unknown one reads alike.
+			{"unknown identity", order(`,"bizCode":"nope"`), nil, 403, "identity_not_allowed", ""},
 			{"payment method not offered", order(`,"paymentMethod":"bitcoin"`), nil, 422, "payment_method_unavailable", ""},
 			{"mixed currencies", `{"items":[` + item + `,{"sku":"usd-cap","quantity":1}],` + addr + `}`, nil, 422, "mixed_currency", ""},
 			{"vetoed by a product", `{"items":[{"sku":"topup-50","quantity":11}]}`, nil, 422, "order_rejected", ""},

@@ -373,7 +373,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"POST", "/v1/admin/policies/reload", "", "", nil, 401},
 			call{"POST", "/v1/admin/policies/reload", ops, "", nil, 403},
 		)
-		if st := decodeJSON[api.PolicyStatus](t, e.do("GET", "/v1/admin/policies", adminToken, nil)); st.Source != "embedded" ||
+		if st := decodeJSON[api.PolicyStatus](t, e.do("GET", "/v1/admin/policies", adminToken, nil)); st.Source != st0.Source ||
 			st.Revision != st0.Revision+1 || st.Digest != st0.Digest || st.LastError != "" {
 			t.Fatalf("policy status after a reload of the shipped policy: %+v (before: %+v)", st, st0)
 		}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/platform/authz"
+	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -128,6 +130,44 @@ func (s *Server) checkPlace(req order.PlaceRequest) error {
 	return nil
 }
 
+// mayChooseIdentity refuses an explicit bizCode the caller may not choose
+// (order.choose_identity) and the resolution rules would not give its
+// order anyway: otherwise any buyer could name retail.vip and get its
+// promotions. An unknown code is refused alike, so that the answer does not
+// tell which identities exist.
+func (s *Server) mayChooseIdentity(c echo.Context, p *principal, req order.PlaceRequest) error {
+	if req.BizCode == "" {
+		return nil
+	}
+	d, err := s.decide(c, authz.Input{Principal: p.subject(), Action: ActionOrderChooseIdentity,
+		Resource: &authz.Resource{Type: resourceIdentity, ID: req.BizCode, BizCode: req.BizCode}})
+	if err == nil && d.Allow {
+		return nil
+	}
+	refused := problem(CodeIdentityNotAllowed, map[string]any{"field": "bizCode"},
+		"you may not choose the business identity of your order; leave bizCode out and the platform resolves it")
+	if s.kernel == nil {
+		return refused
+	}
+	names := make([]string, len(req.Items))
+	for i, it := range req.Items {
+		names[i] = it.SKU
+	}
+	skus, err := s.store.GetSKUs(c.Request().Context(), names)
+	if err != nil {
+		return fmt.Errorf("place: categories for the identity check: %w", err)
+	}
+	categories := make([]string, len(req.Items))
+	for i, it := range req.Items {
+		categories[i] = skus[it.SKU].Category
+	}
+	code, err := s.kernel.Plans().Resolve(identity.Request{Channel: req.Channel, Categories: categories, Buyer: buyerAttrs(p)})
+	if err != nil || string(code) != req.BizCode {
+		return refused
+	}
+	return nil
+}
+
 // placeOrder places an order under the caller's Idempotency-Key. The key is
 // claimed first, with a lease renewed while the order is placed; the
 // order's own transaction stores the 201 answer, which later requests with
@@ -149,6 +189,9 @@ func (s *Server) placeOrder(c echo.Context) error {
 	}
 	setBizCode(c, req.BizCode)
 	if err := s.checkPlace(req); err != nil {
+		return err
+	}
+	if err := s.mayChooseIdentity(c, p, req); err != nil {
 		return err
 	}
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
@@ -293,4 +294,35 @@ func TestPagination(t *testing.T) {
 			t.Fatalf("default page of %d", n)
 		}
 	})
+}
+
+// A buyer names an identity only when the policy lets it choose that one
+// or the rules would give it anyway: a plain buyer cannot pick retail.vip,
+// a VIP buyer may name it, an open identity is open to every buyer.
+func TestChooseIdentity(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	e.sku("mug", 1200, "kitchen", false, 50)
+	alice := e.principal("alice", "buyer")
+	r := e.do("POST", "/v1/admin/principals", adminToken, api.PrincipalRequest{ID: "vip", Roles: []string{"buyer"},
+		Attrs: map[string]string{"tier": "vip"}})
+	expect(t, r, 201, "")
+	vip, _ := r.json(t)["token"].(string)
+	body := func(code string) string {
+		return `{"bizCode":"` + code + `","items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31","line1":"1 Road"}}`
+	}
+
+	r = e.do("POST", "/v1/orders", alice, body("retail.vip"), "Idempotency-Key", "c-1")
+	expect(t, r, 403, "identity_not_allowed")
+	unknown := e.do("POST", "/v1/orders", alice, body("no.such"), "Idempotency-Key", "c-2")
+	expect(t, unknown, 403, "identity_not_allowed")
+	if problemShape(t, r) != problemShape(t, unknown) {
+		t.Errorf("a closed identity reads differently from an unknown one:\n%s\n%s", r, unknown)
+	}
+	expect(t, e.do("POST", "/v1/orders", alice, body("retail"), "Idempotency-Key", "c-3"), 201, "")
+	expect(t, e.do("POST", "/v1/orders", alice, body("domestic"), "Idempotency-Key", "c-4"), 201, "")
+	r = e.do("POST", "/v1/orders", vip, body("retail.vip"), "Idempotency-Key", "c-5")
+	expect(t, r, 201, "")
+	if r.json(t)["bizCode"] != "retail.vip" {
+		t.Fatalf("the VIP's order: %s", r)
+	}
 }

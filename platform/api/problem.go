@@ -86,6 +86,8 @@ const (
 	CodeOrgInUse          = "org_in_use"
 	CodePrincipalNotFound = "principal_not_found"
 	CodePolicyInvalid     = "policy_invalid"
+	// An order names an identity its caller may not choose.
+	CodeIdentityNotAllowed = "identity_not_allowed"
 )
 
 type codeInfo struct {
@@ -149,6 +151,7 @@ var problemCodes = map[string]codeInfo{
 	CodeBizpackNotFound:       {http.StatusNotFound, "Bizpack not found"},
 	CodeBizpackRefused:        {http.StatusUnprocessableEntity, "Bizpack refused"},
 	CodeBizpackNoPrevious:     {http.StatusConflict, "No previous bizpack version"},
+	CodeIdentityNotAllowed:    {http.StatusForbidden, "Business identity not allowed"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},
