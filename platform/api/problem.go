@@ -88,6 +88,8 @@ const (
 	CodePolicyInvalid     = "policy_invalid"
 	// An order names an identity its caller may not choose.
 	CodeIdentityNotAllowed = "identity_not_allowed"
+	// A string of a body is too long or holds control characters.
+	CodeInvalidText = "invalid_text"
 )
 
 type codeInfo struct {
@@ -152,6 +154,7 @@ var problemCodes = map[string]codeInfo{
 	CodeBizpackRefused:        {http.StatusUnprocessableEntity, "Bizpack refused"},
 	CodeBizpackNoPrevious:     {http.StatusConflict, "No previous bizpack version"},
 	CodeIdentityNotAllowed:    {http.StatusForbidden, "Business identity not allowed"},
+	CodeInvalidText:           {http.StatusBadRequest, "Invalid text"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},
