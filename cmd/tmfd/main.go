@@ -12,15 +12,18 @@ package main
 
 import (
 	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/platform/api"
 
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -70,6 +73,12 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)
   --idempotency-retention DUR    how long idempotency records are kept (default 24h; 0 keeps them)
   --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)
+  --rate-principal N             requests a second one principal may send (default 50; admins are not limited;
+                                 0 turns it off), in bursts of --rate-principal-burst (default 100)
+  --rate-address N               requests a second without credentials per client address (default 20),
+                                 in bursts of --rate-address-burst (default 40)
+  --auth-failures N              failed authentications from one address within --auth-failure-window (default
+                                 1m) before its failures are answered 429 for --auth-block (default 5m); default 20
   --payment-call-timeout DUR     deadline of one card-processor call (default 10s). A payment attempt's lease,
                                  and how long an attempt left pending waits for its caller's retry before
                                  payment recovery settles it, are three times this`
@@ -94,6 +103,9 @@ type serveOptions struct {
 	// payment attempt and the grace before recovery settles an attempt
 	// left pending are three times it.
 	PaymentCallTimeout time.Duration
+	// RateLimits of the API: per principal, per address without
+	// credentials, and of failed authentications per address.
+	RateLimits api.RateLimits
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -126,6 +138,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{&o.IdempotencyRetention, "idempotency-retention", "IDEMPOTENCY_RETENTION", DefaultIdempotencyRetention, "how long idempotency records are kept (0 keeps them)"},
 		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
+		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
+		{&o.RateLimits.AuthBlock, "auth-block", "AUTH_BLOCK", api.DefaultRateLimits.AuthBlock, "how long an address that failed authentication too often is answered 429"},
 	} {
 		def := d.def
 		if v := getenv("TMF_" + d.name); v != "" {
@@ -136,6 +150,33 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 			def = parsed
 		}
 		fs.DurationVar(d.p, d.flag, def, d.usage)
+	}
+	for _, n := range []struct {
+		flag, name string
+		rate       *float64
+		count      *int
+		def        float64
+		usage      string
+	}{
+		{"rate-principal", "RATE_PRINCIPAL", &o.RateLimits.PrincipalRate, nil, api.DefaultRateLimits.PrincipalRate, "requests a second per principal, admins aside (0: no limit)"},
+		{"rate-principal-burst", "RATE_PRINCIPAL_BURST", nil, &o.RateLimits.PrincipalBurst, float64(api.DefaultRateLimits.PrincipalBurst), "burst of requests per principal"},
+		{"rate-address", "RATE_ADDRESS", &o.RateLimits.AddressRate, nil, api.DefaultRateLimits.AddressRate, "requests a second without credentials per client address (0: no limit)"},
+		{"rate-address-burst", "RATE_ADDRESS_BURST", nil, &o.RateLimits.AddressBurst, float64(api.DefaultRateLimits.AddressBurst), "burst of requests without credentials per address"},
+		{"auth-failures", "AUTH_FAILURES", nil, &o.RateLimits.AuthFailures, float64(api.DefaultRateLimits.AuthFailures), "failed authentications per address and window before 429s (0: no limit)"},
+	} {
+		def := n.def
+		if v := getenv("TMF_" + n.name); v != "" {
+			parsed, err := strconv.ParseFloat(v, 64)
+			if err != nil || parsed < 0 || n.count != nil && parsed != math.Trunc(parsed) {
+				return o, fmt.Errorf("TMF_%s=%q: want a number that is not negative", n.name, v)
+			}
+			def = parsed
+		}
+		if n.rate != nil {
+			fs.Float64Var(n.rate, n.flag, def, n.usage)
+		} else {
+			fs.IntVar(n.count, n.flag, int(def), n.usage)
+		}
 	}
 	demo := env("DEMO", "")
 	switch strings.ToLower(demo) {
@@ -151,6 +192,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
 		return o, errors.New("a retention cannot be negative")
+	}
+	if l := o.RateLimits; l.PrincipalRate < 0 || l.PrincipalBurst < 0 || l.AddressRate < 0 || l.AddressBurst < 0 || l.AuthFailures < 0 ||
+		l.AuthFailureWindow < 0 || l.AuthBlock < 0 {
+		return o, errors.New("rate limits cannot be negative")
 	}
 	if o.PaymentCallTimeout <= 0 {
 		return o, errors.New("--payment-call-timeout must be positive")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
 )
@@ -50,6 +51,14 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 				PaymentCallTimeout: payment.DefaultCallTimeout}, ""},
 		{"payment call timeout", []string{"--payment-call-timeout", "2s"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, PaymentCallTimeout: 2 * time.Second}), ""},
+		{"rate limits", []string{"--rate-principal", "5.5", "--auth-block", "1m"}, map[string]string{"TMF_RATE_ADDRESS_BURST": "7", "TMF_AUTH_FAILURES": "3"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, RateLimits: api.RateLimits{PrincipalRate: 5.5,
+				PrincipalBurst: 100, AddressRate: 20, AddressBurst: 7, AuthFailures: 3, AuthFailureWindow: time.Minute, AuthBlock: time.Minute}}), ""},
+		{"rate limits off", []string{"--rate-principal", "0", "--rate-address", "0", "--auth-failures", "0"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, RateLimits: api.RateLimits{PrincipalBurst: 100, AddressBurst: 40,
+				AuthFailureWindow: time.Minute, AuthBlock: 5 * time.Minute}}), ""},
+		{"bad rate", nil, map[string]string{"TMF_RATE_PRINCIPAL_BURST": "1.5"}, serveOptions{}, "TMF_RATE_PRINCIPAL_BURST"},
+		{"negative rate", []string{"--rate-address", "-1"}, nil, serveOptions{}, "negative"},
 		{"payment call timeout not positive", []string{"--payment-call-timeout", "0s"}, nil, serveOptions{}, "payment-call-timeout"},
 		{"bad retention", nil, map[string]string{"TMF_OUTBOX_RETENTION": "a week"}, serveOptions{}, "TMF_OUTBOX_RETENTION"},
 		{"negative retention", []string{"--idempotency-retention", "-1h"}, nil, serveOptions{}, "negative"},
@@ -65,8 +74,12 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			want := tc.want
+			if want.RateLimits == (api.RateLimits{}) {
+				want.RateLimits = api.DefaultRateLimits
+			}
+			if err != nil || got != want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, want)
 			}
 		})
 	}

@@ -113,7 +113,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	payRecovery := recovery.New(svc, recovery.Options{Logger: log})
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
-		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg,
+		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
 		Node: api.DefaultNode() + "/" + o.Listen})

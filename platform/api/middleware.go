@@ -117,7 +117,13 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 			} else {
 				p, err = s.tokenPrincipal(ctx, token)
 			}
+			if pe := (*Problem)(nil); errors.As(err, &pe) && pe.Code == CodeUnauthenticated {
+				return s.authFailed(c, err)
+			}
 			if err != nil {
+				return err
+			}
+			if err := s.limitPrincipal(c, p); err != nil {
 				return err
 			}
 			if p.Org != "" && p.OrgPath == "" {

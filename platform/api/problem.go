@@ -90,6 +90,8 @@ const (
 	CodeIdentityNotAllowed = "identity_not_allowed"
 	// A string of a body is too long or holds control characters.
 	CodeInvalidText = "invalid_text"
+	// Too many requests from one principal or address; with Retry-After.
+	CodeRateLimited = "rate_limited"
 )
 
 type codeInfo struct {
@@ -155,6 +157,7 @@ var problemCodes = map[string]codeInfo{
 	CodeBizpackNoPrevious:     {http.StatusConflict, "No previous bizpack version"},
 	CodeIdentityNotAllowed:    {http.StatusForbidden, "Business identity not allowed"},
 	CodeInvalidText:           {http.StatusBadRequest, "Invalid text"},
+	CodeRateLimited:           {http.StatusTooManyRequests, "Too many requests"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},

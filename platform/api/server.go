@@ -137,6 +137,9 @@ type Config struct {
 	Limits Limits
 	// IdempotencyLease: see DefaultIdempotencyLease (the default).
 	IdempotencyLease time.Duration
+	// RateLimits per principal and per address; the zero value limits
+	// nothing (tmfd serves with DefaultRateLimits unless told otherwise).
+	RateLimits RateLimits
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -162,6 +165,7 @@ type Server struct {
 	// ReleaseIdempotency (replaced by tests that make it fail).
 	release func(ctx context.Context, principal, key, owner string) error
 	metrics *metrics
+	rate    *limiter
 	echo    *echo.Echo
 	routes  map[string]bool
 	// actions is the policy action of every authenticated route, by
@@ -214,12 +218,13 @@ func New(cfg Config) *Server {
 		s.node = DefaultNode()
 	}
 	s.metrics = newMetrics(cfg.Registerer)
+	s.rate = newLimiter(cfg.RateLimits, nil)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, recoverer)
+	e.Use(s.observe, recoverer, s.limitAnonymous)
 	s.echo = e
 	s.register()
 	return s
