@@ -79,6 +79,8 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                                  in bursts of --rate-address-burst (default 40)
   --auth-failures N              failed authentications from one address within --auth-failure-window (default
                                  1m) before its failures are answered 429 for --auth-block (default 5m); default 20
+  --max-unpaid-orders N          unpaid orders one buyer may hold (default 50; 409 unpaid_limit beyond)
+  --max-unpaid-quantity N        quantity of one SKU one buyer's unpaid orders may hold (default 1000)
   --payment-call-timeout DUR     deadline of one card-processor call (default 10s). A payment attempt's lease,
                                  and how long an attempt left pending waits for its caller's retry before
                                  payment recovery settles it, are three times this`
@@ -106,6 +108,9 @@ type serveOptions struct {
 	// RateLimits of the API: per principal, per address without
 	// credentials, and of failed authentications per address.
 	RateLimits api.RateLimits
+	// MaxUnpaidOrders and MaxUnpaidQuantity cap what one buyer holds
+	// unpaid (api.Limits); negative: no cap.
+	MaxUnpaidOrders, MaxUnpaidQuantity int
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -162,6 +167,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{"rate-principal-burst", "RATE_PRINCIPAL_BURST", nil, &o.RateLimits.PrincipalBurst, float64(api.DefaultRateLimits.PrincipalBurst), "burst of requests per principal"},
 		{"rate-address", "RATE_ADDRESS", &o.RateLimits.AddressRate, nil, api.DefaultRateLimits.AddressRate, "requests a second without credentials per client address (0: no limit)"},
 		{"rate-address-burst", "RATE_ADDRESS_BURST", nil, &o.RateLimits.AddressBurst, float64(api.DefaultRateLimits.AddressBurst), "burst of requests without credentials per address"},
+		{"max-unpaid-orders", "MAX_UNPAID_ORDERS", nil, &o.MaxUnpaidOrders, float64(api.DefaultLimits.MaxUnpaidOrders), "unpaid orders one buyer may hold"},
+		{"max-unpaid-quantity", "MAX_UNPAID_QUANTITY", nil, &o.MaxUnpaidQuantity, float64(api.DefaultLimits.MaxUnpaidQuantity), "quantity of one SKU one buyer's unpaid orders may hold"},
 		{"auth-failures", "AUTH_FAILURES", nil, &o.RateLimits.AuthFailures, float64(api.DefaultRateLimits.AuthFailures), "failed authentications per address and window before 429s (0: no limit)"},
 	} {
 		def := n.def
@@ -192,6 +199,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
 		return o, errors.New("a retention cannot be negative")
+	}
+	if o.MaxUnpaidOrders < 1 || o.MaxUnpaidQuantity < 1 {
+		return o, errors.New("--max-unpaid-orders and --max-unpaid-quantity must be at least 1")
 	}
 	if l := o.RateLimits; l.PrincipalRate < 0 || l.PrincipalBurst < 0 || l.AddressRate < 0 || l.AddressBurst < 0 || l.AuthFailures < 0 ||
 		l.AuthFailureWindow < 0 || l.AuthBlock < 0 {

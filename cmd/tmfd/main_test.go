@@ -57,6 +57,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		{"rate limits off", []string{"--rate-principal", "0", "--rate-address", "0", "--auth-failures", "0"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, RateLimits: api.RateLimits{PrincipalBurst: 100, AddressBurst: 40,
 				AuthFailureWindow: time.Minute, AuthBlock: 5 * time.Minute}}), ""},
+		{"unpaid caps", []string{"--max-unpaid-orders", "5"}, map[string]string{"TMF_MAX_UNPAID_QUANTITY": "20"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, MaxUnpaidOrders: 5, MaxUnpaidQuantity: 20}), ""},
+		{"unpaid cap zero", []string{"--max-unpaid-orders", "0"}, nil, serveOptions{}, "at least 1"},
 		{"bad rate", nil, map[string]string{"TMF_RATE_PRINCIPAL_BURST": "1.5"}, serveOptions{}, "TMF_RATE_PRINCIPAL_BURST"},
 		{"negative rate", []string{"--rate-address", "-1"}, nil, serveOptions{}, "negative"},
 		{"payment call timeout not positive", []string{"--payment-call-timeout", "0s"}, nil, serveOptions{}, "payment-call-timeout"},
@@ -77,6 +80,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			want := tc.want
 			if want.RateLimits == (api.RateLimits{}) {
 				want.RateLimits = api.DefaultRateLimits
+			}
+			if want.MaxUnpaidOrders == 0 {
+				want.MaxUnpaidOrders, want.MaxUnpaidQuantity = 50, 1000
 			}
 			if err != nil || got != want {
 				t.Fatalf("got %+v, %v; want %+v", got, err, want)

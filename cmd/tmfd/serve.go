@@ -114,6 +114,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
 		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
+		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
 		Node: api.DefaultNode() + "/" + o.Listen})

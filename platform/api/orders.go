@@ -130,6 +130,44 @@ func (s *Server) checkPlace(req order.PlaceRequest) error {
 	return nil
 }
 
+// unpaidStatuses are the states of the built-in graphs in which an order
+// holds stock it has not paid for.
+var unpaidStatuses = []string{lifecycle.Created, lifecycle.PendingPayment}
+
+// checkUnpaid caps what one buyer holds unpaid: orders never paid keep
+// their stock reserved until the payment timeout, so without a cap one
+// buyer could keep a SKU out of everyone's reach. Concurrent orders of one
+// buyer may pass the check together; the per-principal rate limit bounds
+// by how much.
+func (s *Server) checkUnpaid(c echo.Context, p *principal, req order.PlaceRequest) error {
+	maxOrders, maxQty := s.limits.MaxUnpaidOrders, s.limits.MaxUnpaidQuantity
+	if maxOrders < 0 && maxQty < 0 {
+		return nil
+	}
+	var skus []string
+	for _, it := range req.Items {
+		skus = append(skus, it.SKU)
+	}
+	held, err := s.store.UnpaidOf(c.Request().Context(), p.ID, unpaidStatuses, skus)
+	if err != nil {
+		return err
+	}
+	if maxOrders >= 0 && held.Orders >= maxOrders {
+		return problem(CodeUnpaidLimit, map[string]any{"limit": maxOrders},
+			"you hold %d unpaid orders, the most allowed: pay or cancel one first", held.Orders)
+	}
+	if maxQty < 0 {
+		return nil
+	}
+	for _, it := range req.Items {
+		if held.Quantity[it.SKU]+it.Quantity > maxQty {
+			return problem(CodeUnpaidLimit, map[string]any{"sku": it.SKU, "limit": maxQty},
+				"your unpaid orders would hold %d of %s, more than %d: pay or cancel some first", held.Quantity[it.SKU]+it.Quantity, it.SKU, maxQty)
+		}
+	}
+	return nil
+}
+
 // mayChooseIdentity refuses an explicit bizCode the caller may not choose
 // (order.choose_identity) and the resolution rules would not give its
 // order anyway: otherwise any buyer could name retail.vip and get its
@@ -192,6 +230,9 @@ func (s *Server) placeOrder(c echo.Context) error {
 		return err
 	}
 	if err := s.mayChooseIdentity(c, p, req); err != nil {
+		return err
+	}
+	if err := s.checkUnpaid(c, p, req); err != nil {
 		return err
 	}
 

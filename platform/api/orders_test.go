@@ -326,3 +326,28 @@ func TestChooseIdentity(t *testing.T) {
 		t.Fatalf("the VIP's order: %s", r)
 	}
 }
+
+// A buyer holds at most so many unpaid orders and so much of a SKU in
+// them; paying frees the room, and other buyers are not affected.
+func TestUnpaidCaps(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"), func(c *api.Config) {
+		c.Limits.MaxUnpaidOrders, c.Limits.MaxUnpaidQuantity = 3, 5
+	})
+	e.sku("mug", 1200, "kitchen", false, 100)
+	e.sku("cup", 800, "kitchen", false, 100)
+	alice, bob := e.principal("alice", "buyer"), e.principal("bob", "buyer")
+
+	first := decodeView(t, e.do("POST", "/v1/orders", alice, retailBody("mug", 4), "Idempotency-Key", "u-1"))
+	r := e.do("POST", "/v1/orders", alice, retailBody("mug", 2), "Idempotency-Key", "u-2")
+	expect(t, r, 409, "unpaid_limit")
+	if r.json(t)["sku"] != "mug" {
+		t.Errorf("the refusal: %s", r)
+	}
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("mug", 1), "Idempotency-Key", "u-3"), 201, "")
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("cup", 1), "Idempotency-Key", "u-4"), 201, "")
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("cup", 1), "Idempotency-Key", "u-5"), 409, "unpaid_limit")
+	expect(t, e.do("POST", "/v1/orders", bob, retailBody("mug", 5), "Idempotency-Key", "u-6"), 201, "")
+
+	expect(t, e.pay(alice, first.ID, "pay-u-1", "4242424242424242"), 200, "")
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("mug", 4), "Idempotency-Key", "u-7"), 201, "")
+}

@@ -92,6 +92,8 @@ const (
 	CodeInvalidText = "invalid_text"
 	// Too many requests from one principal or address; with Retry-After.
 	CodeRateLimited = "rate_limited"
+	// A buyer holds too many unpaid orders, or too much of a SKU in them.
+	CodeUnpaidLimit = "unpaid_limit"
 )
 
 type codeInfo struct {
@@ -158,6 +160,7 @@ var problemCodes = map[string]codeInfo{
 	CodeIdentityNotAllowed:    {http.StatusForbidden, "Business identity not allowed"},
 	CodeInvalidText:           {http.StatusBadRequest, "Invalid text"},
 	CodeRateLimited:           {http.StatusTooManyRequests, "Too many requests"},
+	CodeUnpaidLimit:           {http.StatusConflict, "Too much unpaid"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},

@@ -50,10 +50,17 @@ type Limits struct {
 	MaxPageSize int
 	// DefaultPageSize of a list without limit. Default 20.
 	DefaultPageSize int
+	// MaxUnpaidOrders a buyer may hold unpaid (created or pending
+	// payment); one more is 409 unpaid_limit. Default 50; negative: no cap.
+	MaxUnpaidOrders int64
+	// MaxUnpaidQuantity of one SKU a buyer's unpaid orders may hold
+	// together; more is 409 unpaid_limit. Default 1000; negative: no cap.
+	MaxUnpaidQuantity int64
 }
 
 // DefaultLimits are the limits of a zero Limits.
-var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxItems: 100, MaxQuantity: 10000, MaxPageSize: 100, DefaultPageSize: 20}
+var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxItems: 100, MaxQuantity: 10000, MaxPageSize: 100, DefaultPageSize: 20,
+	MaxUnpaidOrders: 50, MaxUnpaidQuantity: 1000}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -71,6 +78,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.DefaultPageSize > 0 {
 		d.DefaultPageSize = l.DefaultPageSize
+	}
+	if l.MaxUnpaidOrders != 0 {
+		d.MaxUnpaidOrders = l.MaxUnpaidOrders
+	}
+	if l.MaxUnpaidQuantity != 0 {
+		d.MaxUnpaidQuantity = l.MaxUnpaidQuantity
 	}
 	d.DefaultPageSize = min(d.DefaultPageSize, d.MaxPageSize)
 	return d
