@@ -155,6 +155,10 @@ func (s *Server) tokenPrincipal(ctx context.Context, token string) (*principal, 
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
+	if sp.Disabled || sp.TokenExpiresAt != nil && !time.Now().Before(*sp.TokenExpiresAt) {
+		s.log.InfoContext(ctx, "authentication refused", "principal", sp.ID, "disabled", sp.Disabled, "tokenExpiresAt", sp.TokenExpiresAt)
+		return nil, problem(CodeUnauthenticated, nil, "the bearer token is not known")
+	}
 	return s.storedPrincipal(ctx, sp), nil
 }
 
@@ -173,6 +177,9 @@ func (s *Server) jwtPrincipal(ctx context.Context, token string) (*principal, er
 		}
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+		if sp.Disabled {
+			return nil, problem(CodeUnauthenticated, nil, "invalid token")
 		}
 		return s.storedPrincipal(ctx, sp), nil
 	}

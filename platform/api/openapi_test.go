@@ -320,6 +320,19 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"PUT", "/v1/admin/principals/dave", alice, `{"roles":["admin"]}`, nil, 403},
 			call{"PUT", "/v1/admin/principals/dave", adminToken, big, nil, 413},
 			call{"PUT", "/v1/admin/principals/dave", adminToken, `roles=admin`, text, 415},
+			call{"PUT", "/v1/admin/principals/root", adminToken, `{"roles":["operator"]}`, nil, 409},
+			call{"POST", "/v1/admin/principals/erin/token", adminToken, `{"expiresIn":"720h"}`, nil, 200},
+			call{"POST", "/v1/admin/principals/erin/token", adminToken, `{"expiresIn":"soon"}`, nil, 400},
+			call{"POST", "/v1/admin/principals/erin/token", "", "", nil, 401},
+			call{"POST", "/v1/admin/principals/erin/token", alice, "", nil, 403},
+			call{"POST", "/v1/admin/principals/ghost/token", adminToken, "", nil, 404},
+			call{"POST", "/v1/admin/principals/erin/token", adminToken, big, nil, 413},
+			call{"POST", "/v1/admin/principals/erin/token", adminToken, `x=1`, text, 415},
+			call{"DELETE", "/v1/admin/principals/erin", "", "", nil, 401},
+			call{"DELETE", "/v1/admin/principals/erin", alice, "", nil, 403},
+			call{"DELETE", "/v1/admin/principals/root", adminToken, "", nil, 409},
+			call{"DELETE", "/v1/admin/principals/erin", adminToken, "", nil, 204},
+			call{"DELETE", "/v1/admin/principals/erin", adminToken, "", nil, 404},
 		)
 		if v := decodeJSON[api.PrincipalView](t, e.do("GET", "/v1/admin/principals/carol", adminToken, nil)); v.Org != "east" ||
 			v.OrgPath != "/hq/east/" || !slices.Equal(v.Roles, []string{"buyer", "agent"}) {

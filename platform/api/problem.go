@@ -94,6 +94,8 @@ const (
 	CodeRateLimited = "rate_limited"
 	// A buyer holds too many unpaid orders, or too much of a SKU in them.
 	CodeUnpaidLimit = "unpaid_limit"
+	// The change would leave no enabled admin.
+	CodeLastAdmin = "last_admin"
 )
 
 type codeInfo struct {
@@ -161,6 +163,7 @@ var problemCodes = map[string]codeInfo{
 	CodeInvalidText:           {http.StatusBadRequest, "Invalid text"},
 	CodeRateLimited:           {http.StatusTooManyRequests, "Too many requests"},
 	CodeUnpaidLimit:           {http.StatusConflict, "Too much unpaid"},
+	CodeLastAdmin:             {http.StatusConflict, "Last admin"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},

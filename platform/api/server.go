@@ -278,6 +278,8 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
 	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))
 	add(http.MethodPut, "/v1/admin/principals/:id", s.updatePrincipal, function(ActionPrincipalsWrite))
+	add(http.MethodDelete, "/v1/admin/principals/:id", s.deletePrincipal, function(ActionPrincipalsWrite))
+	add(http.MethodPost, "/v1/admin/principals/:id/token", s.rotateToken, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/me", s.me, function(ActionMe))
 	add(http.MethodGet, "/v1/admin/identities", s.listIdentities, function(ActionIdentityList))
 	add(http.MethodGet, "/v1/admin/identities/:code", s.getIdentity, onResource(ActionIdentityRead))
