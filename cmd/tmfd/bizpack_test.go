@@ -52,7 +52,7 @@ bizpacks:
 		t.Fatal(err)
 	}
 
-	srv := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true, AdminToken: "admin-secret"})
+	srv := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true, AdminToken: testAdminToken})
 	base := srv.Base
 	pids := processesOf(t, bin)
 	if len(pids) != 1 {

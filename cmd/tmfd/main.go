@@ -63,7 +63,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                         seed an empty store (revision 1); after that the stored revisions, changed through
                         the admin API and console, are in force
   --bizpack-dir DIR     where uploaded bizpack binaries are kept (default ./data/bizpacks)
-  --admin-token TOKEN   bearer token of the first administrator (generated and printed once when absent)
+  --admin-token-file F  file holding the bearer token of the first administrator, at least 32 characters
+                        (generated and printed once when absent). --admin-token TOKEN and TMF_ADMIN_TOKEN
+                        also work, but a flag is readable by every local user (/proc/<pid>/cmdline): serve warns
+  --db-file F           file holding the DSN, for a DSN with a password (TMF_DB works too; --db warns then)
   --demo                load a small demo catalogue, stock and buyers
   --policy PATH         Rego policy directory or bundle (.tar.gz); default: the shipped policy.
                         Reloaded when it changes; a policy that does not compile never replaces the one in force
@@ -111,6 +114,41 @@ type serveOptions struct {
 	// MaxUnpaidOrders and MaxUnpaidQuantity cap what one buyer holds
 	// unpaid (api.Limits); negative: no cap.
 	MaxUnpaidOrders, MaxUnpaidQuantity int
+	// CommandLineSecrets names the flags that carried a secret on the
+	// command line (readable by every local user in /proc/<pid>/cmdline),
+	// comma-separated; serve warns about each.
+	CommandLineSecrets string
+}
+
+// MinAdminToken is the shortest --admin-token accepted: a bearer token
+// must not be guessable.
+const MinAdminToken = 32
+
+// readSecret reads a secret from a file: its content without the trailing
+// line break an editor adds.
+func readSecret(flag, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("--%s: %s is empty", flag, path)
+	}
+	return v, nil
+}
+
+// dsnHasPassword reports whether a database DSN carries a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.Contains(strings.ToLower(dsn), "password=") {
+		return true
+	}
+	_, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return false
+	}
+	user, _, ok := strings.Cut(rest, "@")
+	return ok && strings.Contains(user, ":")
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -128,7 +166,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&o.DB, "db", env("DB", ""), "database DSN (default: SQLite file ./data/tmf.db)")
 	fs.StringVar(&o.Config, "config", env("CONFIG", ""), "configuration file (YAML or JSON)")
 	fs.StringVar(&o.BizpackDir, "bizpack-dir", env("BIZPACK_DIR", filepath.Join("data", "bizpacks")), "directory of uploaded bizpack binaries")
-	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token")
+	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token (prefer --admin-token-file)")
+	var adminTokenFile, dbFile string
+	fs.StringVar(&adminTokenFile, "admin-token-file", env("ADMIN_TOKEN_FILE", ""), "file holding the bootstrap administrator token")
+	fs.StringVar(&dbFile, "db-file", env("DB_FILE", ""), "file holding the database DSN (with its password)")
 	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
@@ -212,6 +253,29 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if fs.NArg() > 0 {
 		return o, errors.New("serve takes no arguments: " + strings.Join(fs.Args(), " "))
+	}
+	var onCommandLine []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) {
+			onCommandLine = append(onCommandLine, f.Name)
+		}
+	})
+	o.CommandLineSecrets = strings.Join(onCommandLine, ",")
+	for _, sf := range []struct {
+		flag, file string
+		into       *string
+	}{{"admin-token-file", adminTokenFile, &o.AdminToken}, {"db-file", dbFile, &o.DB}} {
+		if sf.file == "" {
+			continue
+		}
+		v, err := readSecret(sf.flag, sf.file)
+		if err != nil {
+			return o, err
+		}
+		*sf.into = v
+	}
+	if o.AdminToken != "" && len(o.AdminToken) < MinAdminToken {
+		return o, fmt.Errorf("the administrator token must be at least %d characters (generate one: head -c 32 /dev/urandom | base64)", MinAdminToken)
 	}
 	return o, nil
 }

@@ -35,8 +35,19 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 	}{
 		{"defaults", nil, nil, kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads}), ""},
 		{"environment", nil, map[string]string{"TMF_LISTEN": ":9000", "TMF_DB": "postgres://x", "TMF_DEMO": "true",
-			"TMF_ADMIN_TOKEN": "t", "TMF_CONFIG": "c.yaml"},
-			kept(serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml", BizpackDir: uploads}), ""},
+			"TMF_ADMIN_TOKEN": testAdminToken, "TMF_CONFIG": "c.yaml"},
+			kept(serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: testAdminToken, Config: "c.yaml", BizpackDir: uploads}), ""},
+		{"secrets on the command line", []string{"--admin-token", testAdminToken, "--db", "postgres://tmf:pw@db/tmf"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf:pw@db/tmf", AdminToken: testAdminToken, BizpackDir: uploads,
+				CommandLineSecrets: "admin-token,db"}), ""},
+		{"a DSN without a password is no secret", []string{"--db", "postgres://tmf@db/tmf"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf@db/tmf", BizpackDir: uploads}), ""},
+		{"secrets from files", []string{"--admin-token-file", secretFile(t, testAdminToken+"\n")}, map[string]string{
+			"TMF_DB_FILE": secretFile(t, "mysql://root:pw@tcp(db:3306)/tmf\r\n")},
+			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "mysql://root:pw@tcp(db:3306)/tmf", AdminToken: testAdminToken, BizpackDir: uploads}), ""},
+		{"a short admin token", nil, map[string]string{"TMF_ADMIN_TOKEN": "admin-secret"}, serveOptions{}, "at least 32"},
+		{"an empty secret file", []string{"--db-file", secretFile(t, "\n")}, nil, serveOptions{}, "empty"},
+		{"a missing secret file", []string{"--admin-token-file", "/nonexistent/token"}, nil, serveOptions{}, "admin-token-file"},
 		{"a flag wins over the environment", []string{"--listen", ":7000", "--demo=false"}, map[string]string{"TMF_LISTEN": ":9000", "TMF_DEMO": "1"},
 			kept(serveOptions{Listen: ":7000", BizpackDir: uploads}), ""},
 		{"policy and JWT settings", []string{"--policy", "policy/", "--jwt-audience", "tmf"}, map[string]string{"TMF_JWT_ISSUER": "https://idp",
@@ -89,6 +100,16 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			}
 		})
 	}
+}
+
+// secretFile writes a secret to a file of the test's.
+func secretFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestDefaultConfigCompiles(t *testing.T) {

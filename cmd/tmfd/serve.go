@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +40,15 @@ const shutdownGrace = 30 * time.Second
 // and the store closes last.
 func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if o.AdminToken != "" && len(o.AdminToken) < MinAdminToken {
+		return fmt.Errorf("the administrator token must be at least %d characters", MinAdminToken)
+	}
+	for f := range strings.SplitSeq(o.CommandLineSecrets, ",") {
+		if f != "" {
+			log.Warn("a secret is given on the command line, where every local user can read it (/proc/<pid>/cmdline); use the environment or a file instead",
+				"flag", "--"+f)
+		}
+	}
 
 	st, err := store.Open(ctx, o.DB)
 	if err != nil {
