@@ -13,6 +13,7 @@ package main
 import (
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/authn"
 
 	"context"
 	"errors"
@@ -74,6 +75,7 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --jwt-audience AUD    audience the JWTs must name
   --jwt-hs256-secret-file FILE   HS256 shared secret (at least 32 bytes)
   --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)
+  --jwt-max-lifetime DUR         longest validity (iat to exp) of a JWT accepted (default 24h)
   --idempotency-retention DUR    how long idempotency records are kept (default 24h; 0 keeps them)
   --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)
   --rate-principal N             requests a second one principal may send (default 50; admins are not limited;
@@ -101,6 +103,8 @@ type serveOptions struct {
 	Policy string
 	// JWT settings; JWTs are accepted only when Issuer is set.
 	JWTIssuer, JWTAudience, JWTSecretFile, JWTKeysFile string
+	// JWTMaxLifetime is the longest validity (iat to exp) of a JWT accepted.
+	JWTMaxLifetime time.Duration
 	// IdempotencyRetention and OutboxRetention: how long idempotency
 	// records and delivered outbox events are kept; 0 keeps them.
 	IdempotencyRetention, OutboxRetention time.Duration
@@ -184,6 +188,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{&o.IdempotencyRetention, "idempotency-retention", "IDEMPOTENCY_RETENTION", DefaultIdempotencyRetention, "how long idempotency records are kept (0 keeps them)"},
 		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
+		{&o.JWTMaxLifetime, "jwt-max-lifetime", "JWT_MAX_LIFETIME", authn.DefaultMaxLifetime, "longest validity (iat to exp) of a JWT accepted"},
 		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
 		{&o.RateLimits.AuthBlock, "auth-block", "AUTH_BLOCK", api.DefaultRateLimits.AuthBlock, "how long an address that failed authentication too often is answered 429"},
 	} {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
 )
@@ -91,6 +92,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			want := tc.want
 			if want.RateLimits == (api.RateLimits{}) {
 				want.RateLimits = api.DefaultRateLimits
+			}
+			if want.JWTMaxLifetime == 0 {
+				want.JWTMaxLifetime = authn.DefaultMaxLifetime
 			}
 			if want.MaxUnpaidOrders == 0 {
 				want.MaxUnpaidOrders, want.MaxUnpaidQuantity = 50, 1000

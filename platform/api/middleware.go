@@ -150,46 +150,59 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 func (s *Server) tokenPrincipal(ctx context.Context, token string) (*principal, error) {
 	sp, err := s.store.PrincipalByTokenHash(ctx, TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem(CodeUnauthenticated, nil, "the bearer token is not known")
+		return nil, invalidToken()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
 	if sp.Disabled || sp.TokenExpiresAt != nil && !time.Now().Before(*sp.TokenExpiresAt) {
 		s.log.InfoContext(ctx, "authentication refused", "principal", sp.ID, "disabled", sp.Disabled, "tokenExpiresAt", sp.TokenExpiresAt)
-		return nil, problem(CodeUnauthenticated, nil, "the bearer token is not known")
+		return nil, invalidToken()
 	}
 	return s.storedPrincipal(ctx, sp), nil
 }
 
+// JWTPrincipalPrefix starts the id of every principal built from a JWT's
+// claims: such a principal is not a stored one, and a token whose sub is
+// agent-1 must not act (or spend credit) as the stored agent-1.
+const JWTPrincipalPrefix = "jwt:"
+
+// invalidToken is every refused bearer token's answer: why it was refused
+// (the expected issuer, audience, algorithms, whether a kid exists) is
+// logged, never told to the caller.
+func invalidToken() *Problem { return problem(CodeUnauthenticated, nil, "invalid token") }
+
 // jwtPrincipal is the principal a verified JWT names: its claims when they
-// carry roles, else the stored principal of its subject.
+// carry roles (under the id jwt:<sub>), else the stored principal of its
+// subject.
 func (s *Server) jwtPrincipal(ctx context.Context, token string) (*principal, error) {
 	cl, err := s.jwt.Verify(token)
 	if err != nil {
-		return nil, problem(CodeUnauthenticated, nil, "%s", err.Error())
+		s.log.InfoContext(ctx, "JWT refused", "reason", err.Error())
+		return nil, invalidToken()
 	}
 	if !cl.HasRoles {
 		sp, err := s.store.GetPrincipal(ctx, cl.Subject)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem(CodeUnauthenticated, nil,
-				"the token's subject %q is not a known principal and the token carries no roles", cl.Subject)
+			s.log.InfoContext(ctx, "JWT refused: its subject is no principal and it carries no roles", "subject", cl.Subject)
+			return nil, invalidToken()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 		if sp.Disabled {
-			return nil, problem(CodeUnauthenticated, nil, "invalid token")
+			s.log.InfoContext(ctx, "JWT refused: its subject is disabled", "subject", cl.Subject)
+			return nil, invalidToken()
 		}
 		return s.storedPrincipal(ctx, sp), nil
 	}
 	for _, r := range cl.Roles {
 		if !slices.Contains(Roles, r) {
-			return nil, problem(CodeUnauthenticated, nil, "the token's roles claim names unknown role %q; roles are %s",
-				r, strings.Join(Roles, ", "))
+			s.log.InfoContext(ctx, "JWT refused: unknown role", "role", r, "subject", cl.Subject)
+			return nil, invalidToken()
 		}
 	}
-	return &principal{ID: cl.Subject, Roles: cl.Roles, Org: cl.Org, Identities: cl.Identities}, nil
+	return &principal{ID: JWTPrincipalPrefix + cl.Subject, Roles: cl.Roles, Org: cl.Org, Identities: cl.Identities}, nil
 }
 
 // storedPrincipal is a principal record as the API uses it.
