@@ -337,6 +337,22 @@ func (s *Server) getStock(c echo.Context) error {
 	return s.answerStock(c, sku)
 }
 
+// StockAvailability is what GET /v1/stock/{sku} shows a caller who is not
+// staff: whether and how much it can buy, not each warehouse's reserved,
+// frozen and shipped counts.
+type StockAvailability struct {
+	SKU       string `json:"sku"`
+	Available bool   `json:"available"`
+	Sellable  int64  `json:"sellable"`
+}
+
+// isStaff reports whether p runs the platform (operator or admin): staff
+// see stock per warehouse, who did what in an order's history, and the
+// implementations and errors of an order's trace.
+func isStaff(p *principal) bool {
+	return p != nil && (slices.Contains(p.Roles, RoleAdmin) || slices.Contains(p.Roles, RoleOperator))
+}
+
 func (s *Server) answerStock(c echo.Context, sku string) error {
 	ctx := c.Request().Context()
 	levels, err := stock.Levels(ctx, s.store.DB(ctx), sku)
@@ -355,6 +371,9 @@ func (s *Server) answerStock(c echo.Context, sku string) error {
 		v.Frozen += l.Frozen
 		v.Shipped += l.Shipped
 		v.Locations = append(v.Locations, l)
+	}
+	if !isStaff(principalOf(c)) {
+		return c.JSON(http.StatusOK, StockAvailability{SKU: sku, Available: v.Sellable > 0, Sellable: v.Sellable})
 	}
 	return c.JSON(http.StatusOK, v)
 }

@@ -512,9 +512,16 @@ func (s *Server) getTrace(c echo.Context) error {
 		return err
 	}
 	out := TraceView{OrderID: v.ID, Calls: make([]TraceCall, 0, len(records))}
+	staff := isStaff(principalOf(c))
 	for _, r := range records {
-		out.Calls = append(out.Calls, TraceCall{Seq: r.Seq, Point: r.Point, Impl: r.Impl, Layer: r.Layer, Source: r.Source,
-			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error})
+		call := TraceCall{Seq: r.Seq, Point: r.Point, Impl: r.Impl, Layer: r.Layer, Source: r.Source,
+			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error}
+		if !staff {
+			// Which implementations (a business team's bizpack, its
+			// version) shaped an order, and their errors, are the platform's.
+			call.Impl, call.Source, call.Version, call.Origin, call.Error = "", "", "", "", ""
+		}
+		out.Calls = append(out.Calls, call)
 	}
 	return c.JSON(http.StatusOK, out)
 }
