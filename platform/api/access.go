@@ -87,6 +87,9 @@ func (s *Server) guard(a access) echo.MiddlewareFunc {
 	authn := s.authenticate()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		check := func(c echo.Context) error {
+			// Answers to an authenticated caller carry its data (orders,
+			// addresses, tokens): no cache along the way may keep them.
+			c.Response().Header().Set("Cache-Control", "no-store")
 			if a.onResource {
 				return next(c)
 			}

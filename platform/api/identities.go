@@ -411,6 +411,19 @@ func (s *Server) putIdentity(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Changing an identity needs the ETag it was read with (or "*" to
+	// overwrite knowingly), so that two editors cannot silently undo each
+	// other; creating one needs none, and If-None-Match: * makes sure it
+	// creates.
+	hdr := c.Request().Header
+	switch {
+	case exists && strings.TrimSpace(hdr.Get("If-None-Match")) == "*":
+		return problem(CodeConfigStale, map[string]any{"currentRevision": src.Current().Revision},
+			"identity %s exists (If-None-Match: *): reload it and change it with If-Match", code)
+	case exists && strings.TrimSpace(hdr.Get("If-Match")) == "":
+		return problem(CodePreconditionRequired, map[string]any{"header": "If-Match"},
+			"send If-Match with the ETag of the identity you edited (GET it first), or * to overwrite it whatever it is")
+	}
 	spec, rules, err := s.identityInput(c, code)
 	if err != nil {
 		return err

@@ -21,8 +21,13 @@ import (
 // ifMatch is not "".
 func (e *env) putIdentity(token, code string, body any, ifMatch string) reply {
 	e.t.Helper()
-	var h []string
-	if ifMatch != "" {
+	// "" overwrites knowingly (If-Match: *); "none" sends no If-Match.
+	h := []string{"If-Match", "*"}
+	switch ifMatch {
+	case "none":
+		h = nil
+	case "":
+	default:
 		h = []string{"If-Match", ifMatch}
 	}
 	return e.do("PUT", "/v1/admin/identities/"+code, token, body, h...)
@@ -461,7 +466,11 @@ func TestIdentityBadBodies(t *testing.T) {
 				if tc.body != "" {
 					body = tc.body
 				}
-				r := e.with(t).do(method, path, adminToken, body, tc.headers...)
+				headers := tc.headers
+				if method == "PUT" && !slices.Contains(headers, "If-Match") {
+					headers = append([]string{"If-Match", "*"}, headers...)
+				}
+				r := e.with(t).do(method, path, adminToken, body, headers...)
 				if method == "POST" && tc.status == 422 {
 					// A preview answers a configuration that does not compile.
 					expect(t, r, 200, "")

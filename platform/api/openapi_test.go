@@ -704,13 +704,16 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		shopTag := e.do("GET", "/v1/admin/identities/shop", ops, nil).header.Get("ETag")
 		run(
 			call{"PUT", "/v1/admin/identities/shop", ops, `{"name":"Shop","products":[{"name":"standard-retail"}]}`, []string{"If-Match", shopTag}, 200},
-			call{"PUT", "/v1/admin/identities/shop", ops, `{"paymentTimeout":"soon"}`, nil, 400},
+			call{"PUT", "/v1/admin/identities/shop", ops, `{"paymentTimeout":"soon"}`, []string{"If-Match", "*"}, 400},
+			// A change needs the ETag it was made from; a create must not find one.
+			call{"PUT", "/v1/admin/identities/shop", ops, shop, nil, 428},
+			call{"PUT", "/v1/admin/identities/shop", ops, shop, []string{"If-None-Match", "*"}, 412},
 			call{"PUT", "/v1/admin/identities/shop", "", shop, nil, 401},
 			call{"PUT", "/v1/admin/identities/shop.new", alice, shop, nil, 403},
 			call{"PUT", "/v1/admin/identities/shop", alice, shop, nil, 404},
-			call{"PUT", "/v1/admin/identities/shop", ops, big, nil, 413},
-			call{"PUT", "/v1/admin/identities/shop", ops, `name=Shop`, text, 415},
-			call{"PUT", "/v1/admin/identities/shop", ops, clash, nil, 422},
+			call{"PUT", "/v1/admin/identities/shop", ops, big, []string{"If-Match", "*"}, 413},
+			call{"PUT", "/v1/admin/identities/shop", ops, `name=Shop`, append([]string{"If-Match", "*"}, text...), 415},
+			call{"PUT", "/v1/admin/identities/shop", ops, clash, []string{"If-Match", "*"}, 422},
 			call{"POST", "/v1/admin/identities/shop/preview", ops, clash, nil, 200},
 			call{"POST", "/v1/admin/identities/shop/preview", ops, shop, nil, 200},
 			call{"POST", "/v1/admin/identities/shop/preview", ops, `{"colour":"red"}`, nil, 400},

@@ -100,3 +100,15 @@ func r2items(t *testing.T, r reply) []map[string]any {
 	}
 	return out
 }
+
+// Answers to an authenticated caller are not for caches.
+func TestAuthenticatedAnswersAreNotCached(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	alice := e.principal("alice", "buyer")
+	for _, r := range []reply{e.do("GET", "/v1/me", alice, nil), e.do("GET", "/v1/orders", alice, nil),
+		e.do("GET", "/v1/orders/o000000000000000000000000zzzz", alice, nil), e.do("GET", "/v1/admin/principals/alice", adminToken, nil)} {
+		if got := r.header.Get("Cache-Control"); got != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q", r.req.Method, r.req.URL.Path, got)
+		}
+	}
+}

@@ -114,7 +114,7 @@ var owaspRoutes = []routeCase{
 	{route: "GET /v1/admin/identities/:code", action: "identity.read", path: "/v1/admin/identities/{identity}", ok: 200,
 		object: "identity"},
 	{route: "PUT /v1/admin/identities/:code", action: "identity.write", path: "/v1/admin/identities/{identity}",
-		body: owaspIdentity, ok: 200, object: "identity"},
+		body: owaspIdentity, headers: []string{"If-Match", "*"}, ok: 200, object: "identity"},
 	{route: "POST /v1/admin/identities/:code/preview", action: "identity.write", path: "/v1/admin/identities/{identity}/preview",
 		body: owaspIdentity, ok: 200, object: "identity"},
 	{route: "GET /v1/admin/identities/:code/plan", action: "identity.read", path: "/v1/admin/identities/{identity}/plan", ok: 200,

@@ -96,6 +96,8 @@ const (
 	CodeUnpaidLimit = "unpaid_limit"
 	// The change would leave no enabled admin.
 	CodeLastAdmin = "last_admin"
+	// A write of an existing resource without If-Match.
+	CodePreconditionRequired = "precondition_required"
 )
 
 type codeInfo struct {
@@ -164,6 +166,7 @@ var problemCodes = map[string]codeInfo{
 	CodeRateLimited:           {http.StatusTooManyRequests, "Too many requests"},
 	CodeUnpaidLimit:           {http.StatusConflict, "Too much unpaid"},
 	CodeLastAdmin:             {http.StatusConflict, "Last admin"},
+	CodePreconditionRequired:  {http.StatusPreconditionRequired, "If-Match required"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},
