@@ -18,7 +18,7 @@ func jwtVerifier(o serveOptions) (*authn.Verifier, error) {
 		}
 		return nil, nil
 	}
-	cfg := authn.Config{Issuer: o.JWTIssuer, Audience: o.JWTAudience}
+	cfg := authn.Config{Issuer: o.JWTIssuer, Audience: o.JWTAudience, MaxLifetime: o.JWTMaxLifetime}
 	if o.JWTSecretFile != "" {
 		b, err := os.ReadFile(o.JWTSecretFile)
 		if err != nil {

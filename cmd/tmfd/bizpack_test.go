@@ -42,6 +42,8 @@ identities:
     bizpacks: [{name: flash-sale}]
 rules:
   - identity: retail
+  - identity: retail.flash   # buyers name it; the rule lets them
+    channel: flash
 bizpacks:
   - name: flash-sale
     path: ./flash-sale   # relative to this file
@@ -50,7 +52,7 @@ bizpacks:
 		t.Fatal(err)
 	}
 
-	srv := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true, AdminToken: "admin-secret"})
+	srv := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true, AdminToken: testAdminToken})
 	base := srv.Base
 	pids := processesOf(t, bin, sum)
 	if len(pids) != 1 {
@@ -59,7 +61,7 @@ bizpacks:
 
 	place := func(key string) (int, map[string]any) {
 		return apiCall(t, base, "demo-alice", "POST", "/v1/orders",
-			`{"bizCode":"retail.flash","items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east"}}`, "Idempotency-Key", key)
+			`{"bizCode":"retail.flash","channel":"flash","items":[{"sku":"phone-x","quantity":1}],"shippingAddress":{"region":"east"}}`, "Idempotency-Key", key)
 	}
 	status, o := place("flash-1")
 	if status != http.StatusCreated {

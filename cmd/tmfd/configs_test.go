@@ -14,7 +14,7 @@ func TestConfigurationRevisionsSurviveRestarts(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "tmf.db")
 	start := func() (base string, stop func()) {
-		r := runServe(t, serveOptions{DB: db, AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "bizpacks")})
+		r := runServe(t, serveOptions{DB: db, AdminToken: testAdminToken, BizpackDir: filepath.Join(dir, "bizpacks")})
 		return r.Base, func() {
 			if err := r.Stop(); err != nil {
 				t.Fatalf("serve: %v\n%s", err, lastLines(r.Stderr.String(), logLines))
@@ -23,7 +23,7 @@ func TestConfigurationRevisionsSurviveRestarts(t *testing.T) {
 	}
 	call := func(method, url, body string, headers ...string) (int, map[string]any) {
 		t.Helper()
-		return apiCall(t, "", "admin-secret", method, url, body, headers...)
+		return apiCall(t, "", testAdminToken, method, url, body, headers...)
 	}
 
 	base, stop := start()

@@ -272,7 +272,7 @@ bizpacks:
 	t.Logf("screenshots in %s", shots)
 
 	base := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
-		AdminToken: "admin-secret", BizpackDir: filepath.Join(dir, "uploads")}).Base
+		AdminToken: testAdminToken, BizpackDir: filepath.Join(dir, "uploads")}).Base
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -311,7 +311,7 @@ bizpacks:
 		b.waitTrue("the field marked invalid", `document.querySelector("#login-token").getAttribute("aria-invalid") === "true"`)
 		b.screenshot("sign-in-refused")
 		// By keyboard: the form submits on Enter.
-		b.fill("#login-token", "admin-secret\r")
+		b.fill("#login-token", testAdminToken+"\r")
 		b.waitText("#signed-in", "admin")
 		b.waitTrue("the navigation", `!!document.querySelector("#nav-identities") && !!document.querySelector("#nav-bizpacks") && !!document.querySelector("#nav-audit")`)
 		b.screenshot("signed-in")
@@ -320,7 +320,7 @@ bizpacks:
 	journey("create an identity: conflict, refused save, fix, save", func(t *testing.T) {
 		b.t = t
 		// Configured but bound by no identity: listed as idle, not running.
-		if status, out := apiCall(t, base, "admin-secret", "GET", "/v1/admin/bizpacks", ""); status != http.StatusOK ||
+		if status, out := apiCall(t, base, testAdminToken, "GET", "/v1/admin/bizpacks", ""); status != http.StatusOK ||
 			!strings.Contains(fmt.Sprint(out), "status:idle") {
 			t.Fatalf("bizpacks before any binding: %d %v", status, out)
 		}
@@ -410,7 +410,7 @@ bizpacks:
 		b.waitText("#bizpack-flash-sale-version", "1.0.0")
 		b.waitText("#bizpack-flash-sale-result", "1.0.0")
 		b.screenshot("rolled-back")
-		status, out := apiCall(t, base, "admin-secret", "GET", "/v1/admin/bizpacks", "")
+		status, out := apiCall(t, base, testAdminToken, "GET", "/v1/admin/bizpacks", "")
 		if status != http.StatusOK || !strings.Contains(fmt.Sprint(out), "version:1.0.0") {
 			t.Fatalf("bizpacks after the rollback: %d %v", status, out)
 		}
@@ -518,7 +518,7 @@ bizpacks:
 		b.waitText("#principal-row-agent-pd", "buyer", "agent", "pudong")
 		b.waitTrue("the editor closed, focus back on its Edit button",
 			`!document.querySelector("#edit-principal-form") && document.activeElement === document.querySelector("#principal-edit-agent-pd")`)
-		status, p := apiCall(t, base, "admin-secret", "GET", "/v1/admin/principals/agent-pd", "")
+		status, p := apiCall(t, base, testAdminToken, "GET", "/v1/admin/principals/agent-pd", "")
 		roles, _ := p["roles"].([]any)
 		if status != http.StatusOK || len(roles) != 2 || !slices.Contains(roles, any("agent")) || !slices.Contains(roles, any("buyer")) ||
 			p["org"] != "pudong" {
@@ -533,7 +533,7 @@ bizpacks:
 		b.waitTrue("the node field marked invalid", fieldRefused("remove-org-id"))
 		b.waitText("#remove-org-problems", "org_in_use")
 		b.waitText("#org-tree", "east", "pudong", "shanghai")
-		if status, _ := apiCall(t, base, "admin-secret", "GET", "/v1/admin/orgs/east", ""); status != http.StatusOK {
+		if status, _ := apiCall(t, base, testAdminToken, "GET", "/v1/admin/orgs/east", ""); status != http.StatusOK {
 			t.Fatalf("east after the refused removal: %d", status)
 		}
 		b.screenshot("org-in-use-refused")
@@ -600,7 +600,7 @@ bizpacks:
 
 	journey("an operator sees only its identities", func(t *testing.T) {
 		b.t = t
-		status, out := apiCall(t, base, "admin-secret", "POST", "/v1/admin/principals",
+		status, out := apiCall(t, base, testAdminToken, "POST", "/v1/admin/principals",
 			`{"id":"op-virtual","roles":["operator"],"identities":["virtual"]}`)
 		if status != http.StatusCreated {
 			t.Fatalf("creating an operator: %d %v", status, out)

@@ -12,6 +12,8 @@ package main
 
 import (
 	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 
 	"context"
@@ -19,9 +21,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,7 +70,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                         seed an empty store (revision 1); after that the stored revisions, changed through
                         the admin API and console, are in force
   --bizpack-dir DIR     where uploaded bizpack binaries are kept (default ./data/bizpacks)
-  --admin-token TOKEN   bearer token of the first administrator (generated and printed once when absent)
+  --admin-token-file F  file holding the bearer token of the first administrator, at least 32 characters
+                        (generated and printed once when absent). --admin-token TOKEN and TMF_ADMIN_TOKEN
+                        also work, but a flag is readable by every local user (/proc/<pid>/cmdline): serve warns
+  --db-file F           file holding the DSN, for a DSN with a password (TMF_DB works too; --db warns then)
   --demo                load a small demo catalogue, stock and buyers
   --policy PATH         Rego policy directory or bundle (.tar.gz); default: the shipped policy.
                         Reloaded when it changes; a policy that does not compile never replaces the one in force
@@ -74,8 +81,17 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --jwt-audience AUD    audience the JWTs must name
   --jwt-hs256-secret-file FILE   HS256 shared secret (at least 32 bytes)
   --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)
+  --jwt-max-lifetime DUR         longest validity (iat to exp) of a JWT accepted (default 24h)
   --idempotency-retention DUR    how long idempotency records are kept (default 24h; 0 keeps them)
   --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)
+  --rate-principal N             requests a second one principal may send (default 50; admins are not limited;
+                                 0 turns it off), in bursts of --rate-principal-burst (default 100)
+  --rate-address N               requests a second without credentials per client address (default 20),
+                                 in bursts of --rate-address-burst (default 40)
+  --auth-failures N              failed authentications from one address within --auth-failure-window (default
+                                 1m) before its failures are answered 429 for --auth-block (default 5m); default 20
+  --max-unpaid-orders N          unpaid orders one buyer may hold (default 50; 409 unpaid_limit beyond)
+  --max-unpaid-quantity N        quantity of one SKU one buyer's unpaid orders may hold (default 1000)
   --payment-call-timeout DUR     deadline of one card-processor call (default 10s). A payment attempt's lease,
                                  and how long an attempt left pending waits for its caller's retry before
                                  payment recovery settles it, are three times this`
@@ -93,6 +109,8 @@ type serveOptions struct {
 	Policy string
 	// JWT settings; JWTs are accepted only when Issuer is set.
 	JWTIssuer, JWTAudience, JWTSecretFile, JWTKeysFile string
+	// JWTMaxLifetime is the longest validity (iat to exp) of a JWT accepted.
+	JWTMaxLifetime time.Duration
 	// IdempotencyRetention and OutboxRetention: how long idempotency
 	// records and delivered outbox events are kept; 0 keeps them.
 	IdempotencyRetention, OutboxRetention time.Duration
@@ -100,6 +118,47 @@ type serveOptions struct {
 	// payment attempt and the grace before recovery settles an attempt
 	// left pending are three times it.
 	PaymentCallTimeout time.Duration
+	// RateLimits of the API: per principal, per address without
+	// credentials, and of failed authentications per address.
+	RateLimits api.RateLimits
+	// MaxUnpaidOrders and MaxUnpaidQuantity cap what one buyer holds
+	// unpaid (api.Limits); negative: no cap.
+	MaxUnpaidOrders, MaxUnpaidQuantity int
+	// CommandLineSecrets names the flags that carried a secret on the
+	// command line (readable by every local user in /proc/<pid>/cmdline),
+	// comma-separated; serve warns about each.
+	CommandLineSecrets string
+}
+
+// MinAdminToken is the shortest --admin-token accepted: a bearer token
+// must not be guessable.
+const MinAdminToken = 32
+
+// readSecret reads a secret from a file: its content without the trailing
+// line break an editor adds.
+func readSecret(flag, path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flag, err)
+	}
+	v := strings.TrimRight(string(b), "\r\n")
+	if v == "" {
+		return "", fmt.Errorf("--%s: %s is empty", flag, path)
+	}
+	return v, nil
+}
+
+// dsnHasPassword reports whether a database DSN carries a password.
+func dsnHasPassword(dsn string) bool {
+	if strings.Contains(strings.ToLower(dsn), "password=") {
+		return true
+	}
+	_, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return false
+	}
+	user, _, ok := strings.Cut(rest, "@")
+	return ok && strings.Contains(user, ":")
 }
 
 // parseServe reads flags, falling back to TMF_<NAME> environment variables.
@@ -117,7 +176,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&o.DB, "db", env("DB", ""), "database DSN (default: SQLite file ./data/tmf.db)")
 	fs.StringVar(&o.Config, "config", env("CONFIG", ""), "configuration file (YAML or JSON)")
 	fs.StringVar(&o.BizpackDir, "bizpack-dir", env("BIZPACK_DIR", filepath.Join("data", "bizpacks")), "directory of uploaded bizpack binaries")
-	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token")
+	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token (prefer --admin-token-file)")
+	var adminTokenFile, dbFile string
+	fs.StringVar(&adminTokenFile, "admin-token-file", env("ADMIN_TOKEN_FILE", ""), "file holding the bootstrap administrator token")
+	fs.StringVar(&dbFile, "db-file", env("DB_FILE", ""), "file holding the database DSN (with its password)")
 	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
@@ -132,6 +194,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{&o.IdempotencyRetention, "idempotency-retention", "IDEMPOTENCY_RETENTION", DefaultIdempotencyRetention, "how long idempotency records are kept (0 keeps them)"},
 		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
+		{&o.JWTMaxLifetime, "jwt-max-lifetime", "JWT_MAX_LIFETIME", authn.DefaultMaxLifetime, "longest validity (iat to exp) of a JWT accepted"},
+		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
+		{&o.RateLimits.AuthBlock, "auth-block", "AUTH_BLOCK", api.DefaultRateLimits.AuthBlock, "how long an address that failed authentication too often is answered 429"},
 	} {
 		def := d.def
 		if v := getenv("TMF_" + d.name); v != "" {
@@ -142,6 +207,35 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 			def = parsed
 		}
 		fs.DurationVar(d.p, d.flag, def, d.usage)
+	}
+	for _, n := range []struct {
+		flag, name string
+		rate       *float64
+		count      *int
+		def        float64
+		usage      string
+	}{
+		{"rate-principal", "RATE_PRINCIPAL", &o.RateLimits.PrincipalRate, nil, api.DefaultRateLimits.PrincipalRate, "requests a second per principal, admins aside (0: no limit)"},
+		{"rate-principal-burst", "RATE_PRINCIPAL_BURST", nil, &o.RateLimits.PrincipalBurst, float64(api.DefaultRateLimits.PrincipalBurst), "burst of requests per principal"},
+		{"rate-address", "RATE_ADDRESS", &o.RateLimits.AddressRate, nil, api.DefaultRateLimits.AddressRate, "requests a second without credentials per client address (0: no limit)"},
+		{"rate-address-burst", "RATE_ADDRESS_BURST", nil, &o.RateLimits.AddressBurst, float64(api.DefaultRateLimits.AddressBurst), "burst of requests without credentials per address"},
+		{"max-unpaid-orders", "MAX_UNPAID_ORDERS", nil, &o.MaxUnpaidOrders, float64(api.DefaultLimits.MaxUnpaidOrders), "unpaid orders one buyer may hold"},
+		{"max-unpaid-quantity", "MAX_UNPAID_QUANTITY", nil, &o.MaxUnpaidQuantity, float64(api.DefaultLimits.MaxUnpaidQuantity), "quantity of one SKU one buyer's unpaid orders may hold"},
+		{"auth-failures", "AUTH_FAILURES", nil, &o.RateLimits.AuthFailures, float64(api.DefaultRateLimits.AuthFailures), "failed authentications per address and window before 429s (0: no limit)"},
+	} {
+		def := n.def
+		if v := getenv("TMF_" + n.name); v != "" {
+			parsed, err := strconv.ParseFloat(v, 64)
+			if err != nil || parsed < 0 || n.count != nil && parsed != math.Trunc(parsed) {
+				return o, fmt.Errorf("TMF_%s=%q: want a number that is not negative", n.name, v)
+			}
+			def = parsed
+		}
+		if n.rate != nil {
+			fs.Float64Var(n.rate, n.flag, def, n.usage)
+		} else {
+			fs.IntVar(n.count, n.flag, int(def), n.usage)
+		}
 	}
 	demo := env("DEMO", "")
 	switch strings.ToLower(demo) {
@@ -158,11 +252,41 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
 		return o, errors.New("a retention cannot be negative")
 	}
+	if o.MaxUnpaidOrders < 1 || o.MaxUnpaidQuantity < 1 {
+		return o, errors.New("--max-unpaid-orders and --max-unpaid-quantity must be at least 1")
+	}
+	if l := o.RateLimits; l.PrincipalRate < 0 || l.PrincipalBurst < 0 || l.AddressRate < 0 || l.AddressBurst < 0 || l.AuthFailures < 0 ||
+		l.AuthFailureWindow < 0 || l.AuthBlock < 0 {
+		return o, errors.New("rate limits cannot be negative")
+	}
 	if o.PaymentCallTimeout <= 0 {
 		return o, errors.New("--payment-call-timeout must be positive")
 	}
 	if fs.NArg() > 0 {
 		return o, errors.New("serve takes no arguments: " + strings.Join(fs.Args(), " "))
+	}
+	var onCommandLine []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) {
+			onCommandLine = append(onCommandLine, f.Name)
+		}
+	})
+	o.CommandLineSecrets = strings.Join(onCommandLine, ",")
+	for _, sf := range []struct {
+		flag, file string
+		into       *string
+	}{{"admin-token-file", adminTokenFile, &o.AdminToken}, {"db-file", dbFile, &o.DB}} {
+		if sf.file == "" {
+			continue
+		}
+		v, err := readSecret(sf.flag, sf.file)
+		if err != nil {
+			return o, err
+		}
+		*sf.into = v
+	}
+	if o.AdminToken != "" && len(o.AdminToken) < MinAdminToken {
+		return o, fmt.Errorf("the administrator token must be at least %d characters (generate one: head -c 32 /dev/urandom | base64)", MinAdminToken)
 	}
 	return o, nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tmf-platform/tmf/platform/api"
+	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
 )
@@ -34,8 +36,19 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 	}{
 		{"defaults", nil, nil, kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads}), ""},
 		{"environment", nil, map[string]string{"TMF_LISTEN": ":9000", "TMF_DB": "postgres://x", "TMF_DEMO": "true",
-			"TMF_ADMIN_TOKEN": "t", "TMF_CONFIG": "c.yaml"},
-			kept(serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: "t", Config: "c.yaml", BizpackDir: uploads}), ""},
+			"TMF_ADMIN_TOKEN": testAdminToken, "TMF_CONFIG": "c.yaml"},
+			kept(serveOptions{Listen: ":9000", DB: "postgres://x", Demo: true, AdminToken: testAdminToken, Config: "c.yaml", BizpackDir: uploads}), ""},
+		{"secrets on the command line", []string{"--admin-token", testAdminToken, "--db", "postgres://tmf:pw@db/tmf"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf:pw@db/tmf", AdminToken: testAdminToken, BizpackDir: uploads,
+				CommandLineSecrets: "admin-token,db"}), ""},
+		{"a DSN without a password is no secret", []string{"--db", "postgres://tmf@db/tmf"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf@db/tmf", BizpackDir: uploads}), ""},
+		{"secrets from files", []string{"--admin-token-file", secretFile(t, testAdminToken+"\n")}, map[string]string{
+			"TMF_DB_FILE": secretFile(t, "mysql://root:pw@tcp(db:3306)/tmf\r\n")},
+			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "mysql://root:pw@tcp(db:3306)/tmf", AdminToken: testAdminToken, BizpackDir: uploads}), ""},
+		{"a short admin token", nil, map[string]string{"TMF_ADMIN_TOKEN": "admin-secret"}, serveOptions{}, "at least 32"},
+		{"an empty secret file", []string{"--db-file", secretFile(t, "\n")}, nil, serveOptions{}, "empty"},
+		{"a missing secret file", []string{"--admin-token-file", "/nonexistent/token"}, nil, serveOptions{}, "admin-token-file"},
 		{"a flag wins over the environment", []string{"--listen", ":7000", "--demo=false"}, map[string]string{"TMF_LISTEN": ":9000", "TMF_DEMO": "1"},
 			kept(serveOptions{Listen: ":7000", BizpackDir: uploads}), ""},
 		{"policy and JWT settings", []string{"--policy", "policy/", "--jwt-audience", "tmf"}, map[string]string{"TMF_JWT_ISSUER": "https://idp",
@@ -50,6 +63,17 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 				PaymentCallTimeout: payment.DefaultCallTimeout}, ""},
 		{"payment call timeout", []string{"--payment-call-timeout", "2s"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, PaymentCallTimeout: 2 * time.Second}), ""},
+		{"rate limits", []string{"--rate-principal", "5.5", "--auth-block", "1m"}, map[string]string{"TMF_RATE_ADDRESS_BURST": "7", "TMF_AUTH_FAILURES": "3"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, RateLimits: api.RateLimits{PrincipalRate: 5.5,
+				PrincipalBurst: 100, AddressRate: 20, AddressBurst: 7, AuthFailures: 3, AuthFailureWindow: time.Minute, AuthBlock: time.Minute}}), ""},
+		{"rate limits off", []string{"--rate-principal", "0", "--rate-address", "0", "--auth-failures", "0"}, nil,
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, RateLimits: api.RateLimits{PrincipalBurst: 100, AddressBurst: 40,
+				AuthFailureWindow: time.Minute, AuthBlock: 5 * time.Minute}}), ""},
+		{"unpaid caps", []string{"--max-unpaid-orders", "5"}, map[string]string{"TMF_MAX_UNPAID_QUANTITY": "20"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, MaxUnpaidOrders: 5, MaxUnpaidQuantity: 20}), ""},
+		{"unpaid cap zero", []string{"--max-unpaid-orders", "0"}, nil, serveOptions{}, "at least 1"},
+		{"bad rate", nil, map[string]string{"TMF_RATE_PRINCIPAL_BURST": "1.5"}, serveOptions{}, "TMF_RATE_PRINCIPAL_BURST"},
+		{"negative rate", []string{"--rate-address", "-1"}, nil, serveOptions{}, "negative"},
 		{"payment call timeout not positive", []string{"--payment-call-timeout", "0s"}, nil, serveOptions{}, "payment-call-timeout"},
 		{"bad retention", nil, map[string]string{"TMF_OUTBOX_RETENTION": "a week"}, serveOptions{}, "TMF_OUTBOX_RETENTION"},
 		{"negative retention", []string{"--idempotency-retention", "-1h"}, nil, serveOptions{}, "negative"},
@@ -65,11 +89,31 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 				}
 				return
 			}
-			if err != nil || got != tc.want {
-				t.Fatalf("got %+v, %v; want %+v", got, err, tc.want)
+			want := tc.want
+			if want.RateLimits == (api.RateLimits{}) {
+				want.RateLimits = api.DefaultRateLimits
+			}
+			if want.JWTMaxLifetime == 0 {
+				want.JWTMaxLifetime = authn.DefaultMaxLifetime
+			}
+			if want.MaxUnpaidOrders == 0 {
+				want.MaxUnpaidOrders, want.MaxUnpaidQuantity = 50, 1000
+			}
+			if err != nil || got != want {
+				t.Fatalf("got %+v, %v; want %+v", got, err, want)
 			}
 		})
 	}
+}
+
+// secretFile writes a secret to a file of the test's.
+func secretFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestDefaultConfigCompiles(t *testing.T) {

@@ -25,7 +25,7 @@ func TestServeReloadsItsPolicyDirectory(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- serve(ctx, serveOptions{Listen: addr, DB: filepath.Join(t.TempDir(), "tmf.db"), Demo: true,
-			AdminToken: "admin-secret", Policy: dir}, &stdout, &stderr)
+			AdminToken: testAdminToken, Policy: dir}, &stdout, &stderr)
 	}()
 	defer func() {
 		cancel()
@@ -40,7 +40,7 @@ func TestServeReloadsItsPolicyDirectory(t *testing.T) {
 		return apiCall(t, base, token, http.MethodGet, path, "")
 	}
 	status := func() map[string]any {
-		_, st := get("/v1/admin/policies", "admin-secret")
+		_, st := get("/v1/admin/policies", testAdminToken)
 		return st
 	}
 	waitFor := func(what string, ok func() bool) {
@@ -86,7 +86,7 @@ func TestServeReloadsItsPolicyDirectory(t *testing.T) {
 	if code, _ := get("/v1/skus/phone-x", "demo-alice"); code != http.StatusForbidden {
 		t.Fatalf("after a broken edit alice reads the catalogue: %d, want the edited policy's 403", code)
 	}
-	if code, _ := get("/v1/skus/phone-x", "admin-secret"); code != http.StatusOK {
+	if code, _ := get("/v1/skus/phone-x", testAdminToken); code != http.StatusOK {
 		t.Fatalf("after a broken edit the administrator reads the catalogue: %d", code)
 	}
 }

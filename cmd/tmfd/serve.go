@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,15 @@ const shutdownGrace = 30 * time.Second
 // and the store closes last.
 func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if o.AdminToken != "" && len(o.AdminToken) < MinAdminToken {
+		return fmt.Errorf("the administrator token must be at least %d characters", MinAdminToken)
+	}
+	for f := range strings.SplitSeq(o.CommandLineSecrets, ",") {
+		if f != "" {
+			log.Warn("a secret is given on the command line, where every local user can read it (/proc/<pid>/cmdline); use the environment or a file instead",
+				"flag", "--"+f)
+		}
+	}
 
 	st, err := store.Open(ctx, o.DB)
 	if err != nil {
@@ -118,7 +128,8 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	payRecovery := recovery.New(svc, recovery.Options{Logger: log})
 
 	server := api.New(api.Config{Service: svc, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
-		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg,
+		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
+		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
 		Node: api.DefaultNode() + "/" + o.Listen})

@@ -23,6 +23,10 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
+// testAdminToken is the administrator token of the tests: tmfd refuses
+// one shorter than MinAdminToken.
+const testAdminToken = "admin-secret-for-tests-0123456789abcdef"
+
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -54,10 +58,14 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, serveOptions{Listen: addr, DB: db, Demo: true, AdminToken: "admin-secret"}, &stdout, &stderr)
+		done <- serve(ctx, serveOptions{Listen: addr, DB: db, Demo: true, AdminToken: testAdminToken, CommandLineSecrets: "admin-token"},
+			&stdout, &stderr)
 	}()
 	base := "http://" + addr
 	waitReady(t, base)
+	if !strings.Contains(stderr.String(), "a secret is given on the command line") || !strings.Contains(stderr.String(), `"flag":"--admin-token"`) {
+		t.Errorf("no warning about the admin token on the command line:\n%s", stderr.String())
+	}
 
 	do := func(method, path, token, key, body string) (int, map[string]any) {
 		t.Helper()

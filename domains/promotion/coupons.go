@@ -118,8 +118,9 @@ func GetCoupon(ctx context.Context, db *gorm.DB, code string) (Coupon, error) {
 // buyer or to nobody, be available, not have expired at now (a coupon
 // expiring at E is usable before E), and its promotion must be enabled.
 // The first code that fails, in the order given, is answered with a
-// *CouponError whose Reason is "duplicate", "not_found", "not_yours",
-// "used", "expired" or "disabled". It only reads, on a plain handle before
+// *CouponError whose Reason is "duplicate", "not_found" (also for a coupon
+// of another buyer, which must read as a missing one), "used", "expired"
+// or "disabled". It only reads, on a plain handle before
 // the order's transaction: the coupons are taken by Redeem, in the order's
 // transaction, which is what settles a race.
 func CheckCoupons(ctx context.Context, db *gorm.DB, buyerID string, codes []string, now time.Time) (map[string]string, error) {
@@ -163,7 +164,9 @@ func CheckCoupons(ctx context.Context, db *gorm.DB, buyerID string, codes []stri
 		case !ok:
 			reason = ReasonNotFound
 		case r.Owner != "" && r.Owner != buyerID:
-			reason = ReasonNotYours
+			// As a missing one: the answer must not tell a buyer which
+			// codes exist for others.
+			reason = ReasonNotFound
 		case r.State != CouponAvailable:
 			reason = ReasonUsed
 		case r.ExpiresAt != nil && !now.Before(*r.ExpiresAt):
@@ -264,7 +267,7 @@ func Redeem(ctx context.Context, tx *gorm.DB, req RedeemRequest) error {
 			reason := ReasonUsed
 			switch {
 			case c.Owner != "" && c.Owner != req.BuyerID:
-				reason = ReasonNotYours
+				reason = ReasonNotFound // as a missing one, see CheckCoupons
 			case c.State == CouponAvailable && c.ExpiresAt != nil && !now.Before(*c.ExpiresAt):
 				reason = ReasonExpired
 			}

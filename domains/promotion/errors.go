@@ -64,9 +64,12 @@ func (e *TooManyCouponsError) Error() string {
 
 // Reasons of a CouponError.
 const (
-	ReasonNotFound  = "not_found" // no coupon has the code
-	ReasonUsed      = "used"      // another order has used it
-	ReasonNotYours  = "not_yours" // it belongs to another buyer
+	ReasonNotFound = "not_found" // no coupon has the code
+	ReasonUsed     = "used"      // another order has used it
+	// ReasonNotYours is no longer answered: a coupon of another buyer is
+	// ReasonNotFound, so that codes cannot be probed. Kept for callers
+	// that name it.
+	ReasonNotYours  = "not_yours"
 	ReasonExpired   = "expired"   // its expiry has passed
 	ReasonDisabled  = "disabled"  // its promotion is disabled or gone
 	ReasonDuplicate = "duplicate" // the order names it twice

@@ -738,7 +738,7 @@ func TestRedeemRefusals(t *testing.T) {
 		issue(t, s, "cp", "b2", []string{"THEIRS"})
 		issue(t, s, "cp", "", []string{"OLD"}, promotion.ExpiresAt(t0))
 		for _, tc := range []struct{ code, reason string }{
-			{"THEIRS", promotion.ReasonNotYours}, {"OLD", promotion.ReasonExpired}, {"NONE", promotion.ReasonNotFound},
+			{"THEIRS", promotion.ReasonNotFound}, {"OLD", promotion.ReasonExpired}, {"NONE", promotion.ReasonNotFound},
 		} {
 			var ce *promotion.CouponError
 			if err := redeem(s, "o-1", "b1", coupon(tc.code, 10)); !errors.As(err, &ce) || ce.Code != tc.code || ce.Reason != tc.reason {

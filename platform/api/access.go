@@ -16,16 +16,19 @@ import (
 // Actions the API asks the policy about (package tmf.authz). A route names
 // one; docs/permissions.md lists them with the rules of the shipped policy.
 const (
-	ActionCatalogRead   = "catalog.read"
-	ActionOrderPlace    = "order.place"
-	ActionOrderList     = "order.list"
-	ActionOrderRead     = "order.read"
-	ActionOrderEvent    = "order.event"
-	ActionOrderTrace    = "order.trace"
-	ActionOrderPay      = "order.pay"
-	ActionOrderPayments = "order.payments.read"
-	ActionOrderReturn   = "order.return"
-	ActionOrderReturns  = "order.returns.read"
+	ActionCatalogRead = "catalog.read"
+	ActionOrderPlace  = "order.place"
+	// ActionOrderChooseIdentity: naming an order's bizCode that the
+	// resolution rules would not give it (resource: the identity).
+	ActionOrderChooseIdentity = "order.choose_identity"
+	ActionOrderList           = "order.list"
+	ActionOrderRead           = "order.read"
+	ActionOrderEvent          = "order.event"
+	ActionOrderTrace          = "order.trace"
+	ActionOrderPay            = "order.pay"
+	ActionOrderPayments       = "order.payments.read"
+	ActionOrderReturn         = "order.return"
+	ActionOrderReturns        = "order.returns.read"
 	// The steps of a return after it was opened (order.return).
 	ActionOrderReturnCancel  = "order.return.cancel"
 	ActionOrderReturnApprove = "order.return.approve"
@@ -84,6 +87,9 @@ func (s *Server) guard(a access) echo.MiddlewareFunc {
 	authn := s.authenticate()
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		check := func(c echo.Context) error {
+			// Answers to an authenticated caller carry its data (orders,
+			// addresses, tokens): no cache along the way may keep them.
+			c.Response().Header().Set("Cache-Control", "no-store")
 			if a.onResource {
 				return next(c)
 			}

@@ -337,6 +337,22 @@ func (s *Server) getStock(c echo.Context) error {
 	return s.answerStock(c, sku)
 }
 
+// StockAvailability is what GET /v1/stock/{sku} shows a caller who is not
+// staff: whether and how much it can buy, not each warehouse's reserved,
+// frozen and shipped counts.
+type StockAvailability struct {
+	SKU       string `json:"sku"`
+	Available bool   `json:"available"`
+	Sellable  int64  `json:"sellable"`
+}
+
+// isStaff reports whether p runs the platform (operator or admin): staff
+// see stock per warehouse, who did what in an order's history, and the
+// implementations and errors of an order's trace.
+func isStaff(p *principal) bool {
+	return p != nil && (slices.Contains(p.Roles, RoleAdmin) || slices.Contains(p.Roles, RoleOperator))
+}
+
 func (s *Server) answerStock(c echo.Context, sku string) error {
 	ctx := c.Request().Context()
 	levels, err := stock.Levels(ctx, s.store.DB(ctx), sku)
@@ -355,6 +371,9 @@ func (s *Server) answerStock(c echo.Context, sku string) error {
 		v.Frozen += l.Frozen
 		v.Shipped += l.Shipped
 		v.Locations = append(v.Locations, l)
+	}
+	if !isStaff(principalOf(c)) {
+		return c.JSON(http.StatusOK, StockAvailability{SKU: sku, Available: v.Sellable > 0, Sellable: v.Sellable})
 	}
 	return c.JSON(http.StatusOK, v)
 }
@@ -475,6 +494,9 @@ func (s *Server) checkPrincipalFields(ctx context.Context, roles []string, org s
 // principal's roles, organisation node, granted identities and attributes,
 // all replaced (absent is empty). Its token stays as it is.
 type PrincipalUpdate struct {
+	// Disabled principals do not authenticate (their tokens and JWTs
+	// naming them are refused) until enabled again.
+	Disabled   bool              `json:"disabled,omitempty"`
 	Roles      []string          `json:"roles"`
 	Org        string            `json:"org,omitempty"`
 	Identities []string          `json:"identities,omitempty"`
@@ -509,11 +531,14 @@ func (s *Server) updatePrincipal(c echo.Context) error {
 	before := s.principalView(ctx, old)
 	next := old
 	next.Roles, next.Org, next.OrgPath = strings.Join(req.Roles, ","), req.Org, orgPath
-	next.Identities, next.Attrs = strings.Join(req.Identities, ","), attrs
+	next.Identities, next.Attrs, next.Disabled = strings.Join(req.Identities, ","), attrs, req.Disabled
 	after := s.principalView(ctx, next)
 	err = s.store.UpdatePrincipal(ctx, next, s.store.AuditStep(s.auditEntry(c, ActionPrincipalsWrite, "update", auditPrincipal, id, before, after)))
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound
+	}
+	if errors.Is(err, store.ErrLastAdmin) {
+		return lastAdmin(id)
 	}
 	if err != nil {
 		return err
@@ -530,7 +555,98 @@ type PrincipalView struct {
 	OrgPath    string            `json:"orgPath,omitempty"`
 	Identities []string          `json:"identities,omitempty"`
 	Attrs      map[string]string `json:"attrs,omitempty"`
-	CreatedAt  time.Time         `json:"createdAt"`
+	Disabled   bool              `json:"disabled,omitempty"`
+	// TokenExpiresAt is when the principal's token stops working; absent:
+	// never.
+	TokenExpiresAt *time.Time `json:"tokenExpiresAt,omitempty"`
+	CreatedAt      time.Time  `json:"createdAt"`
+}
+
+func lastAdmin(id string) error {
+	return problem(CodeLastAdmin, map[string]any{"id": id},
+		"%s is the last enabled admin: make another admin first", id)
+}
+
+// TokenRequest is the body of POST /v1/admin/principals/{id}/token
+// (optional): how long the new token is valid, e.g. "720h"; empty: no
+// expiry.
+type TokenRequest struct {
+	ExpiresIn string `json:"expiresIn,omitempty"`
+}
+
+// TokenIssued answers a token rotation: the new token, shown this once.
+type TokenIssued struct {
+	ID             string     `json:"id"`
+	Token          string     `json:"token"`
+	TokenExpiresAt *time.Time `json:"tokenExpiresAt,omitempty"`
+}
+
+// rotateToken gives a principal a new token; the old one stops working at
+// once. The audit entry records the rotation and the expiry, never a token.
+func (s *Server) rotateToken(c echo.Context) error {
+	id := c.Param("id")
+	notFound := problem(CodePrincipalNotFound, map[string]any{"id": id}, "principal %s not found", id)
+	if !principalPattern.MatchString(id) {
+		return notFound
+	}
+	var req TokenRequest
+	if c.Request().ContentLength != 0 {
+		if err := s.decode(c, &req, decodeOptions{}); err != nil {
+			return err
+		}
+	}
+	var expires *time.Time
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 {
+			return invalidField("expiresIn", "expiresIn is a positive duration such as 720h, or absent for a token without expiry")
+		}
+		at := time.Now().Add(d).UTC().Truncate(time.Millisecond)
+		expires = &at
+	}
+	token, err := NewToken()
+	if err != nil {
+		return err
+	}
+	entry := s.auditEntry(c, ActionPrincipalsWrite, "rotate_token", auditPrincipal, id, nil, map[string]any{"tokenExpiresAt": expires})
+	err = s.store.RotatePrincipalToken(c.Request().Context(), id, TokenHash(token), expires, s.store.AuditStep(entry))
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, TokenIssued{ID: id, Token: token, TokenExpiresAt: expires})
+}
+
+// deletePrincipal removes a principal: its token stops working at once;
+// its orders stay.
+func (s *Server) deletePrincipal(c echo.Context) error {
+	id := c.Param("id")
+	notFound := problem(CodePrincipalNotFound, map[string]any{"id": id}, "principal %s not found", id)
+	if !principalPattern.MatchString(id) {
+		return notFound
+	}
+	ctx := c.Request().Context()
+	old, err := s.store.GetPrincipal(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	entry := s.auditEntry(c, ActionPrincipalsWrite, "delete", auditPrincipal, id, s.principalView(ctx, old), nil)
+	err = s.store.DeletePrincipal(ctx, id, s.store.AuditStep(entry))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound
+	case errors.Is(err, store.ErrLastAdmin):
+		return lastAdmin(id)
+	case err != nil:
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 func (s *Server) getPrincipal(c echo.Context) error {
@@ -554,7 +670,7 @@ func (s *Server) getPrincipal(c echo.Context) error {
 func (s *Server) principalView(ctx context.Context, sp store.Principal) PrincipalView {
 	p := s.storedPrincipal(ctx, sp)
 	return PrincipalView{ID: p.ID, Roles: nonNil(p.Roles), Org: p.Org, OrgPath: sp.OrgPath, Identities: p.Identities,
-		Attrs: p.Attrs, CreatedAt: sp.CreatedAt.UTC()}
+		Attrs: p.Attrs, Disabled: sp.Disabled, TokenExpiresAt: sp.TokenExpiresAt, CreatedAt: sp.CreatedAt.UTC()}
 }
 
 // decode reads and strictly decodes a JSON body into v.

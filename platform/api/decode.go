@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/labstack/echo/v4"
 )
@@ -181,6 +182,7 @@ func (w *walker) walk(val any, t reflect.Type, path string) {
 			return
 		}
 		for _, k := range slices.Sorted(maps.Keys(obj)) {
+			w.text(k, join(path, k))
 			w.walk(obj[k], t.Elem(), join(path, k))
 		}
 	case reflect.Slice:
@@ -193,9 +195,12 @@ func (w *walker) walk(val any, t reflect.Type, path string) {
 			w.walk(e, t.Elem(), path+"["+strconv.Itoa(i)+"]")
 		}
 	case reflect.String:
-		if _, ok := val.(string); !ok {
+		str, ok := val.(string)
+		if !ok {
 			w.typeError(path, "a string", val)
+			return
 		}
+		w.text(str, path)
 	case reflect.Bool:
 		if _, ok := val.(bool); !ok {
 			w.typeError(path, "a boolean", val)
@@ -214,6 +219,42 @@ func (w *walker) walk(val any, t reflect.Type, path string) {
 	case reflect.Interface:
 	default:
 		w.fail(&Problem{Code: CodeInternal, Detail: "the server cannot decode this body", Err: errors.New("api: decode: unsupported kind " + t.Kind().String())})
+	}
+}
+
+// Limits of free text in request bodies: every string a body carries is
+// stored or shown somewhere, so none may be longer than maxText bytes
+// (maxDocText for documentation) or carry control characters (which
+// forge log lines and break what shows them); a line break or a tab is
+// allowed in documentation only.
+const (
+	maxText    = 1000
+	maxDocText = 4000
+)
+
+// docFields are the names of fields that hold documentation.
+var docFields = map[string]bool{"doc": true, "description": true}
+
+func (w *walker) text(s, path string) {
+	name := path[strings.LastIndex(path, ".")+1:]
+	limit, doc := maxText, docFields[name]
+	if doc {
+		limit = maxDocText
+	}
+	if len(s) > limit {
+		w.fail(problem(CodeInvalidText, map[string]any{"field": fieldName(path), "limit": limit},
+			"%s is %d bytes long; at most %d", fieldName(path), len(s), limit))
+		return
+	}
+	for _, r := range s {
+		if (r == '\n' || r == '\t') && doc {
+			continue
+		}
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			w.fail(problem(CodeInvalidText, map[string]any{"field": fieldName(path)},
+				"%s holds the control character %U; send printable text", fieldName(path), r))
+			return
+		}
 	}
 }
 

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -62,6 +65,32 @@ func testConfig() kernel.Config {
 		Rules: []identity.Rule{{Identity: "virtual.topup", Category: "topup"}, {Identity: "retail.vip", Buyer: map[string]string{"tier": "vip"}},
 			{Identity: "retail"}},
 	}
+}
+
+// testPolicy is the shipped policy in a directory of its own, with the
+// identities of testConfig that buyers and agents name in their orders
+// open to them (data.tmf.open_identities); retail.vip is not.
+func testPolicy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := fs.WalkDir(authz.DefaultPolicy(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		bs, err := fs.ReadFile(authz.DefaultPolicy(), p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dir, p), bs, 0o644)
+	})
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, "data.json"),
+			[]byte(`{"tmf":{"open_identities":["faulty","domestic","b2b","virtual.topup"]}}`), 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
 
 // faultyBizpack fails on demand, for the API's 502 and 504 answers: its
@@ -185,7 +214,7 @@ func newEnv(t *testing.T, st *store.Store, tune ...func(*api.Config)) *env {
 		logs: &lockedBuffer{}, reg: reg, ready: &atomic.Pointer[error]{}, seen: &coverage{}}
 	// A generous evaluation deadline: answers must not depend on how loaded
 	// the machine running the tests is (-race, parallel packages).
-	pol, err := authz.New(t.Context(), authz.Options{Timeout: 10 * time.Second})
+	pol, err := authz.New(t.Context(), authz.Options{Source: testPolicy(t), Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,23 @@ type HistoryEntry struct {
 	At      time.Time `json:"at"`
 }
 
+// actorRole is how a step's actor shows to a buyer: the actor's role (an
+// operator, an agent), never a staff member's principal id; "platform" for
+// steps the platform took (timeouts, recovery) or actors no longer known.
+func (s *Server) actorRole(c echo.Context, actor string) string {
+	sp, err := s.store.GetPrincipal(c.Request().Context(), actor)
+	if err != nil {
+		return "platform"
+	}
+	roles := splitList(sp.Roles)
+	for _, r := range []string{RoleAdmin, RoleOperator, RoleAgent, RoleBuyer} {
+		if slices.Contains(roles, r) {
+			return r
+		}
+	}
+	return "platform"
+}
+
 // getHistory answers the lifecycle steps of an order the caller may read.
 func (s *Server) getHistory(c echo.Context) error {
 	v, err := s.orderFor(c, ActionOrderRead, "")
@@ -37,9 +55,18 @@ func (s *Server) getHistory(c echo.Context) error {
 		return err
 	}
 	out := HistoryView{OrderID: v.ID, Items: make([]HistoryEntry, 0, len(steps))}
+	p := principalOf(c)
+	shown := map[string]string{}
 	for _, h := range steps {
+		actor := h.Actor
+		if !isStaff(p) && actor != p.ID && actor != v.BuyerID {
+			if _, ok := shown[actor]; !ok {
+				shown[actor] = s.actorRole(c, actor)
+			}
+			actor = shown[actor]
+		}
 		out.Items = append(out.Items, HistoryEntry{Version: h.Version, Event: h.Event, From: h.FromState, To: h.ToState,
-			Actor: h.Actor, Reason: h.Reason, At: h.CreatedAt.UTC()})
+			Actor: actor, Reason: h.Reason, At: h.CreatedAt.UTC()})
 	}
 	return c.JSON(http.StatusOK, out)
 }

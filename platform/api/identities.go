@@ -110,6 +110,10 @@ type IdentityPreview struct {
 	Problems  []kernel.Problem `json:"problems"`
 	Plan      *PlanView        `json:"plan"`
 	Lifecycle *LifecycleView   `json:"lifecycle"`
+	// TakesTrafficFrom lists the other identities (those the caller may
+	// read) whose requests the change's new rules could resolve elsewhere;
+	// saving it needs identity.write on every identity it takes from.
+	TakesTrafficFrom []string `json:"takesTrafficFrom"`
 }
 
 // PlanView is an identity's compiled execution plan: for every extension
@@ -407,8 +411,27 @@ func (s *Server) putIdentity(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// Changing an identity needs the ETag it was read with (or "*" to
+	// overwrite knowingly), so that two editors cannot silently undo each
+	// other; creating one needs none, and If-None-Match: * makes sure it
+	// creates.
+	hdr := c.Request().Header
+	switch {
+	case exists && strings.TrimSpace(hdr.Get("If-None-Match")) == "*":
+		return problem(CodeConfigStale, map[string]any{"currentRevision": src.Current().Revision},
+			"identity %s exists (If-None-Match: *): reload it and change it with If-Match", code)
+	case exists && strings.TrimSpace(hdr.Get("If-Match")) == "":
+		return problem(CodePreconditionRequired, map[string]any{"header": "If-Match"},
+			"send If-Match with the ETag of the identity you edited (GET it first), or * to overwrite it whatever it is")
+	}
 	spec, rules, err := s.identityInput(c, code)
 	if err != nil {
+		return err
+	}
+	if err := s.mayChangeDescendants(c, src, spec, rules); err != nil {
+		return err
+	}
+	if err := s.mayTakeTraffic(c, src.Current(), spec.Code, rules); err != nil {
 		return err
 	}
 	p := principalOf(c)
@@ -442,6 +465,112 @@ func (s *Server) putIdentity(c echo.Context) error {
 	return c.JSON(status, IdentitySaved{Revision: next.Revision, Identity: identityView(next, s.kernel.Plans(), saved, savedRules)})
 }
 
+// mayChangeDescendants refuses a change that takes effect on identities
+// below the one written (their plan or lifecycle would change: children
+// inherit products, bizpacks, lifecycle patches and timeouts) unless the
+// caller may write each of them too. Identities the caller may not read are
+// not named.
+func (s *Server) mayChangeDescendants(c echo.Context, src *configs.Source, spec kernel.IdentitySpec, rules []identity.Rule) error {
+	cur := src.Current()
+	var below []identity.Code
+	for _, other := range cur.Identities {
+		if other.Code != spec.Code && slices.Contains(other.Code.Chain(), spec.Code) {
+			below = append(below, other.Code)
+		}
+	}
+	if len(below) == 0 {
+		return nil
+	}
+	_, next, err := src.Preview(c.Request().Context(), configs.PutIdentity(spec, rules))
+	if err != nil {
+		return configProblem(err)
+	}
+	plans := s.kernel.Plans()
+	var named []string
+	hidden := 0
+	for _, code := range below {
+		before, okBefore := plans.Plan(code)
+		after, okAfter := next.Plan(code)
+		if okBefore && okAfter && planShape(before) == planShape(after) {
+			continue
+		}
+		if d, err := s.identityDecision(c, ActionIdentityWrite, string(code)); err == nil && d.Allow {
+			continue
+		}
+		if s.mayReadIdentity(c, string(code)) {
+			named = append(named, string(code))
+		} else {
+			hidden++
+		}
+	}
+	if len(named) == 0 && hidden == 0 {
+		return nil
+	}
+	detail := "the change takes effect on identities below " + string(spec.Code) + " that you may not change"
+	if len(named) > 0 {
+		detail += ": " + strings.Join(named, ", ")
+	}
+	return problem(CodeForbidden, map[string]any{"action": ActionIdentityWrite}, "%s", detail)
+}
+
+// trafficTaken is every other identity whose requests the rules of code,
+// as written, could resolve elsewhere: those the rules new to code overlap
+// and are at least as specific as (identity.TakesFrom).
+func trafficTaken(cur kernel.Config, code identity.Code, rules []identity.Rule) []identity.Code {
+	var own, others []identity.Rule
+	for _, r := range cur.Rules {
+		if r.Identity == code {
+			own = append(own, r)
+		} else {
+			others = append(others, r)
+		}
+	}
+	var out []identity.Code
+	for _, r := range rules {
+		if slices.ContainsFunc(own, func(o identity.Rule) bool { return o.String() == r.String() }) {
+			continue
+		}
+		for _, from := range identity.TakesFrom(others, r) {
+			if !slices.Contains(out, from) {
+				out = append(out, from)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// mayTakeTraffic refuses new rules that would take requests from identities
+// the caller may not change: an operator of one identity could otherwise
+// capture another's orders with a more specific rule.
+func (s *Server) mayTakeTraffic(c echo.Context, cur kernel.Config, code identity.Code, rules []identity.Rule) error {
+	var named []string
+	refused := false
+	for _, from := range trafficTaken(cur, code, rules) {
+		if d, err := s.identityDecision(c, ActionIdentityWrite, string(from)); err == nil && d.Allow {
+			continue
+		}
+		refused = true
+		if s.mayReadIdentity(c, string(from)) {
+			named = append(named, string(from))
+		}
+	}
+	if !refused {
+		return nil
+	}
+	detail := "the rules of " + string(code) + " would take requests that now resolve to identities you may not change"
+	if len(named) > 0 {
+		detail += ": " + strings.Join(named, ", ")
+	}
+	return problem(CodeForbidden, map[string]any{"action": ActionIdentityWrite}, "%s", detail)
+}
+
+// planShape is what an identity's plan and lifecycle do, without the
+// revision they were compiled from.
+func planShape(p *kernel.Plan) string {
+	return string(mustJSON(planView(p, 0))) + string(mustJSON(lifecycleView(p, 0)))
+}
+
 // configProblem turns a refused configuration into 422 config_invalid with
 // every problem as a member, so that a client can show each one.
 func configProblem(err error) error {
@@ -468,7 +597,7 @@ func (s *Server) previewIdentity(c echo.Context) error {
 	var ce *kernel.ConfigError
 	switch {
 	case errors.As(err, &ce):
-		return c.JSON(http.StatusOK, IdentityPreview{Valid: false, Problems: ce.Problems})
+		return c.JSON(http.StatusOK, IdentityPreview{Valid: false, Problems: ce.Problems, TakesTrafficFrom: []string{}})
 	case err != nil:
 		return configProblem(err)
 	}
@@ -477,7 +606,13 @@ func (s *Server) previewIdentity(c echo.Context) error {
 		return identityNotFound(code)
 	}
 	pv, lv := planView(plan, next.Revision), lifecycleView(plan, next.Revision)
-	return c.JSON(http.StatusOK, IdentityPreview{Valid: true, Problems: []kernel.Problem{}, Plan: &pv, Lifecycle: &lv})
+	taken := []string{}
+	for _, code := range trafficTaken(src.Current(), spec.Code, rules) {
+		if s.mayReadIdentity(c, string(code)) {
+			taken = append(taken, string(code))
+		}
+	}
+	return c.JSON(http.StatusOK, IdentityPreview{Valid: true, Problems: []kernel.Problem{}, Plan: &pv, Lifecycle: &lv, TakesTrafficFrom: taken})
 }
 
 func planView(p *kernel.Plan, revision int64) PlanView {

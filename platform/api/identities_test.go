@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -20,8 +21,13 @@ import (
 // ifMatch is not "".
 func (e *env) putIdentity(token, code string, body any, ifMatch string) reply {
 	e.t.Helper()
-	var h []string
-	if ifMatch != "" {
+	// "" overwrites knowingly (If-Match: *); "none" sends no If-Match.
+	h := []string{"If-Match", "*"}
+	switch ifMatch {
+	case "none":
+		h = nil
+	case "":
+	default:
 		h = []string{"If-Match", ifMatch}
 	}
 	return e.do("PUT", "/v1/admin/identities/"+code, token, body, h...)
@@ -460,7 +466,11 @@ func TestIdentityBadBodies(t *testing.T) {
 				if tc.body != "" {
 					body = tc.body
 				}
-				r := e.with(t).do(method, path, adminToken, body, tc.headers...)
+				headers := tc.headers
+				if method == "PUT" && !slices.Contains(headers, "If-Match") {
+					headers = append([]string{"If-Match", "*"}, headers...)
+				}
+				r := e.with(t).do(method, path, adminToken, body, headers...)
 				if method == "POST" && tc.status == 422 {
 					// A preview answers a configuration that does not compile.
 					expect(t, r, 200, "")
@@ -759,4 +769,79 @@ func TestIdentityAuditForItsOperators(t *testing.T) {
 	}
 	expect(t, e.do("GET", "/v1/admin/identities/retail/audit", opsB2B, nil), 404, "identity_not_found")
 	expect(t, e.do("GET", "/v1/admin/audit", opsRetail, nil), 403, "forbidden")
+}
+
+// Payment states belong to the platform: a lifecycle patch with an event
+// other than pay into a paid state is refused when it compiles. A change
+// that takes effect on identities below the one written needs the right to
+// change them; one that does not (a name) does not.
+func TestIdentityChangeLimits(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	opsRetail := newPrincipalAt(e, "ops-retail", "", []string{"retail"}, "operator")
+	opsBoth := newPrincipalAt(e, "ops-both", "", []string{"retail", "retail.vip"}, "operator")
+	retail := func(extra map[string]any) map[string]any {
+		b := map[string]any{"products": []map[string]any{{"name": "standard-retail"}}, "rules": []map[string]any{{}}}
+		maps.Copy(b, extra)
+		return b
+	}
+
+	forcePay := retail(map[string]any{"lifecyclePatch": map[string]any{"addEvents": []map[string]any{
+		{"name": "force_pay", "from": []string{"pending_payment"}, "to": "pending_outbound"}}}})
+	for _, tok := range []string{adminToken, opsBoth} {
+		_, tag := e.identity("retail")
+		r := e.putIdentity(tok, "retail", forcePay, tag)
+		expect(t, r, 422, "config_invalid")
+		if !strings.Contains(string(r.raw), `event \"force_pay\" moves an unpaid order into paid state \"pending_outbound\"`) {
+			t.Fatalf("the refusal does not say why: %s", r)
+		}
+	}
+
+	_, tag := e.identity("retail")
+	r := e.putIdentity(opsRetail, "retail", retail(map[string]any{"paymentTimeout": "1m"}), tag)
+	expect(t, r, 403, "forbidden")
+	if strings.Contains(string(r.raw), "retail.vip") {
+		t.Errorf("the refusal names an identity the operator may not read: %s", r)
+	}
+	expect(t, e.putIdentity(opsRetail, "retail", retail(map[string]any{"name": "Retail shop"}), tag), 200, "")
+	_, tag = e.identity("retail")
+	expect(t, e.putIdentity(opsBoth, "retail", retail(map[string]any{"paymentTimeout": "1m"}), tag), 200, "")
+}
+
+// Rules that would take another identity's requests need the right to
+// change that identity; the preview shows whose traffic a rule takes.
+func TestIdentityRulesTakeTraffic(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	opsB2B := newPrincipalAt(e, "ops-b2b", "", []string{"b2b"}, "operator")
+	opsAll := e.principal("ops-all", "operator")
+	e.sku("tv", 9900, "tv", false, 10)
+	r := e.do("POST", "/v1/admin/principals", adminToken, api.PrincipalRequest{ID: "vip", Roles: []string{"buyer"},
+		Attrs: map[string]string{"tier": "vip"}})
+	expect(t, r, 201, "")
+	vip, _ := r.json(t)["token"].(string)
+
+	capture := map[string]any{"products": []map[string]any{{"name": "b2b-distribution"}},
+		"rules": []map[string]any{{"buyer": map[string]string{"tier": "vip"}, "category": "tv"}}}
+	r = e.do("POST", "/v1/admin/identities/b2b/preview", opsB2B, capture)
+	expect(t, r, 200, "")
+	if got := decodeJSON[api.IdentityPreview](t, r).TakesTrafficFrom; len(got) != 0 {
+		t.Errorf("the preview names identities the operator may not read: %v", got)
+	}
+	r = e.do("POST", "/v1/admin/identities/b2b/preview", adminToken, capture)
+	if got := decodeJSON[api.IdentityPreview](t, r).TakesTrafficFrom; !slices.Equal(got, []string{"retail", "retail.vip"}) {
+		t.Errorf("the preview shows the rule takes traffic from %v; want [retail retail.vip]", got)
+	}
+	_, tag := e.identity("b2b")
+	expect(t, e.putIdentity(opsB2B, "b2b", capture, tag), 403, "forbidden")
+	r = e.do("POST", "/v1/orders", vip, `{"items":[{"sku":"tv","quantity":1}],"shippingAddress":{"region":"CN-31","line1":"1 Road"}}`, "Idempotency-Key", "vip-1")
+	expect(t, r, 201, "")
+	if r.json(t)["bizCode"] != "retail.vip" {
+		t.Fatalf("the VIP's order went to %v", r.json(t)["bizCode"])
+	}
+	// Any new rule takes from the catch-all retail; no new rule takes
+	// from no one; an operator of every identity may.
+	expect(t, e.putIdentity(opsB2B, "b2b", map[string]any{"products": []map[string]any{{"name": "b2b-distribution"}},
+		"rules": []map[string]any{{"channel": "b2b", "category": "tv"}}}, tag), 403, "forbidden")
+	expect(t, e.putIdentity(opsB2B, "b2b", map[string]any{"name": "B2B", "products": []map[string]any{{"name": "b2b-distribution"}}}, tag), 200, "")
+	_, tag = e.identity("b2b")
+	expect(t, e.putIdentity(opsAll, "b2b", capture, tag), 200, "")
 }

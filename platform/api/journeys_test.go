@@ -119,10 +119,11 @@ func TestRetailJourney(t *testing.T) {
 		if c := e.coupon(alice, "WELCOME-ALICE"); c.State != "used" || c.OrderID != o.ID || c.Owner != "alice" {
 			t.Fatalf("coupon %+v", c)
 		}
-		// The coupon is spent, and never bob's.
+		// The coupon is spent, and never bob's: to bob it reads as a code
+		// that does not exist.
 		for _, tc := range []struct {
 			token, reason string
-		}{{alice, "used"}, {bob, "not_yours"}} {
+		}{{alice, "used"}, {bob, "not_found"}} {
 			r := e.do("POST", "/v1/orders", tc.token, map[string]any{"items": []map[string]any{{"sku": "novel", "quantity": 1}},
 				"coupons": []string{"WELCOME-ALICE"}, "shippingAddress": addr}, "Idempotency-Key", "again-"+tc.reason)
 			expect(t, r, 409, "coupon_unavailable")

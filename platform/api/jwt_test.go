@@ -3,6 +3,7 @@ package api_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
@@ -163,9 +164,14 @@ func TestJWTThroughTheAPI(t *testing.T) {
 			{name: "a token without roles is the stored principal of its sub",
 				token: signRS256(t, "k1", keys["k1"], jwtClaims("bob", nil)),
 				lists: []string{bob1}, reads: map[string]int{bob1: 200, alice1: 404}},
-			{name: "roles in the token win over the stored principal's",
+			// Its principal is jwt:bob, not the stored bob: it does not act
+			// as bob (bob's own orders, bob's credit).
+			{name: "a token with roles is a principal apart from the stored one of its sub",
 				token: signHS256(t, jwtClaims("bob", map[string]any{"roles": []string{"agent"}, "org": "east"})),
-				lists: slices.Sorted(slices.Values(append(under("east"), bob1))), reads: map[string]int{alice1: 200, bob1: 200}},
+				lists: under("east"), reads: map[string]int{alice1: 200, bob1: 404}},
+			{name: "a buyer token naming a stored buyer's id is not that buyer",
+				token: signHS256(t, jwtClaims("alice", map[string]any{"roles": []string{"buyer"}})),
+				lists: []string{}, reads: map[string]int{alice1: 404, alice2: 404}},
 			{name: "an agent whose org is not in the tree has no subtree",
 				token: signHS256(t, jwtClaims("lost-agent", map[string]any{"roles": []string{"agent"}, "org": "atlantis"})),
 				lists: []string{}, reads: map[string]int{alice1: 404, bob1: 404}},
@@ -203,8 +209,8 @@ func TestJWTThroughTheAPI(t *testing.T) {
 		expect(t, e.do("GET", "/v1/admin/orgs", jwtBuyer, nil), 403, "forbidden")
 		expect(t, e.do("GET", "/v1/credit", jwtBuyer, nil), 403, "forbidden")
 
-		// Refused tokens: 401 unauthenticated with a Bearer challenge and
-		// the reason.
+		// Refused tokens: 401 unauthenticated with a Bearer challenge that
+		// says "invalid token" and nothing else; the reason is logged.
 		rogue := keys["rogue"]
 		for _, tc := range []struct {
 			name, token, detail string
@@ -242,9 +248,19 @@ func TestJWTThroughTheAPI(t *testing.T) {
 					if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
 						t.Errorf("WWW-Authenticate %q", got)
 					}
-					if d, _ := r.json(t)["detail"].(string); !strings.Contains(strings.ToLower(d), tc.detail) {
-						t.Errorf("detail %q does not say %q", d, tc.detail)
+					if d, _ := r.json(t)["detail"].(string); d != "invalid token" {
+						t.Errorf("detail %q tells more than that the token is invalid", d)
 					}
+				}
+				logged := false
+				for _, l := range e.logs.lines() {
+					if m, _ := l["msg"].(string); strings.HasPrefix(m, "JWT refused") &&
+						strings.Contains(strings.ToLower(string(mustJSONLine(t, l))), tc.detail) {
+						logged = true
+					}
+				}
+				if !logged {
+					t.Errorf("the reason %q was not logged", tc.detail)
 				}
 			})
 		}
@@ -255,6 +271,15 @@ func TestJWTThroughTheAPI(t *testing.T) {
 			t.Fatalf("alice's order after the refusals: %+v", v)
 		}
 	})
+}
+
+func mustJSONLine(t *testing.T, l map[string]any) []byte {
+	t.Helper()
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // mustSign signs claims with any method and key.

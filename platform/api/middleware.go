@@ -117,7 +117,13 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 			} else {
 				p, err = s.tokenPrincipal(ctx, token)
 			}
+			if pe := (*Problem)(nil); errors.As(err, &pe) && pe.Code == CodeUnauthenticated {
+				return s.authFailed(c, err)
+			}
 			if err != nil {
+				return err
+			}
+			if err := s.limitPrincipal(c, p); err != nil {
 				return err
 			}
 			if p.Org != "" && p.OrgPath == "" {
@@ -144,39 +150,59 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 func (s *Server) tokenPrincipal(ctx context.Context, token string) (*principal, error) {
 	sp, err := s.store.PrincipalByTokenHash(ctx, TokenHash(token))
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, problem(CodeUnauthenticated, nil, "the bearer token is not known")
+		return nil, invalidToken()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
+	if sp.Disabled || sp.TokenExpiresAt != nil && !time.Now().Before(*sp.TokenExpiresAt) {
+		s.log.InfoContext(ctx, "authentication refused", "principal", sp.ID, "disabled", sp.Disabled, "tokenExpiresAt", sp.TokenExpiresAt)
+		return nil, invalidToken()
+	}
 	return s.storedPrincipal(ctx, sp), nil
 }
 
+// JWTPrincipalPrefix starts the id of every principal built from a JWT's
+// claims: such a principal is not a stored one, and a token whose sub is
+// agent-1 must not act (or spend credit) as the stored agent-1.
+const JWTPrincipalPrefix = "jwt:"
+
+// invalidToken is every refused bearer token's answer: why it was refused
+// (the expected issuer, audience, algorithms, whether a kid exists) is
+// logged, never told to the caller.
+func invalidToken() *Problem { return problem(CodeUnauthenticated, nil, "invalid token") }
+
 // jwtPrincipal is the principal a verified JWT names: its claims when they
-// carry roles, else the stored principal of its subject.
+// carry roles (under the id jwt:<sub>), else the stored principal of its
+// subject.
 func (s *Server) jwtPrincipal(ctx context.Context, token string) (*principal, error) {
 	cl, err := s.jwt.Verify(token)
 	if err != nil {
-		return nil, problem(CodeUnauthenticated, nil, "%s", err.Error())
+		s.log.InfoContext(ctx, "JWT refused", "reason", err.Error())
+		return nil, invalidToken()
 	}
 	if !cl.HasRoles {
 		sp, err := s.store.GetPrincipal(ctx, cl.Subject)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, problem(CodeUnauthenticated, nil,
-				"the token's subject %q is not a known principal and the token carries no roles", cl.Subject)
+			s.log.InfoContext(ctx, "JWT refused: its subject is no principal and it carries no roles", "subject", cl.Subject)
+			return nil, invalidToken()
 		}
 		if err != nil {
 			return nil, fmt.Errorf("authenticate: %w", err)
+		}
+		if sp.Disabled {
+			s.log.InfoContext(ctx, "JWT refused: its subject is disabled", "subject", cl.Subject)
+			return nil, invalidToken()
 		}
 		return s.storedPrincipal(ctx, sp), nil
 	}
 	for _, r := range cl.Roles {
 		if !slices.Contains(Roles, r) {
-			return nil, problem(CodeUnauthenticated, nil, "the token's roles claim names unknown role %q; roles are %s",
-				r, strings.Join(Roles, ", "))
+			s.log.InfoContext(ctx, "JWT refused: unknown role", "role", r, "subject", cl.Subject)
+			return nil, invalidToken()
 		}
 	}
-	return &principal{ID: cl.Subject, Roles: cl.Roles, Org: cl.Org, Identities: cl.Identities}, nil
+	return &principal{ID: JWTPrincipalPrefix + cl.Subject, Roles: cl.Roles, Org: cl.Org, Identities: cl.Identities}, nil
 }
 
 // storedPrincipal is a principal record as the API uses it.
@@ -239,8 +265,9 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.routes[route] {
 			route = "unmatched"
 		}
-		s.metrics.requests.WithLabelValues(req.Method, route, strconv.Itoa(status)).Inc()
-		s.metrics.duration.WithLabelValues(req.Method, route).Observe(elapsed.Seconds())
+		method := metricMethod(req.Method)
+		s.metrics.requests.WithLabelValues(method, route, metricStatus(status)).Inc()
+		s.metrics.duration.WithLabelValues(method, route).Observe(elapsed.Seconds())
 
 		outcome, level := "ok", slog.LevelInfo
 		switch {
@@ -264,6 +291,25 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// metricMethod bounds the method label: a client may send any token as a
+// method, and every new label value is a new series kept for ever.
+func metricMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
+}
+
+// metricStatus bounds the status label to the codes HTTP defines.
+func metricStatus(status int) string {
+	if status < 100 || status > 599 {
+		return "other"
+	}
+	return strconv.Itoa(status)
 }
 
 // requestID keeps a client's X-Request-Id when it is short printable ASCII,

@@ -83,4 +83,21 @@ func TestObservability(t *testing.T) {
 	if r := e.do("GET", "/metrics", "", nil); !strings.Contains(string(r.raw), `route="unmatched",status="404"`) {
 		t.Error("unmatched routes are not counted under one label")
 	}
+
+	// Made-up methods and paths add no series: their labels come from a bounded set.
+	before := strings.Count(string(e.do("GET", "/metrics", "", nil).raw), "tmf_api_requests_total{")
+	for _, m := range []string{"XABC12", "XABC13", "FOO"} {
+		e.do(m, "/v1/orders", alice, nil)
+		e.do(m, "/no/such/"+m, "", nil)
+	}
+	r = e.do("GET", "/metrics", "", nil)
+	if strings.Contains(string(r.raw), "XABC") || strings.Contains(string(r.raw), "/no/such/") {
+		t.Errorf("/metrics carries a client's method or path as a label")
+	}
+	if !strings.Contains(string(r.raw), `tmf_api_requests_total{method="other",route="/v1/orders",status="405"} 3`) {
+		t.Errorf("unknown methods are not counted as other")
+	}
+	if after := strings.Count(string(r.raw), "tmf_api_requests_total{"); after > before+3 {
+		t.Errorf("made-up methods added %d series", after-before)
+	}
 }

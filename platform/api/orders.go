@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tmf-platform/tmf/platform/authz"
+	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -129,6 +130,82 @@ func (s *Server) checkPlace(req order.PlaceRequest) error {
 	return checkAddress(req.ShippingAddress)
 }
 
+// unpaidStatuses are the states of the built-in graphs in which an order
+// holds stock it has not paid for.
+var unpaidStatuses = []string{lifecycle.Created, lifecycle.PendingPayment}
+
+// checkUnpaid caps what one buyer holds unpaid: orders never paid keep
+// their stock reserved until the payment timeout, so without a cap one
+// buyer could keep a SKU out of everyone's reach. Concurrent orders of one
+// buyer may pass the check together; the per-principal rate limit bounds
+// by how much.
+func (s *Server) checkUnpaid(c echo.Context, p *principal, req order.PlaceRequest) error {
+	maxOrders, maxQty := s.limits.MaxUnpaidOrders, s.limits.MaxUnpaidQuantity
+	if maxOrders < 0 && maxQty < 0 {
+		return nil
+	}
+	var skus []string
+	for _, it := range req.Items {
+		skus = append(skus, it.SKU)
+	}
+	held, err := s.store.UnpaidOf(c.Request().Context(), p.ID, unpaidStatuses, skus)
+	if err != nil {
+		return err
+	}
+	if maxOrders >= 0 && held.Orders >= maxOrders {
+		return problem(CodeUnpaidLimit, map[string]any{"limit": maxOrders},
+			"you hold %d unpaid orders, the most allowed: pay or cancel one first", held.Orders)
+	}
+	if maxQty < 0 {
+		return nil
+	}
+	for _, it := range req.Items {
+		if held.Quantity[it.SKU]+it.Quantity > maxQty {
+			return problem(CodeUnpaidLimit, map[string]any{"sku": it.SKU, "limit": maxQty},
+				"your unpaid orders would hold %d of %s, more than %d: pay or cancel some first", held.Quantity[it.SKU]+it.Quantity, it.SKU, maxQty)
+		}
+	}
+	return nil
+}
+
+// mayChooseIdentity refuses an explicit bizCode the caller may not choose
+// (order.choose_identity) and the resolution rules would not give its
+// order anyway: otherwise any buyer could name retail.vip and get its
+// promotions. An unknown code is refused alike, so that the answer does not
+// tell which identities exist.
+func (s *Server) mayChooseIdentity(c echo.Context, p *principal, req order.PlaceRequest) error {
+	if req.BizCode == "" {
+		return nil
+	}
+	d, err := s.decide(c, authz.Input{Principal: p.subject(), Action: ActionOrderChooseIdentity,
+		Resource: &authz.Resource{Type: resourceIdentity, ID: req.BizCode, BizCode: req.BizCode}})
+	if err == nil && d.Allow {
+		return nil
+	}
+	refused := problem(CodeIdentityNotAllowed, map[string]any{"field": "bizCode"},
+		"you may not choose the business identity of your order; leave bizCode out and the platform resolves it")
+	if s.kernel == nil {
+		return refused
+	}
+	names := make([]string, len(req.Items))
+	for i, it := range req.Items {
+		names[i] = it.SKU
+	}
+	skus, err := s.store.GetSKUs(c.Request().Context(), names)
+	if err != nil {
+		return fmt.Errorf("place: categories for the identity check: %w", err)
+	}
+	categories := make([]string, len(req.Items))
+	for i, it := range req.Items {
+		categories[i] = skus[it.SKU].Category
+	}
+	code, err := s.kernel.Plans().Resolve(identity.Request{Channel: req.Channel, Categories: categories, Buyer: buyerAttrs(p)})
+	if err != nil || string(code) != req.BizCode {
+		return refused
+	}
+	return nil
+}
+
 // placeOrder places an order under the caller's Idempotency-Key. The key is
 // claimed first, with a lease renewed while the order is placed; the
 // order's own transaction stores the 201 answer, which later requests with
@@ -150,6 +227,12 @@ func (s *Server) placeOrder(c echo.Context) error {
 	}
 	setBizCode(c, req.BizCode)
 	if err := s.checkPlace(req); err != nil {
+		return err
+	}
+	if err := s.mayChooseIdentity(c, p, req); err != nil {
+		return err
+	}
+	if err := s.checkUnpaid(c, p, req); err != nil {
 		return err
 	}
 
@@ -454,9 +537,16 @@ func (s *Server) getTrace(c echo.Context) error {
 		return err
 	}
 	out := TraceView{OrderID: v.ID, Calls: make([]TraceCall, 0, len(records))}
+	staff := isStaff(principalOf(c))
 	for _, r := range records {
-		out.Calls = append(out.Calls, TraceCall{Seq: r.Seq, Point: r.Point, Impl: r.Impl, Layer: r.Layer, Source: r.Source,
-			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error})
+		call := TraceCall{Seq: r.Seq, Point: r.Point, Impl: r.Impl, Layer: r.Layer, Source: r.Source,
+			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error}
+		if !staff {
+			// Which implementations (a business team's bizpack, its
+			// version) shaped an order, and their errors, are the platform's.
+			call.Impl, call.Source, call.Version, call.Origin, call.Error = "", "", "", "", ""
+		}
+		out.Calls = append(out.Calls, call)
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -418,3 +418,59 @@ func TestShippingAddressWithRecipient(t *testing.T) {
 		}
 	})
 }
+
+// A buyer names an identity only when the policy lets it choose that one
+// or the rules would give it anyway: a plain buyer cannot pick retail.vip,
+// a VIP buyer may name it, an open identity is open to every buyer.
+func TestChooseIdentity(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	e.sku("mug", 1200, "kitchen", false, 50)
+	alice := e.principal("alice", "buyer")
+	r := e.do("POST", "/v1/admin/principals", adminToken, api.PrincipalRequest{ID: "vip", Roles: []string{"buyer"},
+		Attrs: map[string]string{"tier": "vip"}})
+	expect(t, r, 201, "")
+	vip, _ := r.json(t)["token"].(string)
+	body := func(code string) string {
+		return `{"bizCode":"` + code + `","items":[{"sku":"mug","quantity":1}],"shippingAddress":{"region":"CN-31","line1":"1 Road"}}`
+	}
+
+	r = e.do("POST", "/v1/orders", alice, body("retail.vip"), "Idempotency-Key", "c-1")
+	expect(t, r, 403, "identity_not_allowed")
+	unknown := e.do("POST", "/v1/orders", alice, body("no.such"), "Idempotency-Key", "c-2")
+	expect(t, unknown, 403, "identity_not_allowed")
+	if problemShape(t, r) != problemShape(t, unknown) {
+		t.Errorf("a closed identity reads differently from an unknown one:\n%s\n%s", r, unknown)
+	}
+	expect(t, e.do("POST", "/v1/orders", alice, body("retail"), "Idempotency-Key", "c-3"), 201, "")
+	expect(t, e.do("POST", "/v1/orders", alice, body("domestic"), "Idempotency-Key", "c-4"), 201, "")
+	r = e.do("POST", "/v1/orders", vip, body("retail.vip"), "Idempotency-Key", "c-5")
+	expect(t, r, 201, "")
+	if r.json(t)["bizCode"] != "retail.vip" {
+		t.Fatalf("the VIP's order: %s", r)
+	}
+}
+
+// A buyer holds at most so many unpaid orders and so much of a SKU in
+// them; paying frees the room, and other buyers are not affected.
+func TestUnpaidCaps(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"), func(c *api.Config) {
+		c.Limits.MaxUnpaidOrders, c.Limits.MaxUnpaidQuantity = 3, 5
+	})
+	e.sku("mug", 1200, "kitchen", false, 100)
+	e.sku("cup", 800, "kitchen", false, 100)
+	alice, bob := e.principal("alice", "buyer"), e.principal("bob", "buyer")
+
+	first := decodeView(t, e.do("POST", "/v1/orders", alice, retailBody("mug", 4), "Idempotency-Key", "u-1"))
+	r := e.do("POST", "/v1/orders", alice, retailBody("mug", 2), "Idempotency-Key", "u-2")
+	expect(t, r, 409, "unpaid_limit")
+	if r.json(t)["sku"] != "mug" {
+		t.Errorf("the refusal: %s", r)
+	}
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("mug", 1), "Idempotency-Key", "u-3"), 201, "")
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("cup", 1), "Idempotency-Key", "u-4"), 201, "")
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("cup", 1), "Idempotency-Key", "u-5"), 409, "unpaid_limit")
+	expect(t, e.do("POST", "/v1/orders", bob, retailBody("mug", 5), "Idempotency-Key", "u-6"), 201, "")
+
+	expect(t, e.pay(alice, first.ID, "pay-u-1", "4242424242424242"), 200, "")
+	expect(t, e.do("POST", "/v1/orders", alice, retailBody("mug", 4), "Idempotency-Key", "u-7"), 201, "")
+}

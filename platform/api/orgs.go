@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -139,6 +140,20 @@ func (s *Server) getOrg(c echo.Context) error {
 	return c.JSON(http.StatusOK, orgView(o))
 }
 
+// isOrgPath reports whether p is a materialised path the tree could hold
+// ("/hq/east/": node ids between slashes), as the cursors of listOrgs are.
+func isOrgPath(p string) bool {
+	if len(p) < 3 || len(p) > 1024 || p[0] != '/' || p[len(p)-1] != '/' {
+		return false
+	}
+	for id := range strings.SplitSeq(p[1:len(p)-1], "/") {
+		if !orgPattern.MatchString(id) {
+			return false
+		}
+	}
+	return true
+}
+
 // listOrgs pages through the tree in path order; ?under=ID keeps one
 // subtree (the node included).
 func (s *Server) listOrgs(c echo.Context) error {
@@ -152,7 +167,7 @@ func (s *Server) listOrgs(c echo.Context) error {
 	if q.Under != "" && !orgPattern.MatchString(q.Under) {
 		return orgNotFound(q.Under)
 	}
-	if qp.Has("cursor") && (len(q.After) < 2 || len(q.After) > 1024 || q.After[0] != '/') {
+	if qp.Has("cursor") && !isOrgPath(q.After) {
 		return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
 	}
 	want := q.Limit
@@ -160,6 +175,9 @@ func (s *Server) listOrgs(c echo.Context) error {
 	orgs, err := s.store.ListOrgs(c.Request().Context(), q)
 	if errors.Is(err, store.ErrNotFound) {
 		return orgNotFound(q.Under)
+	}
+	if errors.Is(err, store.ErrInvalid) {
+		return problem(CodeInvalidCursor, nil, "the cursor is not one this server gave out; start again without it")
 	}
 	if err != nil {
 		return err

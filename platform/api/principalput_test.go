@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -70,4 +71,49 @@ func TestUpdatePrincipal(t *testing.T) {
 		}
 		expect(t, e.do("PUT", "/v1/admin/principals/nobody", adminToken, api.PrincipalUpdate{Roles: []string{"buyer"}}), 404, "principal_not_found")
 	})
+}
+
+// Tokens can be revoked: a rotation kills the old token, a disabled or
+// removed principal does not authenticate, an expired token neither; the
+// last admin stays.
+func TestTokenRevocation(t *testing.T) {
+	e := newEnv(t, storetest.Open(t, "sqlite"))
+	bob := e.principal("bob", "buyer")
+	expect(t, e.do("GET", "/v1/me", bob, nil), 200, "")
+
+	r := e.do("POST", "/v1/admin/principals/bob/token", adminToken, nil)
+	expect(t, r, 200, "")
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("a new token answered with Cache-Control %q", r.header.Get("Cache-Control"))
+	}
+	fresh := decodeJSON[api.TokenIssued](t, r).Token
+	expect(t, e.do("GET", "/v1/me", bob, nil), 401, "unauthenticated")
+	expect(t, e.do("GET", "/v1/me", fresh, nil), 200, "")
+
+	expect(t, e.do("PUT", "/v1/admin/principals/bob", adminToken, `{"roles":["buyer"],"disabled":true}`), 200, "")
+	expect(t, e.do("GET", "/v1/me", fresh, nil), 401, "unauthenticated")
+	expect(t, e.do("PUT", "/v1/admin/principals/bob", adminToken, `{"roles":["buyer"]}`), 200, "")
+	expect(t, e.do("GET", "/v1/me", fresh, nil), 200, "")
+
+	r = e.do("POST", "/v1/admin/principals/bob/token", adminToken, `{"expiresIn":"50ms"}`)
+	expect(t, r, 200, "")
+	short := decodeJSON[api.TokenIssued](t, r)
+	if short.TokenExpiresAt == nil {
+		t.Fatalf("no expiry in %s", r)
+	}
+	expect(t, e.do("GET", "/v1/me", short.Token, nil), 200, "")
+	time.Sleep(time.Until(*short.TokenExpiresAt) + 10*time.Millisecond)
+	expect(t, e.do("GET", "/v1/me", short.Token, nil), 401, "unauthenticated")
+
+	expect(t, e.do("DELETE", "/v1/admin/principals/bob", adminToken, nil), 204, "")
+	expect(t, e.do("GET", "/v1/admin/principals/bob", adminToken, nil), 404, "principal_not_found")
+
+	for _, body := range []string{`{"roles":["operator"]}`, `{"roles":["admin"],"disabled":true}`} {
+		expect(t, e.do("PUT", "/v1/admin/principals/root", adminToken, body), 409, "last_admin")
+	}
+	expect(t, e.do("DELETE", "/v1/admin/principals/root", adminToken, nil), 409, "last_admin")
+	expect(t, e.do("GET", "/v1/me", adminToken, nil), 200, "")
+	second := e.principal("root2", "admin")
+	expect(t, e.do("DELETE", "/v1/admin/principals/root", second, nil), 204, "")
+	expect(t, e.do("GET", "/v1/me", adminToken, nil), 401, "unauthenticated")
 }

@@ -86,6 +86,18 @@ const (
 	CodeOrgInUse          = "org_in_use"
 	CodePrincipalNotFound = "principal_not_found"
 	CodePolicyInvalid     = "policy_invalid"
+	// An order names an identity its caller may not choose.
+	CodeIdentityNotAllowed = "identity_not_allowed"
+	// A string of a body is too long or holds control characters.
+	CodeInvalidText = "invalid_text"
+	// Too many requests from one principal or address; with Retry-After.
+	CodeRateLimited = "rate_limited"
+	// A buyer holds too many unpaid orders, or too much of a SKU in them.
+	CodeUnpaidLimit = "unpaid_limit"
+	// The change would leave no enabled admin.
+	CodeLastAdmin = "last_admin"
+	// A write of an existing resource without If-Match.
+	CodePreconditionRequired = "precondition_required"
 )
 
 type codeInfo struct {
@@ -149,6 +161,12 @@ var problemCodes = map[string]codeInfo{
 	CodeBizpackNotFound:       {http.StatusNotFound, "Bizpack not found"},
 	CodeBizpackRefused:        {http.StatusUnprocessableEntity, "Bizpack refused"},
 	CodeBizpackNoPrevious:     {http.StatusConflict, "No previous bizpack version"},
+	CodeIdentityNotAllowed:    {http.StatusForbidden, "Business identity not allowed"},
+	CodeInvalidText:           {http.StatusBadRequest, "Invalid text"},
+	CodeRateLimited:           {http.StatusTooManyRequests, "Too many requests"},
+	CodeUnpaidLimit:           {http.StatusConflict, "Too much unpaid"},
+	CodeLastAdmin:             {http.StatusConflict, "Last admin"},
+	CodePreconditionRequired:  {http.StatusPreconditionRequired, "If-Match required"},
 
 	// The order service's.
 	order.CodeInvalid:            {http.StatusBadRequest, "Invalid order"},

@@ -50,10 +50,17 @@ type Limits struct {
 	MaxPageSize int
 	// DefaultPageSize of a list without limit. Default 20.
 	DefaultPageSize int
+	// MaxUnpaidOrders a buyer may hold unpaid (created or pending
+	// payment); one more is 409 unpaid_limit. Default 50; negative: no cap.
+	MaxUnpaidOrders int64
+	// MaxUnpaidQuantity of one SKU a buyer's unpaid orders may hold
+	// together; more is 409 unpaid_limit. Default 1000; negative: no cap.
+	MaxUnpaidQuantity int64
 }
 
 // DefaultLimits are the limits of a zero Limits.
-var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxItems: 100, MaxQuantity: 10000, MaxPageSize: 100, DefaultPageSize: 20}
+var DefaultLimits = Limits{MaxBodyBytes: 1 << 20, MaxItems: 100, MaxQuantity: 10000, MaxPageSize: 100, DefaultPageSize: 20,
+	MaxUnpaidOrders: 50, MaxUnpaidQuantity: 1000}
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
@@ -71,6 +78,12 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.DefaultPageSize > 0 {
 		d.DefaultPageSize = l.DefaultPageSize
+	}
+	if l.MaxUnpaidOrders != 0 {
+		d.MaxUnpaidOrders = l.MaxUnpaidOrders
+	}
+	if l.MaxUnpaidQuantity != 0 {
+		d.MaxUnpaidQuantity = l.MaxUnpaidQuantity
 	}
 	d.DefaultPageSize = min(d.DefaultPageSize, d.MaxPageSize)
 	return d
@@ -137,6 +150,9 @@ type Config struct {
 	Limits Limits
 	// IdempotencyLease: see DefaultIdempotencyLease (the default).
 	IdempotencyLease time.Duration
+	// RateLimits per principal and per address; the zero value limits
+	// nothing (tmfd serves with DefaultRateLimits unless told otherwise).
+	RateLimits RateLimits
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -162,6 +178,7 @@ type Server struct {
 	// ReleaseIdempotency (replaced by tests that make it fail).
 	release func(ctx context.Context, principal, key, owner string) error
 	metrics *metrics
+	rate    *limiter
 	echo    *echo.Echo
 	routes  map[string]bool
 	// actions is the policy action of every authenticated route, by
@@ -214,12 +231,13 @@ func New(cfg Config) *Server {
 		s.node = DefaultNode()
 	}
 	s.metrics = newMetrics(cfg.Registerer)
+	s.rate = newLimiter(cfg.RateLimits, nil)
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, recoverer)
+	e.Use(s.observe, recoverer, s.limitAnonymous)
 	s.echo = e
 	s.register()
 	return s
@@ -260,6 +278,8 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
 	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))
 	add(http.MethodPut, "/v1/admin/principals/:id", s.updatePrincipal, function(ActionPrincipalsWrite))
+	add(http.MethodDelete, "/v1/admin/principals/:id", s.deletePrincipal, function(ActionPrincipalsWrite))
+	add(http.MethodPost, "/v1/admin/principals/:id/token", s.rotateToken, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/me", s.me, function(ActionMe))
 	add(http.MethodGet, "/v1/admin/identities", s.listIdentities, function(ActionIdentityList))
 	add(http.MethodGet, "/v1/admin/identities/:code", s.getIdentity, onResource(ActionIdentityRead))

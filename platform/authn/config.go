@@ -22,6 +22,9 @@ const (
 	DefaultLeeway = 30 * time.Second
 	// MaxLeeway is the largest Config.Leeway New accepts.
 	MaxLeeway = 5 * time.Minute
+	// DefaultMaxLifetime bounds how long a token may be valid when
+	// Config.MaxLifetime is zero.
+	DefaultMaxLifetime = 24 * time.Hour
 )
 
 // Default claim names.
@@ -51,6 +54,11 @@ type Config struct {
 	// Leeway is the clock skew allowed on exp, nbf and iat: zero means
 	// DefaultLeeway; at most MaxLeeway; negative is refused.
 	Leeway time.Duration
+	// MaxLifetime is the longest validity accepted: from iat (or, without
+	// iat, from now) to exp. A token valid for longer is refused, so that
+	// a leaked token cannot be used for ever. Zero means
+	// DefaultMaxLifetime; negative is refused.
+	MaxLifetime time.Duration
 	// RolesClaim, OrgClaim and IdentitiesClaim name the claims that carry the
 	// caller's roles, org node and business identities; empty means
 	// DefaultRolesClaim, DefaultOrgClaim, DefaultIdentitiesClaim. They must
@@ -67,6 +75,9 @@ var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 func (c Config) withDefaults() Config {
 	if c.Leeway == 0 {
 		c.Leeway = DefaultLeeway
+	}
+	if c.MaxLifetime == 0 {
+		c.MaxLifetime = DefaultMaxLifetime
 	}
 	if c.RolesClaim == "" {
 		c.RolesClaim = DefaultRolesClaim
@@ -112,6 +123,9 @@ func (c Config) validate() error {
 		case k.N.BitLen() < MinRSABits:
 			errs = append(errs, fmt.Sprintf("RS256 key %q has %d bits, at least %d are required", kid, k.N.BitLen(), MinRSABits))
 		}
+	}
+	if c.MaxLifetime < 0 {
+		errs = append(errs, fmt.Sprintf("MaxLifetime must not be negative, it is %s", c.MaxLifetime))
 	}
 	if c.Leeway < 0 || c.Leeway > MaxLeeway {
 		errs = append(errs, fmt.Sprintf("Leeway must be between 0 and %s, it is %s", MaxLeeway, c.Leeway))

@@ -20,10 +20,11 @@ type Verifier struct {
 	parser *jwt.Parser
 	algs   []string // accepted, in the order shown in errors
 
-	issuer, audience string
-	secret           []byte                    // nil: HS256 disabled
-	rsKeys           map[string]*rsa.PublicKey // nil: RS256 disabled
-	noKid            *rsa.PublicKey            // key for tokens without kid; nil: such tokens are refused
+	issuer, audience    string
+	maxLifetime, leeway time.Duration
+	secret              []byte                    // nil: HS256 disabled
+	rsKeys              map[string]*rsa.PublicKey // nil: RS256 disabled
+	noKid               *rsa.PublicKey            // key for tokens without kid; nil: such tokens are refused
 
 	rolesClaim, orgClaim, identitiesClaim string
 }
@@ -40,6 +41,8 @@ func New(c Config) (*Verifier, error) {
 	v := &Verifier{
 		issuer:          c.Issuer,
 		audience:        c.Audience,
+		maxLifetime:     c.MaxLifetime,
+		leeway:          c.Leeway,
 		secret:          c.HS256Secret,
 		rsKeys:          c.RS256Keys,
 		rolesClaim:      c.RolesClaim,
@@ -84,7 +87,32 @@ func (v *Verifier) Verify(token string) (Claims, error) {
 	if err != nil {
 		return Claims{}, v.explain(t, mc, err)
 	}
+	// RFC 7515 §4.1.11: a token whose crit header names extensions the
+	// recipient does not understand must be refused; this one understands
+	// none.
+	if crit, ok := t.Header["crit"]; ok {
+		return Claims{}, invalid("crit header %v: this server understands no critical extension", crit)
+	}
+	if err := v.lifetime(mc); err != nil {
+		return Claims{}, err
+	}
 	return v.claims(mc)
+}
+
+// lifetime refuses a token valid for longer than the configured maximum.
+func (v *Verifier) lifetime(mc jwt.MapClaims) error {
+	exp, err := mc.GetExpirationTime()
+	if err != nil || exp == nil {
+		return invalid("missing exp: tokens must expire")
+	}
+	from := time.Now()
+	if iat, err := mc.GetIssuedAt(); err == nil && iat != nil {
+		from = iat.Time
+	}
+	if life := exp.Sub(from); life > v.maxLifetime+v.leeway {
+		return invalid("valid for %s, longer than the %s accepted", life.Round(time.Second), v.maxLifetime)
+	}
+	return nil
 }
 
 // keyError is a refusal decided while choosing the key; its reason is shown.

@@ -337,3 +337,42 @@ func TestLooksLikeJWT(t *testing.T) {
 		}
 	}
 }
+
+// A crit header is refused (this verifier understands no extension, RFC
+// 7515 §4.1.11), and so is a token valid for longer than MaxLifetime.
+func TestVerifyCritAndLifetime(t *testing.T) {
+	cfg := authn.Config{Issuer: testIssuer, Audience: testAudience, HS256Secret: testSecret}
+	v := mustNew(t, cfg)
+	cfg.MaxLifetime = 10 * time.Minute
+	short := mustNew(t, cfg)
+	now := time.Now()
+	for _, tc := range []struct {
+		name   string
+		v      *authn.Verifier
+		header map[string]any
+		claims map[string]any
+		want   string // "" accepts
+	}{
+		{"an hour", v, nil, nil, ""},
+		{"crit", v, map[string]any{"crit": []string{"exp"}}, nil, "crit header"},
+		{"empty crit", v, map[string]any{"crit": []string{}}, nil, "crit header"},
+		{"a year", v, nil, map[string]any{"exp": now.Add(365 * 24 * time.Hour).Unix()}, "longer than the 24h0m0s accepted"},
+		{"a year without iat", v, nil, map[string]any{"iat": nil, "exp": now.Add(365 * 24 * time.Hour).Unix()}, "longer than"},
+		{"issued long ago, long lived", v, nil, map[string]any{"iat": now.Add(-47 * time.Hour).Unix(), "exp": now.Add(time.Hour).Unix()}, "longer than"},
+		{"an hour, at most ten minutes", short, nil, nil, "longer than the 10m0s accepted"},
+		{"five minutes, at most ten", short, nil, map[string]any{"exp": now.Add(5 * time.Minute).Unix()}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := tc.v.Verify(sign(t, jwt.SigningMethodHS256, testSecret, tc.header, claimsWith(tc.claims)))
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !errors.Is(err, authn.ErrInvalidToken) || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v; want %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := authn.New(authn.Config{Issuer: testIssuer, Audience: testAudience, HS256Secret: testSecret, MaxLifetime: -time.Second}); err == nil {
+		t.Fatal("a negative MaxLifetime was accepted")
+	}
+}

@@ -162,3 +162,29 @@ func TestNewResolverReportsEveryProblem(t *testing.T) {
 		t.Fatalf("identical conditions for two identities: %v", err)
 	}
 }
+
+// A rule takes traffic from the identities of the rules it overlaps and is
+// at least as specific as.
+func TestTakesFrom(t *testing.T) {
+	t.Parallel()
+	rules := []Rule{{Identity: "virtual.topup", Category: "topup"}, {Identity: "retail.vip", Buyer: map[string]string{"tier": "vip"}},
+		{Identity: "retail"}, {Identity: "b2b", Channel: "b2b", Buyer: map[string]string{"tier": "gold"}}}
+	for _, tc := range []struct {
+		name  string
+		added Rule
+		want  []Code
+	}{
+		{"catch-all", Rule{Identity: "mine"}, []Code{"retail"}},
+		{"one condition", Rule{Identity: "mine", Channel: "app"}, []Code{"retail", "retail.vip", "virtual.topup"}},
+		{"more specific than vip", Rule{Identity: "mine", Channel: "app", Buyer: map[string]string{"tier": "vip"}},
+			[]Code{"retail", "retail.vip", "virtual.topup"}},
+		{"as specific as b2b", Rule{Identity: "mine", Channel: "b2b", Category: "bulk"}, []Code{"b2b", "retail", "retail.vip"}},
+		{"disjoint from vip and b2b", Rule{Identity: "mine", Channel: "web", Buyer: map[string]string{"tier": "basic"}},
+			[]Code{"retail", "virtual.topup"}},
+		{"its own identity's rules do not count", Rule{Identity: "retail", Channel: "app"}, []Code{"retail.vip", "virtual.topup"}},
+	} {
+		if got := TakesFrom(rules, tc.added); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v; want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -57,6 +57,40 @@ func (r Rule) matches(req Request) bool {
 	return true
 }
 
+// Overlaps reports whether some request could match both r and o: no
+// condition that both set differs.
+func (r Rule) Overlaps(o Rule) bool {
+	if r.Channel != "" && o.Channel != "" && r.Channel != o.Channel {
+		return false
+	}
+	if r.Category != "" && o.Category != "" && r.Category != o.Category {
+		return false
+	}
+	for k, v := range r.Buyer {
+		if w, ok := o.Buyer[k]; ok && w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// TakesFrom returns the identities other than added's own whose traffic the
+// rule added could take if it joined rules: those of every rule it overlaps
+// and is at least as specific as (a tie makes the requests of both
+// ambiguous, which takes them as well). It is conservative: a third, more
+// specific rule may keep some of those requests where they were.
+func TakesFrom(rules []Rule, added Rule) []Code {
+	var out []Code
+	for _, r := range rules {
+		if r.Identity != added.Identity && added.Specificity() >= r.Specificity() && added.Overlaps(r) &&
+			!slices.Contains(out, r.Identity) {
+			out = append(out, r.Identity)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // String describes the rule for error messages.
 func (r Rule) String() string {
 	var conds []string

@@ -162,6 +162,7 @@ func (g *Graph) problems() []string {
 			}
 		}
 	}
+	p.paymentBypasses(g, declared)
 	var terminals []string
 	for name := range declared {
 		if terminal[name] {
@@ -175,6 +176,39 @@ func (g *Graph) problems() []string {
 		}
 	}
 	return p.list()
+}
+
+// PaidStates are the built-in states an order reaches only once paid: its
+// stock is frozen (awaiting shipment) or shipped.
+var PaidStates = []string{PendingReview, PendingOutbound, PendingInbound, Completed, InboundFailed}
+
+// paymentBypasses reports every event that brings an order into a paid state
+// without the built-in pay event: payment states belong to the platform, and
+// a configured event from pending_payment to pending_outbound would ship an
+// unpaid order (directly or through states of its own).
+func (p problemSet) paymentBypasses(g *Graph, declared map[string]bool) {
+	if !declared[g.Initial] {
+		return
+	}
+	paid := func(s string) bool { return declared[s] && slices.Contains(PaidStates, s) }
+	unpaid := map[string]bool{g.Initial: !paid(g.Initial)}
+	if !unpaid[g.Initial] {
+		p.add("initial state %q is a paid state; orders start unpaid", g.Initial)
+		return
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, e := range g.Events {
+			if e.Name == EventPay || !declared[e.To] || unpaid[e.To] || !slices.ContainsFunc(e.From, func(f string) bool { return unpaid[f] }) {
+				continue
+			}
+			if paid(e.To) {
+				p.add("event %q moves an unpaid order into paid state %q; only the built-in %q event may", e.Name, e.To, EventPay)
+				continue
+			}
+			unpaid[e.To], changed = true, true
+		}
+	}
 }
 
 // reach returns every state reachable from start along adj (start included).

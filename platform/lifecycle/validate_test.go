@@ -53,6 +53,16 @@ func TestValidate(t *testing.T) {
 			[]string{`event "reject" has an empty to state`}},
 		{"no from", func(g *lc.Graph) { g.Events[eventIndex(g, lc.EventReject)].From = nil },
 			[]string{`event "reject" has no from state`, `state "rejected" is not reachable from initial state "created"`}},
+		{"event other than pay into a paid state", func(g *lc.Graph) {
+			g.Events = append(g.Events, lc.Event{Name: "force_pay", From: []string{lc.PendingPayment}, To: lc.PendingOutbound})
+		}, []string{`event "force_pay" moves an unpaid order into paid state "pending_outbound"; only the built-in "pay" event may`}},
+		{"paid state through a state of its own", func(g *lc.Graph) {
+			g.States = append(g.States, lc.State{Name: "limbo"})
+			g.Events = append(g.Events, lc.Event{Name: "hold", From: []string{lc.Created}, To: "limbo"},
+				lc.Event{Name: "release", From: []string{"limbo"}, To: lc.Completed})
+		}, []string{`event "release" moves an unpaid order into paid state "completed"; only the built-in "pay" event may`}},
+		{"paid initial state", func(g *lc.Graph) { g.Initial = lc.PendingReview },
+			[]string{`initial state "pending_review" is a paid state; orders start unpaid`}},
 		{"event leaves a terminal state", func(g *lc.Graph) {
 			g.Events = append(g.Events, lc.Event{Name: "reopen", From: []string{lc.Completed}, To: lc.Created})
 		}, []string{`event "reopen" leaves terminal state "completed"`}},

@@ -18,6 +18,9 @@ var (
 	// ErrDuplicate: a row with the same identity already exists (an order id,
 	// a principal id or token).
 	ErrDuplicate = errors.New("store: duplicate")
+	// ErrLastAdmin: the change would leave no enabled principal with the
+	// role AdminRole.
+	ErrLastAdmin = errors.New("store: the last enabled admin cannot be demoted, disabled or removed")
 	// ErrVersionConflict: the order exists but its version is not the one the
 	// transition expected; reload and decide again.
 	ErrVersionConflict = errors.New("store: version conflict")

@@ -268,6 +268,10 @@ type Principal struct {
 	// comma-separated; "*" grants all, "" none.
 	Identities string `gorm:"size:1024;not null;default:''" json:"identities,omitempty"`
 	TokenHash  string `gorm:"size:64;not null;uniqueIndex:uix_tmf_principals_token" json:"-"`
+	// TokenExpiresAt, when set, is when the token stops authenticating.
+	TokenExpiresAt *time.Time `json:"tokenExpiresAt,omitempty"`
+	// Disabled principals do not authenticate.
+	Disabled bool `gorm:"not null;default:false" json:"disabled,omitempty"`
 	// Attrs is a JSON object of attributes (e.g. {"agentLevel":"1"}) that
 	// policies and extension points may read; empty means none.
 	Attrs     string    `gorm:"size:16777215;not null" json:"attrs,omitempty"`

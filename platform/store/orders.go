@@ -468,3 +468,43 @@ func (s *Store) EnqueueStep(aggregateID string, events ...OutboxEvent) Step {
 		return insertTracesEvents(tx, nil, evs)
 	}
 }
+
+// Unpaid is what one buyer holds in orders not paid yet.
+type Unpaid struct {
+	// Orders is the number of the buyer's unpaid orders.
+	Orders int64
+	// Quantity is, per SKU asked about, the quantity those orders reserve.
+	Quantity map[string]int64
+}
+
+// UnpaidOf counts the buyer's orders in the given (unpaid) statuses and the
+// quantity of each of skus they hold: the API caps both, so that one buyer
+// cannot reserve a SKU's whole stock with orders it never pays.
+func (s *Store) UnpaidOf(ctx context.Context, buyerID string, statuses, skus []string) (Unpaid, error) {
+	out := Unpaid{Quantity: map[string]int64{}}
+	if len(statuses) == 0 {
+		return out, nil
+	}
+	db := s.db.WithContext(ctx)
+	if err := db.Model(&Order{}).Where("buyer_id = ? AND status IN ?", buyerID, statuses).Count(&out.Orders).Error; err != nil {
+		return Unpaid{}, fmt.Errorf("store: unpaid orders of %s: %w", buyerID, err)
+	}
+	if out.Orders == 0 || len(skus) == 0 {
+		return out, nil
+	}
+	var rows []struct {
+		SKU      string `gorm:"column:sku"`
+		Quantity int64
+	}
+	err := db.Table("tmf_order_lines AS l").Select("l.sku AS sku, SUM(l.quantity) AS quantity").
+		Joins("JOIN tmf_orders o ON o.id = l.order_id").
+		Where("o.buyer_id = ? AND o.status IN ? AND l.sku IN ?", buyerID, statuses, skus).
+		Group("l.sku").Scan(&rows).Error
+	if err != nil {
+		return Unpaid{}, fmt.Errorf("store: unpaid quantities of %s: %w", buyerID, err)
+	}
+	for _, r := range rows {
+		out.Quantity[r.SKU] = r.Quantity
+	}
+	return out, nil
+}

@@ -675,3 +675,34 @@ func TestDueForPaymentTimeout(t *testing.T) {
 		deepEqual(t, "due after cancel and pay", ids(10), []string{"f"})
 	})
 }
+
+// UnpaidOf counts a buyer's orders in the unpaid statuses and the quantity
+// of each SKU they hold, and nothing of other buyers or paid orders.
+func TestUnpaidOf(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, s *store.Store) {
+		t.Parallel()
+		ctx := t.Context()
+		seed(t, s, "sku1", 100)
+		seed(t, s, "sku2", 100)
+		mustCreate(t, s, newOrder("u-1", reserve("sku1", 4), reserve("sku2", 1)))
+		mustCreate(t, s, newOrder("u-2", reserve("sku1", 3)))
+		paid := newOrder("u-3", reserve("sku1", 5))
+		paid.Order.Status = "paid"
+		mustCreate(t, s, paid)
+		other := newOrder("u-4", reserve("sku1", 7))
+		other.Order.BuyerID = "buyer-2"
+		mustCreate(t, s, other)
+
+		got, err := s.UnpaidOf(ctx, "buyer-1", []string{store.StatusPendingPayment}, []string{"sku1", "sku9"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deepEqual(t, "unpaid", got, store.Unpaid{Orders: 2, Quantity: map[string]int64{"sku1": 7}})
+		got, err = s.UnpaidOf(ctx, "nobody", []string{store.StatusPendingPayment}, []string{"sku1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		deepEqual(t, "nobody's", got, store.Unpaid{Quantity: map[string]int64{}})
+	})
+}

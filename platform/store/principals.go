@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -60,17 +61,49 @@ func (s *Store) PutPrincipal(ctx context.Context, p Principal) error {
 	return nil
 }
 
-// UpdatePrincipal replaces the roles, organisation, business identities
-// and attributes of an existing principal, keeping its token and creation
-// time, and runs steps (an audit entry) in the same transaction.
-// ErrNotFound if there is no such principal.
+// AdminRole is the role of which one enabled principal must always remain:
+// UpdatePrincipal and DeletePrincipal refuse with ErrLastAdmin to remove it.
+const AdminRole = "admin"
+
+// adminRoles matches the principals holding AdminRole in their
+// comma-separated roles.
+const adminRoles = "(roles = 'admin' OR roles LIKE 'admin,%' OR roles LIKE '%,admin' OR roles LIKE '%,admin,%')"
+
+// lockAdmins locks the rows of the enabled admins, so that two changes
+// that would each remove one of the last two cannot both pass the check.
+func lockAdmins(tx *gorm.DB) error {
+	var ids []string
+	return tx.Model(&Principal{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+		Where("disabled = ? AND "+adminRoles, false).Pluck("id", &ids).Error
+}
+
+// adminLeft fails with ErrLastAdmin when no enabled admin remains.
+func adminLeft(tx *gorm.DB) error {
+	var n int64
+	if err := tx.Model(&Principal{}).Where("disabled = ? AND "+adminRoles, false).Count(&n).Error; err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// UpdatePrincipal replaces the roles, organisation, business identities,
+// attributes and disabled flag of an existing principal, keeping its token
+// and creation time, and runs steps (an audit entry) in the same
+// transaction. ErrNotFound if there is no such principal, ErrLastAdmin if
+// no enabled admin would remain.
 func (s *Store) UpdatePrincipal(ctx context.Context, p Principal, steps ...Step) error {
 	if err := checkKey("principal id", p.ID, maxPrincpl); err != nil {
 		return fmt.Errorf("store: update principal: %w", err)
 	}
 	err := s.inTx(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec("UPDATE tmf_principals SET roles = ?, org = ?, identities = ?, attrs = ? WHERE id = ?",
-			p.Roles, p.Org, p.Identities, p.Attrs, p.ID)
+		if err := lockAdmins(tx); err != nil {
+			return err
+		}
+		res := tx.Exec("UPDATE tmf_principals SET roles = ?, org = ?, identities = ?, attrs = ?, disabled = ? WHERE id = ?",
+			p.Roles, p.Org, p.Identities, p.Attrs, p.Disabled, p.ID)
 		if res.Error != nil {
 			return res.Error
 		}
@@ -85,6 +118,9 @@ func (s *Store) UpdatePrincipal(ctx context.Context, p Principal, steps ...Step)
 				return ErrNotFound
 			}
 		}
+		if err := adminLeft(tx); err != nil {
+			return err
+		}
 		for _, step := range steps {
 			if err := step(ctx, tx); err != nil {
 				return err
@@ -94,6 +130,76 @@ func (s *Store) UpdatePrincipal(ctx context.Context, p Principal, steps ...Step)
 	})
 	if err != nil {
 		return fmt.Errorf("store: update principal %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// RotatePrincipalToken gives a principal a new token (by its hash) with an
+// optional expiry; the old token stops working at once. Steps (an audit
+// entry) run in the same transaction. ErrNotFound if there is no such
+// principal, ErrDuplicate if the hash is taken.
+func (s *Store) RotatePrincipalToken(ctx context.Context, id, hash string, expiresAt *time.Time, steps ...Step) error {
+	if err := errors.Join(checkKey("principal id", id, maxPrincpl), checkKey("token hash", hash, 64)); err != nil {
+		return fmt.Errorf("store: rotate token: %w", err)
+	}
+	if expiresAt != nil {
+		at := stamp(*expiresAt)
+		expiresAt = &at
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		res := tx.Exec("UPDATE tmf_principals SET token_hash = ?, token_expires_at = ? WHERE id = ?", hash, expiresAt, id)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		for _, step := range steps {
+			if err := step(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if isDuplicateKey(err) {
+		return fmt.Errorf("store: rotate token of %s: %w", id, ErrDuplicate)
+	}
+	if err != nil {
+		return fmt.Errorf("store: rotate token of %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeletePrincipal removes a principal (its orders stay, under its id);
+// steps run in the same transaction. ErrNotFound if there is no such
+// principal, ErrLastAdmin if it is the last enabled admin.
+func (s *Store) DeletePrincipal(ctx context.Context, id string, steps ...Step) error {
+	if err := checkKey("principal id", id, maxPrincpl); err != nil {
+		return fmt.Errorf("store: delete principal: %w", err)
+	}
+	err := s.inTx(ctx, func(tx *gorm.DB) error {
+		if err := lockAdmins(tx); err != nil {
+			return err
+		}
+		res := tx.Where("id = ?", id).Delete(&Principal{})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrNotFound
+		}
+		if err := adminLeft(tx); err != nil {
+			return err
+		}
+		for _, step := range steps {
+			if err := step(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: delete principal %s: %w", id, err)
 	}
 	return nil
 }

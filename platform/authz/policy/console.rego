@@ -43,3 +43,20 @@ identity_granted if {
 	not code in {"", "*"}
 	input.resource.biz_code == code
 }
+
+# Naming an order's identity (bizCode) instead of letting the resolution
+# rules choose it: resource {type: "identity", id, biz_code}. The API also
+# accepts, without asking, the identity the rules would resolve anyway, so
+# this decides only who may pick another one. Admins and operators granted
+# the identity may; buyers and agents only the identities listed in
+# data.tmf.open_identities (lines reached only by choice: a flash sale, a
+# partner's shop). An identity kept for some buyers (retail.vip for
+# tier=vip) must not be listed there: its rule gives it to them.
+allowed["order.choose_identity"] if identity_granted
+
+allowed["order.choose_identity"] if {
+	any_role
+	input.resource.biz_code in open_identities
+}
+
+open_identities contains code if some code in data.tmf.open_identities

@@ -47,3 +47,21 @@ test_identity_actions[note] if {
 	got := authz.allow with input as {"principal": tc.principal, "action": tc.action, "resource": tc.resource}
 	got == tc.want
 }
+
+choose_cases := {
+	"buyer cannot choose a closed identity": {"principal": alice, "code": "retail.vip", "data": {}, "want": false},
+	"buyer chooses an open identity": {"principal": alice, "code": "retail.flash", "data": {"open_identities": ["retail.flash"]}, "want": true},
+	"buyer cannot choose another than the open ones": {"principal": alice, "code": "retail.vip", "data": {"open_identities": ["retail.flash"]}, "want": false},
+	"stranger cannot choose an open identity": {"principal": stranger, "code": "retail.flash", "data": {"open_identities": ["retail.flash"]}, "want": false},
+	"operator chooses its identity": {"principal": operator_retail, "code": "retail", "data": {}, "want": true},
+	"operator cannot choose another": {"principal": operator_retail, "code": "retail.vip", "data": {}, "want": false},
+	"admin chooses any": {"principal": admin, "code": "retail.vip", "data": {}, "want": true},
+}
+
+test_order_choose_identity[name] if {
+	some name, tc in choose_cases
+	resource := {"type": "identity", "id": tc.code, "biz_code": tc.code}
+	got := authz.allow with input as {"principal": tc.principal, "action": "order.choose_identity", "resource": resource}
+		with data.tmf.open_identities as object.get(tc.data, "open_identities", [])
+	got == tc.want
+}
