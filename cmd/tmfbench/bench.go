@@ -178,8 +178,11 @@ func (b *bench) drive(ctx context.Context) result {
 				if rng.Float64() < b.o.Hot {
 					sku = b.hot
 				}
-				body := map[string]any{"bizCode": b.o.BizCode, "items": []map[string]any{{"sku": sku, "quantity": 1}},
+				body := map[string]any{"items": []map[string]any{{"sku": sku, "quantity": 1}},
 					"shippingAddress": map[string]any{"region": "east", "line1": "1 Bench Road"}}
+				if b.o.BizCode != "" {
+					body["bizCode"] = b.o.BizCode
+				}
 				var order struct {
 					ID string `json:"id"`
 				}

@@ -9,6 +9,7 @@ import (
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/catalog"
+	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
@@ -33,7 +34,8 @@ func TestBenchAgainstARealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := k.Apply(kernel.Config{Revision: 1, Identities: []kernel.IdentitySpec{
-		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}}}}); err != nil {
+		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}}},
+		Rules: []identity.Rule{{Identity: "retail"}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreatePrincipal(t.Context(), store.Principal{ID: "admin", Roles: "admin", TokenHash: api.TokenHash("adm")}); err != nil {

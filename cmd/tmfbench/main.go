@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.Int64Var(&o.Stock, "stock", 1_000_000, "stock of every spread SKU")
 	fs.Float64Var(&o.Pay, "pay", 0.5, "fraction of placed orders that are paid")
 	fs.StringVar(&o.SQL, "sql", "", "DSN of the server's database, to measure the bare-SQL baseline in the same run")
-	fs.StringVar(&o.BizCode, "biz-code", "retail", "business identity of the orders")
+	fs.StringVar(&o.BizCode, "biz-code", "", "business identity the orders name (default: none, the server's rules resolve it; naming one needs the policy's leave to choose it)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
