@@ -1,0 +1,166 @@
+package bizpackhost_test
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
+)
+
+// landlockFS reports whether this kernel confines the filesystem.
+func landlockFS() bool { return runtime.GOOS == "linux" && bizpackhost.LandlockABI() >= 1 }
+
+// ask sends the chaos bizpack a buyer that makes it try something and
+// returns what it reports (its verdict's reason).
+func ask(t *testing.T, e *env, buyer, code string) string {
+	t.Helper()
+	d, err := validate(e.begin(t), buyer)
+	if err != nil || d.Allowed || d.Code != code {
+		t.Fatalf("validate(%q) = %+v, %v; want a report %q", buyer, d, err, code)
+	}
+	return d.Reason
+}
+
+// dataDir is a server's data directory as tmfd lays it out: the database
+// file, the upload directory and the bizpacks' run directory. Everything
+// is open to every user, so that only Landlock stands in the way.
+func dataDir(t *testing.T) (dir, db, upload string) {
+	t.Helper()
+	dir = openDir(t)
+	db = filepath.Join(dir, "tmf.db")
+	upload = filepath.Join(dir, "uploads")
+	if err := os.WriteFile(db, []byte("SQLite format 3\x00 secrets"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(upload, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(upload, "other.bin"), []byte("another team's bizpack"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, db, upload
+}
+
+func TestABizpackCannotReadTheServersFiles(t *testing.T) {
+	if !landlockFS() {
+		t.Skip("no Landlock in this kernel (or not Linux): the host warns that bizpacks' filesystem is not restricted")
+	}
+	dir, db, upload := dataDir(t)
+	o := fast
+	o.RunDir = filepath.Join(dir, "bizpacks")
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	for _, path := range []string{db, filepath.Join(upload, "other.bin"), bins.v1, "/etc/passwd", os.Args[0]} {
+		if got := ask(t, e, "open:"+path, "open"); !strings.Contains(got, "permission denied") {
+			t.Errorf("the bizpack opening %s: %q, want permission denied", path, got)
+		}
+	}
+	// What it needs is there: its temporary directory, and its calls.
+	if got := ask(t, e, "tmp", "tmp"); got != "created" {
+		t.Errorf("the bizpack's own temporary directory: %q", got)
+	}
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+	wantPricedBy(t, e, "1.0.0")
+}
+
+// A bizpack of an unprivileged user (a root server's RunAs) is confined
+// as well: with Landlock off, that user could read the open database; with
+// it, not. A server that is not root applies the same Landlock (see
+// TestTheHostsEnvironmentIsNotReadableThroughProc, whose server runs as
+// nobody).
+func TestAnUnprivilegedBizpackCannotReadTheServersFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("RunAs needs a root host; TestABizpackCannotReadTheServersFiles covers a bizpack of the host's own (non-root) user")
+	}
+	if !landlockFS() {
+		t.Skip("no Landlock in this kernel (or not Linux)")
+	}
+	_, db, _ := dataDir(t)
+	for _, landlock := range []bool{false, true} {
+		o := fast
+		o.RunAs = &bizpackhost.User{UID: 65534, GID: 65534}
+		o.NoLandlock = !landlock
+		e := setup(t, o)
+		s := v1()
+		s.Dir = "/"
+		e.load(t, s)
+		e.bind(t)
+		got := ask(t, e, "open:"+db, "open")
+		if denied := strings.Contains(got, "permission denied"); denied != landlock {
+			t.Fatalf("nobody's bizpack opening the database, Landlock %v: %q", landlock, got)
+		}
+		e.h.Close()
+	}
+}
+
+func TestLandlockHoldsWithoutResourceLimits(t *testing.T) {
+	if !landlockFS() {
+		t.Skip("no Landlock in this kernel (or not Linux)")
+	}
+	_, db, _ := dataDir(t)
+	o := fast
+	o.Limits.Off = true
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	if got := ask(t, e, "open:"+db, "open"); !strings.Contains(got, "permission denied") {
+		t.Fatalf("opening the database with limits off: %q", got)
+	}
+}
+
+func TestOnlyABizpackThatAsksForTheNetworkGetsIt(t *testing.T) {
+	if runtime.GOOS != "linux" || bizpackhost.LandlockABI() < 4 {
+		t.Skip("this kernel's Landlock has no TCP rules (ABI < 4, or not Linux): the host warns that bizpacks' network is not restricted")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dial := "dial:" + l.Addr().String()
+
+	e := setup(t, fast)
+	e.load(t, v1())
+	e.bind(t)
+	if got := ask(t, e, dial, "dial"); !strings.Contains(got, "permission denied") {
+		t.Fatalf("a bizpack without network connecting to %s: %q, want permission denied", l.Addr(), got)
+	}
+
+	e = setup(t, fast)
+	s := v1()
+	s.Args = []string{"--network"}
+	e.load(t, s)
+	e.bind(t)
+	if got := ask(t, e, dial, "dial"); got != "connected" {
+		t.Fatalf("a bizpack whose manifest asks for the network: %q, want connected", got)
+	}
+	// It is still confined to its files, and its restarts keep the network.
+	if landlockFS() {
+		if got := ask(t, e, "open:/etc/passwd", "open"); !strings.Contains(got, "permission denied") {
+			t.Errorf("the networked bizpack opening /etc/passwd: %q", got)
+		}
+	}
+	pid := e.h.Pids()[0]
+	_, _ = validate(e.begin(t), "exit")
+	eventually(t, "restarted", func() bool {
+		st := e.state(t)
+		return st.Status == bizpackhost.StatusRunning && st.Pid != 0 && st.Pid != pid
+	})
+	if got := ask(t, e, dial, "dial"); got != "connected" {
+		t.Fatalf("after a restart: %q, want connected", got)
+	}
+}
