@@ -148,6 +148,10 @@ type Options struct {
 	// NoLandlock runs bizpacks without Landlock: their filesystem and
 	// network are then not restricted (logged at start).
 	NoLandlock bool
+	// MaxInFlight caps the round trips in flight to one bizpack process
+	// (64): a call beyond it fails at once with ErrBusy, the point's
+	// failure policy applying, instead of opening another stream.
+	MaxInFlight int
 
 	execDir string     // where binaries are copied to run (see execCopy)
 	sockDir string     // where each bizpack process gets its socket directory
@@ -211,6 +215,9 @@ func (o Options) withDefaults() Options {
 	def(&o.KillGrace, 2*time.Second)
 	if o.LogRate <= 0 {
 		o.LogRate = 50
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
 	}
 	if o.Limits.OpenFiles == 0 {
 		o.Limits.OpenFiles = 1024
@@ -367,7 +374,8 @@ func New(k *kernel.Kernel, o Options) *Host {
 	}
 	// What protects the server from its bizpacks, and what does not.
 	o.Logger.Info("bizpack sandbox", "processGroups", true, "groupRecords", o.RunDir != "", "runAs", runAs,
-		"limits", limits, "serverDumpable", dumpable(), "filesystem", fsRule, "network", netRule)
+		"limits", limits, "serverDumpable", dumpable(), "filesystem", fsRule, "network", netRule,
+		"maxInFlight", o.MaxInFlight, "brokerConnections", "none accepted")
 	// Binaries run from copies in a directory of the host's own: under
 	// RunDir (emptied here: nothing of a predecessor runs any more), or a
 	// temporary one removed by Close.

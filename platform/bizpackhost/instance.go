@@ -24,6 +24,9 @@ var (
 	// ErrNotRunning: the bizpack's process is not up (starting, restarting
 	// after a crash, stopped).
 	ErrNotRunning = errors.New("bizpack process is not running")
+	// ErrBusy: Options.MaxInFlight round trips to the bizpack are already
+	// under way; the call is not sent.
+	ErrBusy = errors.New("too many calls in flight to the bizpack")
 )
 
 // Status values of an instance.
@@ -51,6 +54,8 @@ type instance struct {
 	trips    atomic.Int64
 	checking atomic.Bool // a health check is under way
 	logw     *logWriter
+	inflight chan struct{} // a token per round trip under way (MaxInFlight)
+	busy     atomic.Int64  // calls refused with ErrBusy
 
 	mu        sync.Mutex
 	proc      *plugin.Process
@@ -71,8 +76,9 @@ type instance struct {
 
 func newInstance(spec Spec, o Options, log *slog.Logger) *instance {
 	return &instance{spec: spec, opts: o, log: log.With("bizpack", spec.Name, "path", spec.Path),
-		logw:   newLogWriter(o.Logger, spec.Name, o.LogRate),
-		status: StatusStarting, since: time.Now(),
+		logw:     newLogWriter(o.Logger, spec.Name, o.LogRate),
+		inflight: make(chan struct{}, max(o.MaxInFlight, 1)),
+		status:   StatusStarting, since: time.Now(),
 		restart: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		firstUp: make(chan error, 1)}
 }
@@ -331,6 +337,18 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 		wcalls = append(wcalls, plugin.Call{Point: c.Point, Identity: c.Identity, Request: c.Request, Timeout: c.Deadline})
 	}
 	if len(sent) == 0 {
+		return out
+	}
+	// One round trip, one stream: at most MaxInFlight of them to a
+	// process, whatever the callers or the process do.
+	select {
+	case in.inflight <- struct{}{}:
+		defer func() { <-in.inflight }()
+	default:
+		in.busy.Add(1)
+		for _, i := range sent {
+			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %w (%d)", in.spec.Name, ErrBusy, cap(in.inflight))}
+		}
 		return out
 	}
 	start := time.Now()

@@ -1,14 +1,20 @@
 package bizpackhost_test
 
 import (
+	"context"
+	"encoding/json"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
+	"github.com/tmf-platform/tmf/platform/kernel"
 )
 
 // landlockFS reports whether this kernel confines the filesystem.
@@ -162,5 +168,39 @@ func TestOnlyABizpackThatAsksForTheNetworkGetsIt(t *testing.T) {
 	})
 	if got := ask(t, e, dial, "dial"); got != "connected" {
 		t.Fatalf("after a restart: %q, want connected", got)
+	}
+}
+
+func TestCallsInFlightToABizpackAreCapped(t *testing.T) {
+	o := fast
+	o.MaxInFlight = 2
+	e := setup(t, o)
+	e.load(t, v1())
+	req := func(buyer string) []kernel.RemoteCall {
+		b, _ := json.Marshal(extensions.ValidateRequest{BizCode: "retail", Buyer: extensions.Buyer{ID: buyer},
+			Lines: []extensions.Line{{SKU: "s", Quantity: 1, UnitPrice: 100}}})
+		return []kernel.RemoteCall{{Point: extensions.OrderValidate, Identity: "retail", Request: b, Deadline: time.Minute}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan kernel.RemoteResult, 2)
+	for range 2 {
+		go func() { done <- bizpackhost.InvokeActive(e.h, "chaos", ctx, req("hang"))[0] }()
+	}
+	eventually(t, "two calls in flight", func() bool { return bizpackhost.InFlight(e.h, "chaos") == 2 })
+	start := time.Now()
+	r := bizpackhost.InvokeActive(e.h, "chaos", context.Background(), req("alice"))[0]
+	if r.Outcome != kernel.OutcomeError || !errors.Is(r.Err, bizpackhost.ErrBusy) {
+		t.Fatalf("a third call = %+v, want ErrBusy", r)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the refused call took %s: it must fail at once", took)
+	}
+	cancel()
+	for range 2 {
+		<-done
+	}
+	eventually(t, "nothing in flight", func() bool { return bizpackhost.InFlight(e.h, "chaos") == 0 })
+	if r := bizpackhost.InvokeActive(e.h, "chaos", context.Background(), req("alice"))[0]; r.Outcome != kernel.OutcomeOK {
+		t.Fatalf("a call once the others are done = %+v", r)
 	}
 }
