@@ -55,7 +55,6 @@ type instance struct {
 	checking atomic.Bool // a health check is under way
 	logw     *logWriter
 	inflight chan struct{} // a token per round trip under way (MaxInFlight)
-	busy     atomic.Int64  // calls refused with ErrBusy
 
 	mu        sync.Mutex
 	proc      *plugin.Process
@@ -345,7 +344,6 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 	case in.inflight <- struct{}{}:
 		defer func() { <-in.inflight }()
 	default:
-		in.busy.Add(1)
 		for _, i := range sent {
 			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %w (%d)", in.spec.Name, ErrBusy, cap(in.inflight))}
 		}
