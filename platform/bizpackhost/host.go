@@ -375,7 +375,7 @@ func New(k *kernel.Kernel, o Options) *Host {
 	// What protects the server from its bizpacks, and what does not.
 	o.Logger.Info("bizpack sandbox", "processGroups", true, "groupRecords", o.RunDir != "", "runAs", runAs,
 		"limits", limits, "serverDumpable", dumpable(), "filesystem", fsRule, "network", netRule,
-		"maxInFlight", o.MaxInFlight, "brokerConnections", "none accepted")
+		"maxInFlight", o.MaxInFlight, "brokerStream", "refused")
 	// Binaries run from copies in a directory of the host's own: under
 	// RunDir (emptied here: nothing of a predecessor runs any more), or a
 	// temporary one removed by Close.
