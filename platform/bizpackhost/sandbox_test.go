@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -202,5 +203,34 @@ func TestCallsInFlightToABizpackAreCapped(t *testing.T) {
 	eventually(t, "nothing in flight", func() bool { return bizpackhost.InFlight(e.h, "chaos") == 0 })
 	if r := bizpackhost.InvokeActive(e.h, "chaos", context.Background(), req("alice"))[0]; r.Outcome != kernel.OutcomeOK {
 		t.Fatalf("a call once the others are done = %+v", r)
+	}
+}
+
+func TestTheSandboxLineSaysWhatIsInForce(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		var logs lockedBuffer
+		o := fast
+		o.NoLandlock = off
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		e := setup(t, o)
+		e.h.Close()
+		got := logs.String()
+		var want []string
+		switch {
+		case off:
+			want = []string{`level=WARN msg="bizpacks run without Landlock (NoLandlock)`, `filesystem="not restricted"`, `network="not restricted"`}
+		case !landlockFS():
+			want = []string{`level=WARN msg="no Landlock in this kernel`, `filesystem="not restricted"`}
+		default:
+			want = []string{`filesystem="landlock ABI `, `maxInFlight=64`, `brokerStream=refused`}
+			if bizpackhost.LandlockABI() >= 4 {
+				want = append(want, `network="landlock ABI `)
+			}
+		}
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("NoLandlock %v: the log lacks %s:\n%s", off, w, got)
+			}
+		}
 	}
 }
