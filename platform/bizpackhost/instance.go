@@ -324,6 +324,19 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 		}
 		return out
 	}
+	// One round trip, one stream: at most MaxInFlight of them to a
+	// process, whatever the callers or the process do. Taken before the
+	// breakers are asked, so that a refused batch leaves no half-open
+	// trial waiting for an outcome.
+	select {
+	case in.inflight <- struct{}{}:
+		defer func() { <-in.inflight }()
+	default:
+		for i := range out {
+			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %w (%d)", in.spec.Name, ErrBusy, cap(in.inflight))}
+		}
+		return out
+	}
 	now := time.Now()
 	var sent []int // indexes into calls of those sent
 	wcalls := make([]plugin.Call, 0, len(calls))
@@ -336,17 +349,6 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 		wcalls = append(wcalls, plugin.Call{Point: c.Point, Identity: c.Identity, Request: c.Request, Timeout: c.Deadline})
 	}
 	if len(sent) == 0 {
-		return out
-	}
-	// One round trip, one stream: at most MaxInFlight of them to a
-	// process, whatever the callers or the process do.
-	select {
-	case in.inflight <- struct{}{}:
-		defer func() { <-in.inflight }()
-	default:
-		for _, i := range sent {
-			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %w (%d)", in.spec.Name, ErrBusy, cap(in.inflight))}
-		}
 		return out
 	}
 	start := time.Now()

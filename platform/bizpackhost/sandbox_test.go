@@ -234,3 +234,39 @@ func TestTheSandboxLineSaysWhatIsInForce(t *testing.T) {
 		}
 	}
 }
+
+// A call refused for the cap leaves the breakers as they were: a breaker
+// due for its half-open trial still gets one once the cap allows.
+func TestACallRefusedForTheCapTakesNoBreakerTrial(t *testing.T) {
+	o := fast
+	o.MaxInFlight = 1
+	e := setup(t, o)
+	e.load(t, v1())
+	e.bind(t)
+	for range 3 {
+		_, _ = validate(e.begin(t), "fail")
+	}
+	if st := e.state(t); pointBreaker(st, extensions.OrderValidate) != "open" {
+		t.Fatalf("state %+v, want validate's breaker open", st)
+	}
+	b, _ := json.Marshal(extensions.PriceSheet{BizCode: "retail", Currency: "CNY", Buyer: extensions.Buyer{ID: "hang"},
+		Lines: []extensions.Line{{SKU: "s", Quantity: 1, UnitPrice: 100}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bizpackhost.InvokeActive(e.h, "chaos", ctx, []kernel.RemoteCall{{Point: extensions.PricingAdjust, Identity: "retail", Request: b, Deadline: time.Minute}})
+	}()
+	eventually(t, "a call in flight", func() bool { return bizpackhost.InFlight(e.h, "chaos") == 1 })
+	time.Sleep(150 * time.Millisecond) // past the breaker's cooldown (100ms)
+	_, err := validate(e.begin(t), "alice")
+	if ee := wantFailure(t, err, kernel.OutcomeError); !errors.Is(ee, bizpackhost.ErrBusy) {
+		t.Fatalf("cause %v, want ErrBusy", ee.Cause)
+	}
+	cancel()
+	<-done
+	eventually(t, "the trial call goes through and closes the breaker", func() bool {
+		d, err := validate(e.begin(t), "alice")
+		return err == nil && d.Allowed
+	})
+}
