@@ -335,7 +335,13 @@ type pack struct {
 func New(k *kernel.Kernel, o Options) *Host {
 	o = o.withDefaults()
 	if o.RunDir != "" {
-		if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
+		err := os.MkdirAll(o.RunDir, 0o700)
+		if err == nil && o.RunAs != nil {
+			// RunAs's user runs its copy from RunDir/exec: it may pass
+			// through, not list (its parents are the operator's to open).
+			err = os.Chmod(o.RunDir, 0o711)
+		}
+		if err != nil {
 			o.Logger.Warn("bizpack run directory unusable: process groups are not recorded", "dir", o.RunDir, "error", err)
 			o.RunDir = ""
 		} else if n := reapGroups(o.RunDir, o.Logger); n > 0 {

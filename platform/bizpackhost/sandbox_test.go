@@ -270,3 +270,19 @@ func TestACallRefusedForTheCapTakesNoBreakerTrial(t *testing.T) {
 		return err == nil && d.Allowed
 	})
 }
+
+// tmfd always has a RunDir: its RunAs user must reach its copy there.
+func TestBizpacksRunAsTheConfiguredUserFromTheRunDir(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("running bizpacks as another user needs a root host")
+	}
+	o := fast
+	o.RunAs = &bizpackhost.User{UID: 65534, GID: 65534}
+	o.RunDir = filepath.Join(openDir(t), "run")
+	e := setup(t, o)
+	s := v1()
+	s.Dir = "/"
+	e.load(t, s)
+	e.bind(t)
+	wantAllowedBy(t, e.begin(t), "1.0.0")
+}
