@@ -50,6 +50,11 @@ type Manifest struct {
 	// PaymentTimeout, if set, is how long an unpaid order of the binding
 	// identities lives ("2m"), unless the identity sets its own.
 	PaymentTimeout string `json:"paymentTimeout,omitempty"`
+	// Network asks for outbound network access. Without it a host that
+	// can (Linux, Landlock ABI 4 or later) lets the bizpack neither
+	// connect nor bind a TCP socket. A host that predates the field
+	// ignores it (and restricts no network).
+	Network bool `json:"network,omitempty"`
 	// Protocol is "major.minor" of the contract the bizpack was built
 	// against; Serve fills it in.
 	Protocol string `json:"protocol,omitempty"`

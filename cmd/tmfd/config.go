@@ -59,6 +59,11 @@ func loadFile(path string) (fileConfig, error) {
 		if b.Path != "" && !filepath.IsAbs(b.Path) && path != "" {
 			cfg.Bizpacks[i].Path = filepath.Join(filepath.Dir(path), b.Path)
 		}
+		for j, d := range b.ReadWrite {
+			if d != "" && !filepath.IsAbs(d) && path != "" {
+				cfg.Bizpacks[i].ReadWrite[j] = filepath.Join(filepath.Dir(path), d)
+			}
+		}
 	}
 	return cfg, nil
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,7 +14,23 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
+
+// brokerStream is go-plugin's broker stream, which the host opens to
+// every plugin unless refused.
+const brokerStream = "/plugin.GRPCBroker/StartStream"
+
+// refuseBroker refuses the broker stream and lets every other stream
+// (go-plugin's stdio, the bizpack's calls) through.
+func refuseBroker(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	if method == brokerStream {
+		return nil, status.Error(codes.PermissionDenied, "the bizpack protocol uses no broker")
+	}
+	return streamer(ctx, desc, cc, method, opts...)
+}
 
 // Options say how to start a bizpack process.
 type Options struct {
@@ -112,6 +129,10 @@ func Start(o Options) (*Process, error) {
 		StartTimeout: timeout,
 		Logger:       logger,
 		Stderr:       o.Stderr,
+		// The bizpack protocol has no use for go-plugin's broker: its
+		// stream is refused, so a bizpack cannot make the host keep
+		// connection offers (each one a map entry and a goroutine for 5s).
+		GRPCDialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(refuseBroker)},
 	})
 	grace := o.KillGrace
 	if grace <= 0 {

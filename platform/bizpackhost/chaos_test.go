@@ -648,6 +648,7 @@ func spawned(t *testing.T) (bizpackhost.Spec, func() int) {
 	file := filepath.Join(t.TempDir(), "child.pid")
 	s := v1()
 	s.Args = []string{"--spawn-file", file}
+	s.ReadWrite = []string{filepath.Dir(file)} // Landlock: where it reports
 	return s, func() int {
 		t.Helper()
 		var pid int
@@ -930,15 +931,18 @@ func openDir(t *testing.T) string {
 func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
 	dir := openDir(t)
 	host, chaos := copyExecutable(t, os.Args[0], dir), copyExecutable(t, bins.v1, dir)
-	snoop := func(harden bool) string {
+	snoop := func(harden, landlock bool) string {
 		t.Helper()
-		file := filepath.Join(dir, fmt.Sprintf("snoop-%v", harden))
+		file := filepath.Join(dir, fmt.Sprintf("snoop-%v-%v", harden, landlock))
 		cmd := exec.Command(host, "-test.run=^$")
 		cmd.Dir = "/"
 		cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+chaos, "TMF_CHAOS_SUM="+bins.sumV1,
 			"TMF_CHAOS_SNOOP="+file, "TMF_TEST_SECRET=hunter2")
 		if harden {
 			cmd.Env = append(cmd.Env, "TMF_CHAOS_HARDEN=1")
+		}
+		if !landlock {
+			cmd.Env = append(cmd.Env, "TMF_CHAOS_NOLANDLOCK=1")
 		}
 		// Host and bizpack of the same user, as a non-root server runs
 		// them: as root, both switch to nobody (root reads anything).
@@ -963,11 +967,18 @@ func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
 		}
 		return string(b)
 	}
-	if got := snoop(false); !strings.Contains(got, "SECRET") {
-		t.Fatalf("without Harden the bizpack could not read its host's environment (%q): the test proves nothing", got)
+	if got := snoop(false, false); !strings.Contains(got, "SECRET") {
+		t.Fatalf("without Harden and Landlock the bizpack could not read its host's environment (%q): the test proves nothing", got)
 	}
-	if got := snoop(true); !strings.HasPrefix(got, "denied") {
+	if got := snoop(true, false); !strings.HasPrefix(got, "denied") {
 		t.Fatalf("a bizpack of a hardened host: %q, want its environment denied", got)
+	}
+	if !landlockFS() {
+		t.Log("no Landlock here: the case of Landlock alone is not run")
+		return
+	}
+	if got := snoop(false, true); !strings.HasPrefix(got, "denied") {
+		t.Fatalf("a Landlocked bizpack of a host that is not hardened: %q, want its environment denied", got)
 	}
 }
 
@@ -982,6 +993,7 @@ func TestBizpacksRunAsTheConfiguredUser(t *testing.T) {
 	s := v1()
 	s.Dir = "/"
 	s.Args = []string{"--snoop-file", file}
+	s.ReadWrite = []string{filepath.Dir(file)}
 	e.load(t, s)
 	e.bind(t)
 	wantAllowedBy(t, e.begin(t), "1.0.0")
@@ -1001,6 +1013,7 @@ func TestLimitsAreInForceWhenTheBizpackStarts(t *testing.T) {
 	file := filepath.Join(openDir(t), "limits")
 	s := v1()
 	s.Args = []string{"--limits-file", file}
+	s.ReadWrite = []string{filepath.Dir(file)}
 	e.load(t, s)
 	e.bind(t)
 	wantAllowedBy(t, e.begin(t), "1.0.0")

@@ -56,6 +56,11 @@ type Spec struct {
 	// Start is "boot" (started with the server) or "demand" (started when
 	// a configuration binds it; the default).
 	Start string `json:"start,omitempty"`
+	// ReadWrite are directories the bizpack may read and write besides
+	// its own (Landlock, Linux): by default it sees nothing of the
+	// filesystem but its binary, a private temporary directory and the
+	// system's libraries. Never the server's data directory.
+	ReadWrite []string `json:"readWrite,omitempty"`
 }
 
 func (s Spec) environ() []string {
@@ -80,6 +85,11 @@ func (s Spec) check() error {
 	}
 	if s.Start != "" && s.Start != "boot" && s.Start != "demand" {
 		problems = append(problems, fmt.Sprintf("start %q must be \"boot\" or \"demand\"", s.Start))
+	}
+	for _, d := range s.ReadWrite {
+		if !filepath.IsAbs(d) {
+			problems = append(problems, fmt.Sprintf("readWrite %q must be an absolute path", d))
+		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("bizpack %q: %s", s.Name, strings.Join(problems, "; "))
@@ -135,8 +145,17 @@ type Options struct {
 	// must be root). A host that runs as root without it runs its
 	// bizpacks as root, and says so in its log at start.
 	RunAs *User
+	// NoLandlock runs bizpacks without Landlock: their filesystem and
+	// network are then not restricted (logged at start).
+	NoLandlock bool
+	// MaxInFlight caps the round trips in flight to one bizpack process
+	// (64): a call beyond it fails at once with ErrBusy, the point's
+	// failure policy applying, instead of opening another stream.
+	MaxInFlight int
 
 	execDir string     // where binaries are copied to run (see execCopy)
+	sockDir string     // where each bizpack process gets its socket directory
+	abi     int        // the kernel's Landlock ABI (0: none, or NoLandlock)
 	shimAt  *shimState // shared by the copies of a host's options
 }
 
@@ -196,6 +215,9 @@ func (o Options) withDefaults() Options {
 	def(&o.KillGrace, 2*time.Second)
 	if o.LogRate <= 0 {
 		o.LogRate = 50
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 64
 	}
 	if o.Limits.OpenFiles == 0 {
 		o.Limits.OpenFiles = 1024
@@ -270,16 +292,18 @@ type Host struct {
 	closed bool
 
 	tempExec bool // opts.execDir is a temporary directory of this host
+	tempSock bool // so is opts.sockDir
 }
 
 // shim returns the path of the host's copy of its own binary, the shim
-// that limits a bizpack before it runs, copying it on first use; "" and
-// a logged warning when there is none (bizpacks then run unlimited).
+// that limits and confines a bizpack before it runs, copying it on first
+// use; "" and a logged warning when there is none (bizpacks then run
+// unlimited and unconfined).
 func (o Options) shim() string {
 	st := o.shimAt
 	st.once.Do(func() {
-		if o.Limits.Off || shimEnviron(o.Limits) == "" {
-			o.Logger.Warn("bizpacks run without resource limits", "off", o.Limits.Off)
+		if (o.Limits.Off && o.abi == 0) || shimEnviron(o.Limits, nil) == "" {
+			o.Logger.Warn("bizpacks run without resource limits or Landlock", "limitsOff", o.Limits.Off, "landlockABI", o.abi)
 			return
 		}
 		self, err := os.Executable()
@@ -291,7 +315,7 @@ func (o Options) shim() string {
 			st.path, err = execCopy(o.execDir, self, sum, true)
 		}
 		if err != nil {
-			o.Logger.Warn("no shim to limit bizpacks: they run without resource limits", "error", err)
+			o.Logger.Warn("no shim to limit bizpacks: they run without resource limits or Landlock", "error", err)
 		}
 	})
 	return st.path
@@ -311,7 +335,13 @@ type pack struct {
 func New(k *kernel.Kernel, o Options) *Host {
 	o = o.withDefaults()
 	if o.RunDir != "" {
-		if err := os.MkdirAll(o.RunDir, 0o700); err != nil {
+		err := os.MkdirAll(o.RunDir, 0o700)
+		if err == nil && o.RunAs != nil {
+			// RunAs's user runs its copy from RunDir/exec: it may pass
+			// through, not list (its parents are the operator's to open).
+			err = os.Chmod(o.RunDir, 0o711)
+		}
+		if err != nil {
 			o.Logger.Warn("bizpack run directory unusable: process groups are not recorded", "dir", o.RunDir, "error", err)
 			o.RunDir = ""
 		} else if n := reapGroups(o.RunDir, o.Logger); n > 0 {
@@ -320,6 +350,23 @@ func New(k *kernel.Kernel, o Options) *Host {
 	}
 	if o.RunAs == nil && os.Geteuid() == 0 {
 		o.Logger.Warn("bizpacks run as root: configure an unprivileged user for them (RunAs)")
+	}
+	fsRule, netRule := "not restricted", "not restricted"
+	if !o.NoLandlock {
+		o.abi = landlockABI()
+	}
+	switch {
+	case o.NoLandlock:
+		o.Logger.Warn("bizpacks run without Landlock (NoLandlock): their filesystem and network are not restricted")
+	case o.abi == 0:
+		o.Logger.Warn("no Landlock in this kernel (or not Linux): bizpacks' filesystem and network are not restricted")
+	default:
+		fsRule = fmt.Sprintf("landlock ABI %d: its binary, a private socket and temporary directory, system libraries, its readWrite", o.abi)
+		if o.abi >= 4 {
+			netRule = fmt.Sprintf("landlock ABI %d: no TCP connect or bind unless its manifest says network", o.abi)
+		} else {
+			o.Logger.Warn("this kernel's Landlock cannot restrict the network (ABI < 4): bizpacks' network is not restricted", "landlockABI", o.abi)
+		}
 	}
 	h := &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
 	h.opts.shimAt = new(shimState)
@@ -333,7 +380,8 @@ func New(k *kernel.Kernel, o Options) *Host {
 	}
 	// What protects the server from its bizpacks, and what does not.
 	o.Logger.Info("bizpack sandbox", "processGroups", true, "groupRecords", o.RunDir != "", "runAs", runAs,
-		"limits", limits, "serverDumpable", dumpable(), "filesystem", "not restricted", "network", "not restricted")
+		"limits", limits, "serverDumpable", dumpable(), "filesystem", fsRule, "network", netRule,
+		"maxInFlight", o.MaxInFlight, "brokerStream", "refused")
 	// Binaries run from copies in a directory of the host's own: under
 	// RunDir (emptied here: nothing of a predecessor runs any more), or a
 	// temporary one removed by Close.
@@ -349,6 +397,27 @@ func New(k *kernel.Kernel, o Options) *Host {
 			h.opts.execDir, h.tempExec = dir, true
 		} else {
 			o.Logger.Error("no directory for bizpack binaries: every start will fail", "error", err)
+		}
+	}
+	// Each bizpack process gets a socket directory of its own under
+	// RunDir/sock, or under a temporary directory when RunDir is unset,
+	// its path too long for a unix socket, or RunAs's user could not
+	// traverse it.
+	if o.RunDir != "" && o.RunAs == nil && len(o.RunDir) < 70 {
+		h.opts.sockDir = filepath.Join(o.RunDir, "sock")
+		_ = os.RemoveAll(h.opts.sockDir)
+		if err := os.MkdirAll(h.opts.sockDir, 0o700); err != nil {
+			h.opts.sockDir = ""
+		}
+	}
+	if h.opts.sockDir == "" {
+		if dir, err := os.MkdirTemp("", "tmf-bizpack-sock-"); err == nil {
+			h.opts.sockDir, h.tempSock = dir, true
+			if o.RunAs != nil {
+				_ = os.Chmod(dir, 0o711)
+			}
+		} else {
+			o.Logger.Error("no directory for bizpack sockets: every start will fail", "error", err)
 		}
 	}
 	return h
@@ -630,6 +699,9 @@ func (h *Host) Close() {
 	plugin.KillAll()
 	if h.tempExec {
 		_ = os.RemoveAll(h.opts.execDir)
+	}
+	if h.tempSock {
+		_ = os.RemoveAll(h.opts.sockDir)
 	}
 }
 

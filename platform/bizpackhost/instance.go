@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,9 @@ var (
 	// ErrNotRunning: the bizpack's process is not up (starting, restarting
 	// after a crash, stopped).
 	ErrNotRunning = errors.New("bizpack process is not running")
+	// ErrBusy: Options.MaxInFlight round trips to the bizpack are already
+	// under way; the call is not sent.
+	ErrBusy = errors.New("too many calls in flight to the bizpack")
 )
 
 // Status values of an instance.
@@ -50,9 +54,12 @@ type instance struct {
 	trips    atomic.Int64
 	checking atomic.Bool // a health check is under way
 	logw     *logWriter
+	inflight chan struct{} // a token per round trip under way (MaxInFlight)
 
 	mu        sync.Mutex
 	proc      *plugin.Process
+	sock      string              // proc's socket directory
+	network   bool                // its manifest asks for the network
 	breakers  map[string]*breaker // per point
 	status    string
 	since     time.Time
@@ -68,8 +75,9 @@ type instance struct {
 
 func newInstance(spec Spec, o Options, log *slog.Logger) *instance {
 	return &instance{spec: spec, opts: o, log: log.With("bizpack", spec.Name, "path", spec.Path),
-		logw:   newLogWriter(o.Logger, spec.Name, o.LogRate),
-		status: StatusStarting, since: time.Now(),
+		logw:     newLogWriter(o.Logger, spec.Name, o.LogRate),
+		inflight: make(chan struct{}, max(o.MaxInFlight, 1)),
+		status:   StatusStarting, since: time.Now(),
 		restart: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{}),
 		firstUp: make(chan error, 1)}
 }
@@ -145,14 +153,38 @@ func (in *instance) startOnce() error {
 	if err := in.opts.shareCopy(in.opts.execDir, path); err != nil {
 		return fmt.Errorf("giving the binary to the bizpack's user: %w", err)
 	}
-	env := in.spec.environ()
+	// A socket directory of its own, also its TMPDIR: the only place it
+	// may write (with Landlock), and where no other bizpack looks.
+	sock, err := os.MkdirTemp(in.opts.sockDir, "b")
+	if err != nil {
+		return fmt.Errorf("socket directory: %w", err)
+	}
+	keepSock := false
+	defer func() {
+		if !keepSock {
+			_ = os.RemoveAll(sock)
+		}
+	}()
+	if u := in.opts.RunAs; u != nil {
+		if err := os.Chown(sock, int(u.UID), int(u.GID)); err != nil {
+			return fmt.Errorf("giving the socket directory to the bizpack's user: %w", err)
+		}
+	}
+	env := append(in.spec.environ(), "TMPDIR="+sock, "PLUGIN_UNIX_SOCKET_DIR="+sock)
 	var wrapper []string
+	var confined *landlockSpec
 	if shim := in.opts.shim(); shim != "" {
 		if err := in.opts.shareCopy(in.opts.execDir, shim); err != nil {
 			return fmt.Errorf("giving the shim to the bizpack's user: %w", err)
 		}
 		wrapper = []string{shim}
-		env = append(env, shimEnviron(in.opts.Limits))
+		if in.opts.abi > 0 {
+			in.mu.Lock()
+			network := in.network
+			in.mu.Unlock()
+			confined = &landlockSpec{Exec: path, Sock: sock, ReadWrite: in.spec.ReadWrite, Network: network}
+		}
+		env = append(env, shimEnviron(in.opts.Limits, confined))
 	}
 	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Wrapper: wrapper, Args: in.spec.Args, SHA256: in.spec.SHA256,
 		Env: env, Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
@@ -189,8 +221,23 @@ func (in *instance) startOnce() error {
 		}
 		return err
 	}
+	if m.Network && confined != nil && !confined.Network {
+		// Its manifest asks for the network, which only the host's
+		// first start of it could not know: start it again with it.
+		p.Kill()
+		if in.opts.RunDir != "" {
+			forgetGroup(in.opts.RunDir, p.Pid())
+		}
+		in.mu.Lock()
+		in.network = true
+		in.mu.Unlock()
+		in.log.Info("bizpack asks for the network (manifest): starting it again with TCP allowed")
+		_ = os.RemoveAll(sock)
+		return in.startOnce()
+	}
+	keepSock = true
 	in.mu.Lock()
-	in.proc = p
+	in.proc, in.sock = p, sock
 	if in.manifest.Name == "" {
 		in.manifest = m
 		points := make([]string, len(m.Points))
@@ -227,14 +274,17 @@ func (in *instance) wait() error {
 
 func (in *instance) kill() {
 	in.mu.Lock()
-	p := in.proc
-	in.proc = nil
+	p, sock := in.proc, in.sock
+	in.proc, in.sock = nil, ""
 	in.mu.Unlock()
 	if p != nil {
 		p.Kill()
 		if in.opts.RunDir != "" {
 			forgetGroup(in.opts.RunDir, p.Pid())
 		}
+	}
+	if sock != "" {
+		_ = os.RemoveAll(sock)
 	}
 }
 
@@ -271,6 +321,19 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 	if p == nil {
 		for i := range out {
 			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: ErrNotRunning}
+		}
+		return out
+	}
+	// One round trip, one stream: at most MaxInFlight of them to a
+	// process, whatever the callers or the process do. Taken before the
+	// breakers are asked, so that a refused batch leaves no half-open
+	// trial waiting for an outcome.
+	select {
+	case in.inflight <- struct{}{}:
+		defer func() { <-in.inflight }()
+	default:
+		for i := range out {
+			out[i] = kernel.RemoteResult{Outcome: kernel.OutcomeError, Err: fmt.Errorf("bizpack %s: %w (%d)", in.spec.Name, ErrBusy, cap(in.inflight))}
 		}
 		return out
 	}

@@ -71,16 +71,16 @@ func runChildHost() {
 			panic(err)
 		}
 	}
-	h := bizpackhost.New(k, bizpackhost.Options{RunDir: os.Getenv("TMF_CHAOS_RUNDIR")})
-	var args []string
+	h := bizpackhost.New(k, bizpackhost.Options{RunDir: os.Getenv("TMF_CHAOS_RUNDIR"), NoLandlock: os.Getenv("TMF_CHAOS_NOLANDLOCK") != ""})
+	var args, rw []string
 	if f := os.Getenv("TMF_CHAOS_SPAWN"); f != "" {
-		args = []string{"--spawn-file", f}
+		args, rw = []string{"--spawn-file", f}, []string{filepath.Dir(f)}
 	}
 	if f := os.Getenv("TMF_CHAOS_SNOOP"); f != "" {
-		args = append(args, "--snoop-file", f)
+		args, rw = append(args, "--snoop-file", f), append(rw, filepath.Dir(f))
 	}
 	if _, err := h.Load(context.Background(), bizpackhost.Spec{Name: "chaos", Path: os.Getenv("TMF_CHAOS_BIN"),
-		SHA256: os.Getenv("TMF_CHAOS_SUM"), Args: args}); err != nil {
+		SHA256: os.Getenv("TMF_CHAOS_SUM"), Args: args, ReadWrite: rw}); err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}

@@ -31,10 +31,11 @@ func runShim(spec string) {
 		fmt.Fprintln(os.Stderr, "bizpack shim:", err)
 		os.Exit(121)
 	}
-	var l Limits
-	if err := json.Unmarshal([]byte(spec), &l); err != nil {
+	var sp shimSpec
+	if err := json.Unmarshal([]byte(spec), &sp); err != nil {
 		fail(err)
 	}
+	l := sp.Limits
 	if len(os.Args) < 2 {
 		fail(fmt.Errorf("no binary to run"))
 	}
@@ -54,12 +55,29 @@ func runShim(spec string) {
 			fail(fmt.Errorf("nice %d: %w", l.Nice, err))
 		}
 	}
+	// Landlock last: nothing above needs the filesystem, and the exec
+	// below needs only the bizpack's binary (and its loader).
+	if sp.Landlock != nil {
+		if err := applyLandlock(*sp.Landlock); err != nil {
+			fail(fmt.Errorf("landlock: %w", err))
+		}
+	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
 	fail(syscall.Exec(os.Args[1], os.Args[1:], env))
 }
 
-// shimEnviron is the variable that hands l to the shim.
-func shimEnviron(l Limits) string {
-	b, _ := json.Marshal(l)
+// shimSpec is what the host hands the shim: limits (zero ones are not
+// set) and, unless nil, the Landlock confinement.
+type shimSpec struct {
+	Limits   Limits        `json:"limits"`
+	Landlock *landlockSpec `json:"landlock,omitempty"`
+}
+
+// shimEnviron is the variable that hands l and ll to the shim.
+func shimEnviron(l Limits, ll *landlockSpec) string {
+	if l.Off {
+		l = Limits{}
+	}
+	b, _ := json.Marshal(shimSpec{Limits: l, Landlock: ll})
 	return shimEnv + "=" + string(b)
 }

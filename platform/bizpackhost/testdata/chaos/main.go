@@ -10,6 +10,12 @@
 //	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
 //	fds    opens 100 files and denies with what happened
 //	env    denies, giving its whole environment as the reason
+//	open:PATH  reads the file at PATH and denies with code "open" and
+//	       "read N bytes" or the error as the reason
+//	dial:ADDR  connects to the TCP address ADDR and denies with code
+//	       "dial" and "connected" or the error
+//	tmp    creates a file in its temporary directory and denies with code
+//	       "tmp" and "created" or the error
 //	other  allows, with the bizpack's version as the verdict's code
 //
 // pricing.adjust sets each unit price to 2^62 for the buyer "huge" and to
@@ -25,6 +31,7 @@
 // With --snoop-file PATH it reads its parent's /proc/<pid>/environ at start
 // and writes to PATH whether it could and whether it holds
 // TMF_TEST_SECRET=hunter2, and its own uid.
+// With --network its manifest asks for the network.
 // With --spawn-file PATH it starts a child at start that sleeps forever
 // holding its stderr, and writes the child's pid to PATH.
 package main
@@ -34,6 +41,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -48,8 +56,11 @@ import (
 // version is set at build time (-ldflags "-X main.version=2.0.0").
 var version = "1.0.0"
 
+// network is set by --network: the manifest asks for the network.
+var network bool
+
 func newBizpack() *extensions.Bizpack {
-	b := extensions.New(extensions.Manifest{Name: "chaos", Version: version, Identities: []string{"retail"},
+	b := extensions.New(extensions.Manifest{Name: "chaos", Version: version, Identities: []string{"retail"}, Network: network,
 		Points: []extensions.PointTypes{{Point: extensions.OrderValidate}, {Point: extensions.PricingAdjust},
 			{Point: extensions.StockRouteWarehouse}, {Point: extensions.DeliveryRequired}}})
 	extensions.Implement(b, extensions.OrderValidate, func(ctx context.Context, r extensions.ValidateRequest) (extensions.Verdict, error) {
@@ -93,6 +104,29 @@ func newBizpack() *extensions.Bizpack {
 			return extensions.Deny("fds", "opened 100 files"), nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
+		case "tmp":
+			f, err := os.CreateTemp("", "chaos-")
+			if err != nil {
+				return extensions.Deny("tmp", err.Error()), nil
+			}
+			f.Close()
+			os.Remove(f.Name())
+			return extensions.Deny("tmp", "created"), nil
+		}
+		if path, ok := strings.CutPrefix(r.Buyer.ID, "open:"); ok {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return extensions.Deny("open", err.Error()), nil
+			}
+			return extensions.Deny("open", fmt.Sprintf("read %d bytes", len(b))), nil
+		}
+		if addr, ok := strings.CutPrefix(r.Buyer.ID, "dial:"); ok {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				return extensions.Deny("dial", err.Error()), nil
+			}
+			c.Close()
+			return extensions.Deny("dial", "connected"), nil
 		}
 		return extensions.Verdict{Allow: true, Code: version}, nil
 	})
@@ -137,6 +171,7 @@ func main() {
 	slow := flag.Duration("slow-start", 0, "wait this long before serving")
 	snoop := flag.String("snoop-file", "", "try to read the host's environment, write what happened here")
 	limits := flag.String("limits-file", "", "write /proc/self/limits and the niceness here")
+	flag.BoolVar(&network, "network", false, "ask for the network in the manifest")
 	flag.Parse()
 	if *limits != "" {
 		b, _ := os.ReadFile("/proc/self/limits")
