@@ -191,9 +191,7 @@ func TestStoppedBizpackIsRestartedOnceItsHealthCheckFails(t *testing.T) {
 	e.load(t, v1())
 	e.bind(t)
 	pid := e.h.Pids()[0]
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, pid)
 	_, err := validate(e.begin(t), "alice")
 	wantFailure(t, err, kernel.OutcomeTimeout)
 	// One deadline miss asks for a health check; the stopped process does
@@ -218,9 +216,7 @@ func TestDeadlineMissesOnABusyHostRestartNothing(t *testing.T) {
 	// CPU starvation, made certain: the process is not scheduled for a
 	// while (SIGSTOP), so every call misses its 50ms deadline, then it runs
 	// again (SIGCONT) well within its health check's time limit.
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, pid)
 	for range 5 {
 		_, err := validate(e.begin(t), "alice")
 		if err == nil {
@@ -681,9 +677,7 @@ func TestStopIsBoundedForAStoppedBizpack(t *testing.T) {
 	e := setup(t, o)
 	e.load(t, v1())
 	pid := e.h.Pids()[0]
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	stopProcess(t, pid)
 	// go-plugin's Kill would wait forever for the stopped process to
 	// answer its Shutdown call.
 	within(t, 5*time.Second, "Close with a SIGSTOPped bizpack", e.h.Close)
