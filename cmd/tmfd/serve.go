@@ -275,7 +275,7 @@ func bootstrapAdmin(ctx context.Context, st *store.Store, token string, stdout i
 		if exists {
 			// A restart is where a new user looks for the token again.
 			fmt.Fprintln(stdout, "administrator exists: its token was shown once, at the first start; "+
-				"to set a new one, restart with --admin-token TOKEN (or TMF_ADMIN_TOKEN=TOKEN)")
+				"to set a new one, restart with --admin-token-file FILE (at least 32 characters) or TMF_ADMIN_TOKEN")
 			return nil
 		}
 		if token, err = api.NewToken(); err != nil {
