@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/periodic"
 )
 
 // Worker runs payment recovery every interval.
@@ -52,18 +53,10 @@ func New(svc *order.Service, o Options) *Worker {
 
 // Run makes a pass every interval until ctx is done.
 func (w *Worker) Run(ctx context.Context) {
-	t := time.NewTicker(w.interval)
-	defer t.Stop()
-	for {
-		if _, err := w.Pass(ctx); err != nil && ctx.Err() == nil {
-			w.log.Error("payment recovery", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	periodic.Run(ctx, w.interval, w.log, "payment recovery", func(ctx context.Context) error {
+		_, err := w.Pass(ctx)
+		return err
+	})
 }
 
 // Pass settles what is due now, batch after batch while batches come back

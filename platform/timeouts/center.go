@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/periodic"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
@@ -63,18 +64,10 @@ func New(svc *order.Service, st *store.Store, o Options) *Center {
 
 // Run sweeps every interval until ctx is done.
 func (c *Center) Run(ctx context.Context) {
-	t := time.NewTicker(c.interval)
-	defer t.Stop()
-	for {
-		if _, err := c.Sweep(ctx); err != nil && ctx.Err() == nil {
-			c.log.Error("payment timeout sweep", "error", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	periodic.Run(ctx, c.interval, c.log, "payment timeout sweep", func(ctx context.Context) error {
+		_, err := c.Sweep(ctx)
+		return err
+	})
 }
 
 // Sweep cancels the orders whose payment deadline has passed and returns
