@@ -45,8 +45,10 @@ func TestBenchAgainstARealServer(t *testing.T) {
 	defer srv.Close()
 
 	var out bytes.Buffer
-	err = run(t.Context(), []string{"--url", srv.URL, "--admin-token", "adm", "--buyers", "4", "--duration", "1500ms",
-		"--skus", "3", "--hot", "0.5", "--hot-stock", "5", "--sql", dsn}, &out)
+	// Every order is for the hot SKU, so that it sells out (5 units) within
+	// the run even on a starved machine placing a few orders a second.
+	err = run(t.Context(), []string{"--url", srv.URL, "--admin-token", "adm", "--buyers", "4", "--duration", "3s",
+		"--skus", "3", "--hot", "1", "--hot-stock", "5", "--sql", dsn}, &out)
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
