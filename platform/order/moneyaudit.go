@@ -65,13 +65,9 @@ const auditPage = 500
 // capture is kept per order; no payment attempt is left pending with
 // nobody working on it; no refund failed for good without a retry. It
 // reads the ledger in pages and changes nothing.
-func (s *Service) AuditMoney(ctx context.Context) (MoneyAudit, error) {
-	return AuditMoney(ctx, s.store.DB(ctx), s.now())
-}
-
-// AuditMoney is Service.AuditMoney over db (a read-only snapshot
-// transaction, for a consistent view); attempts whose lease runs out
-// before now count as unresolved.
+//
+// db is best a read-only snapshot transaction, for a consistent view;
+// attempts whose lease runs out before at count as unresolved.
 func AuditMoney(ctx context.Context, db *gorm.DB, at time.Time) (MoneyAudit, error) {
 	return auditMoney(ctx, db, at, nil)
 }

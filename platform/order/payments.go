@@ -212,7 +212,7 @@ func (s *Service) refundCapture(ctx context.Context, c payment.Captured) error {
 		if err := payment.ReleaseCharge(ctx, tx, o.ID, c.Payment.ID); err != nil {
 			return err
 		}
-		return s.store.EnqueueStep(o.ID, event(TopicRefundDue, o.ID, refund, now))(ctx, tx)
+		return s.store.EnqueueIn(tx, o.ID, event(TopicRefundDue, o.ID, refund, now))
 	})
 }
 
@@ -270,7 +270,7 @@ func (s *Service) paymentSettled(ctx context.Context, tx *gorm.DB, pay payment.P
 	case pay.State == payment.StateFailed:
 		topic = TopicRefundFailed
 	}
-	return s.store.EnqueueStep(pay.OrderID, event(topic, pay.OrderID, pay, s.now().UTC()))(ctx, tx)
+	return s.store.EnqueueIn(tx, pay.OrderID, event(topic, pay.OrderID, pay, s.now().UTC()))
 }
 
 // RecoveryActor is the actor recorded when payment recovery completes a

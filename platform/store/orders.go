@@ -455,18 +455,15 @@ func (s *Store) Enqueue(ctx context.Context, aggregateID string, events ...Outbo
 	return nil
 }
 
-// EnqueueStep is a Step that writes outbox events in the transaction it
-// runs in, for a consequence decided in a transaction of the domains'
-// own (a charge refunded because its order could no longer take it).
-// Empty IDs and CreatedAt are filled in.
-func (s *Store) EnqueueStep(aggregateID string, events ...OutboxEvent) Step {
-	return func(_ context.Context, tx *gorm.DB) error {
-		evs, err := prepareEvents(aggregateID, events, s.now())
-		if err != nil {
-			return fmt.Errorf("store: enqueue: %w", err)
-		}
-		return insertTracesEvents(tx, nil, evs)
+// EnqueueIn writes outbox events in tx, for a consequence decided in a
+// transaction of the domains' own (a charge refunded because its order
+// could no longer take it). Empty IDs and CreatedAt are filled in.
+func (s *Store) EnqueueIn(tx *gorm.DB, aggregateID string, events ...OutboxEvent) error {
+	evs, err := prepareEvents(aggregateID, events, s.now())
+	if err != nil {
+		return fmt.Errorf("store: enqueue: %w", err)
 	}
+	return insertTracesEvents(tx, nil, evs)
 }
 
 // Unpaid is what one buyer holds in orders not paid yet.
