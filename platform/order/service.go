@@ -287,7 +287,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		n := store.NewOrder{Order: o, Steps: steps,
 			History: store.OrderHistory{OrderID: o.ID, Version: 1, Event: t.Event, FromState: t.From, ToState: t.To, Actor: buyer.ID, CreatedAt: now},
 			Traces:  traces(o.ID, op.Trace()),
-			Events:  []store.OutboxEvent{event(TopicPlaced, o.ID, view, now)}}
+			Events:  []store.OutboxEvent{ofOrder(event(TopicPlaced, o.ID, view, now), o.BizCode, 1)}}
 		if idem != nil {
 			n.Idempotency = &store.IdempotencyResult{Principal: idem.Principal, Key: idem.Key, StatusCode: 201, Body: view.JSON()}
 		}
@@ -599,8 +599,8 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 			next.PaymentDeadline = nil
 		}
 		view := viewOf(next, plan.Lifecycle())
-		tr.Events = []store.OutboxEvent{event(TopicTransition, o.ID, map[string]any{"event": t.Event, "from": t.From, "to": t.To,
-			"actor": ev.Actor, "order": view}, now)}
+		tr.Events = []store.OutboxEvent{ofOrder(event(TopicTransition, o.ID, map[string]any{"event": t.Event, "from": t.From, "to": t.To,
+			"actor": ev.Actor, "order": view}, now), o.BizCode, next.Version)}
 		if refund, ok := refundOnTransition(o, t.From, t.To); ok {
 			steps, events := s.refundSteps(o, refund, now)
 			tr.Steps, tr.Events = append(tr.Steps, steps...), append(tr.Events, events...)
@@ -674,6 +674,13 @@ func traces(orderID string, records []kernel.Record) []store.OrderTrace {
 		}
 	}
 	return out
+}
+
+// ofOrder stamps an event with its order's identity and the order's version
+// after the change (0 when the change leaves the version alone).
+func ofOrder(e store.OutboxEvent, bizCode string, version int64) store.OutboxEvent {
+	e.BizCode, e.Version = bizCode, version
+	return e
 }
 
 func event(topic, orderID string, payload any, now time.Time) store.OutboxEvent {

@@ -22,8 +22,12 @@ type Event struct {
 	ID          string
 	Topic       string
 	AggregateID string
-	Payload     json.RawMessage
-	CreatedAt   time.Time
+	// BizCode is the aggregate's business identity, "" when it has none.
+	BizCode string
+	// Version is the aggregate's version after the change, 0 when it has none.
+	Version   int64
+	Payload   json.RawMessage
+	CreatedAt time.Time
 	// Attempt counts deliveries of this event before this one.
 	Attempt int
 }
@@ -115,7 +119,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	r.mu.RUnlock()
 	var delivered []string
 	for _, pe := range pending {
-		e := Event{ID: pe.ID, Topic: pe.Topic, AggregateID: pe.AggregateID, Payload: json.RawMessage(pe.Payload),
+		e := Event{ID: pe.ID, Topic: pe.Topic, AggregateID: pe.AggregateID, BizCode: pe.BizCode, Version: pe.Version, Payload: json.RawMessage(pe.Payload),
 			CreatedAt: pe.CreatedAt, Attempt: pe.Attempts}
 		if err := r.deliver(ctx, subs, e); err != nil {
 			r.log.Warn("outbox delivery failed; will retry", "event", e.ID, "topic", e.Topic, "attempt", e.Attempt+1, "error", err)

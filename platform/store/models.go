@@ -207,6 +207,13 @@ type OutboxEvent struct {
 	ID          string `gorm:"primaryKey;size:32" json:"id"`
 	Topic       string `gorm:"size:128;not null" json:"topic"`
 	AggregateID string `gorm:"size:64;not null;index:idx_tmf_outbox_aggregate" json:"aggregateId"`
+	// BizCode is the business identity of the aggregate, "" when it has none
+	// (a configuration revision, a bizpack).
+	BizCode string `gorm:"size:128;not null;default:''" json:"bizCode,omitempty"`
+	// Version is the aggregate's version after the change (an order's
+	// version), 0 when it has none; consumers drop a version older than the
+	// one they hold.
+	Version int64 `gorm:"not null;default:0" json:"version,omitempty"`
 	// Payload is JSON text.
 	Payload     string     `gorm:"size:16777215;not null" json:"payload"`
 	CreatedAt   time.Time  `gorm:"not null;index:idx_tmf_outbox_pending,priority:2" json:"createdAt"`
