@@ -57,11 +57,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return serve(ctx, opts, stdout, stderr)
+	case "cdc":
+		return cdcCommand(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
 
 const usage = `usage: tmfd serve [flags]
+       tmfd cdc [setup|drop] [flags]   change data capture of the orders (tmfd cdc --help)
 
 Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --listen ADDR         address to listen on (default 127.0.0.1:8080)

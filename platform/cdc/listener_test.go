@@ -1,0 +1,202 @@
+package cdc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gorm.io/gorm"
+
+	"github.com/tmf-platform/tmf/platform/cdc"
+	"github.com/tmf-platform/tmf/platform/cdc/cdctest"
+	"github.com/tmf-platform/tmf/platform/store"
+)
+
+// openStore opens and migrates a store on dsn.
+func openStore(t *testing.T, dsn string) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newOrder(id string) store.NewOrder {
+	return store.NewOrder{Order: store.Order{ID: id, BizCode: "retail", BuyerID: "alice", Status: "created", Currency: "CNY",
+		Subtotal: 1999, Total: 1999, Shipping: `{"city":"Hangzhou"}`,
+		Lines: []store.OrderLine{{SKU: "sku-1", Quantity: 1, ListPrice: 1999, UnitPrice: 1999}}}}
+}
+
+// confirmedLSN is the slot's confirmed_flush_lsn.
+func confirmedLSN(t *testing.T, conn *pgx.Conn, slot string) pglogrepl.LSN {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(context.Background(), "SELECT COALESCE(confirmed_flush_lsn, '0/0')::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+func currentLSN(t *testing.T, conn *pgx.Conn) pglogrepl.LSN {
+	t.Helper()
+	var s string
+	if err := conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := pglogrepl.ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// A listener whose publishes JetStream refuses (no stream takes its
+// subjects) confirms nothing past them and keeps retrying; once a stream
+// takes them, every committed version of the order arrives, nothing of a
+// rolled-back transaction does, and the slot's position moves past the
+// commits.
+func TestListenerConfirmsOnlyWhatJetStreamAcknowledged(t *testing.T) {
+	url := cdctest.NATSURL(t)
+	dsn := cdctest.Database(t)
+	st := openStore(t, dsn)
+	conn := cdctest.Connect(t, dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	slot, pub := cdctest.Names(t, dsn)
+	if err := cdc.Setup(ctx, conn, slot, pub); err != nil {
+		t.Fatal(err)
+	}
+	if err := cdc.Setup(ctx, conn, slot, pub); err != nil {
+		t.Fatalf("setup again: %v", err)
+	}
+	existing := cdctest.NewStream(t, url, true)
+	target := cdctest.NewStream(t, url, false) // its stream is made later
+
+	if err := st.CreateOrder(ctx, newOrder("o-1")); err != nil {
+		t.Fatal(err)
+	}
+	for v := int64(1); v < 3; v++ {
+		if _, err := st.TransitionOrder(ctx, store.Transition{OrderID: "o-1", ExpectVersion: v, To: fmt.Sprintf("state-%d", v+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := newOrder("o-rolled-back")
+	refused.Steps = []store.Step{func(context.Context, *gorm.DB) error { return errors.New("out of stock") }}
+	if err := st.CreateOrder(ctx, refused); err == nil {
+		t.Fatal("the refused order was written")
+	}
+	if err := st.CreateOrder(ctx, newOrder("o-2")); err != nil {
+		t.Fatal(err)
+	}
+	committed := currentLSN(t, conn)
+
+	m := cdc.NewMetrics(nil)
+	l, err := cdc.New(cdc.Config{DSN: dsn, Slot: slot, Publication: pub, NATSURL: url, Stream: existing.Name,
+		SubjectPrefix: target.SubjectPrefix, StatusInterval: 100 * time.Millisecond, Retry: 100 * time.Millisecond,
+		LockPoll: 100 * time.Millisecond, Metrics: m, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	// Three sessions started: the first two failed on a refused publish.
+	deadline := time.Now().Add(60 * time.Second)
+	for testutil.ToFloat64(m.Sessions) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v sessions after a minute", testutil.ToFloat64(m.Sessions))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := confirmedLSN(t, conn, slot); got >= committed {
+		t.Fatalf("the slot confirmed %s past the refused changes (committed up to %s)", got, committed)
+	}
+	if testutil.ToFloat64(m.Active) != 1 {
+		t.Error("the only listener is not active")
+	}
+
+	stray := cdctest.Collect(t, existing)
+	if _, err := target.JS.CreateStream(ctx, jetstream.StreamConfig{Name: target.Name, Subjects: []string{target.SubjectPrefix + ".>"}}); err != nil {
+		t.Fatal(err)
+	}
+	c := cdctest.Collect(t, target)
+	got := c.WaitFor(t, 60*time.Second, "four changes", func(r []cdctest.Received) bool { return len(r) >= 4 })
+	want := []struct {
+		order   string
+		version int64
+	}{{"o-1", 1}, {"o-1", 2}, {"o-1", 3}, {"o-2", 1}}
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d: %+v", len(got), len(want), got)
+	}
+	for i, w := range want {
+		r := got[i]
+		if r.Event.Subject != w.order || r.Event.Version != w.version || r.Event.Type != cdc.EventType ||
+			r.MsgID != r.Event.ID || r.Subject != target.SubjectPrefix+".order.changed.retail" || r.Event.BizCode != "retail" {
+			t.Errorf("message %d: %+v, want order %s version %d", i, r, w.order, w.version)
+		}
+		if err := r.Event.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for confirmedLSN(t, conn, slot) < committed {
+		if time.Now().After(deadline) {
+			t.Fatalf("the slot's position stays at %s, before %s", confirmedLSN(t, conn, slot), committed)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if r, bad := stray.Received(); len(r) > 0 || len(bad) > 0 {
+		t.Errorf("the stream that does not take the feed's subjects holds %d messages (%v)", len(r), bad)
+	}
+	if lag, ok, err := cdc.SlotLag(ctx, conn, slot); err != nil || !ok || lag < 0 {
+		t.Errorf("slot lag %d %v %v", lag, ok, err)
+	}
+}
+
+func TestConfigIsChecked(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  cdc.Config
+	}{
+		{"mysql", cdc.Config{DSN: "mysql://root@tcp(127.0.0.1:3306)/test", NATSURL: "nats://x"}},
+		{"sqlite", cdc.Config{DSN: "sqlite:data/tmf.db", NATSURL: "nats://x"}},
+		{"no nats", cdc.Config{DSN: "postgres://h/db"}},
+		{"bad slot", cdc.Config{DSN: "postgres://h/db", NATSURL: "nats://x", Slot: "Robert'); DROP"}},
+		{"negative window", cdc.Config{DSN: "postgres://h/db", NATSURL: "nats://x", MaxInFlight: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := cdc.New(tc.cfg); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if _, err := cdc.New(cdc.Config{DSN: "postgres://h/db", NATSURL: "nats://x"}); err != nil {
+		t.Fatal(err)
+	}
+}
