@@ -256,8 +256,11 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 			}
 			if p.ack != nil {
 				select {
-				case <-p.ack.Ok():
+				case a := <-p.ack.Ok():
 					l.m.Published.Inc()
+					if a != nil && a.Duplicate {
+						l.m.Duplicates.Inc()
+					}
 				case err := <-p.ack.Err():
 					ackErr <- fmt.Errorf("cdc: publish %s: %w", p.ack.Msg().Header.Get(jetstream.MsgIDHeader), err)
 					return

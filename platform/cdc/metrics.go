@@ -15,6 +15,10 @@ type Metrics struct {
 	LagSeconds prometheus.Gauge
 	// Published counts changes JetStream acknowledged (duplicates included).
 	Published prometheus.Counter
+	// Duplicates counts acknowledged changes JetStream already held (same
+	// Nats-Msg-Id within its duplicate window): changes published again
+	// after a restart or a switch-over.
+	Duplicates prometheus.Counter
 	// Sessions counts replication sessions started (a restart or a
 	// switch-over starts one).
 	Sessions prometheus.Counter
@@ -32,11 +36,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Seconds from the last confirmed transaction's commit to JetStream's acknowledgement."}),
 		Published: prometheus.NewCounter(prometheus.CounterOpts{Name: "tmf_cdc_published_total",
 			Help: "Order changes JetStream acknowledged."}),
+		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "tmf_cdc_duplicates_total",
+			Help: "Order changes published again that JetStream already held (dropped by id)."}),
 		Sessions: prometheus.NewCounter(prometheus.CounterOpts{Name: "tmf_cdc_sessions_total",
 			Help: "Replication sessions started."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Active, m.SlotLagBytes, m.LagSeconds, m.Published, m.Sessions)
+		reg.MustRegister(m.Active, m.SlotLagBytes, m.LagSeconds, m.Published, m.Duplicates, m.Sessions)
 	}
 	return m
 }
