@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,7 +353,20 @@ func TestCDCStandbyTakesOverWithoutGaps(t *testing.T) {
 		"%v after the load ended; %d duplicates across the switch-over; commit-to-consumer latency before the kill: p50 %v, p99 %v (%d events)",
 		len(want), changes, float64(changes-backlog)/loadEnd.Sub(loadStart).Seconds(), len(refused), loadEnd.Sub(loadStart).Round(time.Millisecond),
 		caughtUp.Sub(loadEnd).Round(time.Millisecond), dups, pct(0.50), pct(0.99), len(latencies))
-	for _, line := range strings.Split(scrape(t, metricsB), "\n") {
+	metricsOfB := scrape(t, metricsB)
+	// A stop (SIGTERM) ends the listener cleanly, its position confirmed.
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.done:
+		if code := b.cmd.ProcessState.ExitCode(); code != 0 {
+			t.Errorf("tmfd cdc b exited with %d after SIGTERM", code)
+		}
+	case <-time.After(60 * time.Second):
+		t.Error("tmfd cdc b still runs a minute after SIGTERM")
+	}
+	for _, line := range strings.Split(metricsOfB, "\n") {
 		if strings.HasPrefix(line, "tmf_cdc_duplicates_total ") || strings.HasPrefix(line, "tmf_cdc_published_total ") {
 			t.Logf("listener b: %s", line) // changes b published again after the switch-over, dropped by JetStream
 		}

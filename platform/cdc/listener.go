@@ -243,14 +243,18 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 	window := make(chan pending, l.cfg.MaxInFlight)
 	ackErr := make(chan error, 1)
 	var confirmed atomic.Uint64
+	var enqueued, processed atomic.Int64
+	// The acker outlives ctx by the drain at a stop: it has a context of
+	// its own.
+	ackCtx, ackCancel := context.WithCancel(context.Background())
 	ackerDone := make(chan struct{})
-	defer func() { cancel(); <-ackerDone }()
+	defer func() { ackCancel(); <-ackerDone }()
 	go func() {
 		defer close(ackerDone)
 		for {
 			var p pending
 			select {
-			case <-ctx.Done():
+			case <-ackCtx.Done():
 				return
 			case p = <-window:
 			}
@@ -264,7 +268,7 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 				case err := <-p.ack.Err():
 					ackErr <- fmt.Errorf("cdc: publish %s: %w", p.ack.Msg().Header.Get(jetstream.MsgIDHeader), err)
 					return
-				case <-ctx.Done():
+				case <-ackCtx.Done():
 					return
 				}
 			}
@@ -274,11 +278,13 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 					l.m.LagSeconds.Set(time.Since(p.commit).Seconds())
 				}
 			}
+			processed.Add(1)
 		}
 	}()
 	enqueue := func(p pending) error {
 		select {
 		case window <- p:
+			enqueued.Add(1)
 			return nil
 		case err := <-ackErr:
 			return err
@@ -291,6 +297,18 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 	var nextStatus time.Time
 	var queuedEnd pglogrepl.LSN
 	for {
+		if ctx.Err() != nil {
+			// A stop: wait a little for the acknowledgements in flight and
+			// confirm them, so that the next listener publishes less again.
+			deadline := time.Now().Add(5 * time.Second)
+			for processed.Load() < enqueued.Load() && len(ackErr) == 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			c := pglogrepl.LSN(confirmed.Load())
+			_ = pglogrepl.SendStandbyStatusUpdate(context.Background(), repl, pglogrepl.StandbyStatusUpdate{
+				WALWritePosition: c, WALFlushPosition: c, WALApplyPosition: c})
+			return ctx.Err()
+		}
 		if !time.Now().Before(nextStatus) {
 			c := pglogrepl.LSN(confirmed.Load())
 			if err := pglogrepl.SendStandbyStatusUpdate(ctx, repl, pglogrepl.StandbyStatusUpdate{
@@ -308,11 +326,13 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 			return err
 		default:
 		}
-		rctx, rcancel := context.WithDeadline(ctx, nextStatus)
+		// Not ctx: a stop must not break the connection before the last
+		// confirmation; it is noticed within StatusInterval.
+		rctx, rcancel := context.WithDeadline(context.Background(), nextStatus)
 		raw, err := repl.ReceiveMessage(rctx)
 		rcancel()
 		if err != nil {
-			if pgconn.Timeout(err) && ctx.Err() == nil {
+			if pgconn.Timeout(err) {
 				continue
 			}
 			return fmt.Errorf("cdc: receive: %w", err)
