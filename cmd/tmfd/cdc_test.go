@@ -366,6 +366,14 @@ func TestCDCStandbyTakesOverWithoutGaps(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Error("tmfd cdc b still runs a minute after SIGTERM")
 	}
+	if out, err := exec.Command(bin, "cdc", "drop", "--db", dsn, "--slot", slot, "--publication", pub).CombinedOutput(); err != nil {
+		t.Errorf("tmfd cdc drop: %v\n%s", err, out)
+	}
+	var left int
+	if err := st.DB(ctx).Raw("SELECT (SELECT count(*) FROM pg_replication_slots WHERE slot_name = ?) + (SELECT count(*) FROM pg_publication WHERE pubname = ?)",
+		slot, pub).Scan(&left).Error; err != nil || left != 0 {
+		t.Errorf("after tmfd cdc drop: %d of the slot and publication left (%v)", left, err)
+	}
 	for _, line := range strings.Split(metricsOfB, "\n") {
 		if strings.HasPrefix(line, "tmf_cdc_duplicates_total ") || strings.HasPrefix(line, "tmf_cdc_published_total ") {
 			t.Logf("listener b: %s", line) // changes b published again after the switch-over, dropped by JetStream
