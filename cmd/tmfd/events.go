@@ -164,6 +164,14 @@ func wireEvents(st *store.Store, o eventsOptions, reg prometheus.Registerer, log
 			return w, err
 		}
 		ro.Publisher, ro.Batch, w.close = pub, 500, pub.Close
+		// Make the stream now so that consumers can attach before the first
+		// event; if NATS is down, the first publish that reaches it will.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err = pub.EnsureStream(ctx)
+		cancel()
+		if err != nil {
+			log.Warn("events: the stream could not be made yet; events wait in the outbox until NATS answers", "error", err)
+		}
 		log.Info("events: publishing to NATS JetStream", "url", o.URL, "stream", o.Stream.Name, "subjectPrefix", o.Stream.SubjectPrefix)
 	}
 	w.relay = outbox.New(st, ro)
