@@ -123,7 +123,11 @@ func Connect(o Options) (*Publisher, error) {
 	log := o.Logger
 	nc, err := nats.Connect(o.URL, nats.Name("tmfd outbox relay"), nats.RetryOnFailedConnect(true), nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("events: NATS disconnected", "error", err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("events: NATS disconnected; events wait in the outbox", "error", err)
+			}
+		}),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("events: NATS reconnected", "server", c.ConnectedUrlRedacted()) }))
 	if err != nil {
 		return nil, fmt.Errorf("events: connect to %s: %w", o.URL, err)
