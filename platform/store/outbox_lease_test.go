@@ -12,49 +12,47 @@ import (
 func TestOutboxLease(t *testing.T) {
 	t.Parallel()
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
-		{
-			var mu sync.Mutex
-			now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-			clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-			advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-			s := storetest.Open(t, dialect, store.WithClock(clock))
-			ctx := t.Context()
-			steps := []struct {
-				name    string
-				advance time.Duration
-				owner   string
-				want    bool
-			}{
-				{"first claim wins", 0, "a", true},
-				{"another owner waits", time.Second, "b", false},
-				{"the holder renews", time.Second, "a", true},
-				{"renewed in the same instant", 0, "a", true},
-				{"still held after the renewal", 9 * time.Second, "b", false},
-				{"taken over once expired", 2 * time.Second, "b", true},
-				{"the old holder lost it", 0, "a", false},
+		var mu sync.Mutex
+		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+		clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+		advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+		s := storetest.Open(t, dialect, store.WithClock(clock))
+		ctx := t.Context()
+		steps := []struct {
+			name    string
+			advance time.Duration
+			owner   string
+			want    bool
+		}{
+			{"first claim wins", 0, "a", true},
+			{"another owner waits", time.Second, "b", false},
+			{"the holder renews", time.Second, "a", true},
+			{"renewed in the same instant", 0, "a", true},
+			{"still held after the renewal", 9 * time.Second, "b", false},
+			{"taken over once expired", 2 * time.Second, "b", true},
+			{"the old holder lost it", 0, "a", false},
+		}
+		for _, st := range steps {
+			advance(st.advance)
+			got, err := s.ClaimOutboxLease(ctx, "outbox", st.owner, 10*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", st.name, err)
 			}
-			for _, st := range steps {
-				advance(st.advance)
-				got, err := s.ClaimOutboxLease(ctx, "outbox", st.owner, 10*time.Second)
-				if err != nil {
-					t.Fatalf("%s: %v", st.name, err)
-				}
-				if got != st.want {
-					t.Fatalf("%s: claim by %s = %v, want %v", st.name, st.owner, got, st.want)
-				}
+			if got != st.want {
+				t.Fatalf("%s: claim by %s = %v, want %v", st.name, st.owner, got, st.want)
 			}
-			if err := s.ReleaseOutboxLease(ctx, "outbox", "a"); err != nil { // not the holder: no effect
-				t.Fatal(err)
-			}
-			if ok, _ := s.ClaimOutboxLease(ctx, "outbox", "a", 10*time.Second); ok {
-				t.Fatal("a released lease it did not hold took effect")
-			}
-			if err := s.ReleaseOutboxLease(ctx, "outbox", "b"); err != nil {
-				t.Fatal(err)
-			}
-			if ok, err := s.ClaimOutboxLease(ctx, "outbox", "a", 10*time.Second); !ok || err != nil {
-				t.Fatalf("claim after the holder released: %v, %v", ok, err)
-			}
+		}
+		if err := s.ReleaseOutboxLease(ctx, "outbox", "a"); err != nil { // not the holder: no effect
+			t.Fatal(err)
+		}
+		if ok, _ := s.ClaimOutboxLease(ctx, "outbox", "a", 10*time.Second); ok {
+			t.Fatal("a released lease it did not hold took effect")
+		}
+		if err := s.ReleaseOutboxLease(ctx, "outbox", "b"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.ClaimOutboxLease(ctx, "outbox", "a", 10*time.Second); !ok || err != nil {
+			t.Fatalf("claim after the holder released: %v, %v", ok, err)
 		}
 	})
 }
