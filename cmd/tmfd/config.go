@@ -25,6 +25,8 @@ type fileConfig struct {
 	// Bizpacks the identities may bind; relative paths are relative to the
 	// file's directory.
 	Bizpacks []bizpackhost.Spec `json:"bizpacks,omitempty"`
+	// Events: the outbox relay and NATS JetStream (flags win; events.go).
+	Events *eventsFile `json:"events,omitempty"`
 }
 
 // loadConfig reads a kernel configuration from a YAML or JSON file, or the

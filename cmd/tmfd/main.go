@@ -97,7 +97,14 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --max-unpaid-quantity N        quantity of one SKU one buyer's unpaid orders may hold (default 1000)
   --payment-call-timeout DUR     deadline of one card-processor call (default 10s). A payment attempt's lease,
                                  and how long an attempt left pending waits for its caller's retry before
-                                 payment recovery settles it, are three times this`
+                                 payment recovery settles it, are three times this
+  --events URL                   publish every committed event to NATS JetStream (nats://127.0.0.1:4222), as
+                                 CloudEvents on <prefix>.<type>.<bizCode>; see docs/events.md. Stream settings:
+                                 --events-stream (TMF_EVENTS), --events-subject-prefix (tmf.events),
+                                 --events-max-age (168h), --events-replicas (1), --events-duplicates (2m)
+  --events-max-backlog-age DUR   /readyz fails while the oldest unrelayed event is older (default 0: never)
+  --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
+                                 after it died (default 10s)`
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
@@ -131,6 +138,8 @@ type serveOptions struct {
 	// command line (readable by every local user in /proc/<pid>/cmdline),
 	// comma-separated; serve warns about each.
 	CommandLineSecrets string
+	// Events: --events and the outbox relay's settings (events.go).
+	Events eventsOptions
 }
 
 // MinAdminToken is the shortest --admin-token accepted: a bearer token
@@ -249,7 +258,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return o, fmt.Errorf("TMF_DEMO=%q: use true or false", demo)
 	}
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
+	checkEvents := eventFlags(fs, getenv, &o.Events)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := checkEvents(); err != nil {
 		return o, err
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {

@@ -119,7 +119,12 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 
 	pays := payments(st.DB(ctx), o.PaymentCallTimeout, reg, log)
 	svc := order.NewService(k, st, order.WithPromotions(book), order.WithPayments(pays))
-	relay := outbox.New(st, outbox.Options{Logger: log})
+	ev, err := wireEvents(st, o.Events.merge(file.Events), reg, log)
+	if err != nil {
+		return err
+	}
+	defer ev.close()
+	relay := ev.relay
 	relay.Subscribe("log", "", func(_ context.Context, e outbox.Event) error {
 		log.Debug("event", "id", e.ID, "topic", e.Topic, "order", e.AggregateID)
 		return nil
@@ -132,7 +137,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
-		Node: api.DefaultNode() + "/" + o.Listen})
+		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()
@@ -149,7 +154,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { relay.Run(loops) })
+	ev.run(loops, wg.Go)
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })

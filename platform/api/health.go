@@ -20,13 +20,15 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, statusBody{"ok"})
 }
 
-// readyz answers 200 when Config.Ready does, 503 not_ready otherwise (the
-// cause is logged, not shown).
+// readyz answers 200 when Config.Ready and every Config.ReadyChecks do,
+// 503 not_ready otherwise (the cause is logged, not shown).
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
-	if err := s.ready(ctx); err != nil {
-		return &Problem{Code: CodeNotReady, Detail: "the server is not ready to take requests", Err: err}
+	for _, check := range append([]func(context.Context) error{s.ready}, s.readyChecks...) {
+		if err := check(ctx); err != nil {
+			return &Problem{Code: CodeNotReady, Detail: "the server is not ready to take requests", Err: err}
+		}
 	}
 	return c.JSON(http.StatusOK, statusBody{"ready"})
 }

@@ -143,6 +143,9 @@ type Config struct {
 	// configuration and that the store takes a write (Store.ProbeWrite of
 	// Node's row).
 	Ready func(ctx context.Context) error
+	// ReadyChecks run after Ready; any error makes /readyz answer 503
+	// (e.g. an outbox backlog older than its limit).
+	ReadyChecks []func(ctx context.Context) error
 	// Node names this server in the readiness probe's row: one per server
 	// on a shared database. Default: the host name.
 	Node string
@@ -171,6 +174,7 @@ type Server struct {
 	log            *slog.Logger
 	metricsHandler http.Handler
 	ready          func(ctx context.Context) error
+	readyChecks    []func(ctx context.Context) error
 	node           string
 	limits         Limits
 	lease          time.Duration
@@ -227,6 +231,7 @@ func New(cfg Config) *Server {
 	if s.ready == nil {
 		s.ready = s.defaultReady
 	}
+	s.readyChecks = cfg.ReadyChecks
 	if s.node == "" {
 		s.node = DefaultNode()
 	}

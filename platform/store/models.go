@@ -362,7 +362,7 @@ func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
 // and its stock, coupons and credit commit together.
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
-		&OrderHistory{}, &OrderReturn{}, &OrderReturnRequest{}, &OrderReturnStep{}, &OrderTrace{}, &OutboxEvent{}, &IdempotencyRecord{}, &Principal{},
+		&OrderHistory{}, &OrderReturn{}, &OrderReturnRequest{}, &OrderReturnStep{}, &OrderTrace{}, &OutboxEvent{}, &OutboxLease{}, &IdempotencyRecord{}, &Principal{},
 		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}, &readyProbe{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
