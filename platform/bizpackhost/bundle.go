@@ -121,23 +121,11 @@ func (o Options) prepare(spec Spec, reuse bool) (launch, error) {
 			return launch{}, err
 		}
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	bm, err := readBundleManifest(dir, spec.Path)
 	if err != nil {
-		return launch{}, fmt.Errorf("%w: %s has no %s at its root", ErrBundle, spec.Path, BundleFile)
+		return launch{}, err
 	}
-	var bm BundleManifest
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&bm); err != nil {
-		return launch{}, fmt.Errorf("%w: %s: %s: %v", ErrBundle, spec.Path, BundleFile, err)
-	}
-	entry := path.Clean(bm.Entry)
-	if bm.Entry == "" || path.IsAbs(entry) || entry == ".." || strings.HasPrefix(entry, "../") {
-		return launch{}, fmt.Errorf("%w: %s: entry %q must be a file of the bundle", ErrBundle, spec.Path, bm.Entry)
-	}
-	if st, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(entry))); err != nil || !st.Mode().IsRegular() {
-		return launch{}, fmt.Errorf("%w: %s: entry %q is not a regular file of the bundle", ErrBundle, spec.Path, bm.Entry)
-	}
+	entry := bm.Entry
 	interp, ok := o.Interpreters[bm.Interpreter]
 	if !ok || !filepath.IsAbs(interp) {
 		allowed := make([]string, 0, len(o.Interpreters))
@@ -330,4 +318,59 @@ func checksumRefusal(err error) bool {
 var interpreterDirs = map[string][]string{
 	"node":    {"/usr/share/nodejs", "/usr/local/lib/node_modules", "/etc/ssl"},
 	"python3": {"/usr/local/lib/python3", "/etc/ssl"},
+}
+
+// CheckBundle checks, without running anything, that the file at p is
+// either not an archive (a binary: nothing to check here) or a bundle this
+// host can run apart from its interpreter: an archive it reads, within the
+// limits, with a bundle.json whose entry is a file of the bundle. The
+// admin API calls it on an upload so that a broken bundle is refused then,
+// not at its reload.
+func CheckBundle(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	head := make([]byte, 4)
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	kind := archiveKind(head[:n])
+	if kind == "" {
+		return nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(p), ".check-*")
+	if err != nil {
+		return err
+	}
+	defer removeTree(tmp)
+	dir := filepath.Join(tmp, "b")
+	if err := unpack(p, kind, dir); err != nil {
+		return err
+	}
+	_, err = readBundleManifest(dir, p)
+	return err
+}
+
+// readBundleManifest reads and checks dir/bundle.json: its entry must be
+// a regular file of the bundle. name is for messages.
+func readBundleManifest(dir, name string) (BundleManifest, error) {
+	var bm BundleManifest
+	raw, err := os.ReadFile(filepath.Join(dir, BundleFile))
+	if err != nil {
+		return bm, fmt.Errorf("%w: %s has no %s at its root", ErrBundle, name, BundleFile)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&bm); err != nil {
+		return bm, fmt.Errorf("%w: %s: %s: %v", ErrBundle, name, BundleFile, err)
+	}
+	entry := path.Clean(bm.Entry)
+	if bm.Entry == "" || path.IsAbs(entry) || entry == ".." || strings.HasPrefix(entry, "../") {
+		return bm, fmt.Errorf("%w: %s: entry %q must be a file of the bundle", ErrBundle, name, bm.Entry)
+	}
+	if st, err := os.Lstat(filepath.Join(dir, filepath.FromSlash(entry))); err != nil || !st.Mode().IsRegular() {
+		return bm, fmt.Errorf("%w: %s: entry %q is not a regular file of the bundle", ErrBundle, name, bm.Entry)
+	}
+	bm.Entry = entry
+	return bm, nil
 }

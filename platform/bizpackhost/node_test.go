@@ -308,3 +308,17 @@ func TestBundleRefusalsNameTheirCause(t *testing.T) {
 		t.Fatalf("the crash is not in the host's log at ERROR:\n%s", logs.String())
 	}
 }
+
+// The example's protos are the published ones, unchanged.
+func TestNodeBizpackProtosArePublished(t *testing.T) {
+	for _, name := range []string{"bizpack.proto", "health.proto", "grpc_controller.proto"} {
+		want, err := os.ReadFile(filepath.Join("../../extensions/proto", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(filepath.Join(nodeDir, "proto", name))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s/proto/%s differs from extensions/proto/%s: copy it again", nodeDir, name, name)
+		}
+	}
+}
