@@ -57,24 +57,28 @@ function call(c, cancelled) {
     return Promise.resolve({ outcome: 'OUTCOME_UNKNOWN_POINT', error: `node-order-limit does not implement ${c.point}`, tookMicros: took() });
   }
   const timeoutMs = Math.max(1, Number(c.timeoutMicros || 1000000) / 1000);
+  if (DELAY_MS === 0) {
+    return Promise.resolve(answerNow(c, took));
+  }
   return new Promise((resolve) => {
-    const answer = () => {
-      try {
-        const verdict = validate(JSON.parse(c.request.toString('utf8')));
-        resolve({ outcome: 'OUTCOME_OK', response: Buffer.from(JSON.stringify(verdict)), tookMicros: took() });
-      } catch (err) {
-        resolve({ outcome: 'OUTCOME_ERROR', error: String(err && err.message || err), tookMicros: took() });
-      }
-    };
-    const work = setTimeout(answer, DELAY_MS);
+    const work = setTimeout(() => { clearTimeout(deadline); resolve(answerNow(c, took)); }, DELAY_MS);
     const deadline = setTimeout(() => {
       clearTimeout(work);
       resolve({ outcome: 'OUTCOME_TIMEOUT', error: `order.validate: no answer within ${timeoutMs}ms`, tookMicros: took() });
     }, timeoutMs);
     // The host gave up (its gRPC deadline passed, or its caller went away).
     cancelled.then(() => { clearTimeout(work); clearTimeout(deadline); });
-    if (DELAY_MS === 0) { clearTimeout(work); clearTimeout(deadline); answer(); }
   });
+}
+
+// answerNow runs the rule on a call's JSON request.
+function answerNow(c, took) {
+  try {
+    const verdict = validate(JSON.parse(c.request.toString('utf8')));
+    return { outcome: 'OUTCOME_OK', response: Buffer.from(JSON.stringify(verdict)), tookMicros: took() };
+  } catch (err) {
+    return { outcome: 'OUTCOME_ERROR', error: String((err && err.message) || err), tookMicros: took() };
+  }
 }
 
 const server = new grpc.Server();
