@@ -79,6 +79,10 @@ type Conn struct {
 	health healthpb.HealthClient
 }
 
+// ErrNoHealthService: the bizpack does not implement the standard gRPC
+// health service, which the protocol requires.
+var ErrNoHealthService = errors.New("bizpack does not serve grpc.health.v1.Health/Check (required: docs/bizpacks.md)")
+
 // HealthService is the service name the host asks grpc.health.v1.Health
 // about: go-plugin's, which its Go servers register as SERVING.
 const HealthService = "plugin"
@@ -106,7 +110,7 @@ func (c *Conn) Health(ctx context.Context) error {
 	hr, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: HealthService})
 	if err != nil {
 		if status.Code(err) == codes.Unimplemented {
-			return fmt.Errorf("bizpack does not serve grpc.health.v1.Health/Check (required: docs/bizpacks.md): %w", err)
+			return fmt.Errorf("%w: %w", ErrNoHealthService, err)
 		}
 		return fmt.Errorf("grpc.health.v1.Health/Check: %w", err)
 	}

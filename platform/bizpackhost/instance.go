@@ -230,6 +230,9 @@ func (in *instance) startOnce() error {
 	}
 	if err == nil {
 		err = p.Conn().Health(ctx)
+		if errors.Is(err, plugin.ErrNoHealthService) {
+			err = &refusedError{err} // the binary will not grow one
+		}
 	}
 	if err != nil {
 		p.Kill()

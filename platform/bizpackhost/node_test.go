@@ -238,6 +238,26 @@ func TestNodeBizpack(t *testing.T) {
 			t.Fatalf("state %+v after a missed deadline, want the same process", st)
 		}
 	})
+	t.Run("no health service", func(t *testing.T) {
+		src, err := os.ReadFile(filepath.Join(nodeDir, "main.js"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		const health = "server.addService(healthProto.Health.service"
+		if !strings.Contains(string(src), health) {
+			t.Fatal("main.js no longer registers the health service as this test expects")
+		}
+		p := filepath.Join(dir, "nohealth.tar.gz")
+		sum := writeBundle(t, nodeDir, p, map[string]string{"main.js": strings.Replace(string(src), health, "if (false) "+health, 1),
+			"bizpack.json": nodeManifest("3.0.0")})
+		_, err = e.h.Load(context.Background(), bizpackhost.Spec{Name: "node-order-limit", Path: p, SHA256: sum})
+		if err == nil || !strings.Contains(err.Error(), "grpc.health.v1.Health/Check (required") {
+			t.Fatalf("Load = %v, want a refusal naming the missing health service", err)
+		}
+		if st := state(); st.Version != "1.0.0" || st.Status != bizpackhost.StatusRunning {
+			t.Fatalf("state %+v: the version in force changed", st)
+		}
+	})
 	t.Run("stop by Shutdown", func(t *testing.T) {
 		pid := state().Pid
 		e.h.Close()
