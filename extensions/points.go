@@ -71,3 +71,11 @@ func TypesOf(point string) (PointTypes, bool) {
 	}
 	return PointTypes{Point: point, Request: t[0].Name(), Response: t[1].Name()}, true
 }
+
+// PointGoTypes returns the Go types of a point's request and response, for
+// tools that describe the contract (the JSON Schemas in extensions/schema
+// are generated from them).
+func PointGoTypes(point string) (request, response reflect.Type, ok bool) {
+	t, ok := pointTypes[point]
+	return t[0], t[1], ok
+}

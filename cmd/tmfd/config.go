@@ -27,6 +27,10 @@ type fileConfig struct {
 	Bizpacks []bizpackhost.Spec `json:"bizpacks,omitempty"`
 	// Events: the outbox relay and NATS JetStream (flags win; events.go).
 	Events *eventsFile `json:"events,omitempty"`
+
+	// BizpackInterpreters are the interpreters a bizpack bundle may name,
+	// each an absolute path ({"node": "/usr/bin/node"}); none by default.
+	BizpackInterpreters map[string]string `json:"bizpackInterpreters,omitempty"`
 }
 
 // loadConfig reads a kernel configuration from a YAML or JSON file, or the
@@ -57,13 +61,25 @@ func loadFile(path string) (fileConfig, error) {
 	if err := dec.Decode(&cfg); err != nil {
 		return fileConfig{}, fmt.Errorf("config %s: %w", describe(path), err)
 	}
+	// Relative to the file's directory, made absolute: with a relative
+	// --config, filepath.Join(".", "pack") would be "pack", which exec
+	// would look up in $PATH.
+	base := ""
+	if path != "" {
+		if abs, err := filepath.Abs(path); err == nil {
+			base = filepath.Dir(abs)
+		}
+	}
 	for i, b := range cfg.Bizpacks {
-		if b.Path != "" && !filepath.IsAbs(b.Path) && path != "" {
-			cfg.Bizpacks[i].Path = filepath.Join(filepath.Dir(path), b.Path)
+		if b.Path != "" && !filepath.IsAbs(b.Path) && base != "" {
+			cfg.Bizpacks[i].Path = filepath.Join(base, b.Path)
+		}
+		if b.Dir != "" && !filepath.IsAbs(b.Dir) && base != "" {
+			cfg.Bizpacks[i].Dir = filepath.Join(base, b.Dir)
 		}
 		for j, d := range b.ReadWrite {
-			if d != "" && !filepath.IsAbs(d) && path != "" {
-				cfg.Bizpacks[i].ReadWrite[j] = filepath.Join(filepath.Dir(path), d)
+			if d != "" && !filepath.IsAbs(d) && base != "" {
+				cfg.Bizpacks[i].ReadWrite[j] = filepath.Join(base, d)
 			}
 		}
 	}

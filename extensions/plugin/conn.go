@@ -10,6 +10,7 @@ import (
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/extensions/internal/wire"
 	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
 
@@ -73,7 +74,18 @@ type Result struct {
 }
 
 // Conn is the host's side of a connection to one running bizpack.
-type Conn struct{ c wire.BizpackClient }
+type Conn struct {
+	c      wire.BizpackClient
+	health healthpb.HealthClient
+}
+
+// ErrNoHealthService: the bizpack does not implement the standard gRPC
+// health service, which the protocol requires.
+var ErrNoHealthService = errors.New("bizpack does not serve grpc.health.v1.Health/Check (required: docs/bizpacks.md)")
+
+// HealthService is the service name the host asks grpc.health.v1.Health
+// about: go-plugin's, which its Go servers register as SERVING.
+const HealthService = "plugin"
 
 // Describe returns the bizpack's manifest and the protocol version it was
 // built against.
@@ -88,8 +100,23 @@ func (c *Conn) Describe(ctx context.Context) (m extensions.Manifest, major, mino
 	return m, r.Major, r.Minor, nil
 }
 
-// Health returns nil when the bizpack says it can take calls.
+// Health returns nil when the bizpack says it can take calls: both its
+// grpc.health.v1.Health/Check for service "plugin" answers SERVING (the
+// standard gRPC health check, which go-plugin's servers register and a
+// bizpack in another language must implement) and its Bizpack/Health
+// answers serving. Either failing, or not implemented, is an error naming
+// which.
 func (c *Conn) Health(ctx context.Context) error {
+	hr, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: HealthService})
+	if err != nil {
+		if status.Code(err) == codes.Unimplemented {
+			return fmt.Errorf("%w: %w", ErrNoHealthService, err)
+		}
+		return fmt.Errorf("grpc.health.v1.Health/Check: %w", err)
+	}
+	if hr.Status != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("grpc.health.v1.Health/Check for %q answers %s", HealthService, hr.Status)
+	}
 	r, err := c.c.Health(ctx, &wire.HealthRequest{})
 	if err != nil {
 		return err

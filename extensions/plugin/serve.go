@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/extensions/internal/wire"
@@ -88,7 +89,7 @@ func (p *grpcPlugin) GRPCServer(_ *goplugin.GRPCBroker, s *grpc.Server) error {
 }
 
 func (p *grpcPlugin) GRPCClient(_ context.Context, _ *goplugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &Conn{c: wire.NewBizpackClient(c)}, nil
+	return &Conn{c: wire.NewBizpackClient(c), health: healthpb.NewHealthClient(c)}, nil
 }
 
 // server answers the host's calls with the bizpack's implementations.

@@ -116,6 +116,10 @@ func Start(o Options) (*Process, error) {
 			return nil, fmt.Errorf("bizpack %s: %w", o.Path, err)
 		}
 	}
+	grace := o.KillGrace
+	if grace <= 0 {
+		grace = 2 * time.Second
+	}
 	client := goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         goplugin.PluginSet{Name: &grpcPlugin{}},
@@ -134,16 +138,20 @@ func Start(o Options) (*Process, error) {
 		// connection offers (each one a map entry and a goroutine for 5s).
 		GRPCDialOptions: []grpc.DialOption{grpc.WithChainStreamInterceptor(refuseBroker)},
 	})
-	grace := o.KillGrace
-	if grace <= 0 {
-		grace = 2 * time.Second
-	}
 	rpc, err := client.Client()
 	if err != nil {
 		if cmd.Process != nil {
 			killGroup(cmd.Process.Pid)
 		}
-		go client.Kill()
+		// Kill waits for the process's stderr to be read to its end, so
+		// that Logger and Stderr have seen its last words (a crash message)
+		// when Start returns; bounded, as a child may hold the pipe.
+		killed := make(chan struct{})
+		go func() { client.Kill(); close(killed) }()
+		select {
+		case <-killed:
+		case <-time.After(grace):
+		}
 		return nil, fmt.Errorf("starting bizpack %s: %w", o.Path, err)
 	}
 	p := &Process{client: client, cmd: cmd, pid: cmd.Process.Pid, grace: grace, exited: make(chan struct{})}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/kernel"
 )
 
@@ -230,9 +231,9 @@ func (s *Server) uploadBizpack(c echo.Context) error {
 		return problem(CodeBizpackUploadInvalid, nil, "this server keeps no uploaded binaries (start it with --bizpack-dir)")
 	}
 	r := c.Request()
-	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || mt != "application/octet-stream" {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType)); err != nil || !uploadMediaTypes[mt] {
 		return problem(CodeUnsupportedMediaType, map[string]any{"contentType": r.Header.Get(echo.HeaderContentType)},
-			"send the binary as application/octet-stream")
+			"send the binary as application/octet-stream, or a bundle as application/gzip or application/zip")
 	}
 	want := strings.ToLower(r.Header.Get("X-Content-SHA256"))
 	if want != "" && !sha256Pattern.MatchString(want) {
@@ -270,6 +271,9 @@ func (s *Server) uploadBizpack(c echo.Context) error {
 		return problem(CodeBizpackUploadInvalid, map[string]any{"sha256": sum},
 			"the binary's SHA-256 is %s, not the %s the request announced: it was damaged on the way", sum, want)
 	}
+	if err := bizpackhost.CheckBundle(tmp.Name()); err != nil {
+		return &Problem{Code: CodeBizpackUploadInvalid, Detail: err.Error(), Fields: map[string]any{"sha256": sum}, Err: err}
+	}
 	if err := os.Chmod(tmp.Name(), 0o750); err != nil {
 		return err
 	}
@@ -279,6 +283,12 @@ func (s *Server) uploadBizpack(c echo.Context) error {
 	s.audit(c, ActionBizpacksWrite, "upload", "bizpack", name, nil, BizpackUpload{Name: name, SHA256: sum, Size: n})
 	return c.JSON(http.StatusCreated, BizpackUpload{Name: name, SHA256: sum, Size: n})
 }
+
+// uploadMediaTypes are the content types of an upload: a binary, or a
+// bundle (an archive with bundle.json, its entry point and its files; see
+// bizpackhost.BundleManifest), told apart by content, not by the type.
+var uploadMediaTypes = map[string]bool{"application/octet-stream": true, "application/gzip": true,
+	"application/x-gzip": true, "application/zip": true}
 
 // uploadedBinary is the path of an uploaded binary of the bizpack.
 func (s *Server) uploadedBinary(name, sum string) (string, error) {

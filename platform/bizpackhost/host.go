@@ -148,6 +148,11 @@ type Options struct {
 	// NoLandlock runs bizpacks without Landlock: their filesystem and
 	// network are then not restricted (logged at start).
 	NoLandlock bool
+	// Interpreters are the interpreters a bundle may name (see
+	// BundleManifest), by name, each an absolute path: {"node":
+	// "/usr/bin/node"}. A bundle naming another is refused (ErrInterpreter);
+	// none are allowed by default.
+	Interpreters map[string]string
 	// MaxInFlight caps the round trips in flight to one bizpack process
 	// (64): a call beyond it fails at once with ErrBusy, the point's
 	// failure policy applying, instead of opening another stream.
@@ -249,6 +254,12 @@ func newLogWriter(log *slog.Logger, name string, rate int) *logWriter {
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
+	w.emit(slog.LevelWarn, string(p))
+	return len(p), nil
+}
+
+// emit logs one line at level, within the rate limit.
+func (w *logWriter) emit(level slog.Level, text string) {
 	w.mu.Lock()
 	now := time.Now()
 	w.tokens = min(w.tokens+now.Sub(w.last).Seconds()*w.rate, 2*w.rate)
@@ -257,19 +268,18 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.pending++
 		w.mu.Unlock()
 		w.dropped.Add(1)
-		return len(p), nil
+		return
 	}
 	w.tokens--
 	dropped := w.pending
 	w.pending = 0
 	w.mu.Unlock()
-	line := kernel.ClipText(strings.TrimRight(string(p), "\n"))
+	line := kernel.ClipText(strings.TrimRight(text, "\n"))
 	if dropped > 0 {
-		w.log.Warn("bizpack log", "bizpack", w.name, "line", line, "droppedBefore", dropped)
+		w.log.Log(context.Background(), level, "bizpack log", "bizpack", w.name, "line", line, "droppedBefore", dropped)
 	} else {
-		w.log.Warn("bizpack log", "bizpack", w.name, "line", line)
+		w.log.Log(context.Background(), level, "bizpack log", "bizpack", w.name, "line", line)
 	}
-	return len(p), nil
 }
 
 func (w *logWriter) logger() hclog.Logger {
@@ -387,7 +397,7 @@ func New(k *kernel.Kernel, o Options) *Host {
 	// temporary one removed by Close.
 	if o.RunDir != "" {
 		h.opts.execDir = filepath.Join(o.RunDir, "exec")
-		_ = os.RemoveAll(h.opts.execDir)
+		removeTree(h.opts.execDir)
 		if err := os.MkdirAll(h.opts.execDir, 0o700); err != nil {
 			h.opts.execDir = ""
 		}
@@ -698,7 +708,7 @@ func (h *Host) Close() {
 	wg.Wait()
 	plugin.KillAll()
 	if h.tempExec {
-		_ = os.RemoveAll(h.opts.execDir)
+		removeTree(h.opts.execDir) // bundles are unpacked read-only
 	}
 	if h.tempSock {
 		_ = os.RemoveAll(h.opts.sockDir)

@@ -143,14 +143,20 @@ func (in *instance) startOnce() error {
 	in.mu.Lock()
 	ranBefore := in.manifest.Name != ""
 	in.mu.Unlock()
-	path, err := execCopy(in.opts.execDir, in.spec.Path, in.spec.SHA256, ranBefore)
+	l, err := in.opts.prepare(in.spec, ranBefore)
 	if err != nil {
-		if errors.Is(err, plugin.ErrChecksum) {
+		if checksumRefusal(err) {
 			return &refusedError{err}
 		}
 		return err
 	}
-	if err := in.opts.shareCopy(in.opts.execDir, path); err != nil {
+	path := l.exec
+	if l.dir != "" {
+		err = in.opts.shareCopy(in.opts.execDir, l.dir)
+	} else {
+		err = in.opts.shareCopy(in.opts.execDir, path)
+	}
+	if err != nil {
 		return fmt.Errorf("giving the binary to the bizpack's user: %w", err)
 	}
 	// A socket directory of its own, also its TMPDIR: the only place it
@@ -171,6 +177,9 @@ func (in *instance) startOnce() error {
 		}
 	}
 	env := append(in.spec.environ(), "TMPDIR="+sock, "PLUGIN_UNIX_SOCKET_DIR="+sock)
+	if _, set := in.spec.Env["PATH"]; l.dir != "" && !set {
+		env = append(env, sanePath(l.exec))
+	}
 	var wrapper []string
 	var confined *landlockSpec
 	if shim := in.opts.shim(); shim != "" {
@@ -183,16 +192,24 @@ func (in *instance) startOnce() error {
 			network := in.network
 			in.mu.Unlock()
 			confined = &landlockSpec{Exec: path, Sock: sock, ReadWrite: in.spec.ReadWrite, Network: network}
+			if l.dir != "" {
+				confined.ReadOnly = append([]string{l.dir}, interpreterDirs[l.interp]...)
+			}
 		}
 		env = append(env, shimEnviron(in.opts.Limits, confined))
 	}
-	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Wrapper: wrapper, Args: in.spec.Args, SHA256: in.spec.SHA256,
-		Env: env, Dir: in.spec.Dir, Logger: in.logw.logger(), KillGrace: in.opts.KillGrace})
+	dir := in.spec.Dir
+	if dir == "" {
+		dir = l.dir
+	}
+	tail := newStderrTail()
+	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Wrapper: wrapper, Args: append(l.args, in.spec.Args...), SHA256: l.sum,
+		Env: env, Dir: dir, Logger: in.logw.logger(), Stderr: newStderrLines(in.logw, tail), KillGrace: in.opts.KillGrace})
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
 			return &refusedError{err}
 		}
-		return err
+		return tail.explain(fmt.Errorf("handshake failed: %w", err))
 	}
 	if in.opts.RunDir != "" {
 		if err := recordGroup(in.opts.RunDir, p.Pid()); err != nil {
@@ -213,13 +230,16 @@ func (in *instance) startOnce() error {
 	}
 	if err == nil {
 		err = p.Conn().Health(ctx)
+		if errors.Is(err, plugin.ErrNoHealthService) {
+			err = &refusedError{err} // the binary will not grow one
+		}
 	}
 	if err != nil {
 		p.Kill()
 		if in.opts.RunDir != "" {
 			forgetGroup(in.opts.RunDir, p.Pid())
 		}
-		return err
+		return tail.explain(err)
 	}
 	if m.Network && confined != nil && !confined.Network {
 		// Its manifest asks for the network, which only the host's

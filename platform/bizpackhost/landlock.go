@@ -11,6 +11,9 @@ type landlockSpec struct {
 	// Sock is the bizpack's private directory for go-plugin's unix
 	// socket (also its TMPDIR): read and write.
 	Sock string `json:"sock"`
+	// ReadOnly are directories it may read and execute from: a bundle's
+	// unpacked directory and its interpreter's own files.
+	ReadOnly []string `json:"readOnly,omitempty"`
 	// ReadWrite are further directories the operator opened to it.
 	ReadWrite []string `json:"readWrite,omitempty"`
 	// Network leaves the network unrestricted (the manifest asked).

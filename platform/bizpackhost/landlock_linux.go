@@ -29,6 +29,9 @@ func applyLandlock(s landlockSpec) error {
 			landlock.ROFiles("/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf", "/etc/services", "/etc/gai.conf", "/etc/host.conf").IgnoreIfMissing(),
 			landlock.RODirs("/etc/ssl", "/etc/pki", "/etc/ca-certificates", "/usr/share/ca-certificates").IgnoreIfMissing())
 	}
+	if len(s.ReadOnly) > 0 {
+		rules = append(rules, landlock.RODirs(s.ReadOnly...).IgnoreIfMissing())
+	}
 	if len(s.ReadWrite) > 0 {
 		rules = append(rules, landlock.RWDirs(s.ReadWrite...))
 	}

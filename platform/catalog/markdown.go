@@ -68,7 +68,7 @@ business identity, its products by priority, the platform default. See
 		}
 		fmt.Fprintf(&b, "\n### %s\n\n%s\n\n", p.Name, p.Doc)
 		fmt.Fprintf(&b, "- reducer: **%s**; policy: **%s**; deadline: **%s**\n", p.Reducer, p.Policy, p.Deadline)
-		fmt.Fprintf(&b, "- request: `%s`; response: `%s`\n", p.Request, p.Response)
+		fmt.Fprintf(&b, "- request: %s; response: %s\n", typeLink(p.Request), typeLink(p.Response))
 		if d, ok := defaults[p.Name]; ok {
 			fmt.Fprintf(&b, "- platform default: `%s`: %s\n", d.Name, d.Doc)
 		} else {
@@ -78,6 +78,7 @@ business identity, its products by priority, the platform default. See
 			fmt.Fprintf(&b, "- bound by built-in products: %s\n", strings.Join(impls, ", "))
 		}
 	}
+	b.WriteString(typesMarkdown())
 	return b.String()
 }
 

@@ -1,13 +1,16 @@
 // The bizpack protocol: what a TMF server (the host) and a bizpack (the
 // plugin) say to each other over hashicorp/go-plugin's gRPC transport.
 //
-// A bizpack in another language implements the Bizpack service, speaks the
-// go-plugin handshake (magic cookie TMF_BIZPACK=tmf-bizpack-v1, protocol
-// version = the major version below, plugin name "bizpack") and prints the
-// go-plugin handshake line on stdout. Requests and responses of the
-// extension points travel as JSON documents of the types described in
-// docs/extension-points.md, inside the messages below: adding a field in a
-// minor version never breaks an older reader.
+// A bizpack in another language implements the Bizpack service, the
+// standard health service (health.proto, service "plugin") and go-plugin's
+// controller (grpc_controller.proto) beside this file, speaks the go-plugin
+// handshake (magic cookie TMF_BIZPACK=tmf-bizpack-v1, protocol version = the
+// major version below) with AutoMTLS, and prints the go-plugin handshake
+// line on stdout: docs/bizpacks.md, "A bizpack in another language", says
+// it all. Requests and responses of the extension points travel as JSON
+// documents of the types whose JSON Schemas are in extensions/schema/
+// (shown in docs/extension-points.md), inside the messages below: adding a
+// field in a minor version never breaks an older reader.
 //
 // Versioning: the major version (1) gates the handshake; a host and a
 // bizpack of different majors refuse each other. Minor versions only add
