@@ -331,3 +331,11 @@ func SchemaFiles() ([]string, error) {
 	}
 	return out, nil
 }
+
+// LifecycleTypes are the types that announce one step of an order's
+// lifecycle (order.placed and every type TransitionType returns): an
+// order has exactly one such event per entry of its history.
+func LifecycleTypes() []string {
+	return []string{OrderPlaced, OrderPaid, OrderPaymentFailed, OrderCancelled, OrderTimedOut, OrderApproved, OrderRejected,
+		OrderShipped, OrderOutboundFailed, OrderReceived, OrderInboundFailed, OrderCompleted, OrderTransitioned}
+}

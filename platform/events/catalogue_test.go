@@ -59,7 +59,7 @@ func TestCatalogueIsComplete(t *testing.T) {
 func TestValidatePayloadRefuses(t *testing.T) {
 	cases := []struct {
 		name, typ, payload string
-		unknown           bool
+		unknown            bool
 	}{
 		{"unknown type", "order.exploded", `{}`, true},
 		{"not JSON", events.StockLow, `{`, false},
