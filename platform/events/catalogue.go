@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/tmf-platform/tmf/platform/store"
 )
 
 // SchemaBase is the URL prefix of the payload schemas: an event type's
@@ -89,7 +91,7 @@ const (
 	CouponUsed               = "coupon.used"
 	PromotionBudgetExhausted = "promotion.budget_exhausted"
 
-	ConfigRevisionApplied = "config.revision_applied"
+	ConfigRevisionApplied = store.TopicRevisionApplied
 	BizpackStatusChanged  = "bizpack.status_changed"
 )
 
