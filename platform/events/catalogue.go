@@ -15,6 +15,9 @@ import (
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
+// envelopeFile is the schema of the envelope (CloudEvents attributes).
+const envelopeFile = "cloudevent.v1.json"
+
 // SchemaBase is the URL prefix of the payload schemas: an event type's
 // schema is SchemaBase + type + ".v" + version + ".json", the CloudEvents
 // dataschema of its events. The files are platform/events/schemas/.
@@ -262,6 +265,12 @@ func compile() (map[string]*jsonschema.Schema, error) {
 			}
 		}
 		m := map[string]*jsonschema.Schema{}
+		env, err := c.Compile(SchemaBase + envelopeFile)
+		if err != nil {
+			compileErr = fmt.Errorf("events: envelope schema: %w", err)
+			return
+		}
+		m[envelopeFile] = env
 		for _, t := range types {
 			s, err := c.Compile(t.SchemaURL())
 			if err != nil {
@@ -317,6 +326,21 @@ func ValidateEvent(e CloudEvent) error {
 		return fmt.Errorf("events: order event %s %s lacks tmfbizcode or tmfversion (%q, %d)", e.Type, e.ID, e.BizCode, e.Version)
 	case e.DataSchema != "" && e.DataSchema != t.SchemaURL():
 		return fmt.Errorf("events: %s %s: dataschema %s, want %s", e.Type, e.ID, e.DataSchema, t.SchemaURL())
+	}
+	m, err := compile()
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("events: %s %s: %w", e.Type, e.ID, err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("events: %s %s: %w", e.Type, e.ID, err)
+	}
+	if err := m[envelopeFile].Validate(inst); err != nil {
+		return fmt.Errorf("events: %s %s envelope: %w", e.Type, e.ID, err)
 	}
 	return ValidatePayload(e.Type, e.Data)
 }
