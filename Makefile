@@ -12,6 +12,8 @@ bench:
 vet:
 	$(GO) vet ./...
 
-# Regenerates docs/extension-points.md from the live catalogue.
+# Regenerates docs/extension-points.md from the live catalogue, and the
+# event catalogue in docs/events.md and docs/asyncapi.yaml from platform/events.
 docs:
 	TMF_UPDATE_DOCS=1 $(GO) test -count=1 -run TestExtensionPointCatalogueDoc ./platform/catalog/
+	TMF_UPDATE_DOCS=1 $(GO) test -count=1 -run 'TestEventsDoc|TestAsyncAPIDoc' ./platform/events/

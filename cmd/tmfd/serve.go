@@ -82,7 +82,8 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if o.BizpackDir != "" {
 		runDir = filepath.Join(o.BizpackDir, ".run")
 	}
-	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: runDir, Interpreters: file.BizpackInterpreters})
+	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: runDir, Interpreters: file.BizpackInterpreters,
+		OnStatus: bizpackStatusEvents(st, log)})
 	defer host.Close()
 	if err := host.Configure(ctx, file.Bizpacks); err != nil {
 		return fmt.Errorf("bizpacks: %w", err)

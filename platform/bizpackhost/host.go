@@ -157,6 +157,11 @@ type Options struct {
 	// (64): a call beyond it fails at once with ErrBusy, the point's
 	// failure policy applying, instead of opening another stream.
 	MaxInFlight int
+	// OnStatus, when set, is called with every change of a bizpack
+	// process's status (starting, running, restarting, refused, stopped),
+	// from the goroutine that supervises it, after the change: it must
+	// return quickly (tmfd writes one outbox row, bizpack.status_changed).
+	OnStatus func(StatusChange)
 
 	execDir string     // where binaries are copied to run (see execCopy)
 	sockDir string     // where each bizpack process gets its socket directory

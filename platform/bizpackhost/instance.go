@@ -310,13 +310,31 @@ func (in *instance) kill() {
 
 func (in *instance) setStatus(s string, err error) {
 	in.mu.Lock()
-	defer in.mu.Unlock()
+	change := StatusChange{Name: in.spec.Name, Version: in.manifest.Version, From: in.status, To: s}
 	if in.status != s {
 		in.status, in.since = s, time.Now()
+		change.At = in.since
 	}
 	if err != nil {
 		in.lastErr = kernel.ClipText(err.Error())
+		change.Error = in.lastErr
 	}
+	in.mu.Unlock()
+	if change.From != change.To && in.opts.OnStatus != nil {
+		in.opts.OnStatus(change)
+	}
+}
+
+// StatusChange is one change of a bizpack process's status, as
+// Options.OnStatus receives it.
+type StatusChange struct {
+	Name    string
+	Version string // the manifest's version, "" before the first start answered
+	From    string
+	To      string
+	// Error is why, for restarting and refused.
+	Error string
+	At    time.Time
 }
 
 // shutdown stops the supervisor and the process and waits for both.

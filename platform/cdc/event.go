@@ -17,7 +17,7 @@ import (
 
 // EventType is the CloudEvents type of a change of an order's row read from
 // the database log. It is declared here, once, for the event catalogue.
-const EventType = "order.changed"
+const EventType = events.OrderChanged
 
 // OrdersTable is the table whose changes the feed carries.
 const OrdersTable = "tmf_orders"
@@ -201,5 +201,5 @@ func (c Change) Event(source string) (events.CloudEvent, error) {
 // subject is the JetStream subject of an event: tmf.events.<type>.<bizCode>,
 // "_" for an empty bizCode.
 func subject(eventType, bizCode string) string {
-	return "tmf.events." + eventType + "." + cmp.Or(bizCode, "_")
+	return events.Subject(events.CloudEvent{Type: eventType, BizCode: bizCode})
 }

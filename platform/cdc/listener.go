@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tmf-platform/tmf/platform/events"
 )
 
 // Defaults of Config.
@@ -406,7 +408,7 @@ func (l *Listener) publish(js jetstream.JetStream, c Change) (jetstream.PubAckFu
 	if err != nil {
 		return nil, fmt.Errorf("cdc: encode event %s: %w", ev.ID, err)
 	}
-	subj := l.cfg.SubjectPrefix + strings.TrimPrefix(subject(ev.Type, ev.BizCode), DefaultSubjectPrefix)
+	subj := events.SubjectWith(l.cfg.SubjectPrefix, ev)
 	msg := nats.NewMsg(subj)
 	msg.Data = body
 	msg.Header.Set("Content-Type", "application/cloudevents+json")

@@ -146,11 +146,7 @@ func (p *Publisher) Close() { p.nc.Close() }
 // Subject is the subject an event is published on: the prefix, the event
 // type and the business identity ("_" when the event has none).
 func Subject(prefix string, ce events.CloudEvent) string {
-	biz := ce.BizCode
-	if biz == "" {
-		biz = "_"
-	}
-	return prefix + "." + ce.Type + "." + biz
+	return events.SubjectWith(prefix, ce)
 }
 
 // EnsureStream creates the stream when it is missing.

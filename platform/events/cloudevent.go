@@ -40,7 +40,8 @@ type CloudEvent struct {
 }
 
 // FromOutbox wraps an outbox event in its envelope; source "" takes
-// DefaultSource.
+// DefaultSource. The dataschema is the catalogue's schema URL of the type
+// (empty for a type the catalogue does not declare).
 func FromOutbox(e outbox.Event, source string) CloudEvent {
 	if source == "" {
 		source = DefaultSource
@@ -50,7 +51,15 @@ func FromOutbox(e outbox.Event, source string) CloudEvent {
 		data = json.RawMessage("null")
 	}
 	return CloudEvent{SpecVersion: SpecVersion, ID: e.ID, Source: source, Type: e.Topic, Subject: e.AggregateID,
-		Time: e.CreatedAt.UTC(), DataContentType: "application/json", BizCode: e.BizCode, Version: e.Version, Data: data}
+		Time: e.CreatedAt.UTC(), DataContentType: "application/json", DataSchema: schemaURL(e.Topic), BizCode: e.BizCode,
+		Version: e.Version, Data: data}
+}
+
+func schemaURL(typ string) string {
+	if t, ok := Lookup(typ); ok {
+		return t.SchemaURL()
+	}
+	return ""
 }
 
 // Validate checks the attributes CloudEvents 1.0 requires.

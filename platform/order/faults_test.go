@@ -16,6 +16,7 @@ import (
 
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
@@ -407,14 +408,14 @@ func (r *faultRun) check(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	var events int64
+	var steps int64
 	if err := r.st.DB(ctx).Model(&store.OutboxEvent{}).
-		Where("aggregate_id = ? AND topic IN ?", id, []string{order.TopicPlaced, order.TopicTransition}).
-		Count(&events).Error; err != nil {
+		Where("aggregate_id = ? AND topic IN ?", id, events.LifecycleTypes()).
+		Count(&steps).Error; err != nil {
 		return err
 	}
-	if int(events) != len(hist) {
-		return fmt.Errorf("order %s: %d history steps but %d events", id, len(hist), events)
+	if int(steps) != len(hist) {
+		return fmt.Errorf("order %s: %d history steps but %d lifecycle events", id, len(hist), steps)
 	}
 	return nil
 }

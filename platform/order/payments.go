@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tmf-platform/tmf/domains/payment"
+	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/store"
 )
@@ -212,7 +213,7 @@ func (s *Service) refundCapture(ctx context.Context, c payment.Captured) error {
 		if err := payment.ReleaseCharge(ctx, tx, o.ID, c.Payment.ID); err != nil {
 			return err
 		}
-		return s.store.EnqueueIn(tx, o.ID, event(TopicRefundDue, o.ID, refund, now))
+		return s.store.EnqueueIn(tx, o.ID, ofOrder(event(TopicRefundDue, o.ID, refund, now), o.BizCode, o.Version))
 	})
 }
 
@@ -253,11 +254,12 @@ func (s *Service) TimeOut(ctx context.Context, id, actor string) (View, error) {
 }
 
 // Outbox topics of payments settled outside an order transition (a
-// captured charge is the order's pay transition, order.transitioned).
+// captured charge is the order's pay transition: order.paid, or
+// order.completed where pay completes the order).
 const (
-	TopicChargeFailed = "payment.charge_failed"
-	TopicRefunded     = "payment.refunded"
-	TopicRefundFailed = "payment.refund_failed"
+	TopicChargeFailed = events.PaymentChargeFailed
+	TopicRefunded     = events.PaymentRefunded
+	TopicRefundFailed = events.PaymentRefundFailed
 )
 
 // paymentSettled writes the outbox event of a payment settled for good, in
@@ -270,7 +272,16 @@ func (s *Service) paymentSettled(ctx context.Context, tx *gorm.DB, pay payment.P
 	case pay.State == payment.StateFailed:
 		topic = TopicRefundFailed
 	}
-	return s.store.EnqueueIn(tx, pay.OrderID, event(topic, pay.OrderID, pay, s.now().UTC()))
+	// The order's identity and version as this transaction reads them: a
+	// settled payment leaves the order's version alone.
+	var o struct {
+		BizCode string
+		Version int64
+	}
+	if err := tx.WithContext(ctx).Model(&store.Order{}).Select("biz_code", "version").Where("id = ?", pay.OrderID).Take(&o).Error; err != nil {
+		return fmt.Errorf("payment %s: order %s: %w", pay.ID, pay.OrderID, err)
+	}
+	return s.store.EnqueueIn(tx, pay.OrderID, ofOrder(event(topic, pay.OrderID, pay, s.now().UTC()), o.BizCode, o.Version))
 }
 
 // RecoveryActor is the actor recorded when payment recovery completes a

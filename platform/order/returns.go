@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
@@ -20,11 +21,11 @@ import (
 // Outbox topics of returns, one per step; order.returned is the receipt,
 // with its refund.
 const (
-	TopicReturnRequested = "order.return_requested"
-	TopicReturnApproved  = "order.return_approved"
-	TopicReturnRejected  = "order.return_rejected"
-	TopicReturned        = "order.returned"
-	TopicReturnCancelled = "order.return_cancelled"
+	TopicReturnRequested = events.OrderReturnRequested
+	TopicReturnApproved  = events.OrderReturnApproved
+	TopicReturnRejected  = events.OrderReturnRejected
+	TopicReturned        = events.OrderReturned
+	TopicReturnCancelled = events.OrderReturnCancelled
 )
 
 // Steps of a return after it was opened.
@@ -159,8 +160,8 @@ func (s *Service) Return(ctx context.Context, id string, req ReturnRequest) (Ret
 	now := s.now().UTC().Truncate(time.Microsecond)
 	r, replayed, err := s.store.RecordReturn(ctx, store.NewReturn{OrderID: id, ReturnID: req.ReturnID, Actor: req.Actor, Lines: lines,
 		Then: func(r store.OrderReturnRequest) ([]store.Step, []store.OutboxEvent) {
-			return nil, []store.OutboxEvent{event(TopicReturnRequested, id, map[string]any{"orderId": id, "returnId": r.ReturnID,
-				"lines": r.Lines, "actor": req.Actor}, now)}
+			return nil, []store.OutboxEvent{ofOrder(event(TopicReturnRequested, id, map[string]any{"orderId": id, "returnId": r.ReturnID,
+				"lines": r.Lines, "actor": req.Actor}, now), o.BizCode, o.Version)}
 		}})
 	if err != nil {
 		return ReturnView{}, returnError(err)
@@ -242,8 +243,10 @@ func (s *Service) ReturnStep(ctx context.Context, id string, req ReturnStepReque
 		if req.Reason != "" {
 			payload["reason"] = req.Reason
 		}
+		// A return leaves the order's version alone: its events carry the
+		// version the order has.
 		if req.Step != ReturnReceive {
-			return nil, []store.OutboxEvent{event(st.topic, id, payload, now)}
+			return nil, []store.OutboxEvent{ofOrder(event(st.topic, id, payload, now), o.BizCode, o.Version)}
 		}
 		var total int64
 		back := stock.ReturnRequest{OrderID: id, ReturnID: r.ReturnID}
@@ -259,6 +262,7 @@ func (s *Service) ReturnStep(ctx context.Context, id string, req ReturnStepReque
 				Currency: o.Currency, Reason: "return " + r.ReturnID}, now)
 			steps, events = append(steps, rs...), append(events, revs...)
 		}
+		stampAll(events, o.BizCode, o.Version)
 		return steps, events
 	}
 	if req.Step == ReturnReceive {

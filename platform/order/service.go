@@ -18,16 +18,20 @@ import (
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
-// Outbox topics written by the service.
+// Outbox topics written by the service. A transition's topic is
+// events.TransitionType of its event and target state (order.paid,
+// order.cancelled, …); TopicTransition is the fallback for transitions
+// no typed event names.
 const (
-	TopicPlaced     = "order.placed"
-	TopicTransition = "order.transitioned"
+	TopicPlaced     = events.OrderPlaced
+	TopicTransition = events.OrderTransitioned
 )
 
 // MaxTransitionRetries is how often Fire reloads an order and tries again
@@ -43,6 +47,7 @@ type Service struct {
 	payments *payment.Payments
 	book     *promotion.Book
 	now      func() time.Time
+	lowStock int64 // the stock.low threshold (WithLowStock)
 }
 
 // Option configures NewService.
@@ -60,7 +65,7 @@ func WithPromotions(b *promotion.Book) Option { return func(s *Service) { s.book
 
 // NewService returns the order service.
 func NewService(k *kernel.Kernel, st *store.Store, opts ...Option) *Service {
-	s := &Service{kernel: k, store: st, now: time.Now}
+	s := &Service{kernel: k, store: st, now: time.Now, lowStock: stock.DefaultLowThreshold}
 	for _, o := range opts {
 		o(s)
 	}
@@ -272,7 +277,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 			ListPrice: lines[i].UnitPrice, UnitPrice: l.UnitPrice, LineTotal: lineTotals[i], Discount: lineDiscounts[i]})
 		reserve.Lines = append(reserve.Lines, stock.LineQty{LineNo: i + 1, SKU: l.SKU, Quantity: l.Quantity})
 	}
-	steps := placeSteps(o, buyer.ID, stack.Applied, reserve)
+	steps := append(placeSteps(o, buyer.ID, stack.Applied, reserve), s.levelEvents(o, reserve, stack.Applied))
 
 	plan := op.Plan()
 	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total)}
@@ -287,7 +292,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		n := store.NewOrder{Order: o, Steps: steps,
 			History: store.OrderHistory{OrderID: o.ID, Version: 1, Event: t.Event, FromState: t.From, ToState: t.To, Actor: buyer.ID, CreatedAt: now},
 			Traces:  traces(o.ID, op.Trace()),
-			Events:  []store.OutboxEvent{ofOrder(event(TopicPlaced, o.ID, view, now), o.BizCode, 1)}}
+			Events:  append([]store.OutboxEvent{ofOrder(event(TopicPlaced, o.ID, view, now), o.BizCode, 1)}, couponEvents(o, stack.Applied)...)}
 		if idem != nil {
 			n.Idempotency = &store.IdempotencyResult{Principal: idem.Principal, Key: idem.Key, StatusCode: 201, Body: view.JSON()}
 		}
@@ -599,12 +604,12 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 			next.PaymentDeadline = nil
 		}
 		view := viewOf(next, plan.Lifecycle())
-		tr.Events = []store.OutboxEvent{ofOrder(event(TopicTransition, o.ID, map[string]any{"event": t.Event, "from": t.From, "to": t.To,
-			"actor": ev.Actor, "order": view}, now), o.BizCode, next.Version)}
+		tr.Events = []store.OutboxEvent{event(events.TransitionType(t.Event, t.To), o.ID, transitionPayload(t, ev, view), now)}
 		if refund, ok := refundOnTransition(o, t.From, t.To); ok {
-			steps, events := s.refundSteps(o, refund, now)
-			tr.Steps, tr.Events = append(tr.Steps, steps...), append(tr.Events, events...)
+			steps, evs := s.refundSteps(o, refund, now)
+			tr.Steps, tr.Events = append(tr.Steps, steps...), append(tr.Events, evs...)
 		}
+		stampAll(tr.Events, o.BizCode, next.Version)
 		updated, err = s.store.TransitionOrder(ctx, tr)
 		return err
 	})
@@ -681,6 +686,25 @@ func traces(orderID string, records []kernel.Record) []store.OrderTrace {
 func ofOrder(e store.OutboxEvent, bizCode string, version int64) store.OutboxEvent {
 	e.BizCode, e.Version = bizCode, version
 	return e
+}
+
+// stampAll stamps every event of one change of an order with the order's
+// identity and its version after the change.
+func stampAll(evs []store.OutboxEvent, bizCode string, version int64) {
+	for i := range evs {
+		evs[i] = ofOrder(evs[i], bizCode, version)
+	}
+}
+
+// transitionPayload is the payload of a transition's typed event (schema
+// defs.v1.json#/$defs/transition): the event's data is included when it
+// has any (paymentId of a capture, reason of a cancellation).
+func transitionPayload(t lifecycle.Transition, ev Event, view View) map[string]any {
+	p := map[string]any{"event": t.Event, "from": t.From, "to": t.To, "actor": ev.Actor, "order": view}
+	if len(ev.Data) > 0 {
+		p["data"] = ev.Data
+	}
+	return p
 }
 
 func event(topic, orderID string, payload any, now time.Time) store.OutboxEvent {

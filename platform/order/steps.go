@@ -11,6 +11,7 @@ import (
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/store"
 )
@@ -22,7 +23,7 @@ import (
 // transaction (a pending refund payment with its amount reserved) and paid
 // by payment recovery, at least once and exactly once in effect because it
 // carries its own idempotency key.
-const TopicRefundDue = "payment.refund_due"
+const TopicRefundDue = events.PaymentRefundDue
 
 // RefundDue is the payload of a TopicRefundDue event.
 type RefundDue struct {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -73,8 +74,9 @@ func (s *Store) LatestConfigRevision(ctx context.Context) (int64, error) {
 	return *n, nil
 }
 
-// SaveConfig saves rev as the revision after base, and the audit entries
-// that describe the change, in ONE transaction: both are saved or neither.
+// SaveConfig saves rev as the revision after base, the audit entries that
+// describe the change and its config.revision_applied outbox event, in ONE
+// transaction: all are saved or none.
 // base is the revision the change was made from; when the latest saved
 // revision is another, it is ErrStale and nothing is written. On a store
 // that holds no revision yet any base is accepted, so that a server
@@ -102,6 +104,9 @@ func (s *Store) SaveConfig(ctx context.Context, base int64, rev ConfigRevision, 
 			}
 			return err
 		}
+		if err := insertTracesEvents(tx, nil, []OutboxEvent{revisionEvent(rev)}); err != nil {
+			return err
+		}
 		return s.insertAudit(tx, audit)
 	})
 	if err != nil {
@@ -111,4 +116,21 @@ func (s *Store) SaveConfig(ctx context.Context, base int64, rev ConfigRevision, 
 		return 0, fmt.Errorf("store: save config revision %d: %w", base+1, err)
 	}
 	return rev.Revision, nil
+}
+
+// TopicRevisionApplied is the outbox topic of a saved configuration
+// revision (platform/events.ConfigRevisionApplied: the store cannot import
+// the catalogue, which imports it).
+const TopicRevisionApplied = "config.revision_applied"
+
+// revisionEvent announces a saved revision; its aggregate is "config" and
+// its version the revision, so consumers keep the latest.
+func revisionEvent(rev ConfigRevision) OutboxEvent {
+	b, _ := json.Marshal(struct {
+		Revision  int64     `json:"revision"`
+		Author    string    `json:"author"`
+		CreatedAt time.Time `json:"createdAt"`
+	}{rev.Revision, rev.Author, rev.CreatedAt.UTC()}) // plain values: never fails
+	return OutboxEvent{ID: newID(), Topic: TopicRevisionApplied, AggregateID: "config", Version: rev.Revision, Payload: string(b),
+		CreatedAt: rev.CreatedAt}
 }

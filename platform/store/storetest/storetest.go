@@ -64,8 +64,18 @@ func Open(t testing.TB, dialect string, opts ...store.Option) *store.Store {
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("storetest: migrate %s: %v", dialect, err)
 	}
+	for _, check := range OnOpen {
+		check(t, s)
+	}
 	return s
 }
+
+// OnOpen are checks a test binary adds to every store Open returns, from
+// an init function in one of its _test.go files: each runs after the
+// migration and may register cleanups, which run before the store is
+// closed. platform/events/eventstest.Register adds the event catalogue's
+// check of every outbox row the test wrote.
+var OnOpen []func(t testing.TB, s *store.Store)
 
 // ForEach runs fn in a subtest per dialect, named after it, with a fresh
 // store; dialects that are not configured are skipped.
