@@ -39,10 +39,9 @@ business identity, its products by priority, the platform default. See
 [kernel.md](kernel.md) for the precise rules.
 
 Order attributes (protocol 1.2): the requests of the points that see an order
-(`ValidateRequest`, `PriceSheet`, `PromotionRequest`, `RouteRequest`,
-`DeliveryRequest`, `PaymentMethodsRequest`, `GuardRequest`) carry its
-`attributes`, validated against the identity's declarations (see
-[bizpacks.md](bizpacks.md), "Order attributes"); an older host sends none.
+(` + "`ValidateRequest`, `PriceSheet`, `PromotionRequest`, `RouteRequest`,\n" +
+		"`DeliveryRequest`, `PaymentMethodsRequest`, `GuardRequest`) carry its\n" +
+		"`attributes`, validated against the identity's declarations (see\n" + `[bizpacks.md](bizpacks.md), "Order attributes"); an older host sends none.
 
 | reducer | meaning |
 | --- | --- |
