@@ -14,6 +14,9 @@ type PriceSheet struct {
 	Lines []Line `json:"lines"`
 	// Adjustments names, in order, what changed the prices (for the trace).
 	Adjustments []string `json:"adjustments,omitempty"`
+	// Attributes are the order's attributes (see ValidateRequest). Since
+	// protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // PromotionRequest is the request of promotion.candidates and the context of
@@ -31,6 +34,9 @@ type PromotionRequest struct {
 	// promotion. Coupon-backed promotions are offered only for the codes
 	// listed here; an unchecked code is never a candidate.
 	CouponPromotions map[string]string `json:"couponPromotions,omitempty"`
+	// Attributes are the order's attributes (see ValidateRequest). Since
+	// protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // Candidate is one promotion or coupon that could apply to an order.
@@ -110,6 +116,9 @@ type RouteRequest struct {
 	Region    string          `json:"region,omitempty"`
 	Lines     []Line          `json:"lines"`
 	Locations []LocationStock `json:"locations"`
+	// Attributes are the order's attributes (see ValidateRequest). Since
+	// protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // Route is the response of stock.route_warehouse.
@@ -122,6 +131,9 @@ type PaymentMethodsRequest struct {
 	BizCode string `json:"bizCode"`
 	Buyer   Buyer  `json:"buyer"`
 	Total   Money  `json:"total"`
+	// Attributes are the order's attributes (see ValidateRequest). Since
+	// protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // PaymentMethodList is the response of payment.methods, preferred first.
@@ -135,6 +147,9 @@ type DeliveryRequest struct {
 	Shipping *Address `json:"shipping,omitempty"`
 	Lines    []Line   `json:"lines"`
 	Subtotal Money    `json:"subtotal"`
+	// Attributes are the order's attributes (see ValidateRequest). Since
+	// protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // DeliveryRequirement is the response of delivery.required.

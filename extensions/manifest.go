@@ -18,9 +18,12 @@ import (
 // implement). A bizpack built against an older minor keeps working with a
 // newer host; a bizpack built against a newer minor works with an older host
 // as long as its manifest names only points the host knows.
+//
+// Minor 2 added order attributes: Manifest.Attributes, and Attributes on the
+// requests of the points that see an order (empty from an older host).
 const (
 	ProtocolMajor = 1
-	ProtocolMinor = 1
+	ProtocolMinor = 2
 )
 
 // Manifest is what a bizpack declares about itself: its name and version,
@@ -55,6 +58,9 @@ type Manifest struct {
 	// connect nor bind a TCP socket. A host that predates the field
 	// ignores it (and restricts no network).
 	Network bool `json:"network,omitempty"`
+	// Attributes, if set, declares the order attributes of the identities
+	// that bind the bizpack (see AttributeSchema). Since protocol 1.2.
+	Attributes *AttributeSchema `json:"attributes,omitempty"`
 	// Protocol is "major.minor" of the contract the bizpack was built
 	// against; Serve fills it in.
 	Protocol string `json:"protocol,omitempty"`
@@ -134,7 +140,7 @@ func (m Manifest) check(lookup func(string) (PointTypes, bool)) error {
 	if strings.TrimSpace(m.Version) == "" {
 		problems = append(problems, "version is required")
 	}
-	if len(m.Points) == 0 && m.Lifecycle == nil && m.PaymentTimeout == "" {
+	if len(m.Points) == 0 && m.Lifecycle == nil && m.PaymentTimeout == "" && m.Attributes == nil {
 		problems = append(problems, "the manifest implements no point and shapes nothing")
 	}
 	seen := map[string]bool{}
@@ -163,6 +169,9 @@ func (m Manifest) check(lookup func(string) (PointTypes, bool)) error {
 		if d, err := time.ParseDuration(m.PaymentTimeout); err != nil || d <= 0 {
 			problems = append(problems, fmt.Sprintf("paymentTimeout %q must be a positive duration like \"2m\"", m.PaymentTimeout))
 		}
+	}
+	if m.Attributes != nil {
+		problems = append(problems, m.Attributes.Check()...)
 	}
 	if len(problems) == 0 {
 		return nil

@@ -52,6 +52,10 @@ type ValidateRequest struct {
 	Coupons  []string `json:"coupons,omitempty"`
 	Shipping *Address `json:"shipping,omitempty"`
 	Payment  string   `json:"paymentMethod,omitempty"`
+	// Attributes are the order's attributes, validated against the
+	// identity's declarations (see AttributeSchema): string, integer
+	// (a JSON number), number or boolean values. Since protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // GuardRequest is the request of order.guard: one lifecycle transition of one
@@ -69,4 +73,7 @@ type GuardRequest struct {
 	Actor string `json:"actor,omitempty"`
 	// Data is the event's payload, e.g. {"reviewer":"alice"}.
 	Data map[string]string `json:"data,omitempty"`
+	// Attributes are the order's attributes (see ValidateRequest). Since
+	// protocol 1.2.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }

@@ -1,10 +1,13 @@
 // Command virtual-topup is the bizpack of mobile top-ups (business identity
 // virtual.topup, reference 000): nothing is shipped, an order is fulfilled
-// as soon as it is paid, and each account may top up at most a daily limit.
+// as soon as it is paid. The order carries the phone number to top up as an
+// order attribute, which the manifest declares (required, searchable).
 //
-// It implements delivery.required (never) and order.guard (the daily limit,
-// see DailyLimit), and its manifest (bizpack.json) patches the lifecycle so
-// that pay leads straight to completed. Build it with
+// It implements delivery.required (never) and order.validate (the phone
+// number must be one the bizpack can top up, see SupportedNumber), and its
+// manifest (bizpack.json) patches the lifecycle so that pay leads straight
+// to completed. The daily top-up limit per account is a purchase limit of
+// the platform, configured for the identity (see config.yaml). Build it with
 //
 //	go build -o bin/virtual-topup ./bizpacks/virtual-topup
 //
@@ -15,7 +18,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"time"
 
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/extensions/plugin"
@@ -26,42 +28,17 @@ var manifestJSON []byte
 
 func main() { plugin.Serve(newBizpack()) }
 
-// settings are what newBizpack builds from: the compiled-in configuration
-// and the clock, which tests replace.
-type settings struct {
-	config Config
-	now    func() time.Time
-}
-
-// option changes the settings of newBizpack.
-type option func(*settings)
-
-// withConfig replaces DefaultConfig.
-func withConfig(c Config) option { return func(s *settings) { s.config = c } }
-
-// withClock replaces time.Now, so that a test can move across a UTC day.
-func withClock(now func() time.Time) option { return func(s *settings) { s.now = now } }
-
-// newBizpack builds the bizpack from the embedded manifest and
-// DefaultConfig, as changed by opts. Both are compiled in, so a manifest
-// that does not parse or a configuration that does not validate is a
-// mistake of the build: newBizpack panics with the reason.
-func newBizpack(opts ...option) *extensions.Bizpack {
+// newBizpack builds the bizpack from the embedded manifest. It is
+// compiled in, so a manifest that does not parse is a mistake of the
+// build: newBizpack panics with the reason.
+func newBizpack() *extensions.Bizpack {
 	m, err := extensions.ParseManifest(manifestJSON)
 	if err != nil {
 		panic(fmt.Sprintf("virtual-topup: bizpack.json: %v", err))
 	}
-	s := settings{config: DefaultConfig(), now: time.Now}
-	for _, o := range opts {
-		o(&s)
-	}
-	limit, err := NewDailyLimit(s.config, s.now)
-	if err != nil {
-		panic(fmt.Sprintf("virtual-topup: %v", err))
-	}
 	b := extensions.New(m)
 	extensions.Implement(b, extensions.DeliveryRequired, NoDelivery)
-	extensions.Implement(b, extensions.OrderGuard, limit.Guard)
+	extensions.Implement(b, extensions.OrderValidate, SupportedNumber)
 	return b
 }
 

@@ -39,10 +39,12 @@ func TestManifest(t *testing.T) {
 				{"identities", got.Identities, []string{identity}},
 				{"points", got.Points, []extensions.PointTypes{
 					{Point: extensions.DeliveryRequired, Request: "DeliveryRequest", Response: "DeliveryRequirement"},
-					{Point: extensions.OrderGuard, Request: "GuardRequest", Response: "Verdict"},
+					{Point: extensions.OrderValidate, Request: "ValidateRequest", Response: "Verdict"},
 				}},
 				{"lifecycle", got.Lifecycle, wantPatch},
-				{"protocol", got.Protocol, "1.1"},
+				{"protocol", got.Protocol, "1.2"},
+				{"phone attribute", got.Attributes != nil && got.Attributes.Properties["phone"].Searchable &&
+					len(got.Attributes.Required) == 1 && got.Attributes.Required[0] == "phone", true},
 				{"payment timeout", got.PaymentTimeout, ""},
 			}
 			for _, c := range cases {
@@ -74,34 +76,6 @@ func TestNoDelivery(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	cases := []struct {
-		name    string
-		cfg     Config
-		wantErr bool
-	}{
-		{"default", DefaultConfig(), false},
-		{"one unit", Config{DailyLimit: 1, Currency: "CNY"}, false},
-		{"zero limit", Config{DailyLimit: 0, Currency: "CNY"}, true},
-		{"negative limit", Config{DailyLimit: -5, Currency: "CNY"}, true},
-		{"no currency", Config{DailyLimit: 100, Currency: " "}, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := NewDailyLimit(c.cfg, nowFixed)
-			if (err != nil) != c.wantErr {
-				t.Fatalf("NewDailyLimit(%+v) error = %v, want error %v", c.cfg, err, c.wantErr)
-			}
-		})
-	}
-	if _, err := NewDailyLimit(DefaultConfig(), nil); err == nil {
-		t.Error("NewDailyLimit without a clock: no error")
-	}
-	if DefaultConfig().DailyLimit != 50000 || DefaultConfig().Currency != "CNY" {
-		t.Errorf("DefaultConfig() = %+v, want 50000 CNY", DefaultConfig())
 	}
 }
 

@@ -40,6 +40,7 @@ identities:
   - code: retail.flash
     name: Flash sale
     bizpacks: [{name: flash-sale}]
+    purchaseLimits: [{name: one-per-buyer, scope: identity, window: lifetime, max: 1}]
 rules:
   - identity: retail
   - identity: retail.flash   # buyers name it; the rule lets them
@@ -73,7 +74,7 @@ bizpacks:
 		t.Fatalf("payment deadline %s after creation, want the bizpack's 2m", got)
 	}
 	status, o = place("flash-2")
-	if status != http.StatusConflict || o["code"] != "transition_vetoed" || o["reason"] != "one_per_buyer" || o["by"] != "flash-sale:order.guard" {
+	if status != http.StatusConflict || o["code"] != "purchase_limit_exceeded" || o["limitName"] != "one-per-buyer" || o["used"] != float64(1) {
 		t.Fatalf("second flash order of the same buyer: %d %v", status, o)
 	}
 

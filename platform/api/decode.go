@@ -22,6 +22,9 @@ import (
 // timeType is decoded from an RFC 3339 string, not walked as a struct.
 var timeType = reflect.TypeFor[time.Time]()
 
+// rawJSONType is json.RawMessage, taken as it is.
+var rawJSONType = reflect.TypeFor[json.RawMessage]()
+
 // clientPriceFields are the names of money and state that only the server
 // sets. In an order request, an unknown field of one of these names, at any
 // level, is refused as client_price_rejected rather than unknown_field, so
@@ -145,6 +148,9 @@ func (w *walker) walk(val any, t reflect.Type, path string) {
 		}
 		w.typeError(path, expected(t), nil)
 		return
+	}
+	if t == rawJSONType {
+		return // raw JSON (an order's attributes) is checked by whoever reads it
 	}
 	if t == timeType {
 		str, ok := val.(string)

@@ -198,6 +198,11 @@ var problemCodes = map[string]codeInfo{
 	order.CodeReturnState:        {http.StatusConflict, "Return state does not allow this step"},
 	order.CodeReturnNotFound:     {http.StatusNotFound, "Return not found"},
 	order.CodeReturnWindowClosed: {http.StatusUnprocessableEntity, "Return window closed"},
+	// Order attributes and purchase limits.
+	order.CodeAttributeInvalid:       {http.StatusBadRequest, "Attribute invalid"},
+	order.CodeAttributeUnknown:       {http.StatusBadRequest, "Attribute unknown"},
+	order.CodeAttributeNotSearchable: {http.StatusBadRequest, "Attribute not searchable"},
+	order.CodePurchaseLimit:          {http.StatusConflict, "Purchase limit exceeded"},
 
 	// The kernel's.
 	kernel.CodeExtensionFailed:  {http.StatusBadGateway, "Extension failed"},

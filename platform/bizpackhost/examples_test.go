@@ -13,6 +13,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
+	"github.com/tmf-platform/tmf/platform/order"
 )
 
 // The example bizpacks under bizpacks/, built and run as plugin processes,
@@ -63,6 +64,14 @@ func TestExampleBizpacksBindAndShapeTheirIdentities(t *testing.T) {
 	if need, err := delivery.Required.Call(op, extensions.DeliveryRequest{BizCode: "virtual.topup",
 		Lines: []extensions.Line{{SKU: "topup-50", Quantity: 1, Virtual: true}}}); err != nil || need.Required {
 		t.Fatalf("delivery.required = %+v, %v", need, err)
+	}
+	// Its manifest declares the phone number, required and searchable.
+	if phone, ok := plan("virtual.topup").Attributes()["phone"]; !ok || !phone.Required || !phone.Searchable || phone.Source != "virtual-topup" {
+		t.Fatalf("virtual.topup attributes %+v", plan("virtual.topup").Attributes())
+	}
+	if v, err := order.Validate.Call(op, extensions.ValidateRequest{BizCode: "virtual.topup",
+		Attributes: map[string]any{"phone": "+4915112345678"}}); err != nil || v.Allowed || v.Code != "unsupported_number" {
+		t.Fatalf("order.validate of a foreign number = %+v, %v", v, err)
 	}
 
 	// b2b-distribution: tier prices and a finance review after approval.

@@ -38,6 +38,11 @@ Implementations come from three layers, highest first: the bizpacks bound to the
 business identity, its products by priority, the platform default. See
 [kernel.md](kernel.md) for the precise rules.
 
+Order attributes (protocol 1.2): the requests of the points that see an order
+(` + "`ValidateRequest`, `PriceSheet`, `PromotionRequest`, `RouteRequest`,\n" +
+		"`DeliveryRequest`, `PaymentMethodsRequest`, `GuardRequest`) carry its\n" +
+		"`attributes`, validated against the identity's declarations (see\n" + `[bizpacks.md](bizpacks.md), "Order attributes"); an older host sends none.
+
 | reducer | meaning |
 | --- | --- |
 | first | the highest implementation that does not skip decides |

@@ -78,6 +78,7 @@ func bizpackOf(cat *Catalogue, m extensions.Manifest) (Bizpack, error) {
 		d, _ := time.ParseDuration(m.PaymentTimeout) // checked above
 		b.PaymentTimeout = d
 	}
+	b.Attributes = m.Attributes
 	if l := m.Lifecycle; l != nil {
 		p := &lifecycle.Patch{RemoveStates: l.RemoveStates, RemoveEvents: l.RemoveEvents, Retarget: l.Retarget, Name: l.Name}
 		for _, s := range l.AddStates {

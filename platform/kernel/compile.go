@@ -338,6 +338,8 @@ func (c *compiler) plan(code identity.Code, maxID int) *Plan {
 	p.lifecycle = c.lifecycle(code, products, bound)
 	p.paymentTimeout = c.paymentTimeout(code, products, bound)
 	p.returnWindow = c.returnWindow(code, products)
+	p.attributes = c.attributes(code, products, bound)
+	p.limits = c.purchaseLimits(code)
 	return p
 }
 

@@ -38,6 +38,9 @@ type IdentitySpec struct {
 	// LifecyclePatch shapes the identity's graph last, after products and
 	// bizpacks.
 	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch,omitempty"`
+	// PurchaseLimits cap what one buyer buys of the identity's orders (see
+	// PurchaseLimit); they bind the identity's descendants too.
+	PurchaseLimits []PurchaseLimit `json:"purchaseLimits,omitempty"`
 }
 
 // ProductRef enables a product, optionally at another priority and with

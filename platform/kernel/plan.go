@@ -3,6 +3,7 @@ package kernel
 import (
 	"time"
 
+	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 )
@@ -20,6 +21,8 @@ type Plan struct {
 	lifecycle      *lifecycle.Compiled
 	paymentTimeout time.Duration
 	returnWindow   time.Duration
+	attributes     map[string]extensions.DeclaredAttribute
+	limits         []EffectiveLimit
 }
 
 type compiledPoint struct {

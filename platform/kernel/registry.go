@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 )
@@ -70,6 +71,9 @@ type Product struct {
 	PaymentTimeout time.Duration `json:"paymentTimeout,omitempty"`
 	// ReturnWindow of delivered orders, unless the identity sets one.
 	ReturnWindow time.Duration `json:"returnWindow,omitempty"`
+	// Attributes declares the order attributes of the identities that
+	// enable the product (see extensions.AttributeSchema).
+	Attributes *extensions.AttributeSchema `json:"attributes,omitempty"`
 }
 
 // Bizpack is the kernel's view of a business team's plugin: a named,
@@ -87,6 +91,9 @@ type Bizpack struct {
 	// PaymentTimeout of unpaid orders of the identities that bind it, unless
 	// the identity sets one; zero leaves it to the products.
 	PaymentTimeout time.Duration
+	// Attributes declares the order attributes of the identities that bind
+	// it (from its manifest).
+	Attributes *extensions.AttributeSchema
 }
 
 // Registry holds everything a configuration may name: implementations,

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +22,11 @@ var ErrCursorFilter = errors.New("the cursor belongs to a list with another filt
 // filterKey binds a cursor to the filter of its list: a short hash of the
 // filter's fields, so that the cursor stays opaque and short.
 func (q Query) filterKey() string {
-	sum := sha256.Sum256([]byte(q.Status + "\x00" + q.BizCode + "\x00" + q.BuyerID))
+	key := q.Status + "\x00" + q.BizCode + "\x00" + q.BuyerID
+	for _, name := range slices.Sorted(maps.Keys(q.Attrs)) {
+		key += "\x00attr." + name + "=" + q.Attrs[name]
+	}
+	sum := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(sum[:8])
 }
 

@@ -150,13 +150,18 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	}
 	bizCode := string(op.Identity())
 	exBuyer := extensions.Buyer{ID: buyer.ID, Attrs: buyer.Attrs}
+	attrs, attrsJSON, attrsIndex, err := orderAttributes(op.Plan(), req.Attributes)
+	if err != nil {
+		return View{}, err
+	}
 
 	// The calls of each phase whose requests are ready together go to a
 	// bizpack in one round trip (Prefetch); points served in process cost
 	// nothing extra. Phase 1: the order as submitted.
 	vreq := extensions.ValidateRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer,
-		Lines: lines, Coupons: req.Coupons, Shipping: req.ShippingAddress, Payment: req.PaymentMethod}
-	sheetIn := extensions.PriceSheet{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Currency: currency, Lines: slices.Clone(lines)}
+		Lines: lines, Coupons: req.Coupons, Shipping: req.ShippingAddress, Payment: req.PaymentMethod, Attributes: attrs}
+	sheetIn := extensions.PriceSheet{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Currency: currency, Lines: slices.Clone(lines),
+		Attributes: attrs}
 	op.Prefetch(Validate.Ahead(vreq), pricing.Adjust.Ahead(sheetIn))
 	d, err := Validate.Call(op, vreq)
 	if err != nil {
@@ -183,11 +188,12 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		}
 	}
 	promo := extensions.PromotionRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Lines: priced,
-		Coupons: req.Coupons, CouponPromotions: couponPromotions, Subtotal: money(subtotal)}
+		Coupons: req.Coupons, CouponPromotions: couponPromotions, Subtotal: money(subtotal), Attributes: attrs}
 	rreq, err := s.routeRequest(ctx, bizCode, req, priced)
 	if err != nil {
 		return View{}, err
 	}
+	rreq.Attributes = attrs
 	// Phase 2: the priced order.
 	op.Prefetch(promotion.Candidates.Ahead(promo), stock.RouteWarehouse.Ahead(rreq))
 	offers, err := promotion.Candidates.Call(op, promo)
@@ -212,7 +218,8 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		return View{}, refuse(CodePricing, nil, "discount %d cannot be shared over the lines: %v", discount, err)
 	}
 
-	dreq := extensions.DeliveryRequest{BizCode: bizCode, Shipping: req.ShippingAddress, Lines: priced, Subtotal: money(subtotal - discount)}
+	dreq := extensions.DeliveryRequest{BizCode: bizCode, Shipping: req.ShippingAddress, Lines: priced, Subtotal: money(subtotal - discount),
+		Attributes: attrs}
 	// Phase 3: the discounted order. Freight is asked along with whether
 	// the order ships at all; its answer is dropped if it does not.
 	ahead := []kernel.Pending{delivery.Required.Ahead(dreq)}
@@ -245,7 +252,8 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		return View{}, refuse(CodePricing, nil, "order total overflows")
 	}
 
-	methods, err := payment.Methods.Call(op, extensions.PaymentMethodsRequest{BizCode: bizCode, Buyer: exBuyer, Total: money(total)})
+	methods, err := payment.Methods.Call(op, extensions.PaymentMethodsRequest{BizCode: bizCode, Buyer: exBuyer, Total: money(total),
+		Attributes: attrs})
 	if err != nil {
 		return View{}, err
 	}
@@ -266,7 +274,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	now := s.now().UTC().Truncate(time.Microsecond)
 	o := store.Order{ID: NewID(buyer.ID, now), BizCode: bizCode, BuyerID: buyer.ID, OwnerOrg: buyer.OwnerOrg,
 		Channel: req.Channel, Currency: currency, Subtotal: subtotal, Discount: discount, Freight: freight, Total: total,
-		PaymentMethod: method, Location: location, Version: 1, CreatedAt: now, UpdatedAt: now}
+		PaymentMethod: method, Location: location, Version: 1, CreatedAt: now, UpdatedAt: now, Attributes: attrsJSON}
 	if req.ShippingAddress != nil {
 		b, _ := json.Marshal(req.ShippingAddress)
 		o.Shipping = string(b)
@@ -278,9 +286,26 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		reserve.Lines = append(reserve.Lines, stock.LineQty{LineNo: i + 1, SKU: l.SKU, Quantity: l.Quantity})
 	}
 	steps := append(placeSteps(o, buyer.ID, stack.Applied, reserve), s.levelEvents(o, reserve, stack.Applied))
+	// Purchase limits and the attribute index are written first in the
+	// order's transaction: a refusal there writes nothing.
+	net := make([]int64, len(lines))
+	for i := range lines {
+		net[i] = lineTotals[i] - lineDiscounts[i]
+	}
+	claims, err := purchaseClaims(op.Plan().PurchaseLimits(), buyer.ID, lines, net, currency, now)
+	if err != nil {
+		return View{}, err
+	}
+	if len(attrsIndex) > 0 {
+		steps = append([]store.Step{indexStep(o.ID, attrsIndex)}, steps...)
+	}
+	if len(claims) > 0 {
+		steps = append([]store.Step{claimStep(o.ID, claims, now)}, steps...)
+	}
 
 	plan := op.Plan()
-	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total)}
+	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total),
+		Attributes: attrs}
 	var view View
 	_, err = Fire(op, snap, Event{Name: lifecycle.EventPlace, Actor: buyer.ID}, func(ctx context.Context, t lifecycle.Transition) error {
 		o.Status = t.To
@@ -305,6 +330,9 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 }
 
 func (s *Service) placeError(err error) error {
+	if e, ok := purchaseLimitError(err); ok {
+		return e
+	}
 	var oos *stock.OutOfStockError
 	if errors.As(err, &oos) {
 		return &Error{Code: CodeOutOfStock, Message: fmt.Sprintf("SKU %s: not enough stock for %d", oos.SKU, oos.Requested),
@@ -509,8 +537,12 @@ type Query struct {
 	BuyerID string
 	Status  string
 	BizCode string
-	Limit   int
-	Cursor  string
+	// Attrs filters on searchable attributes: name → value (attr.<name>=
+	// in the API). A name no identity listed declares searchable is refused
+	// with attribute_not_searchable.
+	Attrs  map[string]string
+	Limit  int
+	Cursor string
 	// Access keeps only the orders the caller may see (from the policy); nil
 	// does not restrict. A filter the store cannot express is an error
 	// (store.ErrInvalid): deny.
@@ -527,6 +559,11 @@ type Page struct {
 // neither skips nor repeats an order while new ones arrive.
 func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1, Access: q.Access}
+	attrs, err := s.searchFilter(q.BizCode, q.Attrs)
+	if err != nil {
+		return Page{}, err
+	}
+	sq.Attrs = attrs
 	if q.Cursor != "" {
 		c, err := DecodeCursor(q.Cursor, q)
 		if err != nil {
@@ -587,7 +624,7 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 	}
 	plan := op.Plan()
 	snap := Snapshot{ID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID, State: o.Status, Version: o.Version,
-		Total: extensions.Money{Amount: o.Total, Currency: o.Currency}}
+		Total: extensions.Money{Amount: o.Total, Currency: o.Currency}, Attributes: attributesOf(o)}
 	var updated store.Order
 	_, err = Fire(op, snap, ev, func(ctx context.Context, t lifecycle.Transition) error {
 		now := s.now().UTC().Truncate(time.Microsecond)
@@ -659,6 +696,7 @@ func viewOf(o store.Order, lc *lifecycle.Compiled) View {
 			v.ShippingAddress = &a
 		}
 	}
+	v.Attributes = attributesOf(o)
 	if lc != nil {
 		if ev := lc.Allowed(o.Status); ev != nil {
 			v.AvailableEvents = ev

@@ -112,6 +112,12 @@ func transitionSteps(o store.Order, from, to string) []store.Step {
 			return err
 		})
 	}
+	// An order that ends before it ships (cancelled, payment timeout or
+	// failure, rejected, outbound failed) gives back what it counted
+	// against purchase limits; a shipped one keeps it, returns included.
+	if (a == "reserved" || a == "frozen") && b == "sellable" {
+		steps = append(steps, releaseStep(o.ID))
+	}
 	for _, kind := range stockKinds(from, to) {
 		steps = append(steps, func(ctx context.Context, tx *gorm.DB) error { return stock.Move(ctx, tx, o.ID, kind) })
 	}

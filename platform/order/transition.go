@@ -18,6 +18,8 @@ type Snapshot struct {
 	State   string
 	Version int64
 	Total   extensions.Money
+	// Attributes of the order, passed to order.guard.
+	Attributes map[string]any
 }
 
 // Event is one lifecycle event to fire.
@@ -49,7 +51,8 @@ func Fire(op *kernel.Operation, o Snapshot, ev Event, commit func(ctx context.Co
 func GuardOf(op *kernel.Operation, o Snapshot) lifecycle.Guard {
 	return func(_ context.Context, t lifecycle.Transition) error {
 		d, err := Guard.Call(op, extensions.GuardRequest{OrderID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID,
-			Event: t.Event, From: t.From, To: t.To, Total: o.Total, Actor: t.Actor, Data: t.Data})
+			Event: t.Event, From: t.From, To: t.To, Total: o.Total, Actor: t.Actor, Data: t.Data,
+			Attributes: o.Attributes})
 		if err != nil {
 			return err
 		}

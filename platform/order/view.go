@@ -23,6 +23,9 @@ type PlaceRequest struct {
 	Coupons         []string            `json:"coupons,omitempty"`
 	ShippingAddress *extensions.Address `json:"shippingAddress,omitempty"`
 	PaymentMethod   string              `json:"paymentMethod,omitempty"`
+	// Attributes are the order's attributes (see extensions.AttributeSchema),
+	// validated against its identity's declarations.
+	Attributes map[string]json.RawMessage `json:"attributes,omitempty"`
 }
 
 // Buyer is who places an order: the authenticated principal.
@@ -75,6 +78,8 @@ type View struct {
 	CreatedAt       time.Time           `json:"createdAt"`
 	UpdatedAt       time.Time           `json:"updatedAt"`
 	PaymentDeadline *time.Time          `json:"paymentDeadline,omitempty"`
+	// Attributes are the order's attributes, as placed.
+	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
 // JSON is the view's JSON encoding.

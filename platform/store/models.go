@@ -76,6 +76,9 @@ type Order struct {
 	CreatedAt       time.Time   `gorm:"not null;index:idx_tmf_orders_buyer,priority:2;index:idx_tmf_orders_created,priority:1;index:idx_tmf_orders_biz,priority:2" json:"createdAt"`
 	UpdatedAt       time.Time   `gorm:"not null" json:"updatedAt"`
 	Lines           []OrderLine `gorm:"-" json:"lines"`
+	// Attributes is the order's attributes as a JSON object, "" for none
+	// (NULL in databases from before attributes).
+	Attributes string `gorm:"size:16777215" json:"attributes,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.
@@ -363,7 +366,8 @@ func (orgTreeLock) TableName() string { return "tmf_org_tree_lock" }
 func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
 		&OrderHistory{}, &OrderReturn{}, &OrderReturnRequest{}, &OrderReturnStep{}, &OrderTrace{}, &OutboxEvent{}, &OutboxLease{}, &IdempotencyRecord{}, &Principal{},
-		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}, &readyProbe{}}
+		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}, &readyProbe{},
+		&OrderAttribute{}, &PurchaseCounter{}, &PurchaseUsage{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -227,6 +228,9 @@ type OrderQuery struct {
 	BuyerID string
 	Status  string
 	BizCode string
+	// Attrs keeps orders whose searchable attribute (the key) has the
+	// canonical text (the value), through tmf_order_attributes.
+	Attrs map[string]string
 	// Limit is the page size: 100 when zero or less, at most 1000.
 	Limit int
 	// After continues a listing strictly after this position (the Cursor of
@@ -271,6 +275,9 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	}
 	if q.BizCode != "" {
 		tx = tx.Where("biz_code = ?", q.BizCode)
+	}
+	for _, name := range slices.Sorted(maps.Keys(q.Attrs)) {
+		tx = tx.Where("id IN (SELECT order_id FROM tmf_order_attributes WHERE name = ? AND value = ?)", name, q.Attrs[name])
 	}
 	if q.After != nil {
 		at := stamp(q.After.CreatedAt)
