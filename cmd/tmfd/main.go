@@ -94,7 +94,13 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --max-unpaid-quantity N        quantity of one SKU one buyer's unpaid orders may hold (default 1000)
   --payment-call-timeout DUR     deadline of one card-processor call (default 10s). A payment attempt's lease,
                                  and how long an attempt left pending waits for its caller's retry before
-                                 payment recovery settles it, are three times this`
+                                 payment recovery settles it, are three times this
+  --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
+  --webhooks-schedule LIST       waits before each webhook retry (default 5s,5m,30m,2h,5h,10h,10h: ~27.6h, then failed)
+  --webhooks-timeout DUR         deadline of one webhook attempt (default 10s); --webhooks-concurrency N per endpoint (4)
+  --webhooks-disable-after DUR   an endpoint failing this long without a success is disabled (default 120h)
+  --webhooks-rotation-grace DUR  how long a rotated-out secret keeps signing (default 24h);
+                                 --webhooks-max-endpoints N (default 100)`
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
@@ -128,6 +134,8 @@ type serveOptions struct {
 	// command line (readable by every local user in /proc/<pid>/cmdline),
 	// comma-separated; serve warns about each.
 	CommandLineSecrets string
+	// Webhooks: the --webhooks-* settings (webhooks.go).
+	Webhooks webhookOptions
 }
 
 // MinAdminToken is the shortest --admin-token accepted: a bearer token
@@ -246,7 +254,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return o, fmt.Errorf("TMF_DEMO=%q: use true or false", demo)
 	}
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
+	checkWebhooks := webhookFlags(fs, getenv, &o.Webhooks)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := checkWebhooks(); err != nil {
 		return o, err
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
