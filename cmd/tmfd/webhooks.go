@@ -129,11 +129,15 @@ func parseSchedule(v string) ([]time.Duration, error) {
 }
 
 // newWebhooks is the server's webhook service: its tables migrated, the
-// identities of the configuration in force, the metrics registered.
+// identities of the configuration in force, the metrics registered. Zero
+// fields of o take the webhooks package's defaults.
 func newWebhooks(ctx context.Context, st *store.Store, k *kernel.Kernel, o webhookOptions, reg prometheus.Registerer, log *slog.Logger) (*webhooks.Service, error) {
-	schedule, err := parseSchedule(o.Schedule)
-	if err != nil {
-		return nil, err
+	var schedule []time.Duration // zero options (tests) take the package's defaults
+	if o.Schedule != "" {
+		var err error
+		if schedule, err = parseSchedule(o.Schedule); err != nil {
+			return nil, err
+		}
 	}
 	if o.AllowPrivate {
 		log.Warn("webhooks may reach loopback, private and link-local addresses (--webhooks-allow-private)")
