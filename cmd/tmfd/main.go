@@ -104,7 +104,13 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                                  --events-max-age (168h), --events-replicas (1), --events-duplicates (2m)
   --events-max-backlog-age DUR   /readyz fails while the oldest unrelayed event is older (default 0: never)
   --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
-                                 after it died (default 10s)`
+                                 after it died (default 10s)
+  --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
+  --webhooks-schedule LIST       waits before each webhook retry (default 5s,5m,30m,2h,5h,10h,10h: ~27.6h, then failed)
+  --webhooks-timeout DUR         deadline of one webhook attempt (default 10s); --webhooks-concurrency N per endpoint (4)
+  --webhooks-disable-after DUR   an endpoint failing this long without a success is disabled (default 120h)
+  --webhooks-rotation-grace DUR  how long a rotated-out secret keeps signing (default 24h);
+                                 --webhooks-max-endpoints N (default 100)`
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
@@ -140,6 +146,8 @@ type serveOptions struct {
 	CommandLineSecrets string
 	// Events: --events and the outbox relay's settings (events.go).
 	Events eventsOptions
+	// Webhooks: the --webhooks-* settings (webhooks.go).
+	Webhooks webhookOptions
 }
 
 // MinAdminToken is the shortest --admin-token accepted: a bearer token
@@ -259,7 +267,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
 	checkEvents := eventFlags(fs, getenv, &o.Events)
+	checkWebhooks := webhookFlags(fs, getenv, &o.Webhooks)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := checkWebhooks(); err != nil {
 		return o, err
 	}
 	if err := checkEvents(); err != nil {

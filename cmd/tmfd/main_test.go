@@ -99,6 +99,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			if want.MaxUnpaidOrders == 0 {
 				want.MaxUnpaidOrders, want.MaxUnpaidQuantity = 50, 1000
 			}
+			if want.Webhooks == (webhookOptions{}) {
+				want.Webhooks = defaultWebhookOptions()
+			}
 			if err != nil || got != want {
 				t.Fatalf("got %+v, %v; want %+v", got, err, want)
 			}

@@ -130,6 +130,11 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		log.Debug("event", "id", e.ID, "topic", e.Topic, "order", e.AggregateID)
 		return nil
 	})
+	hooks, err := newWebhooks(ctx, st, k, o.Webhooks, reg, log)
+	if err != nil {
+		return err
+	}
+	relay.Subscribe("webhooks", "", hooks.Handle)
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 	payRecovery := recovery.New(svc, recovery.Options{Logger: log})
 
@@ -138,7 +143,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
-		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}})
+		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}, Webhooks: hooks})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()
@@ -156,6 +161,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	ev.run(loops, wg.Go)
+	wg.Go(func() { hooks.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })

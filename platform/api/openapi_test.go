@@ -804,6 +804,9 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 		for path, item := range s.model.Paths.PathItems.FromOldest() {
 			for method, op := range item.GetOperations().FromOldest() {
 				name := strings.ToUpper(method) + " " + path
+				if strings.HasPrefix(path, "/v1/admin/webhooks") {
+					continue // served with a webhooks service: TestWebhookEndpointsMatchTheSpec
+				}
 				for code, resp := range op.Responses.Codes.FromOldest() {
 					status, _ := strconv.Atoi(code)
 					// A 503 unavailable is documented on every operation

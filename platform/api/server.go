@@ -36,6 +36,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/webhooks"
 )
 
 // Limits bound what one request may ask for. Zero fields take the defaults.
@@ -156,6 +157,9 @@ type Config struct {
 	// RateLimits per principal and per address; the zero value limits
 	// nothing (tmfd serves with DefaultRateLimits unless told otherwise).
 	RateLimits RateLimits
+	// Webhooks registers webhook endpoints and shows their delivery log
+	// (/v1/admin/webhooks); nil serves no webhook routes.
+	Webhooks *webhooks.Service
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -183,8 +187,10 @@ type Server struct {
 	release func(ctx context.Context, principal, key, owner string) error
 	metrics *metrics
 	rate    *limiter
-	echo    *echo.Echo
-	routes  map[string]bool
+	// webhooks: see Config.Webhooks.
+	webhooks *webhooks.Service
+	echo     *echo.Echo
+	routes   map[string]bool
 	// actions is the policy action of every authenticated route, by
 	// "METHOD path".
 	actions map[string]access
@@ -237,6 +243,7 @@ func New(cfg Config) *Server {
 	}
 	s.metrics = newMetrics(cfg.Registerer)
 	s.rate = newLimiter(cfg.RateLimits, nil)
+	s.webhooks = cfg.Webhooks
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -334,6 +341,7 @@ func (s *Server) register() {
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/reject", s.returnStep(order.ReturnReject), onResource(ActionOrderReturnReject))
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/receive", s.returnStep(order.ReturnReceive), onResource(ActionOrderReturnReceive))
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/cancel", s.returnStep(order.ReturnCancel), onResource(ActionOrderReturnCancel))
+	s.registerWebhooks(add)
 }
 
 // Routes lists the authenticated routes ("METHOD /path/:param") with the
