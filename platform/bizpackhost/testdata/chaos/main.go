@@ -10,6 +10,10 @@
 //	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
 //	fds    opens 100 files and denies with what happened
 //	env    denies, giving its whole environment as the reason
+//	alloc  allocates and touches 2 GiB, then denies with "alloc" and how
+//	       much it got (beyond its memory limit it is killed instead)
+//	forkbomb starts sleeping children until it cannot, then denies with
+//	       "forkbomb" and how many it started and why it stopped
 //	open:PATH  reads the file at PATH and denies with code "open" and
 //	       "read N bytes" or the error as the reason
 //	dial:ADDR  connects to the TCP address ADDR and denies with code
@@ -102,6 +106,24 @@ func newBizpack() *extensions.Bizpack {
 				files = append(files, f)
 			}
 			return extensions.Deny("fds", "opened 100 files"), nil
+		case "alloc": // 2 GiB, touched, kept
+			var chunks [][]byte
+			for range 128 {
+				c := make([]byte, 16<<20)
+				for i := 0; i < len(c); i += 4096 {
+					c[i] = 1
+				}
+				chunks = append(chunks, c)
+			}
+			return extensions.Deny("alloc", fmt.Sprintf("allocated %d MiB", 16*len(chunks))), nil
+		case "forkbomb": // children that sleep, until it cannot start more
+			for n := 0; n < 5000; n++ {
+				c := exec.Command(os.Args[0], "--sleeper")
+				if err := c.Start(); err != nil {
+					return extensions.Deny("forkbomb", fmt.Sprintf("started %d: %v", n, err)), nil
+				}
+			}
+			return extensions.Deny("forkbomb", "started 5000"), nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
 		case "tmp":
