@@ -25,6 +25,8 @@ type fileConfig struct {
 	// Bizpacks the identities may bind; relative paths are relative to the
 	// file's directory.
 	Bizpacks []bizpackhost.Spec `json:"bizpacks,omitempty"`
+	// Sandbox limits and confines every bizpack process (sandbox.go).
+	Sandbox sandboxConfig `json:"sandbox,omitzero"`
 }
 
 // loadConfig reads a kernel configuration from a YAML or JSON file, or the

@@ -128,6 +128,9 @@ type serveOptions struct {
 	// command line (readable by every local user in /proc/<pid>/cmdline),
 	// comma-separated; serve warns about each.
 	CommandLineSecrets string
+	// Sandbox holds the bizpack sandbox settings given by flags or
+	// TMF_BIZPACK_* variables; they override the file's sandbox section.
+	Sandbox sandboxConfig
 }
 
 // MinAdminToken is the shortest --admin-token accepted: a bearer token
@@ -246,7 +249,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return o, fmt.Errorf("TMF_DEMO=%q: use true or false", demo)
 	}
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
+	sandbox := sandboxFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.Sandbox, err = sandbox(); err != nil {
 		return o, err
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {

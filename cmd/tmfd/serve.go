@@ -82,7 +82,12 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if o.BizpackDir != "" {
 		runDir = filepath.Join(o.BizpackDir, ".run")
 	}
-	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: runDir})
+	hostOpts, err := sandboxOptions(file.Sandbox, o.Sandbox, log)
+	if err != nil {
+		return err
+	}
+	hostOpts.Logger, hostOpts.RunDir = log, runDir
+	host := bizpackhost.New(k, hostOpts)
 	defer host.Close()
 	if err := host.Configure(ctx, file.Bizpacks); err != nil {
 		return fmt.Errorf("bizpacks: %w", err)

@@ -148,6 +148,10 @@ type Options struct {
 	// NoLandlock runs bizpacks without Landlock: their filesystem and
 	// network are then not restricted (logged at start).
 	NoLandlock bool
+	// Network gives every bizpack the network, whether its manifest asks
+	// or not (by default only those that ask get it, where Landlock can
+	// restrict TCP).
+	Network bool
 	// NoCgroups limits bizpacks with rlimits and nice only, even where
 	// the host could make cgroups (logged at start).
 	NoCgroups bool
@@ -404,7 +408,7 @@ func New(k *kernel.Kernel, o Options) *Host {
 	// Binaries run from copies in a directory of the host's own: under
 	// RunDir (emptied here: nothing of a predecessor runs any more), or a
 	// temporary one removed by Close.
-	if o.RunDir != "" {
+	if o.RunDir != "" && (o.RunAs == nil || reachable(o.RunDir)) {
 		h.opts.execDir = filepath.Join(o.RunDir, "exec")
 		_ = os.RemoveAll(h.opts.execDir)
 		if err := os.MkdirAll(h.opts.execDir, 0o700); err != nil {

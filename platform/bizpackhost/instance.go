@@ -192,7 +192,7 @@ func (in *instance) startOnce() error {
 		wrapper = []string{shim}
 		if in.opts.abi > 0 {
 			in.mu.Lock()
-			network := in.network
+			network := in.network || in.opts.Network
 			in.mu.Unlock()
 			confined = &landlockSpec{Exec: path, Sock: sock, ReadWrite: in.spec.ReadWrite, Network: network}
 		}

@@ -3,6 +3,8 @@ package bizpackhost
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -119,4 +121,22 @@ func (o Options) mechanism() string {
 		parts = append(parts, fmt.Sprintf("landlock %d", o.abi))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// reachable reports whether every user may pass through each directory
+// above dir (and dir itself), so that a RunAs user can reach the copies
+// the host makes there.
+func reachable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == filepath.Dir(d) {
+			return true
+		}
+	}
 }
