@@ -257,3 +257,53 @@ func TestAnUnprivilegedHostFallsBackToRlimits(t *testing.T) {
 		t.Fatalf("nobody's host could use cgroups here (%q): the hierarchies are writable by everyone?", got)
 	}
 }
+
+// Finding 6: a bizpack that burns CPU is held to its CPU cap (cgroup
+// cpu.max / cfs quota: the kernel throttles it, which cpu.stat counts);
+// without a cpu cgroup it runs at the niceness of its CPU weight.
+func TestACPUBurningBizpackIsHeldToItsShare(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("limits are Linux only")
+	}
+	t.Run("cgroup cap", func(t *testing.T) {
+		o := fast
+		o.Limits.CPUMax = 100 // a tenth of a core
+		e := setup(t, o)
+		withCgroups(t, e.h, "cpu")
+		e.load(t, v1())
+		e.bind(t)
+		pid := e.h.Pids()[0]
+		stat := filepath.Join("/sys/fs/cgroup/cpu", groupOf(pid, "cpu"), "cpu.stat")
+		if _, err := os.Stat(stat); err != nil {
+			stat = filepath.Join("/sys/fs/cgroup", groupOf(pid, ""), "cpu.stat") // unified
+		}
+		// At a tenth of a core, its answer may miss the deadline: the
+		// point's policy applies, and the throttling is what counts.
+		_, _ = validate(e.begin(t), "burn")
+		eventually(t, "the burning bizpack throttled", func() bool {
+			b, _ := os.ReadFile(stat)
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "nr_throttled "); ok {
+					return v != "0"
+				}
+			}
+			return false
+		})
+	})
+	t.Run("nice without cgroups", func(t *testing.T) {
+		o := fast
+		o.NoCgroups = true
+		o.Limits.CPUWeight = 25
+		e := setup(t, o)
+		e.load(t, v1())
+		pid := e.h.Pids()[0]
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if f[16] != "6" { // field 19, nice
+			t.Fatalf("bizpack niceness %s, want 6 (a quarter of the server's CPU weight)", f[16])
+		}
+	})
+}

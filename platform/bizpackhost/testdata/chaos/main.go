@@ -10,6 +10,7 @@
 //	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
 //	fds    opens 100 files and denies with what happened
 //	env    denies, giving its whole environment as the reason
+//	burn   spins on every CPU in the background and allows
 //	alloc  allocates and touches 2 GiB, then denies with "alloc" and how
 //	       much it got (beyond its memory limit it is killed instead)
 //	forkbomb starts sleeping children until it cannot, then denies with
@@ -48,6 +49,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -124,6 +126,14 @@ func newBizpack() *extensions.Bizpack {
 				}
 			}
 			return extensions.Deny("forkbomb", "started 5000"), nil
+		case "burn": // spins on every CPU until the process ends
+			for range runtime.NumCPU() {
+				go func() {
+					for {
+					}
+				}()
+			}
+			return extensions.Verdict{Allow: true, Code: version}, nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
 		case "tmp":
@@ -213,6 +223,17 @@ func main() {
 			if strings.Contains(string(b), "TMF_TEST_SECRET=hunter2") {
 				result += ": SECRET"
 			}
+		}
+		// The host's command line: readable by every local user unless
+		// Landlock hides the host's /proc entry.
+		cl, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/cmdline")
+		switch {
+		case err != nil:
+			result += "\ncmdline denied: " + err.Error()
+		case strings.Contains(string(cl), "hunter2-on-the-command-line"):
+			result += "\ncmdline SECRET"
+		default:
+			result += "\ncmdline read"
 		}
 		result += "\nuid " + strconv.Itoa(os.Getuid())
 		if err := os.WriteFile(*snoop, []byte(result), 0o666); err != nil {
