@@ -37,8 +37,10 @@ type cgroupSetup struct {
 	Hierarchies []cgroupHierarchy
 	Missing     []string // controllers no writable hierarchy offers
 	Reason      string   // why they are missing
-	seq         atomic.Int64
 }
+
+// groupSeq numbers the groups of this process (of all its hosts).
+var groupSeq atomic.Int64
 
 func (s *cgroupSetup) has(controller string) bool {
 	if s == nil {
@@ -364,7 +366,7 @@ func (s *cgroupSetup) newGroup(name string, l Limits, runAs *User) (*bizpackCgro
 		return nil, nil
 	}
 	g := &bizpackCgroup{}
-	leaf := fmt.Sprintf("tmf-%s-%d-%d", safeName(name), os.Getpid(), s.seq.Add(1))
+	leaf := fmt.Sprintf("tmf-%s-%d-%d", safeName(name), os.Getpid(), groupSeq.Add(1))
 	for _, h := range s.Hierarchies {
 		dir := filepath.Join(h.Base, leaf)
 		if err := os.Mkdir(dir, 0o755); err != nil {

@@ -2,10 +2,7 @@
 
 package bizpackhost
 
-import (
-	"os/exec"
-	"sync/atomic"
-)
+import "os/exec"
 
 var cgroupControllers = []string{"memory", "cpu", "pids"}
 
@@ -15,7 +12,6 @@ type cgroupSetup struct {
 	Hierarchies []cgroupHierarchy
 	Missing     []string
 	Reason      string
-	seq         atomic.Int64
 }
 
 func detectHostCgroups() *cgroupSetup {

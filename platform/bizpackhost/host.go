@@ -324,7 +324,7 @@ type Host struct {
 func (o Options) shim() string {
 	st := o.shimAt
 	st.once.Do(func() {
-		if (o.Limits.Off && o.abi == 0) || shimEnviron(o.Limits, nil) == "" {
+		if (o.Limits.Off && o.abi == 0) || shimEnviron(o.Limits, nil, false) == "" {
 			o.Logger.Warn("bizpacks run without resource limits or Landlock", "limitsOff", o.Limits.Off, "landlockABI", o.abi)
 			return
 		}

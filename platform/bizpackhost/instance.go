@@ -185,18 +185,21 @@ func (in *instance) startOnce() error {
 	env := append(in.spec.environ(), "TMPDIR="+sock, "PLUGIN_UNIX_SOCKET_DIR="+sock)
 	var wrapper []string
 	var confined *landlockSpec
+	netBlocked := false // by Landlock or seccomp
 	if shim := in.opts.shim(); shim != "" {
 		if err := in.opts.shareCopy(in.opts.execDir, shim); err != nil {
 			return fmt.Errorf("giving the shim to the bizpack's user: %w", err)
 		}
 		wrapper = []string{shim}
+		in.mu.Lock()
+		network := in.network || in.opts.Network
+		in.mu.Unlock()
 		if in.opts.abi > 0 {
-			in.mu.Lock()
-			network := in.network || in.opts.Network
-			in.mu.Unlock()
 			confined = &landlockSpec{Exec: path, Sock: sock, ReadWrite: in.spec.ReadWrite, Network: network}
 		}
-		env = append(env, shimEnviron(in.opts.fallback(in.opts.cgroups), confined, cg.join()...))
+		seccomp := !network && !in.opts.NoLandlock
+		netBlocked = seccomp || confined != nil && !confined.Network
+		env = append(env, shimEnviron(in.opts.fallback(in.opts.cgroups), confined, seccomp, cg.join()...))
 	}
 	release := func() {}
 	prepare := func(cmd *exec.Cmd) (err error) {
@@ -242,7 +245,7 @@ func (in *instance) startOnce() error {
 		}
 		return err
 	}
-	if m.Network && confined != nil && !confined.Network {
+	if m.Network && netBlocked {
 		// Its manifest asks for the network, which only the host's
 		// first start of it could not know: start it again with it.
 		p.Kill()

@@ -286,3 +286,51 @@ func TestBizpacksRunAsTheConfiguredUserFromTheRunDir(t *testing.T) {
 	e.bind(t)
 	wantAllowedBy(t, e.begin(t), "1.0.0")
 }
+
+// Landlock up to ABI 8 does not cover UDP or connecting to a pathname unix
+// socket (PostgreSQL's, with trust authentication, is one): the seccomp
+// filter does, for a bizpack without the network. One that asks for the
+// network keeps both.
+func TestABizpackWithoutNetworkReachesNoSocket(t *testing.T) {
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		t.Skip("the seccomp filter is for Linux on amd64 and arm64")
+	}
+	dir := openDir(t)
+	sock := filepath.Join(dir, "db.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_ = os.Chmod(sock, 0o777)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for _, network := range []bool{false, true} {
+		e := setup(t, fast)
+		s := v1()
+		if network {
+			s.Args = []string{"--network"}
+		}
+		e.load(t, s)
+		e.bind(t)
+		for _, try := range []string{"unix:" + sock, "udp:" + u.LocalAddr().String()} {
+			got := ask(t, e, try, "dial")
+			if denied := strings.Contains(got, "permission denied"); denied == network {
+				t.Errorf("network %v, %s: %q", network, try, got)
+			}
+		}
+		e.h.Close()
+	}
+}

@@ -71,6 +71,11 @@ func runShim(spec string) {
 			fail(fmt.Errorf("landlock: %w", err))
 		}
 	}
+	if sp.NoNetwork {
+		if err := applySeccomp(); err != nil {
+			fail(err)
+		}
+	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
 	fail(syscall.Exec(os.Args[1], os.Args[1:], env))
 }
@@ -86,14 +91,16 @@ type shimSpec struct {
 	Landlock *landlockSpec `json:"landlock,omitempty"`
 	// Cgroups are cgroup.procs files (v1) the shim writes its pid into.
 	Cgroups []string `json:"cgroups,omitempty"`
+	// NoNetwork installs the seccomp filter (seccomp_linux.go).
+	NoNetwork bool `json:"noNetwork,omitempty"`
 }
 
 // shimEnviron is the variable that hands l, ll and the cgroups to join to
 // the shim.
-func shimEnviron(l Limits, ll *landlockSpec, join ...string) string {
+func shimEnviron(l Limits, ll *landlockSpec, noNetwork bool, join ...string) string {
 	if l.Off {
 		l = Limits{}
 	}
-	b, _ := json.Marshal(shimSpec{Limits: l, Landlock: ll, Cgroups: join})
+	b, _ := json.Marshal(shimSpec{Limits: l, Landlock: ll, Cgroups: join, NoNetwork: noNetwork})
 	return shimEnv + "=" + string(b)
 }

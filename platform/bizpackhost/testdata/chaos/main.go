@@ -19,6 +19,8 @@
 //	       "read N bytes" or the error as the reason
 //	dial:ADDR  connects to the TCP address ADDR and denies with code
 //	       "dial" and "connected" or the error
+//	unix:PATH  the same with the unix socket at PATH
+//	udp:ADDR   sends a UDP datagram to ADDR, the same
 //	tmp    creates a file in its temporary directory and denies with code
 //	       "tmp" and "created" or the error
 //	other  allows, with the bizpack's version as the verdict's code
@@ -151,6 +153,28 @@ func newBizpack() *extensions.Bizpack {
 				return extensions.Deny("open", err.Error()), nil
 			}
 			return extensions.Deny("open", fmt.Sprintf("read %d bytes", len(b))), nil
+		}
+		if path, ok := strings.CutPrefix(r.Buyer.ID, "unix:"); ok {
+			c, err := net.DialTimeout("unix", path, 2*time.Second)
+			if err != nil {
+				return extensions.Deny("dial", err.Error()), nil
+			}
+			c.Close()
+			return extensions.Deny("dial", "connected"), nil
+		}
+		if addr, ok := strings.CutPrefix(r.Buyer.ID, "udp:"); ok {
+			c, err := net.ListenPacket("udp", ":0")
+			if err == nil {
+				var ua *net.UDPAddr
+				if ua, err = net.ResolveUDPAddr("udp", addr); err == nil {
+					_, err = c.WriteTo([]byte("exfiltrated"), ua)
+				}
+				c.Close()
+			}
+			if err != nil {
+				return extensions.Deny("dial", err.Error()), nil
+			}
+			return extensions.Deny("dial", "connected"), nil
 		}
 		if addr, ok := strings.CutPrefix(r.Buyer.ID, "dial:"); ok {
 			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
