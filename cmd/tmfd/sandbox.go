@@ -62,7 +62,7 @@ func sandboxFlags(fs *flag.FlagSet, getenv func(string) string) func() (sandboxC
 	fields := []field{
 		{"bizpack-run-as", "BIZPACK_RUN_AS", "user bizpacks run as: name, uid:gid or root (default for a root server: nobody)", nil},
 		{"bizpack-memory", "BIZPACK_MEMORY", "memory per bizpack process, e.g. 512Mi (default 1Gi)", nil},
-		{"bizpack-cpu-weight", "BIZPACK_CPU_WEIGHT", "CPU share of a bizpack against the server's 100 (default 50)", nil},
+		{"bizpack-cpu-weight", "BIZPACK_CPU_WEIGHT", "CPU share of a bizpack against 100 for the server (default 100)", nil},
 		{"bizpack-cpu-max", "BIZPACK_CPU_MAX", "CPU cap of a bizpack in thousandths of a core (default none; cgroups only)", nil},
 		{"bizpack-processes", "BIZPACK_PROCESSES", "processes and threads per bizpack (default 512)", nil},
 		{"bizpack-open-files", "BIZPACK_OPEN_FILES", "open files per bizpack process (default 1024)", nil},

@@ -187,10 +187,12 @@ type Limits struct {
 	// ends it and the host restarts it; without a memory cgroup,
 	// RLIMIT_DATA (its allocations fail and a Go bizpack exits).
 	Memory uint64 `json:"memory,omitempty"`
-	// CPUWeight is the bizpack's CPU share against the server's, 1 to
-	// 10000, the server's being 100 (50): cgroup cpu.weight (v1:
-	// cpu.shares scaled from 1024); without a cpu cgroup, a niceness
-	// of about the same ratio (unless Nice is set).
+	// CPUWeight is the bizpack's CPU share, 1 to 10000, against 100 for
+	// a process of niceness 0 such as the server's (100): cgroup
+	// cpu.weight (v1: cpu.shares scaled from 1024), which counts the whole
+	// bizpack, all its threads and children, as one; without a cpu
+	// cgroup, a niceness of about the same ratio (unless Nice is set),
+	// which applies to each of its threads.
 	CPUWeight uint64 `json:"cpuWeight,omitempty"`
 	// CPUMax caps the bizpack's CPU time in thousandths of a core (none):
 	// cgroup cpu.max (v1: cfs quota). Not enforced without a cpu cgroup.

@@ -13,7 +13,7 @@ func (l Limits) withDefaults() Limits {
 		l.Memory = 1 << 30
 	}
 	if l.CPUWeight == 0 {
-		l.CPUWeight = 50
+		l.CPUWeight = 100
 	}
 	l.CPUWeight = min(max(l.CPUWeight, 1), 10000)
 	if l.Processes == 0 {
