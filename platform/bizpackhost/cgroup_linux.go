@@ -37,6 +37,10 @@ type cgroupSetup struct {
 	Hierarchies []cgroupHierarchy
 	Missing     []string // controllers no writable hierarchy offers
 	Reason      string   // why they are missing
+	// Tag names the host's RunDir in its groups' names
+	// (tmf-<tag>-<bizpack>-<host pid>-<n>): a host reaps only the stale
+	// groups of a predecessor on the same RunDir.
+	Tag string
 }
 
 // groupSeq numbers the groups of this process (of all its hosts).
@@ -366,7 +370,7 @@ func (s *cgroupSetup) newGroup(name string, l Limits, runAs *User) (*bizpackCgro
 		return nil, nil
 	}
 	g := &bizpackCgroup{}
-	leaf := fmt.Sprintf("tmf-%s-%d-%d", safeName(name), os.Getpid(), groupSeq.Add(1))
+	leaf := fmt.Sprintf("tmf-%s-%s-%d-%d", s.Tag, safeName(name), os.Getpid(), groupSeq.Add(1))
 	for _, h := range s.Hierarchies {
 		dir := filepath.Join(h.Base, leaf)
 		if err := os.Mkdir(dir, 0o755); err != nil {
@@ -502,7 +506,7 @@ func (g *bizpackCgroup) oomKills() int64 {
 // the process group, never the cgroup) and removes those groups. It
 // returns how many processes it killed.
 func (s *cgroupSetup) reapStale() int {
-	if s == nil {
+	if s == nil || s.Tag == "" || s.Tag == "x" {
 		return 0
 	}
 	killed := 0
@@ -510,7 +514,7 @@ func (s *cgroupSetup) reapStale() int {
 		entries, _ := os.ReadDir(h.Base)
 		for _, e := range entries {
 			f := strings.Split(e.Name(), "-")
-			if !e.IsDir() || len(f) < 4 || f[0] != "tmf" {
+			if !e.IsDir() || len(f) < 5 || f[0] != "tmf" || f[1] != s.Tag {
 				continue
 			}
 			pid, err := strconv.Atoi(f[len(f)-2])

@@ -12,6 +12,7 @@ type cgroupSetup struct {
 	Hierarchies []cgroupHierarchy
 	Missing     []string
 	Reason      string
+	Tag         string
 }
 
 func detectHostCgroups() *cgroupSetup {

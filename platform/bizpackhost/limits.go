@@ -2,6 +2,7 @@ package bizpackhost
 
 import (
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -43,6 +44,12 @@ func (o Options) setupCgroups() *cgroupSetup {
 		s = &cgroupSetup{Missing: cgroupControllers, Reason: "cgroups turned off (NoCgroups)"}
 	} else {
 		s = detectHostCgroups()
+	}
+	s.Tag = "x" // no RunDir: no predecessor to reap (reapStale skips "x")
+	if o.RunDir != "" {
+		if abs, err := filepath.Abs(o.RunDir); err == nil {
+			s.Tag = fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(abs)))
+		}
 	}
 	if len(s.Missing) > 0 {
 		var fb []string
