@@ -2,6 +2,7 @@ package bizpackhost_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sync/atomic"
@@ -79,7 +80,7 @@ func benchPlace(b *testing.B, dialect, mode string) {
 		b.Fatal(err)
 	}
 	svc := order.NewService(k, st)
-	var n atomic.Int64
+	var n, late atomic.Int64
 	var before int64
 	if trips != nil {
 		before = trips()
@@ -93,6 +94,13 @@ func benchPlace(b *testing.B, dialect, mode string) {
 			_, err := svc.Place(ctx, order.Buyer{ID: fmt.Sprintf("buyer-%d", i%500)}, order.PlaceRequest{BizCode: "retail",
 				Items:           []order.Item{{SKU: fmt.Sprintf("bench-%03d", i%benchSKUs), Quantity: 1}},
 				ShippingAddress: &extensions.Address{Region: "east"}, PaymentMethod: "card"}, nil)
+			var ee *kernel.ExtensionError
+			if errors.As(err, &ee) && ee.Outcome == kernel.OutcomeTimeout {
+				// A starved machine misses extension deadlines: counted
+				// (late/order), not a failure of the benchmark.
+				late.Add(1)
+				continue
+			}
 			if err != nil {
 				b.Error(err)
 				return
@@ -102,6 +110,7 @@ func benchPlace(b *testing.B, dialect, mode string) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "orders/s")
+	b.ReportMetric(float64(late.Load())/float64(b.N), "late/order")
 	if trips != nil {
 		b.ReportMetric(float64(trips()-before)/float64(b.N), "roundtrips/order")
 	}
