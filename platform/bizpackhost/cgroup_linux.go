@@ -372,6 +372,12 @@ func (s *cgroupSetup) newGroup(name string, l Limits, runAs *User) (*bizpackCgro
 	g := &bizpackCgroup{}
 	leaf := fmt.Sprintf("tmf-%s-%s-%d-%d", s.Tag, safeName(name), os.Getpid(), groupSeq.Add(1))
 	for _, h := range s.Hierarchies {
+		if !h.V2 && slices.Equal(h.Controllers, []string{"cpu"}) && l.CPUWeight == 100 && l.CPUMax == 0 {
+			// A v1 cpu group weighs the whole bizpack as one thread
+			// against each of the server's (and, at the root, every
+			// task's): with nothing to limit, it stays out of one.
+			continue
+		}
 		dir := filepath.Join(h.Base, leaf)
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			g.remove()
