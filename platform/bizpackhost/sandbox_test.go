@@ -26,6 +26,16 @@ func landlockFS() bool { return runtime.GOOS == "linux" && bizpackhost.LandlockA
 func ask(t *testing.T, e *env, buyer, code string) string {
 	t.Helper()
 	d, err := validate(e.begin(t), buyer)
+	// A starved machine may make the call miss its deadline (or the
+	// breaker those misses open): ask again, up to a minute.
+	for deadline := time.Now().Add(time.Minute); err != nil && time.Now().Before(deadline); {
+		var ee *kernel.ExtensionError
+		if !errors.As(err, &ee) || ee.Outcome != kernel.OutcomeTimeout && !errors.Is(err, bizpackhost.ErrBreakerOpen) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		d, err = validate(e.begin(t), buyer)
+	}
 	if err != nil || d.Allowed || d.Code != code {
 		t.Fatalf("validate(%q) = %+v, %v; want a report %q", buyer, d, err, code)
 	}
