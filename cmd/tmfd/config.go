@@ -31,6 +31,8 @@ type fileConfig struct {
 	// BizpackInterpreters are the interpreters a bizpack bundle may name,
 	// each an absolute path ({"node": "/usr/bin/node"}); none by default.
 	BizpackInterpreters map[string]string `json:"bizpackInterpreters,omitempty"`
+	// Sandbox limits and confines every bizpack process (sandbox.go).
+	Sandbox sandboxConfig `json:"sandbox,omitzero"`
 }
 
 // loadConfig reads a kernel configuration from a YAML or JSON file, or the

@@ -148,6 +148,9 @@ type serveOptions struct {
 	Events eventsOptions
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
+	// Sandbox holds the bizpack sandbox settings given by flags or
+	// TMF_BIZPACK_* variables; they override the file's sandbox section.
+	Sandbox sandboxConfig
 }
 
 // MinAdminToken is the shortest --admin-token accepted: a bearer token
@@ -268,7 +271,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
 	checkEvents := eventFlags(fs, getenv, &o.Events)
 	checkWebhooks := webhookFlags(fs, getenv, &o.Webhooks)
+	sandbox := sandboxFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.Sandbox, err = sandbox(); err != nil {
 		return o, err
 	}
 	if err := checkWebhooks(); err != nil {

@@ -82,8 +82,13 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if o.BizpackDir != "" {
 		runDir = filepath.Join(o.BizpackDir, ".run")
 	}
-	host := bizpackhost.New(k, bizpackhost.Options{Logger: log, RunDir: runDir, Interpreters: file.BizpackInterpreters,
-		OnStatus: bizpackStatusEvents(st, log)})
+	hostOpts, err := sandboxOptions(file.Sandbox, o.Sandbox, log)
+	if err != nil {
+		return err
+	}
+	hostOpts.Logger, hostOpts.RunDir = log, runDir
+	hostOpts.Interpreters, hostOpts.OnStatus = file.BizpackInterpreters, bizpackStatusEvents(st, log)
+	host := bizpackhost.New(k, hostOpts)
 	defer host.Close()
 	if err := host.Configure(ctx, file.Bizpacks); err != nil {
 		return fmt.Errorf("bizpacks: %w", err)

@@ -49,7 +49,10 @@ type BizpackView struct {
 	// Since is when the status last changed; absent when never reported.
 	Since time.Time `json:"since,omitzero"`
 	// Standby is the previous version, kept running for a rollback.
-	Standby string             `json:"standby,omitempty"`
+	Standby string `json:"standby,omitempty"`
+	// Sandbox says how the process is limited and confined (cgroups or
+	// rlimits, nice, its user, Landlock ABI).
+	Sandbox string             `json:"sandbox,omitempty"`
 	Points  []PointLatencyView `json:"points"`
 }
 
@@ -83,7 +86,7 @@ type BizpackVersion struct {
 
 func bizpackView(st kernel.BizpackState) BizpackView {
 	v := BizpackView{Name: st.Name, Version: st.Version, Status: st.Status, Breaker: st.Breaker, Restarts: st.Restarts,
-		Pid: st.Pid, RoundTrips: st.RoundTrips, LastError: st.LastError, Standby: st.Standby,
+		Pid: st.Pid, RoundTrips: st.RoundTrips, LastError: st.LastError, Standby: st.Standby, Sandbox: st.Sandbox,
 		Points: make([]PointLatencyView, 0, len(st.Points))}
 	if !st.Since.IsZero() {
 		v.Since = st.Since.UTC()

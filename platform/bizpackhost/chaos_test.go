@@ -928,7 +928,9 @@ func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
 	snoop := func(harden, landlock bool) string {
 		t.Helper()
 		file := filepath.Join(dir, fmt.Sprintf("snoop-%v-%v", harden, landlock))
-		cmd := exec.Command(host, "-test.run=^$")
+		// A secret on the host's command line (which tmfd never needs:
+		// --admin-token-file, --db-file) and in its environment.
+		cmd := exec.Command(host, "-test.run=^$", "hunter2-on-the-command-line")
 		cmd.Dir = "/"
 		cmd.Env = append(os.Environ(), "TMF_CHAOS_HOST=1", "TMF_CHAOS_BIN="+chaos, "TMF_CHAOS_SUM="+bins.sumV1,
 			"TMF_CHAOS_SNOOP="+file, "TMF_TEST_SECRET=hunter2")
@@ -961,7 +963,7 @@ func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
 		}
 		return string(b)
 	}
-	if got := snoop(false, false); !strings.Contains(got, "SECRET") {
+	if got := snoop(false, false); !strings.Contains(got, "SECRET") || !strings.Contains(got, "cmdline SECRET") {
 		t.Fatalf("without Harden and Landlock the bizpack could not read its host's environment (%q): the test proves nothing", got)
 	}
 	if got := snoop(true, false); !strings.HasPrefix(got, "denied") {
@@ -971,8 +973,8 @@ func TestTheHostsEnvironmentIsNotReadableThroughProc(t *testing.T) {
 		t.Log("no Landlock here: the case of Landlock alone is not run")
 		return
 	}
-	if got := snoop(false, true); !strings.HasPrefix(got, "denied") {
-		t.Fatalf("a Landlocked bizpack of a host that is not hardened: %q, want its environment denied", got)
+	if got := snoop(false, true); !strings.HasPrefix(got, "denied") || !strings.Contains(got, "cmdline denied") {
+		t.Fatalf("a Landlocked bizpack of a host that is not hardened: %q, want its environment and command line denied", got)
 	}
 }
 

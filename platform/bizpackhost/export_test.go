@@ -2,6 +2,7 @@ package bizpackhost
 
 import (
 	"context"
+	"strings"
 
 	"github.com/tmf-platform/tmf/platform/kernel"
 )
@@ -26,4 +27,23 @@ func InFlight(h *Host, name string) int {
 	in := h.packs[name].active
 	h.mu.Unlock()
 	return len(in.inflight)
+}
+
+// CgroupControllers are the controllers h limits its bizpacks with
+// through cgroups (none: rlimits and nice only).
+func CgroupControllers(h *Host) []string {
+	var out []string
+	for _, c := range cgroupControllers {
+		if h.opts.cgroups.has(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// DetectCgroups says what this process could use: the hierarchies, then
+// the missing controllers.
+func DetectCgroups() string {
+	s := detectHostCgroups()
+	return s.describe() + " | missing " + strings.Join(s.Missing, ",")
 }

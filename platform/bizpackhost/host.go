@@ -153,6 +153,13 @@ type Options struct {
 	// "/usr/bin/node"}. A bundle naming another is refused (ErrInterpreter);
 	// none are allowed by default.
 	Interpreters map[string]string
+	// Network gives every bizpack the network, whether its manifest asks
+	// or not (by default only those that ask get it, where Landlock can
+	// restrict TCP).
+	Network bool
+	// NoCgroups limits bizpacks with rlimits and nice only, even where
+	// the host could make cgroups (logged at start).
+	NoCgroups bool
 	// MaxInFlight caps the round trips in flight to one bizpack process
 	// (64): a call beyond it fails at once with ErrBusy, the point's
 	// failure policy applying, instead of opening another stream.
@@ -163,10 +170,11 @@ type Options struct {
 	// return quickly (tmfd writes one outbox row, bizpack.status_changed).
 	OnStatus func(StatusChange)
 
-	execDir string     // where binaries are copied to run (see execCopy)
-	sockDir string     // where each bizpack process gets its socket directory
-	abi     int        // the kernel's Landlock ABI (0: none, or NoLandlock)
-	shimAt  *shimState // shared by the copies of a host's options
+	execDir string       // where binaries are copied to run (see execCopy)
+	sockDir string       // where each bizpack process gets its socket directory
+	abi     int          // the kernel's Landlock ABI (0: none, or NoLandlock)
+	cgroups *cgroupSetup // where bizpacks get cgroups (nil: none)
+	shimAt  *shimState   // shared by the copies of a host's options
 }
 
 type shimState struct {
@@ -184,12 +192,27 @@ type Limits struct {
 	// AddressSpace is RLIMIT_AS in bytes (4 GiB): the bizpack's memory,
 	// virtual, so it must leave room for a Go runtime's reservations.
 	AddressSpace uint64 `json:"addressSpace,omitempty"`
-	// Processes is RLIMIT_NPROC (none): it counts every process and
-	// thread of the bizpack's user, so set it with RunAs only; root
-	// ignores it.
+	// Memory is the bizpack's memory in bytes (1 GiB): its cgroup's
+	// memory limit (swap included), beyond which the kernel's OOM killer
+	// ends it and the host restarts it; without a memory cgroup,
+	// RLIMIT_DATA (its allocations fail and a Go bizpack exits).
+	Memory uint64 `json:"memory,omitempty"`
+	// CPUWeight is the bizpack's CPU share, 1 to 10000, against 100 for
+	// a process of niceness 0 such as the server's (100): cgroup
+	// cpu.weight (v1: cpu.shares scaled from 1024), which counts the whole
+	// bizpack, all its threads and children, as one; without a cpu
+	// cgroup, a niceness of about the same ratio (unless Nice is set),
+	// which applies to each of its threads.
+	CPUWeight uint64 `json:"cpuWeight,omitempty"`
+	// CPUMax caps the bizpack's CPU time in thousandths of a core (none):
+	// cgroup cpu.max (v1: cfs quota). Not enforced without a cpu cgroup.
+	CPUMax uint64 `json:"cpuMax,omitempty"`
+	// Processes caps the bizpack's processes and threads (512): cgroup
+	// pids.max; without a pids cgroup, RLIMIT_NPROC, and only with
+	// RunAs (it counts every process of the user, and root ignores it).
 	Processes uint64 `json:"processes,omitempty"`
-	// Nice is the bizpack's niceness, 0 to 19 (0): its CPU share against
-	// the server's.
+	// Nice is the bizpack's niceness, 0 to 19 (0; derived from CPUWeight
+	// when no cpu cgroup applies): its CPU share against the server's.
 	Nice int `json:"nice,omitempty"`
 	// Off runs bizpacks without the shim and without limits.
 	Off bool `json:"off,omitempty"`
@@ -235,6 +258,7 @@ func (o Options) withDefaults() Options {
 	if o.Limits.AddressSpace == 0 {
 		o.Limits.AddressSpace = 4 << 30
 	}
+	o.Limits = o.Limits.withDefaults()
 	return o
 }
 
@@ -317,7 +341,7 @@ type Host struct {
 func (o Options) shim() string {
 	st := o.shimAt
 	st.once.Do(func() {
-		if (o.Limits.Off && o.abi == 0) || shimEnviron(o.Limits, nil) == "" {
+		if (o.Limits.Off && o.abi == 0) || shimEnviron(o.Limits, nil, false) == "" {
 			o.Logger.Warn("bizpacks run without resource limits or Landlock", "limitsOff", o.Limits.Off, "landlockABI", o.abi)
 			return
 		}
@@ -383,6 +407,7 @@ func New(k *kernel.Kernel, o Options) *Host {
 			o.Logger.Warn("this kernel's Landlock cannot restrict the network (ABI < 4): bizpacks' network is not restricted", "landlockABI", o.abi)
 		}
 	}
+	o.cgroups = o.setupCgroups()
 	h := &Host{k: k, opts: o, specs: map[string]Spec{}, packs: map[string]*pack{}}
 	h.opts.shimAt = new(shimState)
 	runAs := "the server's user"
@@ -400,7 +425,7 @@ func New(k *kernel.Kernel, o Options) *Host {
 	// Binaries run from copies in a directory of the host's own: under
 	// RunDir (emptied here: nothing of a predecessor runs any more), or a
 	// temporary one removed by Close.
-	if o.RunDir != "" {
+	if o.RunDir != "" && (o.RunAs == nil || reachable(o.RunDir)) {
 		h.opts.execDir = filepath.Join(o.RunDir, "exec")
 		removeTree(h.opts.execDir)
 		if err := os.MkdirAll(h.opts.execDir, 0o700); err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +60,7 @@ type instance struct {
 	mu        sync.Mutex
 	proc      *plugin.Process
 	sock      string              // proc's socket directory
+	cg        *bizpackCgroup      // proc's cgroups (nil: none)
 	network   bool                // its manifest asks for the network
 	breakers  map[string]*breaker // per point
 	status    string
@@ -176,35 +178,57 @@ func (in *instance) startOnce() error {
 			return fmt.Errorf("giving the socket directory to the bizpack's user: %w", err)
 		}
 	}
+	// Its cgroups, made before it starts and removed when it stops.
+	cg, err := in.opts.cgroups.newGroup(in.spec.Name, in.opts.Limits, in.opts.RunAs)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !keepSock {
+			cg.remove()
+		}
+	}()
 	env := append(in.spec.environ(), "TMPDIR="+sock, "PLUGIN_UNIX_SOCKET_DIR="+sock)
 	if _, set := in.spec.Env["PATH"]; l.dir != "" && !set {
 		env = append(env, sanePath(l.exec))
 	}
 	var wrapper []string
 	var confined *landlockSpec
+	netBlocked := false // by Landlock or seccomp
 	if shim := in.opts.shim(); shim != "" {
 		if err := in.opts.shareCopy(in.opts.execDir, shim); err != nil {
 			return fmt.Errorf("giving the shim to the bizpack's user: %w", err)
 		}
 		wrapper = []string{shim}
+		in.mu.Lock()
+		network := in.network || in.opts.Network
+		in.mu.Unlock()
 		if in.opts.abi > 0 {
-			in.mu.Lock()
-			network := in.network
-			in.mu.Unlock()
 			confined = &landlockSpec{Exec: path, Sock: sock, ReadWrite: in.spec.ReadWrite, Network: network}
 			if l.dir != "" {
 				confined.ReadOnly = append([]string{l.dir}, interpreterDirs[l.interp]...)
 			}
 		}
-		env = append(env, shimEnviron(in.opts.Limits, confined))
+		seccomp := !network && !in.opts.NoLandlock
+		netBlocked = seccomp || confined != nil && !confined.Network
+		env = append(env, shimEnviron(in.opts.fallback(in.opts.cgroups), confined, seccomp, cg.join()...))
 	}
 	dir := in.spec.Dir
 	if dir == "" {
 		dir = l.dir
 	}
 	tail := newStderrTail()
-	p, err := plugin.Start(plugin.Options{Path: path, Prepare: in.opts.runAs, Wrapper: wrapper, Args: append(l.args, in.spec.Args...), SHA256: l.sum,
+	release := func() {}
+	prepare := func(cmd *exec.Cmd) (err error) {
+		if err := in.opts.runAs(cmd); err != nil {
+			return err
+		}
+		release, err = cg.prepare(cmd)
+		return err
+	}
+	p, err := plugin.Start(plugin.Options{Path: path, Prepare: prepare, Wrapper: wrapper, Args: append(l.args, in.spec.Args...), SHA256: l.sum,
 		Env: env, Dir: dir, Logger: in.logw.logger(), Stderr: newStderrLines(in.logw, tail), KillGrace: in.opts.KillGrace})
+	release()
 	if err != nil {
 		if errors.Is(err, plugin.ErrChecksum) {
 			return &refusedError{err}
@@ -241,7 +265,7 @@ func (in *instance) startOnce() error {
 		}
 		return tail.explain(err)
 	}
-	if m.Network && confined != nil && !confined.Network {
+	if m.Network && netBlocked {
 		// Its manifest asks for the network, which only the host's
 		// first start of it could not know: start it again with it.
 		p.Kill()
@@ -257,7 +281,7 @@ func (in *instance) startOnce() error {
 	}
 	keepSock = true
 	in.mu.Lock()
-	in.proc, in.sock = p, sock
+	in.proc, in.sock, in.cg = p, sock, cg
 	if in.manifest.Name == "" {
 		in.manifest = m
 		points := make([]string, len(m.Points))
@@ -283,9 +307,12 @@ func (in *instance) wait() error {
 			return errors.New("restarted after it failed its health check")
 		case <-t.C:
 			in.mu.Lock()
-			p := in.proc
+			p, cg := in.proc, in.cg
 			in.mu.Unlock()
 			if p != nil && p.Exited() {
+				if cg.oomKills() > 0 {
+					return fmt.Errorf("process exited: killed by the OOM killer at its memory limit (%d bytes)", in.opts.Limits.Memory)
+				}
 				return errors.New("process exited")
 			}
 		}
@@ -294,8 +321,8 @@ func (in *instance) wait() error {
 
 func (in *instance) kill() {
 	in.mu.Lock()
-	p, sock := in.proc, in.sock
-	in.proc, in.sock = nil, ""
+	p, sock, cg := in.proc, in.sock, in.cg
+	in.proc, in.sock, in.cg = nil, "", nil
 	in.mu.Unlock()
 	if p != nil {
 		p.Kill()
@@ -303,6 +330,7 @@ func (in *instance) kill() {
 			forgetGroup(in.opts.RunDir, p.Pid())
 		}
 	}
+	cg.remove() // what escaped its process group, then the group
 	if sock != "" {
 		_ = os.RemoveAll(sock)
 	}
@@ -518,7 +546,8 @@ func (in *instance) BizpackState() kernel.BizpackState {
 	}
 	st := kernel.BizpackState{Name: in.spec.Name, Version: in.manifest.Version, Status: in.status,
 		Breaker: overall.String(), Restarts: in.restarts, LastError: in.lastErr, Since: in.since,
-		Standby: in.standby, RoundTrips: in.trips.Load(), LogLinesDropped: in.logw.dropped.Load()}
+		Standby: in.standby, RoundTrips: in.trips.Load(), LogLinesDropped: in.logw.dropped.Load(),
+		Sandbox: in.opts.mechanism()}
 	if in.proc != nil {
 		st.Pid = in.proc.Pid()
 	}

@@ -26,6 +26,16 @@ func landlockFS() bool { return runtime.GOOS == "linux" && bizpackhost.LandlockA
 func ask(t *testing.T, e *env, buyer, code string) string {
 	t.Helper()
 	d, err := validate(e.begin(t), buyer)
+	// A starved machine may make the call miss its deadline (or the
+	// breaker those misses open): ask again, up to a minute.
+	for deadline := time.Now().Add(time.Minute); err != nil && time.Now().Before(deadline); {
+		var ee *kernel.ExtensionError
+		if !errors.As(err, &ee) || ee.Outcome != kernel.OutcomeTimeout && !errors.Is(err, bizpackhost.ErrBreakerOpen) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		d, err = validate(e.begin(t), buyer)
+	}
 	if err != nil || d.Allowed || d.Code != code {
 		t.Fatalf("validate(%q) = %+v, %v; want a report %q", buyer, d, err, code)
 	}
@@ -285,4 +295,52 @@ func TestBizpacksRunAsTheConfiguredUserFromTheRunDir(t *testing.T) {
 	e.load(t, s)
 	e.bind(t)
 	wantAllowedBy(t, e.begin(t), "1.0.0")
+}
+
+// Landlock up to ABI 8 does not cover UDP or connecting to a pathname unix
+// socket (PostgreSQL's, with trust authentication, is one): the seccomp
+// filter does, for a bizpack without the network. One that asks for the
+// network keeps both.
+func TestABizpackWithoutNetworkReachesNoSocket(t *testing.T) {
+	if runtime.GOOS != "linux" || (runtime.GOARCH != "amd64" && runtime.GOARCH != "arm64") {
+		t.Skip("the seccomp filter is for Linux on amd64 and arm64")
+	}
+	dir := openDir(t)
+	sock := filepath.Join(dir, "db.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_ = os.Chmod(sock, 0o777)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	for _, network := range []bool{false, true} {
+		e := setup(t, fast)
+		s := v1()
+		if network {
+			s.Args = []string{"--network"}
+		}
+		e.load(t, s)
+		e.bind(t)
+		for _, try := range []string{"unix:" + sock, "udp:" + u.LocalAddr().String()} {
+			got := ask(t, e, try, "dial")
+			if denied := strings.Contains(got, "permission denied"); denied == network {
+				t.Errorf("network %v, %s: %q", network, try, got)
+			}
+		}
+		e.h.Close()
+	}
 }

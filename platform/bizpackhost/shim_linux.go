@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -47,7 +49,14 @@ func runShim(spec string) {
 			fail(fmt.Errorf("%s: %w", name, err))
 		}
 	}
+	// Into its cgroups first: what follows, and the bizpack, run limited.
+	for _, procs := range sp.Cgroups {
+		if err := os.WriteFile(procs, []byte(strconv.Itoa(os.Getpid())), 0); err != nil {
+			fail(fmt.Errorf("joining cgroup %s: %w", filepath.Dir(procs), err))
+		}
+	}
 	set(unix.RLIMIT_NOFILE, l.OpenFiles, "RLIMIT_NOFILE")
+	set(unix.RLIMIT_DATA, l.Memory, "RLIMIT_DATA")
 	set(unix.RLIMIT_AS, l.AddressSpace, "RLIMIT_AS")
 	set(unix.RLIMIT_NPROC, l.Processes, "RLIMIT_NPROC")
 	if l.Nice != 0 {
@@ -62,22 +71,36 @@ func runShim(spec string) {
 			fail(fmt.Errorf("landlock: %w", err))
 		}
 	}
+	if sp.NoNetwork {
+		if err := applySeccomp(); err != nil {
+			fail(err)
+		}
+	}
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, shimEnv+"=") })
 	fail(syscall.Exec(os.Args[1], os.Args[1:], env))
 }
 
 // shimSpec is what the host hands the shim: limits (zero ones are not
 // set) and, unless nil, the Landlock confinement.
+//
+// Of Limits, the shim applies OpenFiles (RLIMIT_NOFILE), AddressSpace
+// (RLIMIT_AS), Memory (RLIMIT_DATA), Processes (RLIMIT_NPROC) and Nice:
+// the host leaves out what a cgroup enforces (Options.fallback).
 type shimSpec struct {
 	Limits   Limits        `json:"limits"`
 	Landlock *landlockSpec `json:"landlock,omitempty"`
+	// Cgroups are cgroup.procs files (v1) the shim writes its pid into.
+	Cgroups []string `json:"cgroups,omitempty"`
+	// NoNetwork installs the seccomp filter (seccomp_linux.go).
+	NoNetwork bool `json:"noNetwork,omitempty"`
 }
 
-// shimEnviron is the variable that hands l and ll to the shim.
-func shimEnviron(l Limits, ll *landlockSpec) string {
+// shimEnviron is the variable that hands l, ll and the cgroups to join to
+// the shim.
+func shimEnviron(l Limits, ll *landlockSpec, noNetwork bool, join ...string) string {
 	if l.Off {
 		l = Limits{}
 	}
-	b, _ := json.Marshal(shimSpec{Limits: l, Landlock: ll})
+	b, _ := json.Marshal(shimSpec{Limits: l, Landlock: ll, Cgroups: join, NoNetwork: noNetwork})
 	return shimEnv + "=" + string(b)
 }

@@ -30,8 +30,11 @@ type BizpackState struct {
 	Standby string `json:"standby,omitempty"`
 	// LogLinesDropped counts the bizpack's log lines the host dropped
 	// (over its rate limit).
-	LogLinesDropped int64          `json:"logLinesDropped,omitempty"`
-	Points          []PointLatency `json:"points"`
+	LogLinesDropped int64 `json:"logLinesDropped,omitempty"`
+	// Sandbox says how the bizpack's process is limited and confined
+	// (cgroups or rlimits, nice, its user, Landlock ABI).
+	Sandbox string         `json:"sandbox,omitempty"`
+	Points  []PointLatency `json:"points"`
 }
 
 // PointLatency summarises the recent calls of one point of a bizpack.

@@ -10,10 +10,17 @@
 //	spam   writes 2000 log lines of 4 KiB to stderr (in the background) and allows
 //	fds    opens 100 files and denies with what happened
 //	env    denies, giving its whole environment as the reason
+//	burn   spins on every CPU in the background and allows
+//	alloc  allocates and touches 2 GiB, then denies with "alloc" and how
+//	       much it got (beyond its memory limit it is killed instead)
+//	forkbomb starts sleeping children until it cannot, then denies with
+//	       "forkbomb" and how many it started and why it stopped
 //	open:PATH  reads the file at PATH and denies with code "open" and
 //	       "read N bytes" or the error as the reason
 //	dial:ADDR  connects to the TCP address ADDR and denies with code
 //	       "dial" and "connected" or the error
+//	unix:PATH  the same with the unix socket at PATH
+//	udp:ADDR   sends a UDP datagram to ADDR, the same
 //	tmp    creates a file in its temporary directory and denies with code
 //	       "tmp" and "created" or the error
 //	other  allows, with the bizpack's version as the verdict's code
@@ -44,6 +51,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -102,6 +110,32 @@ func newBizpack() *extensions.Bizpack {
 				files = append(files, f)
 			}
 			return extensions.Deny("fds", "opened 100 files"), nil
+		case "alloc": // 2 GiB, touched, kept
+			var chunks [][]byte
+			for range 128 {
+				c := make([]byte, 16<<20)
+				for i := 0; i < len(c); i += 4096 {
+					c[i] = 1
+				}
+				chunks = append(chunks, c)
+			}
+			return extensions.Deny("alloc", fmt.Sprintf("allocated %d MiB", 16*len(chunks))), nil
+		case "forkbomb": // children that sleep, until it cannot start more
+			for n := 0; n < 5000; n++ {
+				c := exec.Command(os.Args[0], "--sleeper")
+				if err := c.Start(); err != nil {
+					return extensions.Deny("forkbomb", fmt.Sprintf("started %d: %v", n, err)), nil
+				}
+			}
+			return extensions.Deny("forkbomb", "started 5000"), nil
+		case "burn": // spins on every CPU until the process ends
+			for range runtime.NumCPU() {
+				go func() {
+					for {
+					}
+				}()
+			}
+			return extensions.Verdict{Allow: true, Code: version}, nil
 		case "env":
 			return extensions.Deny("env", strings.Join(os.Environ(), "\n")), nil
 		case "tmp":
@@ -119,6 +153,28 @@ func newBizpack() *extensions.Bizpack {
 				return extensions.Deny("open", err.Error()), nil
 			}
 			return extensions.Deny("open", fmt.Sprintf("read %d bytes", len(b))), nil
+		}
+		if path, ok := strings.CutPrefix(r.Buyer.ID, "unix:"); ok {
+			c, err := net.DialTimeout("unix", path, 2*time.Second)
+			if err != nil {
+				return extensions.Deny("dial", err.Error()), nil
+			}
+			c.Close()
+			return extensions.Deny("dial", "connected"), nil
+		}
+		if addr, ok := strings.CutPrefix(r.Buyer.ID, "udp:"); ok {
+			c, err := net.ListenPacket("udp", ":0")
+			if err == nil {
+				var ua *net.UDPAddr
+				if ua, err = net.ResolveUDPAddr("udp", addr); err == nil {
+					_, err = c.WriteTo([]byte("exfiltrated"), ua)
+				}
+				c.Close()
+			}
+			if err != nil {
+				return extensions.Deny("dial", err.Error()), nil
+			}
+			return extensions.Deny("dial", "connected"), nil
 		}
 		if addr, ok := strings.CutPrefix(r.Buyer.ID, "dial:"); ok {
 			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
@@ -191,6 +247,17 @@ func main() {
 			if strings.Contains(string(b), "TMF_TEST_SECRET=hunter2") {
 				result += ": SECRET"
 			}
+		}
+		// The host's command line: readable by every local user unless
+		// Landlock hides the host's /proc entry.
+		cl, err := os.ReadFile("/proc/" + strconv.Itoa(os.Getppid()) + "/cmdline")
+		switch {
+		case err != nil:
+			result += "\ncmdline denied: " + err.Error()
+		case strings.Contains(string(cl), "hunter2-on-the-command-line"):
+			result += "\ncmdline SECRET"
+		default:
+			result += "\ncmdline read"
 		}
 		result += "\nuid " + strconv.Itoa(os.Getuid())
 		if err := os.WriteFile(*snoop, []byte(result), 0o666); err != nil {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package bizpackhost_test
+
+const raceEnabled = false
