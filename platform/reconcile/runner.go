@@ -439,3 +439,18 @@ func truncate(s string, n int) string {
 
 // stamp is t as the databases give it back: UTC, in microseconds.
 func stamp(t time.Time) time.Time { return t.UTC().Truncate(store.Precision) }
+
+// Hold takes the lease without running checks, for work that must not
+// overlap a run (a restore, a bulk fix); release gives it back, and it
+// runs out after Options.Lease anyway. ErrBusy when a run holds it.
+func (r *Runner) Hold(ctx context.Context) (release func(), err error) {
+	holder := r.opts.Node + "/hold/" + newID(time.Now())
+	ok, err := r.acquire(ctx, holder)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrBusy
+	}
+	return func() { r.release(context.WithoutCancel(ctx), holder) }, nil
+}
