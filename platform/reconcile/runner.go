@@ -203,9 +203,7 @@ func (r *Runner) begin(ctx context.Context, kind, trigger string) (*active, erro
 	if kind != KindFull && kind != KindIncremental {
 		return nil, ErrBadKind
 	}
-	now := stamp(time.Now())
-	id := newID(now)
-	holder := r.opts.Node + "/" + id
+	holder := r.opts.Node + "/" + newID(time.Now())
 	ok, err := r.acquire(ctx, holder)
 	if err != nil {
 		return nil, err
@@ -213,6 +211,9 @@ func (r *Runner) begin(ctx context.Context, kind, trigger string) (*active, erro
 	if !ok {
 		return nil, ErrBusy
 	}
+	// Started once the lease is held: runs never overlap in their times.
+	now := stamp(time.Now())
+	id := newID(now)
 	run := Run{ID: id, Kind: kind, Trigger: trigger, Node: r.opts.Node, Status: RunRunning, StartedAt: now}
 	if err := r.st.DB(ctx).Create(&run).Error; err != nil {
 		r.release(context.WithoutCancel(ctx), holder)
