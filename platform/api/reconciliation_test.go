@@ -420,5 +420,6 @@ func TestReconciliationAfterConcurrentLoad(t *testing.T) {
 		if run.Found != 0 || run.Orders == 0 {
 			t.Fatalf("run %+v: %v", run, e.openMismatches())
 		}
+		t.Logf("full run of %d orders: %s", run.Orders, run.FinishedAt.Sub(run.StartedAt))
 	})
 }
