@@ -130,6 +130,8 @@ type serveOptions struct {
 	// IdempotencyRetention and OutboxRetention: how long idempotency
 	// records and delivered outbox events are kept; 0 keeps them.
 	IdempotencyRetention, OutboxRetention time.Duration
+	// ReconcileInterval between scheduled reconciliation runs; 0: only on demand.
+	ReconcileInterval time.Duration
 	// PaymentCallTimeout bounds one card-processor call; the lease of a
 	// payment attempt and the grace before recovery settles an attempt
 	// left pending are three times it.
@@ -216,6 +218,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}{
 		{&o.IdempotencyRetention, "idempotency-retention", "IDEMPOTENCY_RETENTION", DefaultIdempotencyRetention, "how long idempotency records are kept (0 keeps them)"},
 		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
+		{&o.ReconcileInterval, "reconcile-interval", "RECONCILE_INTERVAL", DefaultReconcileInterval, "interval between scheduled reconciliation runs (0: only on demand)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
 		{&o.JWTMaxLifetime, "jwt-max-lifetime", "JWT_MAX_LIFETIME", authn.DefaultMaxLifetime, "longest validity (iat to exp) of a JWT accepted"},
 		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
@@ -287,6 +290,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
 		return o, errors.New("a retention cannot be negative")
+	}
+	if o.ReconcileInterval < 0 {
+		return o, errors.New("--reconcile-interval cannot be negative")
 	}
 	if o.MaxUnpaidOrders < 1 || o.MaxUnpaidQuantity < 1 {
 		return o, errors.New("--max-unpaid-orders and --max-unpaid-quantity must be at least 1")

@@ -77,6 +77,7 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		{"payment call timeout not positive", []string{"--payment-call-timeout", "0s"}, nil, serveOptions{}, "payment-call-timeout"},
 		{"bad retention", nil, map[string]string{"TMF_OUTBOX_RETENTION": "a week"}, serveOptions{}, "TMF_OUTBOX_RETENTION"},
 		{"negative retention", []string{"--idempotency-retention", "-1h"}, nil, serveOptions{}, "negative"},
+		{"negative reconcile interval", []string{"--reconcile-interval", "-1m"}, nil, serveOptions{}, "reconcile-interval"},
 		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},
 		{"stray argument", []string{"extra"}, nil, serveOptions{}, "no arguments"},
 		{"unknown flag", []string{"--nope"}, nil, serveOptions{}, "not defined"},
@@ -101,6 +102,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			}
 			if want.Webhooks == (webhookOptions{}) {
 				want.Webhooks = defaultWebhookOptions()
+			}
+			if want.ReconcileInterval == 0 {
+				want.ReconcileInterval = DefaultReconcileInterval
 			}
 			if err != nil || got != want {
 				t.Fatalf("got %+v, %v; want %+v", got, err, want)

@@ -110,6 +110,22 @@ func TestServeDemoJourneyAndGracefulShutdown(t *testing.T) {
 	if status, _ := do("GET", "/v1/skus/phone-x", "wrong-token", "", ""); status != http.StatusUnauthorized {
 		t.Fatalf("bad token: %d", status)
 	}
+	// Reconciliation on demand (no schedule here) finds the demo journey
+	// consistent.
+	status, run := do("POST", "/v1/admin/reconciliation/runs", testAdminToken, "", `{"kind":"full"}`)
+	if status != http.StatusAccepted {
+		t.Fatalf("start reconciliation: %d %v", status, run)
+	}
+	for deadline := time.Now().Add(60 * time.Second); run["status"] == "running"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reconciliation run never finished: %v", run)
+		}
+		time.Sleep(50 * time.Millisecond)
+		_, run = do("GET", fmt.Sprintf("/v1/admin/reconciliation/runs/%s", run["id"]), testAdminToken, "", "")
+	}
+	if run["status"] != "succeeded" || run["found"] != 0.0 || run["orders"] != 3.0 {
+		t.Fatalf("reconciliation after the demo journey: %v", run)
+	}
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)

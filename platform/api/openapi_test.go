@@ -27,6 +27,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/reconcile"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -144,7 +145,8 @@ func TestSpecListsEveryProblemCode(t *testing.T) {
 // answered live and validated against the spec by env.conform.
 func TestLiveAnswersMatchTheSpec(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
-		e := newEnv(t, st, withBizpacks(newFakeBizpacks()), withUploads(t.TempDir(), 1<<20))
+		var rec *reconcile.Runner
+		e := newEnv(t, st, withBizpacks(newFakeBizpacks()), withUploads(t.TempDir(), 1<<20), withReconciler(t, st, &rec))
 		e.sku("mug", 1200, "kitchen", false, 3)
 		e.sku("topup-50", 4980, "topup", true, 100)
 		e.sku("excl", 500, "kitchen", false, 10)
@@ -793,6 +795,8 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 
 		// Routes the spec does not have are still problems (checked by conform).
 		run(call{"GET", "/v2/orders", alice, "", nil, 404}, call{"DELETE", "/v1/skus/cap", adminToken, "", nil, 405})
+
+		exerciseReconciliation(t, e, rec, alice)
 
 		// Every documented status of every operation was answered, 500 aside.
 		s, err := loadSpec()

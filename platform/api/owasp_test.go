@@ -97,6 +97,22 @@ var owaspRoutes = []routeCase{
 		allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/payments/:id/retry", action: "admin.payments.retry", path: "/v1/admin/payments/pay_none/retry",
 		allowed: adminOnly(), ok: 404},
+	{route: "POST /v1/admin/reconciliation/runs", action: "admin.reconciliation.run", path: "/v1/admin/reconciliation/runs",
+		body: `{"kind":"full"}`, allowed: adminOnly(), ok: 202},
+	{route: "GET /v1/admin/reconciliation/runs", action: "admin.reconciliation.read", path: "/v1/admin/reconciliation/runs",
+		allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/admin/reconciliation/runs/:id", action: "admin.reconciliation.read",
+		path: "/v1/admin/reconciliation/runs/00000000000000000000000000000000", allowed: adminOnly(), ok: 404},
+	{route: "GET /v1/admin/reconciliation/mismatches", action: "admin.reconciliation.read",
+		path: "/v1/admin/reconciliation/mismatches?status=open", allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/admin/reconciliation/mismatches/:id", action: "admin.reconciliation.read",
+		path: "/v1/admin/reconciliation/mismatches/99999", allowed: adminOnly(), ok: 404},
+	{route: "POST /v1/admin/reconciliation/mismatches/:id/resolve", action: "admin.reconciliation.resolve",
+		path: "/v1/admin/reconciliation/mismatches/99999/resolve", body: `{"note":"owasp"}`, allowed: adminOnly(), ok: 404},
+	{route: "GET /v1/admin/reconciliation/flags", action: "admin.reconciliation.read", path: "/v1/admin/reconciliation/flags",
+		allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/admin/orders/:id/flag", action: "admin.reconciliation.read", path: "/v1/admin/orders/o1/flag",
+		allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/principals", action: "admin.principals.write", path: "/v1/admin/principals",
 		body: `{"id":"mallory","roles":["admin"]}`, allowed: adminOnly(), ok: 201},
 	{route: "GET /v1/admin/principals/:id", action: "admin.principals.read", path: "/v1/admin/principals/alice",
@@ -294,7 +310,7 @@ type owaspFixture struct {
 func newOWASPFixture(t *testing.T, st *store.Store) *owaspFixture {
 	t.Helper()
 	f := &owaspFixture{fake: newFakeBizpacks(), tokens: map[string]string{"root": adminToken}, uploads: t.TempDir(), identity: "retail"}
-	e := newEnv(t, st, withBizpacks(f.fake), withUploads(f.uploads, 0))
+	e := newEnv(t, st, withBizpacks(f.fake), withUploads(f.uploads, 0), withReconciler(t, st, nil))
 	f.e = e
 	for _, o := range [][2]string{{"hq", ""}, {"east", "hq"}, {"sh-01", "east"}, {"west", "hq"}, {"cd-01", "west"}, {"spare", "hq"}} {
 		newOrgNode(e, o[0], o[1])

@@ -211,6 +211,13 @@ var problemCodes = map[string]codeInfo{
 	kernel.CodeIdentityUnknown:  {http.StatusUnprocessableEntity, "Business identity unknown"},
 	kernel.CodeIdentityDisabled: {http.StatusUnprocessableEntity, "Business identity disabled"},
 	kernel.CodeConfigInvalid:    {http.StatusUnprocessableEntity, "Configuration invalid"},
+
+	// Reconciliation (reconciliation.go).
+	CodeReconcileBusy:     {http.StatusConflict, "Reconciliation in progress"},
+	CodeReconcileDisabled: {http.StatusServiceUnavailable, "Reconciliation disabled"},
+	CodeRunNotFound:       {http.StatusNotFound, "Reconciliation run not found"},
+	CodeMismatchNotFound:  {http.StatusNotFound, "Mismatch not found"},
+	CodeMismatchResolved:  {http.StatusConflict, "Mismatch already resolved"},
 }
 
 // Codes lists every problem code the API can answer, sorted: the enum of

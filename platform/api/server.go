@@ -35,6 +35,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/configs"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/reconcile"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/webhooks"
 )
@@ -160,6 +161,9 @@ type Config struct {
 	// Webhooks registers webhook endpoints and shows their delivery log
 	// (/v1/admin/webhooks); nil serves no webhook routes.
 	Webhooks *webhooks.Service
+	// Reconciler runs reconciliation for /v1/admin/reconciliation/...; nil
+	// answers them 503 reconciliation_disabled.
+	Reconciler *reconcile.Runner
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -194,6 +198,8 @@ type Server struct {
 	// actions is the policy action of every authenticated route, by
 	// "METHOD path".
 	actions map[string]access
+	// reconcile is Config.Reconciler.
+	reconcile *reconcile.Runner
 }
 
 // New builds the API. It panics on a missing Service or Store, or when the
@@ -241,6 +247,7 @@ func New(cfg Config) *Server {
 	if s.node == "" {
 		s.node = DefaultNode()
 	}
+	s.reconcile = cfg.Reconciler
 	s.metrics = newMetrics(cfg.Registerer)
 	s.rate = newLimiter(cfg.RateLimits, nil)
 	s.webhooks = cfg.Webhooks
@@ -286,6 +293,7 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/payments/audit", s.auditMoney, function(ActionPaymentsAudit))
 	add(http.MethodGet, "/v1/admin/payments/refunds/failed", s.failedRefunds, function(ActionPaymentsRead))
 	add(http.MethodPost, "/v1/admin/payments/:id/retry", s.retryPayment, function(ActionPaymentsRetry))
+	s.registerReconciliation(add)
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
 	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))

@@ -116,6 +116,7 @@ export async function orderPage(view, ctx, params) {
       <dt>Created</dt><dd>${fmtTime(o.createdAt)}</dd>
       <dt>Updated</dt><dd>${fmtTime(o.updatedAt)} (version ${o.version})</dd>
     </dl></section>
+    <div id="order-flag-body"></div>
     <section aria-labelledby="order-lines-title"><h2 id="order-lines-title">Lines</h2>
       <div class="table-scroll"><table id="order-lines">
       <caption class="visually-hidden">Order lines</caption>
@@ -130,6 +131,14 @@ export async function orderPage(view, ctx, params) {
       <p class="hint">Every extension call that shaped this order, in order: which implementation answered, from
         where, how long it took and how it ended.</p>
       <div id="order-trace-body"><p>Loading…</p></div></section>`);
+  // Reconciliation's flag (admins only; anyone else sees nothing).
+  get(`/v1/admin/orders/${seg(id)}/flag`).then((f) => {
+    if (f && f.flagged && f.flag) {
+      render(body.querySelector('#order-flag-body'), html`<p class="error-text" role="alert" id="order-flag">Flagged by
+        reconciliation: <code>${f.flag.reason}</code> (mismatch ${f.flag.mismatchId}); see
+        <code>GET /v1/admin/reconciliation/mismatches?orderId=${id}</code>.</p>`);
+    }
+  }).catch(() => {});
   const historyBody = body.querySelector('#order-history-body');
   try {
     const h = await get(`/v1/orders/${seg(id)}/history`);
