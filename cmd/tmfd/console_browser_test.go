@@ -625,6 +625,7 @@ bizpacks:
 		b.waitText("#webhook-empty", "No endpoint")
 		b.waitTrue("the navigation entry", `!!document.querySelector("#nav-webhooks")`)
 		b.waitTrue("the catalogue's types offered", `!!document.querySelector("#webhook-type-order-placed") && !document.querySelector("#webhook-type-order-changed")`)
+		b.waitTrue("the configured identities offered", `!!document.querySelector("#webhook-identity-retail") && !!document.querySelector("#webhook-identity-retail-flash")`)
 		// A refused URL: the message at the field, nothing typed lost.
 		b.fill("#webhook-url", "ftp://example.com/hook")
 		b.fill("#webhook-description", "console journey receiver")

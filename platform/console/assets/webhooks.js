@@ -134,7 +134,7 @@ async function createForm(view, ctx, reload) {
   }
   if (ctx.can('identity.list')) {
     try {
-      identities = ((await get('/v1/identities')).items || []).map((i) => i.code);
+      identities = ((await get('/v1/admin/identities')).items || []).map((i) => i.code);
     } catch { identities = null; }
   }
   if (!view.isConnected) return;
