@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -175,6 +176,14 @@ func (b *browser) poll(check func(ctx context.Context) (bool, error)) error {
 	}
 }
 
+// waitFor waits until cond (a check of the server, not the page) holds.
+func (b *browser) waitFor(what string, cond func() bool) {
+	b.t.Helper()
+	if err := b.poll(func(context.Context) (bool, error) { return cond(), nil }); err != nil {
+		b.t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
 // value reads an input's value.
 func (b *browser) value(sel string) string {
 	b.t.Helper()
@@ -271,8 +280,11 @@ bizpacks:
 	}
 	t.Logf("screenshots in %s", shots)
 
+	// Webhooks may reach the loopback receiver of the webhooks journey.
+	hooks := defaultWebhookOptions()
+	hooks.AllowPrivate = true
 	base := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
-		AdminToken: testAdminToken, BizpackDir: filepath.Join(dir, "uploads")}).Base
+		AdminToken: testAdminToken, BizpackDir: filepath.Join(dir, "uploads"), Webhooks: hooks}).Base
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -364,7 +376,7 @@ bizpacks:
 		b.waitText("#identities-table", "retail.flash", "Flash sale", "flash-sale")
 		b.screenshot("identities")
 		b.open("#/identities/retail.flash")
-		b.waitText("#plan-table", "order.guard", "flash-sale", "bizpack", "standard-retail", "virtual-goods")
+		b.waitText("#plan-table", "order.validate", "flash-sale", "bizpack", "standard-retail", "virtual-goods")
 		b.screenshot("plan")
 		b.click("#tab-lifecycle")
 		b.waitTrue("the diagram", `!!document.querySelector('#lifecycle-svg g.state[data-state="pending_payment"]') && document.querySelectorAll('#lifecycle-svg path.edge').length > 5`)
@@ -600,6 +612,96 @@ bizpacks:
 		}
 	})
 
+	journey("webhooks: register, secret once, delivery log, rotate", func(t *testing.T) {
+		b.t = t
+		received := make(chan string, 16) // the webhook-id header of each request
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case received <- r.Header.Get("webhook-id"):
+			default:
+			}
+			fmt.Fprint(w, "received, thank you")
+		}))
+		defer receiver.Close()
+		b.open("#/webhooks")
+		b.waitText("#webhook-empty", "No endpoint")
+		b.waitTrue("the navigation entry", `!!document.querySelector("#nav-webhooks")`)
+		b.waitTrue("the catalogue's types offered", `!!document.querySelector("#webhook-type-order-placed") && !document.querySelector("#webhook-type-order-changed")`)
+		b.waitTrue("the configured identities offered", `!!document.querySelector("#webhook-identity-retail") && !!document.querySelector("#webhook-identity-retail-flash")`)
+		// A refused URL: the message at the field, nothing typed lost.
+		b.fill("#webhook-url", "ftp://example.com/hook")
+		b.fill("#webhook-description", "console journey receiver")
+		b.click("#webhook-type-order-placed")
+		b.click("#webhook-create")
+		b.waitText("#webhook-url-error", "url")
+		b.waitTrue("the form kept", `document.querySelector("#webhook-description").value === "console journey receiver" && document.querySelector("#webhook-type-order-placed").checked`)
+		b.screenshot("webhook-refused-url")
+		b.fill("#webhook-url", receiver.URL+"/hooks")
+		b.click("#webhook-create")
+		b.waitText("#webhook-secret", "will not be shown again")
+		secret := b.value("#webhook-secret-value")
+		if !strings.HasPrefix(secret, "whsec_") {
+			t.Fatalf("the secret shown after creation is %q", secret)
+		}
+		b.waitText("#webhook-table", receiver.URL+"/hooks", "order.placed")
+		b.screenshot("webhook-created-secret-once")
+		b.click("#webhook-secret-done")
+		b.waitTrue("the secret gone from the page", `!document.querySelector("#webhook-secret-value")`)
+		status, list := apiCall(t, base, testAdminToken, "GET", "/v1/admin/webhooks", "")
+		items, _ := list["items"].([]any)
+		if status != http.StatusOK || len(items) != 1 {
+			t.Fatalf("endpoints after the creation: %d %v", status, list)
+		}
+		id := items[0].(map[string]any)["id"].(string)
+		if strings.Contains(fmt.Sprint(items[0]), secret) {
+			t.Fatalf("GET shows the secret: %v", items[0])
+		}
+
+		if status, out := apiCall(t, base, "demo-alice", "POST", "/v1/orders",
+			`{"items":[{"sku":"case-x","quantity":1}],"shippingAddress":{"region":"east","line1":"1 Bund"}}`,
+			"Idempotency-Key", "webhook-journey"); status != http.StatusCreated {
+			t.Fatalf("placing an order: %d %v", status, out)
+		}
+		select {
+		case <-received:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the receiver got no delivery within 60s")
+		}
+		// The receiver answered; the delivery is recorded just after.
+		b.waitFor("the delivery recorded as succeeded", func() bool {
+			_, out := apiCall(t, base, testAdminToken, "GET", "/v1/admin/webhooks/"+id+"/deliveries", "")
+			ds, _ := out["items"].([]any)
+			return len(ds) > 0 && ds[0].(map[string]any)["state"] == "succeeded"
+		})
+		b.click("#webhook-link-" + id)
+		b.waitText("#delivery-table", "order.placed", "succeeded")
+		b.click("#delivery-table .delivery-attempts")
+		b.waitText("#attempt-table", "200", "received, thank you")
+		b.screenshot("webhook-delivery-log")
+
+		b.click("#webhook-rotate")
+		b.waitText("#webhook-secret", "will not be shown again", "two signatures")
+		if rotated := b.value("#webhook-secret-value"); !strings.HasPrefix(rotated, "whsec_") || rotated == secret {
+			t.Fatalf("the secret after rotation is %q (before: %q)", rotated, secret)
+		}
+		b.screenshot("webhook-secret-rotated")
+		b.click("#webhook-secret-done")
+		b.click("#delivery-table .delivery-redeliver")
+		b.waitText("#status", "queued again")
+		select {
+		case <-received:
+		case <-time.After(60 * time.Second):
+			t.Fatal("the receiver got no redelivery within 60s")
+		}
+		b.click("#webhook-toggle")
+		b.waitText("#webhook-enabled-value", "no")
+		b.click("#webhook-delete")
+		b.click("#webhook-delete-no")
+		b.click("#webhook-delete")
+		b.click("#webhook-delete-yes")
+		b.waitText("#webhook-empty", "No endpoint")
+	})
+
 	journey("an operator sees only its identities", func(t *testing.T) {
 		b.t = t
 		status, out := apiCall(t, base, testAdminToken, "POST", "/v1/admin/principals",
@@ -614,7 +716,7 @@ bizpacks:
 		b.open("#/identities")
 		b.waitText("#identities-table", "virtual")
 		b.waitTrue("no other identity listed", `!document.querySelector('[id="identity-row-retail"]') && !document.querySelector('[id="identity-row-retail-flash"]')`)
-		b.waitTrue("no admin sections", `!document.querySelector("#nav-bizpacks") && !document.querySelector("#nav-audit")`)
+		b.waitTrue("no admin sections", `!document.querySelector("#nav-bizpacks") && !document.querySelector("#nav-audit") && !document.querySelector("#nav-webhooks")`)
 		// Its identity's own audit is open to it, though the audit log is not.
 		b.open("#/identities/virtual/audit")
 		b.waitText("#audit-empty", "No audited change")

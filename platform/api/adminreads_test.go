@@ -17,7 +17,7 @@ import (
 // meActions are the actions GET /v1/me reports on.
 var meActions = []string{"identity.list", "identity.create", "extensions.read", "order.list", "order.place",
 	"admin.bizpacks.read", "admin.bizpacks.write", "admin.audit.read", "admin.orgs.read", "admin.orgs.write",
-	"admin.principals.read", "admin.principals.write", "admin.policies.read"}
+	"admin.principals.read", "admin.principals.write", "admin.policies.read", "admin.webhooks.read", "admin.webhooks.write"}
 
 // canOnly is a `can` map in which exactly the given actions are allowed.
 func canOnly(allowed ...string) map[string]bool {

@@ -349,6 +349,7 @@ func (s *Server) register() {
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/reject", s.returnStep(order.ReturnReject), onResource(ActionOrderReturnReject))
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/receive", s.returnStep(order.ReturnReceive), onResource(ActionOrderReturnReceive))
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/cancel", s.returnStep(order.ReturnCancel), onResource(ActionOrderReturnCancel))
+	add(http.MethodGet, "/v1/admin/events/types", s.listEventTypes, function(ActionWebhooksRead))
 	s.registerWebhooks(add)
 }
 

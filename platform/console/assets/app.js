@@ -15,6 +15,7 @@ import * as bizpacks from './bizpacks.js';
 import * as orders from './orders.js';
 import * as permissions from './permissions.js';
 import * as audit from './audit.js';
+import * as webhooks from './webhooks.js';
 
 // sections of the navigation, in order; `can` lists the /v1/me actions of
 // which any one shows the section.
@@ -26,6 +27,7 @@ const sections = [
   { id: 'permissions', label: 'Permissions', hash: '#/permissions',
     can: ['admin.orgs.read', 'admin.principals.read', 'admin.policies.read'] },
   { id: 'audit', label: 'Audit log', hash: '#/audit', can: ['admin.audit.read'] },
+  { id: 'webhooks', label: 'Webhooks', hash: '#/webhooks', can: ['admin.webhooks.read'] },
 ];
 
 // routes: pattern on the fragment's path → section and page.
@@ -41,6 +43,8 @@ const routes = [
   { re: /^\/orders\/([^/]+)$/, section: 'orders', page: (v, c, m) => orders.orderPage(v, c, { id: m[1] }) },
   { re: /^\/permissions$/, section: 'permissions', page: permissions.permissionsPage },
   { re: /^\/audit$/, section: 'audit', page: audit.auditPage },
+  { re: /^\/webhooks$/, section: 'webhooks', page: webhooks.webhooksPage },
+  { re: /^\/webhooks\/([^/]+)$/, section: 'webhooks', page: (v, c, m) => webhooks.webhookPage(v, c, { id: m[1] }) },
 ];
 
 const el = (id) => document.getElementById(id);
