@@ -44,9 +44,12 @@ type IdentityView struct {
 	PaymentTimeout string              `json:"paymentTimeout"`
 	ReturnWindow   string              `json:"returnWindow"`
 	LifecyclePatch *lifecycle.Patch    `json:"lifecyclePatch,omitempty"`
-	Rules          []RuleView          `json:"rules"`
-	Effective      EffectiveView       `json:"effective"`
-	Revision       int64               `json:"revision"`
+	// PurchaseLimits are the identity's own purchase limits (its
+	// ancestors' apply too); absent when it has none.
+	PurchaseLimits []kernel.PurchaseLimit `json:"purchaseLimits,omitempty"`
+	Rules          []RuleView             `json:"rules"`
+	Effective      EffectiveView          `json:"effective"`
+	Revision       int64                  `json:"revision"`
 }
 
 // RuleView is a resolution rule to the identity: every condition set must
@@ -78,7 +81,10 @@ type IdentityInput struct {
 	// opened; "" inherits.
 	ReturnWindow   string           `json:"returnWindow"`
 	LifecyclePatch *lifecycle.Patch `json:"lifecyclePatch"`
-	Rules          []RuleView       `json:"rules"`
+	// PurchaseLimits are the identity's own purchase limits, checked when
+	// the configuration compiles (422 config_invalid naming each problem).
+	PurchaseLimits []kernel.PurchaseLimit `json:"purchaseLimits"`
+	Rules          []RuleView             `json:"rules"`
 }
 
 // ProductInput enables a product, optionally at another priority and with
@@ -177,7 +183,7 @@ func identityView(cfg kernel.Config, plans *kernel.PlanSet, spec kernel.Identity
 	v := IdentityView{Code: string(spec.Code), Name: spec.Name, Parent: string(spec.Code.Parent()), Disabled: spec.Disabled,
 		Products: nonNil(spec.Products), Bizpacks: nonNil(spec.Bizpacks), PaymentTimeout: durationText(time.Duration(spec.PaymentTimeout)),
 		ReturnWindow:   durationText(time.Duration(spec.ReturnWindow)),
-		LifecyclePatch: spec.LifecyclePatch, Rules: rulesView(rules), Revision: cfg.Revision,
+		LifecyclePatch: spec.LifecyclePatch, PurchaseLimits: spec.PurchaseLimits, Rules: rulesView(rules), Revision: cfg.Revision,
 		Effective: EffectiveView{Products: []string{}}}
 	if plans != nil {
 		if p, ok := plans.Plan(spec.Code); ok {
@@ -309,7 +315,8 @@ func (s *Server) identityInput(c echo.Context, code string) (kernel.IdentitySpec
 	if err := decodeStrict(raw, &in, decodeOptions{}); err != nil {
 		return kernel.IdentitySpec{}, nil, err
 	}
-	spec := kernel.IdentitySpec{Code: identity.Code(code), Name: strings.TrimSpace(in.Name), Disabled: in.Disabled, LifecyclePatch: in.LifecyclePatch}
+	spec := kernel.IdentitySpec{Code: identity.Code(code), Name: strings.TrimSpace(in.Name), Disabled: in.Disabled, LifecyclePatch: in.LifecyclePatch,
+		PurchaseLimits: in.PurchaseLimits}
 	if len(spec.Name) > 200 {
 		return kernel.IdentitySpec{}, nil, invalidIdentityField("name", "name must be at most 200 characters")
 	}

@@ -845,3 +845,35 @@ func TestIdentityRulesTakeTraffic(t *testing.T) {
 	_, tag = e.identity("b2b")
 	expect(t, e.putIdentity(opsAll, "b2b", capture, tag), 200, "")
 }
+
+// Purchase limits go through the admin identity API: a PUT sets them, a
+// GET shows them, a PUT without them removes them (the whole identity is
+// replaced), and a limit that does not compile is refused whole.
+func TestIdentityPurchaseLimits(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		e := newEnv(t, st)
+		limit := map[string]any{"name": "one-each", "scope": "sku", "window": "lifetime", "max": 1}
+		body := map[string]any{"name": "App orders", "products": []map[string]any{{"name": "standard-retail"}},
+			"purchaseLimits": []map[string]any{limit}}
+		expect(t, e.putIdentity(adminToken, "retail.app", body, ""), 201, "")
+		v, _ := e.identity("retail.app")
+		if len(v.PurchaseLimits) != 1 || v.PurchaseLimits[0].Name != "one-each" || v.PurchaseLimits[0].Max != 1 ||
+			v.PurchaseLimits[0].Window != "lifetime" {
+			t.Fatalf("limits read back: %+v", v.PurchaseLimits)
+		}
+
+		bad := map[string]any{"name": "App orders", "products": []map[string]any{{"name": "standard-retail"}},
+			"purchaseLimits": []map[string]any{{"name": "Bad Name", "scope": "sku", "window": "fortnight", "max": 0}}}
+		r := e.putIdentity(adminToken, "retail.app", bad, "")
+		expect(t, r, 422, "config_invalid")
+		if v, _ := e.identity("retail.app"); len(v.PurchaseLimits) != 1 {
+			t.Fatalf("a refused change altered the limits: %+v", v.PurchaseLimits)
+		}
+
+		delete(body, "purchaseLimits")
+		expect(t, e.putIdentity(adminToken, "retail.app", body, ""), 200, "")
+		if v, _ := e.identity("retail.app"); len(v.PurchaseLimits) != 0 {
+			t.Fatalf("limits left after a PUT without them: %+v", v.PurchaseLimits)
+		}
+	})
+}

@@ -24,7 +24,10 @@ const draftKey = (code) => `tmf.draft.identity.${code || 'new'}`;
 function modelFrom(it, baseRevision) {
   const m = { code: it ? it.code : '', name: it ? it.name || '' : '', disabled: !!(it && it.disabled),
     paymentTimeout: (it && it.paymentTimeout) || '', products: {}, bizpacks: {}, rules: [],
-    lifecyclePatch: (it && it.lifecyclePatch) || null, baseRevision };
+    lifecyclePatch: (it && it.lifecyclePatch) || null, baseRevision,
+    // Settings this form does not edit are kept as they are: a PUT replaces
+    // the whole identity, so leaving them out would remove them.
+    returnWindow: (it && it.returnWindow) || '', purchaseLimits: (it && it.purchaseLimits) || null };
   for (const p of (it && it.products) || []) {
     const args = {};
     for (const [point, v] of Object.entries(p.args || {})) args[point] = JSON.stringify(v, null, 2);
@@ -103,6 +106,8 @@ export function toInput(m, isNew) {
   });
   const input = { name: m.name.trim(), disabled: !!m.disabled, products, bizpacks, paymentTimeout: timeout, rules };
   if (m.lifecyclePatch) input.lifecyclePatch = m.lifecyclePatch;
+  if (m.returnWindow) input.returnWindow = m.returnWindow;
+  if (m.purchaseLimits) input.purchaseLimits = m.purchaseLimits;
   return { input, code, errors };
 }
 
@@ -254,6 +259,7 @@ export async function editorPage(view, ctx, params) {
         <button type="button" id="rule-add">Add a rule</button>
       </fieldset>
       ${model.lifecyclePatch ? html`<p class="muted">This identity has a lifecycle patch; it is kept as it is.</p>` : ''}
+      ${model.purchaseLimits && model.purchaseLimits.length ? html`<p class="muted" data-testid="identity-limits-kept">This identity has ${model.purchaseLimits.length} purchase limit(s) (${model.purchaseLimits.map((l) => l.name).join(', ')}); they are kept as they are.</p>` : ''}
       <div class="actions">
         <button type="button" id="identity-check">Check</button>
         <button type="submit" id="identity-save" class="primary">Save</button>
