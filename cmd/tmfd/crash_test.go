@@ -67,8 +67,8 @@ rules:
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := startTmfd(t, bin, dir, "a", dsn, cfg, true)
-	b := startTmfd(t, bin, dir, "b", dsn, cfg, false)
+	a := startTmfd(t, bin, dir, "a", dsn, cfg, true, crashFlags...)
+	b := startTmfd(t, bin, dir, "b", dsn, cfg, false, crashFlags...)
 
 	var mu sync.Mutex
 	bases := []string{a.base, b.base}
@@ -141,7 +141,7 @@ rules:
 	mu.Unlock()
 	time.Sleep(500 * time.Millisecond)
 	restarted := time.Now()
-	a = startTmfd(t, bin, dir, "a2", dsn, cfg, false)
+	a = startTmfd(t, bin, dir, "a2", dsn, cfg, false, crashFlags...)
 	mu.Lock()
 	bases = []string{a.base, b.base}
 	mu.Unlock()
@@ -186,9 +186,14 @@ type tmfdProcess struct {
 	done chan struct{}
 }
 
-// startTmfd starts bin serve on a free port and waits until it is ready;
-// the process is stopped when the test ends, its log printed if it failed.
-func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdProcess {
+// crashFlags are the crash test's own flags: a short card-processor
+// deadline, so that payment recovery settles a killed server's attempts soon.
+var crashFlags = []string{"--payment-call-timeout", "1s"}
+
+// startTmfd starts bin serve on a free port, with extra flags after the
+// common ones, and waits until it is ready; the process is stopped when the
+// test ends, its log printed if it failed.
+func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool, extra ...string) *tmfdProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -196,8 +201,8 @@ func startTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool) *tmfdPr
 	}
 	addr := l.Addr().String()
 	l.Close()
-	args := []string{"serve", "--listen", addr, "--db", dsn, "--config", cfg, "--admin-token", crashAdmin,
-		"--bizpack-dir", filepath.Join(dir, "uploads-"+name), "--payment-call-timeout", "1s"}
+	args := append([]string{"serve", "--listen", addr, "--db", dsn, "--config", cfg, "--admin-token", crashAdmin,
+		"--bizpack-dir", filepath.Join(dir, "uploads-"+name)}, extra...)
 	if demo {
 		args = append(args, "--demo")
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -106,7 +105,7 @@ rules:
 	var mu sync.Mutex
 	procs := make([]*tmfdProcess, 3)
 	for i := range procs {
-		procs[i] = startEventsTmfd(t, bin, dir, fmt.Sprintf("p%d-0", i), dsn, cfg, i == 0, extra)
+		procs[i] = startTmfd(t, bin, dir, fmt.Sprintf("p%d-0", i), dsn, cfg, i == 0, append([]string{"--rate-principal", "0"}, extra...)...)
 	}
 	pick := func(rng *mrand.Rand) string {
 		mu.Lock()
@@ -160,7 +159,7 @@ rules:
 			_ = victim.cmd.Process.Kill()
 			<-victim.done
 			kills.Add(1)
-			next := startEventsTmfd(t, bin, dir, fmt.Sprintf("p%d-%d", i, gen), dsn, cfg, false, extra)
+			next := startTmfd(t, bin, dir, fmt.Sprintf("p%d-%d", i, gen), dsn, cfg, false, append([]string{"--rate-principal", "0"}, extra...)...)
 			mu.Lock()
 			procs[i] = next
 			mu.Unlock()
@@ -323,54 +322,6 @@ func waitStream(t *testing.T, js jetstream.JetStream, name string) {
 			t.Fatalf("no server created the stream %s in 60s: %v", name, err)
 		}
 		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// startEventsTmfd is startTmfd with more flags.
-func startEventsTmfd(t *testing.T, bin, dir, name, dsn, cfg string, demo bool, extra []string) *tmfdProcess {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	args := append([]string{"serve", "--listen", addr, "--db", dsn, "--config", cfg, "--admin-token", crashAdmin,
-		"--bizpack-dir", filepath.Join(dir, "uploads-"+name), "--rate-principal", "0"}, extra...)
-	if demo {
-		args = append(args, "--demo")
-	}
-	p := &tmfdProcess{base: "http://" + addr, cmd: exec.Command(bin, args...), log: &lockedWriter{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("tmfd %s log:\n%s", name, p.log.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(p.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return p
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("tmfd %s exited before it was ready:\n%s", name, p.log.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("tmfd %s not ready after a minute:\n%s", name, p.log.String())
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
