@@ -340,6 +340,7 @@ func (c *compiler) plan(code identity.Code, maxID int) *Plan {
 	p.returnWindow = c.returnWindow(code, products)
 	p.attributes = c.attributes(code, products, bound)
 	p.limits = c.purchaseLimits(code)
+	c.limitAttributes(code, p.limits, p.attributes)
 	return p
 }
 

@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/identity"
 )
 
@@ -33,7 +35,16 @@ type PurchaseLimit struct {
 	Window string     `json:"window"`
 	From   *time.Time `json:"from,omitempty"`
 	To     *time.Time `json:"to,omitempty"`
-	// Max is the most one buyer may buy in the window; at least 1.
+	// Per is whose purchases are counted together: "buyer" (each buyer on
+	// their own; the default), "org" (the buyers of one organisation node
+	// together; a buyer with no node is counted on their own) or
+	// "attr:<name>" (the orders that carry one value of the order
+	// attribute <name> together, whoever pays: a top-up's phone number).
+	// The attribute must be declared for every identity the limit binds
+	// and required there, or the configuration is refused.
+	Per string `json:"per,omitempty"`
+	// Max is the most one buyer (or org, or attribute value) may buy in
+	// the window; at least 1.
 	Max int64 `json:"max"`
 	// Measure is "quantity" (units; the default) or "amount" (what the
 	// lines cost after discounts, in minor units of Currency; lines in
@@ -55,12 +66,31 @@ const (
 
 	LimitMeasureQuantity = "quantity"
 	LimitMeasureAmount   = "amount"
+
+	LimitPerBuyer = "buyer"
+	LimitPerOrg   = "org"
+	// LimitPerAttrPrefix starts a Per that names an order attribute:
+	// "attr:phone".
+	LimitPerAttrPrefix = "attr:"
 )
+
+// PerAttribute is the order attribute a limit counts per ("phone" for
+// "attr:phone"), or "" when it counts per buyer or org.
+func (l PurchaseLimit) PerAttribute() string {
+	name, ok := strings.CutPrefix(l.Per, LimitPerAttrPrefix)
+	if !ok {
+		return ""
+	}
+	return name
+}
 
 // MaxPurchaseLimits is the most limits one identity configures.
 const MaxPurchaseLimits = 16
 
-var limitName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+var (
+	limitName     = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+	attributeName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_]*$`)
+)
 
 // EffectiveLimit is a limit in force for an identity and the identity whose
 // configuration set it (its counters are keyed by that identity).
@@ -113,6 +143,16 @@ func (l PurchaseLimit) check() []string {
 		}
 	default:
 		problems = append(problems, fmt.Sprintf("%s: measure %q must be quantity or amount", at, l.Measure))
+	}
+	switch {
+	case l.Per == "", l.Per == LimitPerBuyer, l.Per == LimitPerOrg:
+	case strings.HasPrefix(l.Per, LimitPerAttrPrefix):
+		if name := l.PerAttribute(); len(name) > extensions.MaxAttributeName || !attributeName.MatchString(name) {
+			problems = append(problems, fmt.Sprintf("%s: per %q: an attribute name is 1 to %d of a-z A-Z 0-9 _, starting with a letter",
+				at, l.Per, extensions.MaxAttributeName))
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("%s: per %q must be buyer, org or attr:<attribute name>", at, l.Per))
 	}
 	if len(l.SKUs) > 1000 || len(l.Categories) > 1000 {
 		problems = append(problems, at+": at most 1000 SKUs and 1000 categories")
@@ -172,4 +212,26 @@ func (c *compiler) purchaseLimits(code identity.Code) []EffectiveLimit {
 		return 0
 	})
 	return out
+}
+
+// limitAttributes reports, as problems of kind "purchase_limits", each
+// limit in force for the identity that counts per an order attribute the
+// identity does not declare, or declares but does not require: its orders
+// could then not all be counted.
+func (c *compiler) limitAttributes(code identity.Code, limits []EffectiveLimit, attrs map[string]extensions.DeclaredAttribute) {
+	for _, l := range limits {
+		name := l.PerAttribute()
+		if name == "" {
+			continue
+		}
+		d, ok := attrs[name]
+		switch {
+		case !ok:
+			c.problem(code, "", "purchase_limits", "purchase limit %q (of %s) counts per order attribute %q, which identity %s does not declare (declare it in a product or bound bizpack)",
+				l.Name, l.Origin, name, code)
+		case !d.Required:
+			c.problem(code, "", "purchase_limits", "purchase limit %q (of %s) counts per order attribute %q, which %s declares for identity %s but does not require",
+				l.Name, l.Origin, name, d.Source, code)
+		}
+	}
 }

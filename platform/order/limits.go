@@ -2,6 +2,8 @@ package order
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,8 +19,9 @@ import (
 // CodePurchaseLimit refuses an order that would take its buyer past a
 // purchase limit of its identity (HTTP 409). Fields: limitName, scope,
 // sku or category (when the limit counts per SKU or category), window,
-// limit (the limit's max), used (what the buyer has bought in the window)
-// and requested (what the order adds).
+// per (buyer, org or attr:<name>: whose purchases are counted together),
+// limit (the limit's max), used (what the buyer, org or attribute value
+// has bought in the window) and requested (what the order adds).
 const CodePurchaseLimit = "purchase_limit_exceeded"
 
 // purchaseClaims are the counters an order increments under the limits of
@@ -26,9 +29,13 @@ const CodePurchaseLimit = "purchase_limit_exceeded"
 // totals after the line's share of the discount. A limit per order is
 // checked here, counting nothing; a period limit outside its period does
 // not apply.
-func purchaseClaims(limits []kernel.EffectiveLimit, buyerID string, lines []extensions.Line, net []int64, currency string, now time.Time) ([]store.PurchaseClaim, error) {
+func purchaseClaims(limits []kernel.EffectiveLimit, buyer Buyer, attrs map[string]any, lines []extensions.Line, net []int64, currency string, now time.Time) ([]store.PurchaseClaim, error) {
 	var claims []store.PurchaseClaim
 	for _, l := range limits {
+		holder, err := limitHolder(l.PurchaseLimit, buyer, attrs)
+		if err != nil {
+			return nil, err
+		}
 		window := ""
 		switch l.Window {
 		case kernel.LimitWindowDay:
@@ -67,8 +74,8 @@ func purchaseClaims(limits []kernel.EffectiveLimit, buyerID string, lines []exte
 			sums[key] += amount
 		}
 		for _, key := range keys {
-			c := store.PurchaseClaim{LimitKey: string(l.Origin) + "/" + l.Name, BuyerID: buyerID, ScopeKey: key,
-				Window: cmpOr(window, "order"), Amount: sums[key], Max: l.Max}
+			c := store.PurchaseClaim{LimitKey: string(l.Origin) + "/" + l.Name, BuyerID: holder, ScopeKey: key,
+				Window: cmpOr(window, "order"), Amount: sums[key], Max: l.Max, Per: cmpOr(l.Per, kernel.LimitPerBuyer)}
 			if l.Window == kernel.LimitWindowOrder {
 				if c.Amount > c.Max {
 					return nil, limitError(&store.PurchaseLimitError{Claim: c, Used: 0, Requested: c.Amount})
@@ -79,6 +86,52 @@ func purchaseClaims(limits []kernel.EffectiveLimit, buyerID string, lines []exte
 		}
 	}
 	return claims, nil
+}
+
+// maxHolderKey is the longest counter holder key (the counters' buyer_id
+// column is 128 bytes).
+const maxHolderKey = 128
+
+// limitHolder is whose counter an order's claims under a limit increment
+// (store.PurchaseClaim.BuyerID): the buyer id for a limit per buyer,
+// "org=<node>" per org (the buyer id when the buyer has no node), and
+// "attr:<name>=<value>" per attribute, the value as the attribute was
+// validated and stored (extensions.AttributeText). A key longer than
+// maxHolderKey bytes holds the value's SHA-256 instead: "org#<base64url>",
+// "attr:<name>#<base64url>" (a node named by a token's claim may be 128
+// characters long, an attribute value 1024 bytes). No buyer id contains
+// "=" or "#" (principal ids and token subjects are [A-Za-z0-9._@:-]) and
+// no attribute name does, so no two holders collide.
+func limitHolder(l kernel.PurchaseLimit, buyer Buyer, attrs map[string]any) (string, error) {
+	switch {
+	case l.Per == kernel.LimitPerOrg:
+		if buyer.OwnerOrg == "" {
+			return buyer.ID, nil
+		}
+		return bounded("org", "=", buyer.OwnerOrg), nil
+	case l.PerAttribute() != "":
+		name := l.PerAttribute()
+		v, ok := attrs[name]
+		if !ok {
+			// The configuration requires the attribute wherever the limit
+			// binds (kernel.limitAttributes); an order without it cannot
+			// be counted, so it is refused rather than let through.
+			return "", refuse(CodeAttributeInvalid, map[string]any{"field": "attributes." + name, "reason": "required"},
+				"attributes.%s: required (purchase limit %s counts per it)", name, l.Name)
+		}
+		return bounded("attr:"+name, "=", extensions.AttributeText(v)), nil
+	}
+	return buyer.ID, nil
+}
+
+// bounded is prefix+sep+value, or prefix+"#"+the value's SHA-256 when that
+// is longer than maxHolderKey bytes.
+func bounded(prefix, sep, value string) string {
+	if key := prefix + sep + value; len(key) <= maxHolderKey {
+		return key
+	}
+	sum := sha256.Sum256([]byte(value))
+	return prefix + "#" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func contains(list []string, v string) bool {
@@ -117,7 +170,8 @@ func limitError(e *store.PurchaseLimitError) *Error {
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]
 	}
-	fields := map[string]any{"limitName": name, "window": e.Claim.Window, "limit": e.Claim.Max, "used": e.Used, "requested": e.Requested}
+	per := cmpOr(e.Claim.Per, kernel.LimitPerBuyer)
+	fields := map[string]any{"limitName": name, "window": e.Claim.Window, "per": per, "limit": e.Claim.Max, "used": e.Used, "requested": e.Requested}
 	scope, value, _ := strings.Cut(e.Claim.ScopeKey, ":")
 	fields["scope"] = scope
 	what := "this business"
@@ -125,9 +179,16 @@ func limitError(e *store.PurchaseLimitError) *Error {
 		fields[scope] = value
 		what = scope + " " + value
 	}
+	who := "you may buy"
+	switch {
+	case per == kernel.LimitPerOrg:
+		who = "your organisation may buy"
+	case strings.HasPrefix(per, kernel.LimitPerAttrPrefix):
+		who = "orders with this " + strings.TrimPrefix(per, kernel.LimitPerAttrPrefix) + " may buy"
+	}
 	return &Error{Code: CodePurchaseLimit, Fields: fields, Err: e,
-		Message: fmt.Sprintf("purchase limit %s: you may buy at most %d of %s (%s); you have %d, this order adds %d",
-			name, e.Claim.Max, what, e.Claim.Window, e.Used, e.Requested)}
+		Message: fmt.Sprintf("purchase limit %s: %s at most %d of %s (%s); %d bought, this order adds %d",
+			name, who, e.Claim.Max, what, e.Claim.Window, e.Used, e.Requested)}
 }
 
 // purchaseLimitError maps a placement error that is a limit refusal.

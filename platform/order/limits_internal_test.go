@@ -1,13 +1,17 @@
 package order
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/store"
 )
 
 func TestPurchaseClaims(t *testing.T) {
@@ -45,7 +49,7 @@ func TestPurchaseClaims(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			claims, err := purchaseClaims(tc.limits, "alice", lines, net, "CNY", now)
+			claims, err := purchaseClaims(tc.limits, Buyer{ID: "alice"}, nil, lines, net, "CNY", now)
 			if tc.refused {
 				var e *Error
 				if !errors.As(err, &e) || e.Code != CodePurchaseLimit || e.Fields["used"] != int64(0) || e.Fields["requested"] != int64(7) {
@@ -72,6 +76,64 @@ func TestPurchaseClaims(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLimitHolder: whose counter a claim increments, per buyer, org and
+// attribute, namespaced so that no buyer id meets an org or a value, and
+// bounded in length.
+func TestLimitHolder(t *testing.T) {
+	long := strings.Repeat("x", 200)
+	sum := sha256.Sum256([]byte(long))
+	hashed := "attr:code#" + base64.RawURLEncoding.EncodeToString(sum[:])
+	attrs := map[string]any{"phone": "+8613800000001", "count": int64(7), "code": long, "rate": 1.5, "gift": true}
+	cases := []struct {
+		name  string
+		per   string
+		buyer Buyer
+		want  string
+		code  string // a refusal's code
+	}{
+		{"default is the buyer", "", Buyer{ID: "alice", OwnerOrg: "shop-1"}, "alice", ""},
+		{"buyer", "buyer", Buyer{ID: "alice", OwnerOrg: "shop-1"}, "alice", ""},
+		{"org", "org", Buyer{ID: "alice", OwnerOrg: "shop-1"}, "org=shop-1", ""},
+		{"org, buyer without one", "org", Buyer{ID: "alice"}, "alice", ""},
+		{"org, long, hashed", "org", Buyer{ID: "alice", OwnerOrg: long}, "org#" + base64.RawURLEncoding.EncodeToString(sum[:]), ""},
+		{"string attribute, as stored", "attr:phone", Buyer{ID: "alice"}, "attr:phone=+8613800000001", ""},
+		{"integer attribute, canonical", "attr:count", Buyer{ID: "alice"}, "attr:count=7", ""},
+		{"number attribute, canonical", "attr:rate", Buyer{ID: "alice"}, "attr:rate=1.5", ""},
+		{"boolean attribute", "attr:gift", Buyer{ID: "alice"}, "attr:gift=true", ""},
+		{"long value, hashed", "attr:code", Buyer{ID: "alice"}, hashed, ""},
+		{"attribute missing", "attr:note", Buyer{ID: "alice"}, "", CodeAttributeInvalid},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := limitHolder(kernel.PurchaseLimit{Name: "l", Per: tc.per}, tc.buyer, attrs)
+			if tc.code != "" {
+				var e *Error
+				if !errors.As(err, &e) || e.Code != tc.code || e.Fields["field"] != "attributes.note" {
+					t.Fatalf("err %v, want %s naming attributes.note", err, tc.code)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("holder %q %v, want %q", got, err, tc.want)
+			}
+			if len(got) > maxHolderKey {
+				t.Fatalf("holder is %d bytes, at most %d", len(got), maxHolderKey)
+			}
+		})
+	}
+	// Claims carry the holder and the per, and a refusal names the per.
+	lines := []extensions.Line{{SKU: "a", Quantity: 2, Category: "cat1"}}
+	limits := []kernel.EffectiveLimit{{PurchaseLimit: kernel.PurchaseLimit{Name: "p", Scope: "identity", Window: "day", Per: "attr:phone", Max: 3}, Origin: "shop"}}
+	claims, err := purchaseClaims(limits, Buyer{ID: "bob"}, attrs, lines, []int64{100}, "CNY", time.Now())
+	if err != nil || len(claims) != 1 || claims[0].BuyerID != "attr:phone=+8613800000001" || claims[0].Per != "attr:phone" {
+		t.Fatalf("claims %+v %v", claims, err)
+	}
+	e := limitError(&store.PurchaseLimitError{Claim: claims[0], Used: 3, Requested: 2})
+	if e.Fields["per"] != "attr:phone" || !strings.Contains(e.Message, "orders with this phone may buy at most 3") {
+		t.Fatalf("refusal %+v", e)
 	}
 }
 

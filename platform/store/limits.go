@@ -11,15 +11,18 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// PurchaseCounter is what one buyer has bought under one purchase limit in
-// one scope and window: the row a placement increments with a conditional
+// PurchaseCounter is what one buyer (or org, or order attribute value) has
+// bought under one purchase limit in one scope and window: the row a placement increments with a conditional
 // update (used + amount <= max), so that concurrent orders never pass the
 // limit together on any of the three databases.
 type PurchaseCounter struct {
 	// LimitKey is "<identity>/<limit name>": the identity whose
 	// configuration sets the limit.
 	LimitKey string `gorm:"primaryKey;size:200;autoIncrement:false"`
-	BuyerID  string `gorm:"primaryKey;size:128;autoIncrement:false"`
+	// BuyerID is whose purchases the counter holds: the buyer id, or for a
+	// limit per org or order attribute a key the order service makes that
+	// no buyer id can be ("org=<node>", "attr:<name>=<value>").
+	BuyerID string `gorm:"primaryKey;size:128;autoIncrement:false"`
 	// ScopeKey is "sku:<sku>", "category:<category>" or "identity".
 	ScopeKey string `gorm:"primaryKey;size:80;autoIncrement:false"`
 	// Window is "day:2026-12-06", "period:<from, unix seconds>" or "lifetime".
@@ -51,11 +54,15 @@ func (PurchaseUsage) TableName() string { return "tmf_purchase_usages" }
 // units) against Max.
 type PurchaseClaim struct {
 	LimitKey string
+	// BuyerID is the counter's holder (see PurchaseCounter.BuyerID).
 	BuyerID  string
 	ScopeKey string
 	Window   string
 	Amount   int64
 	Max      int64
+	// Per is the limit's per (buyer, org, attr:<name>), for messages; it is
+	// not stored.
+	Per string
 }
 
 // PurchaseLimitError is a claim that would take its counter past Max: the
@@ -67,7 +74,7 @@ type PurchaseLimitError struct {
 }
 
 func (e *PurchaseLimitError) Error() string {
-	return fmt.Sprintf("purchase limit %s (%s, %s): buyer %s has %d of %d, the order adds %d",
+	return fmt.Sprintf("purchase limit %s (%s, %s): %s has %d of %d, the order adds %d",
 		e.Claim.LimitKey, e.Claim.ScopeKey, e.Claim.Window, e.Claim.BuyerID, e.Used, e.Claim.Max, e.Requested)
 }
 
