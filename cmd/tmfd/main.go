@@ -115,14 +115,14 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
-	Listen     string
-	DB         string
+	Listen string
+	DB     string
 	// PprofListen, when set, serves net/http/pprof to admins on a
 	// listener of its own (pprof.go).
 	PprofListen string
-	Config     string
-	AdminToken string
-	Demo       bool
+	Config      string
+	AdminToken  string
+	Demo        bool
 	// BizpackDir keeps uploaded bizpack binaries.
 	BizpackDir string
 	// Policy is the Rego policy's directory or bundle; "" = the shipped one.

@@ -26,8 +26,8 @@ type statementBudget struct {
 }
 
 var (
-	placeBudget = statementBudget{statements: 100, transactions: 100, roundTrips: 200}
-	payBudget   = statementBudget{statements: 100, transactions: 100, roundTrips: 200}
+	placeBudget = statementBudget{statements: 15, transactions: 1, roundTrips: 17}
+	payBudget   = statementBudget{statements: 39, transactions: 4, roundTrips: 47}
 )
 
 // countingServer replaces e's server by one that counts each request's
@@ -51,38 +51,51 @@ func TestPlaceAndPayStayWithinTheStatementBudget(t *testing.T) {
 		e := newEnv(t, st)
 		var current atomic.Pointer[store.StatementCount]
 		countingServer(t, e, &current)
-		e.sku("kettle", 4500, "kitchen", false, 100)
+		e.sku("kettle", 4500, "kitchen", false, 1000)
 		alice := e.principal("alice", "buyer")
 
-		warm := false
-		measure := func(what string, budget statementBudget, call func() reply, status int) {
+		// measure runs call until one run saw no cache invalidation (a
+		// change this process made comes back from the database once on
+		// SQLite and MySQL, after a poll) and checks that run's count.
+		measure := func(what string, budget statementBudget, call func(attempt int) reply, status int, warm bool) {
 			t.Helper()
-			c := &store.StatementCount{}
-			current.Store(c)
-			r := call()
-			current.Store(nil)
-			expect(t, r, status, "")
-			t.Logf("%s on %s: %d statements, %d transactions, %d round trips\n%s",
-				what, st.Dialect(), c.Statements(), c.Transactions(), c.RoundTrips(), c)
-			if warm && (c.Statements() > budget.statements || c.Transactions() > budget.transactions || c.RoundTrips() > budget.roundTrips) {
-				t.Errorf("%s on %s exceeds its budget (%d statements, %d transactions, %d round trips): %s",
-					what, st.Dialect(), budget.statements, budget.transactions, budget.roundTrips, c)
+			for attempt := 0; ; attempt++ {
+				c := &store.StatementCount{}
+				epoch := st.Changes().Epoch()
+				current.Store(c)
+				r := call(attempt)
+				current.Store(nil)
+				expect(t, r, status, "")
+				if warm && st.Changes().Epoch() != epoch && attempt < 50 {
+					continue
+				}
+				t.Logf("%s on %s: %d statements, %d transactions, %d round trips\n%s",
+					what, st.Dialect(), c.Statements(), c.Transactions(), c.RoundTrips(), c)
+				if warm && (c.Statements() > budget.statements || c.Transactions() > budget.transactions || c.RoundTrips() > budget.roundTrips) {
+					t.Errorf("%s on %s exceeds its budget (%d statements, %d transactions, %d round trips): %s",
+						what, st.Dialect(), budget.statements, budget.transactions, budget.roundTrips, c)
+				}
+				return
 			}
 		}
-		// Warm the caches with one order, paid.
+		// The first order and payment warm the caches.
 		for i := range 2 {
-			warm = i > 0
 			var id string
-			measure(fmt.Sprintf("placement %d", i), placeBudget, func() reply {
-				r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", fmt.Sprintf("o-%d", i))
+			measure(fmt.Sprintf("placement %d", i), placeBudget, func(attempt int) reply {
+				r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", fmt.Sprintf("o-%d-%d", i, attempt))
 				if r.status == 201 {
 					id = decodeView(t, r).ID
 				}
 				return r
-			}, 201)
-			measure(fmt.Sprintf("card payment %d", i), payBudget, func() reply {
-				return e.pay(alice, id, fmt.Sprintf("p-%d", i), cardOK)
-			}, 200)
+			}, 201, i > 0)
+			measure(fmt.Sprintf("card payment %d", i), payBudget, func(attempt int) reply {
+				if attempt > 0 { // a new order to pay
+					r := e.do("POST", "/v1/orders", alice, retailBody("kettle", 1), "Idempotency-Key", fmt.Sprintf("o-%d-pay-%d", i, attempt))
+					expect(t, r, 201, "")
+					id = decodeView(t, r).ID
+				}
+				return e.pay(alice, id, fmt.Sprintf("p-%d-%d", i, attempt), cardOK)
+			}, 200, i > 0)
 		}
 	})
 }

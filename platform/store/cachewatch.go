@@ -64,7 +64,7 @@ func (s *Store) listenChanges(ctx context.Context, dsn string) {
 					if werr != nil {
 						break
 					}
-					s.changes.Invalidate(n.Payload)
+					s.changes.Notified(changes.ParsePayload(n.Payload))
 				}
 			}
 			s.changes.SetFollowing(false)
@@ -83,11 +83,11 @@ func (s *Store) listenChanges(ctx context.Context, dsn string) {
 // pollChanges reads the versions every period; the tracker follows while
 // the reads succeed.
 func (s *Store) pollChanges(ctx context.Context, period time.Duration) {
-	seen := map[string]int64{}
+	var seen map[string]int64 // nil until a first read succeeded
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if err := s.readVersions(ctx, seen); err != nil {
+		if err := s.readVersions(ctx, &seen); err != nil {
 			s.changes.SetFollowing(false)
 		} else if !s.changes.Following() {
 			s.changes.SetFollowing(true)
@@ -102,13 +102,19 @@ func (s *Store) pollChanges(ctx context.Context, period time.Duration) {
 }
 
 // readVersions reads tmf_cache_versions and invalidates every kind whose
-// version differs from seen (updated).
-func (s *Store) readVersions(ctx context.Context, seen map[string]int64) error {
+// version differs from *seen or that appeared since (*seen is nil before
+// the first read: that one only records).
+func (s *Store) readVersions(ctx context.Context, seenp *map[string]int64) error {
 	rows, err := s.sqlDB.QueryContext(ctx, "SELECT kind, version FROM tmf_cache_versions")
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	first := *seenp == nil
+	if first {
+		*seenp = map[string]int64{}
+	}
+	seen := *seenp
 	for rows.Next() {
 		var (
 			kind string
@@ -117,11 +123,13 @@ func (s *Store) readVersions(ctx context.Context, seen map[string]int64) error {
 		if err := rows.Scan(&kind, &v); err != nil {
 			return err
 		}
-		if old, ok := seen[kind]; !ok || old != v {
-			seen[kind] = v
-			if ok {
-				s.changes.Invalidate(kind)
-			}
+		old, ok := seen[kind]
+		if !ok {
+			old = -1
+		}
+		seen[kind] = v
+		if !first {
+			s.changes.Seen(kind, old, v)
 		}
 	}
 	return rows.Err()

@@ -150,6 +150,8 @@ func (p *countingPool) Marked() bool { return false }
 // Changed: a statement outside a transaction is committed when it returns.
 func (p *countingPool) Changed(kind string) { p.changes.Invalidate(kind) }
 
+func (p *countingPool) Own(kind string, v int64) { p.changes.Own(kind, v) }
+
 var (
 	_ gorm.ConnPool         = (*countingPool)(nil)
 	_ gorm.ConnPoolBeginner = (*countingPool)(nil)
@@ -198,6 +200,18 @@ type countingTx struct {
 	changes *changes.Tracker
 	mu      sync.Mutex
 	changed []string // kinds to invalidate after the commit
+	own     []ownVersion
+}
+
+type ownVersion struct {
+	kind string
+	v    int64
+}
+
+func (t *countingTx) Own(kind string, v int64) {
+	t.mu.Lock()
+	t.own = append(t.own, ownVersion{kind, v})
+	t.mu.Unlock()
 }
 
 func (t *countingTx) Changes() *changes.Tracker { return t.changes }
@@ -246,6 +260,11 @@ func (t *countingTx) Commit() error {
 	err := t.tx.Commit()
 	// Also after a failed COMMIT: whether it took effect is unknown.
 	t.mu.Lock()
+	if err == nil {
+		for _, o := range t.own {
+			t.changes.Own(o.kind, o.v)
+		}
+	}
 	for _, k := range t.changed {
 		t.changes.Invalidate(k)
 	}

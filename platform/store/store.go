@@ -286,7 +286,16 @@ func (s *Store) finishMigration(tx *gorm.DB) error {
 			return fmt.Errorf("drop tmf_orders.owner_path: %w", err)
 		}
 	}
-	return ensureOrgTreeLock(tx)
+	if err := ensureOrgTreeLock(tx); err != nil {
+		return err
+	}
+	// A row per cached kind, so that Mark only ever updates.
+	for _, k := range changes.Kinds {
+		if err := tx.Session(&gorm.Session{NewDB: true}).Clauses(clause.OnConflict{DoNothing: true}).Create(&changes.Version{Kind: k}).Error; err != nil {
+			return fmt.Errorf("seed tmf_cache_versions: %w", err)
+		}
+	}
+	return nil
 }
 
 // migrate runs AutoMigrate of models, then after (when not nil), under the

@@ -25,6 +25,8 @@
 package changes
 
 import (
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -40,7 +42,8 @@ const (
 // Kinds lists every kind.
 var Kinds = []string{SKUs, Stock}
 
-// Channel is the PostgreSQL notification channel; the payload is the kind.
+// Channel is the PostgreSQL notification channel; the payload is
+// "kind:version".
 const Channel = "tmf_changes"
 
 // Tracker is one process's view of the generations of every kind.
@@ -50,6 +53,62 @@ type Tracker struct {
 	// missing counts up while not following, so that Gen never repeats
 	missing atomic.Uint64
 	caches  sync.Map // name → any (*Cache[V])
+
+	mu  sync.Mutex
+	own map[string]map[int64]bool // versions this process wrote, by kind
+}
+
+// Own records that this process wrote version v of kind (and invalidated
+// it locally after its commit): seeing it again from the database is no
+// news.
+func (t *Tracker) Own(kind string, v int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.own == nil {
+		t.own = map[string]map[int64]bool{}
+	}
+	if t.own[kind] == nil {
+		t.own[kind] = map[int64]bool{}
+	}
+	if len(t.own[kind]) > 10_000 {
+		clear(t.own[kind])
+	}
+	t.own[kind][v] = true
+}
+
+// Seen says that the database holds version v of kind, after version old
+// (-1 when none was seen); it invalidates kind unless every version after
+// old up to v was this process's own.
+func (t *Tracker) Seen(kind string, old, v int64) {
+	if old == v {
+		return
+	}
+	t.mu.Lock()
+	own := old >= 0 && v > old && v-old <= 1000
+	for n := old + 1; own && n <= v; n++ {
+		own = t.own[kind][n]
+	}
+	for n := range t.own[kind] {
+		if n <= v {
+			delete(t.own[kind], n)
+		}
+	}
+	t.mu.Unlock()
+	if !own {
+		t.Invalidate(kind)
+	}
+}
+
+// Notified handles a notification of version v of kind: news unless this
+// process wrote it.
+func (t *Tracker) Notified(kind string, v int64) {
+	t.mu.Lock()
+	own := t.own[kind][v]
+	delete(t.own[kind], v)
+	t.mu.Unlock()
+	if !own {
+		t.Invalidate(kind)
+	}
 }
 
 // NewTracker returns a tracker that is not following yet: its caches miss
@@ -103,6 +162,9 @@ type Holder interface {
 	// Changed invalidates kind locally: after the commit when inside a
 	// transaction, at once otherwise.
 	Changed(kind string)
+	// Own records version v of kind as written by this process (after the
+	// commit when inside a transaction).
+	Own(kind string, v int64)
 	// InTx reports whether the handle is a transaction.
 	InTx() bool
 	// Marked reports whether the handle is a transaction that marked a
@@ -144,20 +206,39 @@ func Mark(tx *gorm.DB, kind string) error {
 	if !ok {
 		return nil
 	}
-	res := tx.Exec("UPDATE tmf_cache_versions SET version = version + 1 WHERE kind = ?", kind)
-	if res.Error != nil {
-		return res.Error
+	var v int64
+	switch tx.Dialector.Name() {
+	case "mysql": // no UPDATE … RETURNING
+		res := tx.Exec("UPDATE tmf_cache_versions SET version = version + 1 WHERE kind = ?", kind)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 1 {
+			if err := tx.Raw("SELECT version FROM tmf_cache_versions WHERE kind = ?", kind).Scan(&v).Error; err != nil {
+				return err
+			}
+		}
+	default:
+		var vs []int64
+		if err := tx.Raw("UPDATE tmf_cache_versions SET version = version + 1 WHERE kind = ? RETURNING version", kind).Scan(&vs).Error; err != nil {
+			return err
+		}
+		if len(vs) == 1 {
+			v = vs[0]
+		}
 	}
-	if res.RowsAffected == 0 {
+	if v == 0 { // the migration seeds every kind; a kind added since
+		v = 1
 		if err := tx.Exec("INSERT INTO tmf_cache_versions (kind, version) VALUES (?, 1)", kind).Error; err != nil {
 			return err
 		}
 	}
 	if tx.Dialector.Name() == "postgres" {
-		if err := tx.Exec("SELECT pg_notify(?, ?)", Channel, kind).Error; err != nil {
+		if err := tx.Exec("SELECT pg_notify(?, ?)", Channel, kind+":"+strconv.FormatInt(v, 10)).Error; err != nil {
 			return err
 		}
 	}
+	h.Own(kind, v)
 	h.Changed(kind)
 	return nil
 }
@@ -265,4 +346,31 @@ func (c *Cache[V]) Fill(gen uint64, key string, v V) {
 	}
 	c.m[key] = entry[V]{gen: gen, v: v}
 	c.mu.Unlock()
+}
+
+// ParsePayload splits a notification's payload "kind:version"; a payload
+// without a version gives -1.
+func ParsePayload(p string) (kind string, v int64) {
+	kind, ver, ok := strings.Cut(p, ":")
+	if !ok {
+		return p, -1
+	}
+	n, err := strconv.ParseInt(ver, 10, 64)
+	if err != nil {
+		return kind, -1
+	}
+	return kind, n
+}
+
+// Epoch changes whenever any kind is invalidated or following stops: a
+// measurement that must see warm caches checks it did not change.
+func (t *Tracker) Epoch() uint64 {
+	var sum uint64
+	for _, k := range Kinds {
+		sum += t.gen(k).Load()
+	}
+	if !t.follow.Load() {
+		sum += 1 << 62
+	}
+	return sum
 }
