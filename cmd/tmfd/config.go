@@ -31,6 +31,8 @@ type fileConfig struct {
 	// BizpackInterpreters are the interpreters a bizpack bundle may name,
 	// each an absolute path ({"node": "/usr/bin/node"}); none by default.
 	BizpackInterpreters map[string]string `json:"bizpackInterpreters,omitempty"`
+	// PprofListen: as --pprof-listen (the flag and TMF_PPROF_LISTEN win).
+	PprofListen string `json:"pprofListen,omitempty"`
 	// Sandbox limits and confines every bizpack process (sandbox.go).
 	Sandbox sandboxConfig `json:"sandbox,omitzero"`
 }

@@ -69,6 +69,7 @@ const usage = `usage: tmfd serve [flags]
 Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --listen ADDR         address to listen on (default 127.0.0.1:8080)
   --db DSN              SQLite file (default ./data/tmf.db), postgres://… or mysql://…
+  --pprof-listen ADDR   serve net/http/pprof on ADDR, admin token required (off by default)
   --config FILE         YAML or JSON file of identities, products, bindings and bizpacks. Its identities
                         seed an empty store (revision 1); after that the stored revisions, changed through
                         the admin API and console, are in force
@@ -114,11 +115,14 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
-	Listen     string
-	DB         string
-	Config     string
-	AdminToken string
-	Demo       bool
+	Listen string
+	DB     string
+	// PprofListen, when set, serves net/http/pprof to admins on a
+	// listener of its own (pprof.go).
+	PprofListen string
+	Config      string
+	AdminToken  string
+	Demo        bool
 	// BizpackDir keeps uploaded bizpack binaries.
 	BizpackDir string
 	// Policy is the Rego policy's directory or bundle; "" = the shipped one.
@@ -199,6 +203,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	fs.StringVar(&o.Listen, "listen", env("LISTEN", "127.0.0.1:8080"), "address to listen on")
 	fs.StringVar(&o.DB, "db", env("DB", ""), "database DSN (default: SQLite file ./data/tmf.db)")
+	fs.StringVar(&o.PprofListen, "pprof-listen", env("PPROF_LISTEN", ""), "serve net/http/pprof to admins on this address (off by default; never the public one)")
 	fs.StringVar(&o.Config, "config", env("CONFIG", ""), "configuration file (YAML or JSON)")
 	fs.StringVar(&o.BizpackDir, "bizpack-dir", env("BIZPACK_DIR", filepath.Join("data", "bizpacks")), "directory of uploaded bizpack binaries")
 	fs.StringVar(&o.AdminToken, "admin-token", env("ADMIN_TOKEN", ""), "bootstrap administrator token (prefer --admin-token-file)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -166,6 +167,12 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	httpServer := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second}
 	fmt.Fprintf(stdout, "tmfd listening on http://%s (store: %s)\n", ln.Addr(), st.Dialect())
+	stopPprof, err := servePprof(cmp.Or(o.PprofListen, file.PprofListen), o.Listen, server, stdout, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopPprof()
 
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup

@@ -11,6 +11,8 @@ import (
 	"github.com/tmf-platform/tmf/domains/internal/dbutil"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
+
+	"github.com/tmf-platform/tmf/platform/store/changes"
 )
 
 // PutLocation inserts or replaces a stock location. Regions are
@@ -28,17 +30,27 @@ func PutLocation(ctx context.Context, tx *gorm.DB, loc Location) error {
 	if err := tx.WithContext(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(&loc).Error; err != nil {
 		return fmt.Errorf("stock: put location %s: %w", loc.Name, err)
 	}
+	if err := changes.Mark(tx.WithContext(ctx), changes.Stock); err != nil {
+		return fmt.Errorf("stock: put location %s: %w", loc.Name, err)
+	}
 	return nil
 }
 
 // Locations returns every stock location, highest priority first, then by
-// name. It only reads.
+// name. It only reads. The list comes from the store's cache (package changes: PutLocation and a location created by
+// SetSellable invalidate it in every process).
 func Locations(ctx context.Context, db *gorm.DB) ([]Location, error) {
-	var out []Location
-	if err := db.WithContext(ctx).Order("priority DESC").Order("name").Find(&out).Error; err != nil {
+	db = db.WithContext(ctx)
+	cache := changes.CacheOf[[]Location](changes.Readable(db), "stock.locations", changes.Stock, 1)
+	out, err := cache.Get("", func() ([]Location, error) {
+		var out []Location
+		err := db.Order("priority DESC").Order("name").Find(&out).Error
+		return out, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("stock: locations: %w", err)
 	}
-	return out, nil
+	return slices.Clone(out), nil
 }
 
 func splitRegions(s string) []string {
@@ -231,6 +243,10 @@ func SetChannel(ctx context.Context, tx *gorm.DB, cfg ChannelConfig) error {
 	db := tx.WithContext(ctx)
 	at := now()
 	sku, loc, ch := cfg.SKU, cfg.Location, cfg.Channel
+	// Every process forgets that the SKU had no channel settings.
+	if err := changes.Mark(db, changes.Stock); err != nil {
+		return fail(err)
+	}
 	if err := errors.Join(ensureLocation(db, loc), ensureSlot(db, sku, loc, PoolSlot, at)); err != nil {
 		return fail(err)
 	}
@@ -428,6 +444,10 @@ func SplitBuckets(ctx context.Context, tx *gorm.DB, sku, location string, n int)
 	}
 	db := tx.WithContext(ctx)
 	at := now()
+	// Every process forgets that the SKU had no bucket settings.
+	if err := changes.Mark(db, changes.Stock); err != nil {
+		return fail(err)
+	}
 	if err := errors.Join(ensureLocation(db, location), ensureSlot(db, sku, location, PoolSlot, at)); err != nil {
 		return fail(err)
 	}

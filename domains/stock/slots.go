@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tmf-platform/tmf/domains/internal/dbutil"
+	"github.com/tmf-platform/tmf/platform/store/changes"
 	"gorm.io/gorm"
 )
 
@@ -90,7 +91,11 @@ func ensureSlot(db *gorm.DB, sku, location, slot string, at time.Time) error {
 
 // ensureLocation creates the location (priority 0, every region) unless it exists.
 func ensureLocation(db *gorm.DB, name string) error {
-	if _, err := dbutil.InsertOnce(db, &Location{Name: name}); err != nil {
+	created, err := dbutil.InsertOnce(db, &Location{Name: name})
+	if err == nil && created {
+		err = changes.Mark(db, changes.Stock)
+	}
+	if err != nil {
 		return fmt.Errorf("create location %s: %w", name, err)
 	}
 	return nil
@@ -174,6 +179,9 @@ type conf struct {
 	rows      []ChannelRow
 }
 
+// maxPlainCached bounds the cache of SKUs without settings.
+const maxPlainCached = 100_000
+
 // loadConfs reads the settings of skus at location (at every location when
 // location is empty).
 func loadConfs(db *gorm.DB, skus []string, location string) (map[skuLoc]*conf, error) {
@@ -190,6 +198,36 @@ func loadConfs(db *gorm.DB, skus []string, location string) (map[skuLoc]*conf, e
 		}
 		return c
 	}
+	// SKUs known to have no channel or bucket settings anywhere (the
+	// common case) are not read again: SetChannel and SplitBuckets, the
+	// only writers that add settings, mark the stock kind changed.
+	plain := changes.CacheOf[bool](changes.Readable(db), "stock.plain", changes.Stock, maxPlainCached)
+	gen, cacheable := plain.Snapshot()
+	ask := make([]string, 0, len(skus))
+	for _, sku := range skus {
+		if _, hit := plain.Lookup(sku); !hit {
+			ask = append(ask, sku)
+		}
+	}
+	if len(ask) == 0 {
+		return out, nil
+	}
+	skus = ask
+	read := false // both reads succeeded
+	defer func() {
+		if !read || !cacheable || location != "" {
+			return
+		}
+		has := map[string]bool{}
+		for k := range out {
+			has[k.sku] = true
+		}
+		for _, sku := range skus {
+			if !has[sku] {
+				plain.Fill(gen, sku, true)
+			}
+		}
+	}()
 	chq := db.Where("sku IN ?", skus)
 	bq := db.Where("sku IN ?", skus)
 	if location != "" {
@@ -224,6 +262,7 @@ func loadConfs(db *gorm.DB, skus []string, location string) (map[skuLoc]*conf, e
 	for _, b := range buckets {
 		get(b.SKU, b.Location).buckets = b.Count
 	}
+	read = true
 	return out, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/promotion"
 	"github.com/tmf-platform/tmf/domains/stock"
+	"github.com/tmf-platform/tmf/platform/store/changes"
 )
 
 // Key sizes. MySQL needs an explicit size on every indexed string column, and
@@ -367,7 +368,7 @@ func models() []any {
 	out := []any{&SKU{}, &Order{}, &OrderLine{},
 		&OrderHistory{}, &OrderReturn{}, &OrderReturnRequest{}, &OrderReturnStep{}, &OrderTrace{}, &OutboxEvent{}, &OutboxLease{}, &IdempotencyRecord{}, &Principal{},
 		&orgTable{}, &orgTreeLock{}, &ConfigRevision{}, &AuditEntry{}, &readyProbe{},
-		&OrderAttribute{}, &PurchaseCounter{}, &PurchaseUsage{}}
+		&OrderAttribute{}, &PurchaseCounter{}, &PurchaseUsage{}, &changes.Version{}}
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}

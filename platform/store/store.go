@@ -23,6 +23,7 @@ import (
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
+	"github.com/tmf-platform/tmf/platform/store/changes"
 	"github.com/tmf-platform/tmf/platform/store/dberr"
 )
 
@@ -54,6 +55,8 @@ type Store struct {
 	sqlDB   *sql.DB
 	dialect string
 	clock   func() time.Time
+	changes *changes.Tracker // cachewatch.go
+	watch   *watcher
 }
 
 type config struct {
@@ -124,11 +127,16 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		sqlDB.SetMaxIdleConns(cfg.maxOpenConns)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
+	// Every statement goes through a pool that counts it (CountStatements).
+	s.changes = changes.NewTracker()
+	pool := &countingPool{db: sqlDB, changes: s.changes}
+	db.ConnPool, db.Statement.ConnPool = pool, pool
 	s.db, s.sqlDB = db, sqlDB
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
 	}
+	s.watch = s.watchChanges(dsn)
 	return s, nil
 }
 
@@ -244,8 +252,11 @@ func (s *Store) ProbeWrite(ctx context.Context, node string) error {
 	return nil
 }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.sqlDB.Close() }
+// Close stops following changes and closes the connection pool.
+func (s *Store) Close() error {
+	s.watch.stop()
+	return s.sqlDB.Close()
+}
 
 // Migrate creates the tables and indexes, or adds what an older schema lacks
 // (and drops tmf_orders.owner_path, which Order.OwnerOrg replaced).
@@ -275,7 +286,16 @@ func (s *Store) finishMigration(tx *gorm.DB) error {
 			return fmt.Errorf("drop tmf_orders.owner_path: %w", err)
 		}
 	}
-	return ensureOrgTreeLock(tx)
+	if err := ensureOrgTreeLock(tx); err != nil {
+		return err
+	}
+	// A row per cached kind, so that Mark only ever updates.
+	for _, k := range changes.Kinds {
+		if err := tx.Session(&gorm.Session{NewDB: true}).Clauses(clause.OnConflict{DoNothing: true}).Create(&changes.Version{Kind: k}).Error; err != nil {
+			return fmt.Errorf("seed tmf_cache_versions: %w", err)
+		}
+	}
+	return nil
 }
 
 // migrate runs AutoMigrate of models, then after (when not nil), under the
