@@ -38,36 +38,111 @@ func (w *watcher) stop() {
 	w.done.Wait()
 }
 
-// watchChanges starts following changes: LISTEN on PostgreSQL (dsn), a
-// poll of the versions elsewhere.
+// watchChanges starts following changes: LISTEN on PostgreSQL (dsn, one
+// connection per dsn shared by every store of the process), a poll of the
+// versions elsewhere.
 func (s *Store) watchChanges(dsn string) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{cancel: cancel}
 	if s.dialect == Postgres {
-		w.done.Go(func() { s.listenChanges(ctx, dsn) })
+		l := joinListener(dsn, s.changes)
+		w.done.Go(func() {
+			<-ctx.Done()
+			l.leave(s.changes)
+		})
 	} else {
 		w.done.Go(func() { s.pollChanges(ctx, CachePollInterval) })
 	}
 	return w
 }
 
-// listenChanges follows tmf_changes on a connection of its own, forever
-// reconnecting; the tracker follows only while it listens.
-func (s *Store) listenChanges(ctx context.Context, dsn string) {
+// listeners holds the process's LISTEN connections by dsn: a test binary
+// or a tool may open many stores on one database, and each holding a
+// connection of its own would spend the server's connection slots.
+var listeners = struct {
+	sync.Mutex
+	byDSN map[string]*listener
+}{byDSN: map[string]*listener{}}
+
+// listener is one LISTEN tmf_changes connection whose notifications go to
+// every tracker that joined it.
+type listener struct {
+	dsn      string
+	cancel   context.CancelFunc
+	mu       sync.Mutex
+	trackers map[*changes.Tracker]bool
+	follow   bool
+}
+
+// joinListener adds t to the dsn's listener, starting it if it is the first.
+func joinListener(dsn string, t *changes.Tracker) *listener {
+	listeners.Lock()
+	defer listeners.Unlock()
+	l := listeners.byDSN[dsn]
+	if l == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		l = &listener{dsn: dsn, cancel: cancel, trackers: map[*changes.Tracker]bool{}}
+		listeners.byDSN[dsn] = l
+		go l.run(ctx)
+	}
+	l.mu.Lock()
+	l.trackers[t] = true
+	t.SetFollowing(l.follow)
+	l.mu.Unlock()
+	return l
+}
+
+// leave removes t; the last one to leave closes the connection.
+func (l *listener) leave(t *changes.Tracker) {
+	listeners.Lock()
+	defer listeners.Unlock()
+	l.mu.Lock()
+	delete(l.trackers, t)
+	last := len(l.trackers) == 0
+	l.mu.Unlock()
+	t.SetFollowing(false)
+	if last {
+		delete(listeners.byDSN, l.dsn)
+		l.cancel()
+	}
+}
+
+// each calls f for every tracker that has joined.
+func (l *listener) each(f func(*changes.Tracker)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for t := range l.trackers {
+		f(t)
+	}
+}
+
+// setFollowing records whether the connection listens and tells every
+// tracker (a tracker that does not follow bypasses its caches).
+func (l *listener) setFollowing(on bool) {
+	l.mu.Lock()
+	l.follow = on
+	l.mu.Unlock()
+	l.each(func(t *changes.Tracker) { t.SetFollowing(on) })
+}
+
+// run follows tmf_changes on a connection of its own, forever
+// reconnecting, until ctx ends.
+func (l *listener) run(ctx context.Context) {
 	for ctx.Err() == nil {
-		conn, err := pgx.Connect(ctx, dsn)
+		conn, err := pgx.Connect(ctx, l.dsn)
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN "+changes.Channel); err == nil {
-				s.changes.SetFollowing(true)
+				l.setFollowing(true)
 				for {
 					n, werr := conn.WaitForNotification(ctx)
 					if werr != nil {
 						break
 					}
-					s.changes.Notified(changes.ParsePayload(n.Payload))
+					kind, v := changes.ParsePayload(n.Payload)
+					l.each(func(t *changes.Tracker) { t.Notified(kind, v) })
 				}
 			}
-			s.changes.SetFollowing(false)
+			l.setFollowing(false)
 			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			_ = conn.Close(cctx)
 			cancel()
@@ -77,7 +152,6 @@ func (s *Store) listenChanges(ctx context.Context, dsn string) {
 		case <-time.After(cacheRetry):
 		}
 	}
-	s.changes.SetFollowing(false)
 }
 
 // pollChanges reads the versions every period; the tracker follows while
