@@ -173,8 +173,8 @@ export async function orderPage(view, ctx, params) {
   get(`/v1/admin/orders/${seg(id)}/flag`).then((f) => {
     if (f && f.flagged && f.flag) {
       render(body.querySelector('#order-flag-body'), html`<p class="error-text" role="alert" id="order-flag">Flagged by
-        reconciliation: <code>${f.flag.reason}</code> (mismatch ${f.flag.mismatchId}); see
-        <code>GET /v1/admin/reconciliation/mismatches?orderId=${id}</code>.</p>`);
+        reconciliation: <code>${f.flag.reason}</code>; see
+        <a href="#/reconciliation/mismatches/${encodeURIComponent(f.flag.mismatchId)}">mismatch ${f.flag.mismatchId}</a>.</p>`);
     }
   }).catch(() => {});
   const historyBody = body.querySelector('#order-history-body');
