@@ -261,6 +261,7 @@ func TestConsoleJourneys(t *testing.T) {
   - code: virtual
     name: Virtual goods
     products: [{name: virtual-goods}]
+    purchaseLimits: [{name: two-a-day, scope: identity, window: day, max: 2}]
 rules:
   - identity: retail
 bizpacks:

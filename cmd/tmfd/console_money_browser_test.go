@@ -211,7 +211,7 @@ func moneyJourneys(journey func(string, func(*testing.T)), b *browser, base, dbP
 		b.waitText("#events-webhooks", "Pending deliveries")
 		b.screenshot("event-stream")
 		b.open("#/limits")
-		b.waitTrue("the limits page", `!!document.querySelector("#limits-table") || !!document.querySelector("#limits-none")`)
+		b.waitText("#limit-row-virtual-two-a-day", "virtual", "two-a-day", "per UTC day", "2 units")
 		b.screenshot("purchase-limits")
 		b.open("#/orders")
 		b.fill("#order-filter-status", "cancelled")
