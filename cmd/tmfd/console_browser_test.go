@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 )
 
@@ -260,6 +261,7 @@ func TestConsoleJourneys(t *testing.T) {
   - code: virtual
     name: Virtual goods
     products: [{name: virtual-goods}]
+    purchaseLimits: [{name: two-a-day, scope: identity, window: day, max: 2}]
 rules:
   - identity: retail
 bizpacks:
@@ -283,8 +285,12 @@ bizpacks:
 	// Webhooks may reach the loopback receiver of the webhooks journey.
 	hooks := defaultWebhookOptions()
 	hooks.AllowPrivate = true
-	base := runServe(t, serveOptions{DB: filepath.Join(dir, "tmf.db"), Config: cfg, Demo: true,
-		AdminToken: testAdminToken, BizpackDir: filepath.Join(dir, "uploads"), Webhooks: hooks}).Base
+	// The sandbox acquirer declines the first refund: the money journeys
+	// retry it from the console.
+	dbPath := filepath.Join(dir, "tmf.db")
+	base := runServe(t, serveOptions{DB: dbPath, Config: cfg, Demo: true,
+		AdminToken: testAdminToken, BizpackDir: filepath.Join(dir, "uploads"), Webhooks: hooks,
+		PaymentRule: &payment.Rule{Op: payment.OpRefund, Times: 1, Code: "refund_declined", Message: "the issuer refused the refund"}}).Base
 
 	alloc, cancelAlloc := chromedp.NewExecAllocator(t.Context(), append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chrome), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
@@ -701,6 +707,8 @@ bizpacks:
 		b.click("#webhook-delete-yes")
 		b.waitText("#webhook-empty", "No endpoint")
 	})
+
+	moneyJourneys(journey, b, base, dbPath)
 
 	journey("an operator sees only its identities", func(t *testing.T) {
 		b.t = t

@@ -164,6 +164,18 @@ func wireEvents(st *store.Store, o eventsOptions, reg prometheus.Registerer, log
 			return w, err
 		}
 		ro.Publisher, ro.Batch, w.close = pub, 500, pub.Close
+		// The console's event stream page (GET /v1/admin/events/status) reads it.
+		if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "tmf_events_nats_connected",
+			Help: "1 while the connection to NATS is up, 0 while it is down (only with --events)."},
+			func() float64 {
+				if pub.Connected() {
+					return 1
+				}
+				return 0
+			})); err != nil {
+			pub.Close()
+			return w, err
+		}
 		// Make the stream now so that consumers can attach before the first
 		// event; if NATS is down, the first publish that reaches it will.
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

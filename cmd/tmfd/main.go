@@ -157,6 +157,10 @@ type serveOptions struct {
 	// Sandbox holds the bizpack sandbox settings given by flags or
 	// TMF_BIZPACK_* variables; they override the file's sandbox section.
 	Sandbox sandboxConfig
+	// PaymentRule programs a failure of the built-in sandbox acquirer
+	// (tests only: no flag sets it), e.g. a first refund declined. A
+	// pointer keeps serveOptions comparable.
+	PaymentRule *payment.Rule
 }
 
 // MinAdminToken is the shortest --admin-token accepted: a bearer token

@@ -17,7 +17,7 @@ import (
 func TestPaymentsCountFailedRefunds(t *testing.T) {
 	st := storetest.Open(t, "sqlite")
 	reg := prometheus.NewRegistry()
-	pays := payments(st.DB(t.Context()), 2*time.Second, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pays := payments(st.DB(t.Context()), 2*time.Second, nil, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if pays.CallTimeout != 2*time.Second || pays.Lease != 6*time.Second || pays.RetryAfter != 6*time.Second {
 		t.Fatalf("timings %v %v %v", pays.CallTimeout, pays.Lease, pays.RetryAfter)
 	}

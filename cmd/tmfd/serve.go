@@ -124,7 +124,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	pays := payments(st.DB(ctx), o.PaymentCallTimeout, reg, log)
+	pays := payments(st.DB(ctx), o.PaymentCallTimeout, o.PaymentRule, reg, log)
 	svc := order.NewService(k, st, order.WithPromotions(book), order.WithPayments(pays))
 	ev, err := wireEvents(st, o.Events.merge(file.Events), reg, log)
 	if err != nil {
@@ -274,11 +274,15 @@ func refreshPromotions(ctx context.Context, book *promotion.Book, st *store.Stor
 // acquirer (its state in the database, shared by every server on it),
 // with a metric and an error log for every refund the processor refuses
 // for good.
-func payments(db *gorm.DB, callTimeout time.Duration, reg prometheus.Registerer, log *slog.Logger) *payment.Payments {
+func payments(db *gorm.DB, callTimeout time.Duration, rule *payment.Rule, reg prometheus.Registerer, log *slog.Logger) *payment.Payments {
 	failed := prometheus.NewCounter(prometheus.CounterOpts{Name: "tmf_payment_refunds_failed_total",
 		Help: "Card refunds the processor refused for good; each waits for an operator (GET /v1/admin/payments/refunds/failed)."})
 	reg.MustRegister(failed)
-	pays := payment.NewPayments(payment.NewSandbox(db), nil)
+	sandbox := payment.NewSandbox(db)
+	if rule != nil {
+		sandbox.AddRule(*rule)
+	}
+	pays := payment.NewPayments(sandbox, nil)
 	pays.CallTimeout, pays.Lease, pays.RetryAfter = callTimeout, 3*callTimeout, 3*callTimeout
 	pays.OnRefundFailed = func(p payment.Payment) {
 		failed.Inc()

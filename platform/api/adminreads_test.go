@@ -17,7 +17,9 @@ import (
 // meActions are the actions GET /v1/me reports on.
 var meActions = []string{"identity.list", "identity.create", "extensions.read", "order.list", "order.place",
 	"admin.bizpacks.read", "admin.bizpacks.write", "admin.audit.read", "admin.orgs.read", "admin.orgs.write",
-	"admin.principals.read", "admin.principals.write", "admin.policies.read", "admin.webhooks.read", "admin.webhooks.write"}
+	"admin.principals.read", "admin.principals.write", "admin.policies.read", "admin.webhooks.read", "admin.webhooks.write",
+	"admin.reconciliation.read", "admin.reconciliation.run", "admin.reconciliation.resolve", "admin.payments.read", "admin.payments.retry",
+	"admin.events.read"}
 
 // canOnly is a `can` map in which exactly the given actions are allowed.
 func canOnly(allowed ...string) map[string]bool {

@@ -366,6 +366,7 @@ func (s *Server) getOrder(c echo.Context) error {
 	if err := s.authorizeOrder(c, v, res, ActionOrderRead, ""); err != nil {
 		return err
 	}
+	c.Response().Header().Set("ETag", etag(v.Version))
 	return c.JSONBlob(http.StatusOK, []byte(s.forCaller(c, v, res).JSON()))
 }
 
@@ -477,6 +478,10 @@ func (s *Server) fireEvent(c echo.Context) error {
 	if err := req.check(); err != nil {
 		return err
 	}
+	ifVersion, err := orderIfMatch(c)
+	if err != nil {
+		return err
+	}
 	v, res, err := s.loadOrder(c)
 	if err != nil {
 		return err
@@ -494,11 +499,28 @@ func (s *Server) fireEvent(c echo.Context) error {
 		return err
 	}
 	p := principalOf(c)
-	updated, err := s.svc.Fire(c.Request().Context(), v.ID, order.Event{Name: req.Event, Actor: p.ID, Data: req.Data})
+	updated, err := s.svc.Fire(c.Request().Context(), v.ID, order.Event{Name: req.Event, Actor: p.ID, Data: req.Data,
+		IfVersion: ifVersion})
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Set("ETag", etag(updated.Version))
 	return c.JSONBlob(http.StatusOK, []byte(s.forCaller(c, updated, res).JSON()))
+}
+
+// orderIfMatch reads the If-Match of an event: the order's ETag (its
+// version) the caller read, 0 when absent or "*" (fire on whatever version).
+func orderIfMatch(c echo.Context) (int64, error) {
+	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	if h == "" || h == "*" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, problem(CodeInvalidRequest, map[string]any{"header": "If-Match"},
+			"If-Match must be the ETag of the order you read, such as \"3\"; got %q", h)
+	}
+	return n, nil
 }
 
 // payThroughPayments refuses the pay event of an order paid by card or

@@ -182,6 +182,7 @@ var problemCodes = map[string]codeInfo{
 	order.CodeEventNotAllowed:    {http.StatusConflict, "Event not allowed"},
 	order.CodeVetoed:             {http.StatusConflict, "Transition vetoed"},
 	order.CodeVersionConflict:    {http.StatusConflict, "Version conflict"},
+	order.CodeOrderStale:         {http.StatusPreconditionFailed, "Order changed meanwhile"},
 	order.CodeTooManyCoupons:     {http.StatusUnprocessableEntity, "Too many coupons"},
 	order.CodeCouponUnavailable:  {http.StatusConflict, "Coupon unavailable"},
 	order.CodeBudgetExhausted:    {http.StatusConflict, "Promotion budget exhausted"},

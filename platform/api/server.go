@@ -181,6 +181,7 @@ type Server struct {
 	jwt            *authn.Verifier
 	log            *slog.Logger
 	metricsHandler http.Handler
+	gatherer       prometheus.Gatherer
 	ready          func(ctx context.Context) error
 	readyChecks    []func(ctx context.Context) error
 	node           string
@@ -240,6 +241,7 @@ func New(cfg Config) *Server {
 		gatherer = prometheus.Gatherers{}
 	}
 	s.metricsHandler = promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})
+	s.gatherer = gatherer
 	if s.ready == nil {
 		s.ready = s.defaultReady
 	}
@@ -351,6 +353,7 @@ func (s *Server) register() {
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/cancel", s.returnStep(order.ReturnCancel), onResource(ActionOrderReturnCancel))
 	add(http.MethodGet, "/v1/admin/events/types", s.listEventTypes, function(ActionWebhooksRead))
 	s.registerWebhooks(add)
+	s.registerEventStatus(add)
 }
 
 // Routes lists the authenticated routes ("METHOD /path/:param") with the

@@ -37,6 +37,9 @@ const (
 	CodeReturnState        = "return_state"
 	CodeReturnNotFound     = "return_not_found"
 	CodeReturnWindowClosed = "return_window_closed"
+	// CodeOrderStale: the order is no longer at the version the caller
+	// read (Event.IfVersion); nothing was fired.
+	CodeOrderStale = "order_stale"
 )
 
 // Error is a refusal of the order service with a stable code. Fields holds

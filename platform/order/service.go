@@ -617,6 +617,10 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 	if err != nil {
 		return View{}, err
 	}
+	if ev.IfVersion != 0 && o.Version != ev.IfVersion {
+		return View{}, refuse(CodeOrderStale, map[string]any{"version": o.Version, "orderStatus": o.Status},
+			"order %s is at version %d (%s), not %d: it changed since you read it; read it again", o.ID, o.Version, o.Status, ev.IfVersion)
+	}
 	// Continue, not Begin: a disabled identity's orders still move to an end.
 	op, err := s.kernel.Continue(ctx, identity.Code(o.BizCode))
 	if err != nil {

@@ -27,6 +27,10 @@ type Event struct {
 	Name  string
 	Actor string
 	Data  map[string]string
+	// IfVersion, when not 0, is the order's version the caller read: the
+	// event is fired only on that version, else CodeOrderStale (checked
+	// again on every retry, so it holds against concurrent changes).
+	IfVersion int64
 	// steps are writes of the platform's own that must commit with the
 	// transition (a card capture with the pay event).
 	steps []store.Step

@@ -16,6 +16,9 @@ import * as orders from './orders.js';
 import * as permissions from './permissions.js';
 import * as audit from './audit.js';
 import * as webhooks from './webhooks.js';
+import * as money from './money.js';
+import * as eventStream from './events.js';
+import * as limits from './limits.js';
 
 // sections of the navigation, in order; `can` lists the /v1/me actions of
 // which any one shows the section.
@@ -28,6 +31,11 @@ const sections = [
     can: ['admin.orgs.read', 'admin.principals.read', 'admin.policies.read'] },
   { id: 'audit', label: 'Audit log', hash: '#/audit', can: ['admin.audit.read'] },
   { id: 'webhooks', label: 'Webhooks', hash: '#/webhooks', can: ['admin.webhooks.read'] },
+  // Money and events (money.js, events.js, limits.js).
+  { id: 'events', label: 'Event stream', hash: '#/events', can: ['admin.events.read'] },
+  { id: 'reconciliation', label: 'Reconciliation', hash: '#/reconciliation', can: ['admin.reconciliation.read'] },
+  { id: 'refunds', label: 'Failed refunds', hash: '#/refunds', can: ['admin.payments.read'] },
+  { id: 'limits', label: 'Purchase limits', hash: '#/limits', can: ['identity.list'] },
 ];
 
 // routes: pattern on the fragment's path → section and page.
@@ -45,6 +53,11 @@ const routes = [
   { re: /^\/audit$/, section: 'audit', page: audit.auditPage },
   { re: /^\/webhooks$/, section: 'webhooks', page: webhooks.webhooksPage },
   { re: /^\/webhooks\/([^/]+)$/, section: 'webhooks', page: (v, c, m) => webhooks.webhookPage(v, c, { id: m[1] }) },
+  { re: /^\/events$/, section: 'events', page: eventStream.eventsPage },
+  { re: /^\/reconciliation$/, section: 'reconciliation', page: money.reconciliationPage },
+  { re: /^\/reconciliation\/mismatches\/([^/]+)$/, section: 'reconciliation', page: (v, c, m) => money.mismatchPage(v, c, { id: m[1] }) },
+  { re: /^\/refunds$/, section: 'refunds', page: money.refundsPage },
+  { re: /^\/limits$/, section: 'limits', page: limits.limitsPage },
 ];
 
 const el = (id) => document.getElementById(id);

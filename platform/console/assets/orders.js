@@ -1,16 +1,58 @@
 // Orders: find an order by id or by filters, and inspect one with its
 // lines, history and the trace of the extension calls that shaped it.
 import { ApiError, describe, get, query, seg } from './api.js';
-import { html, render, fmtMoney, fmtTime, list } from './html.js';
+import { Safe, html, render, fmtMoney, fmtTime, list } from './html.js';
+import { orderActions } from './order-actions.js';
 import { clearFieldErrors, setFieldError } from './forms.js';
 import { identityHash } from './identities.js';
 
 const orderHash = (id) => `#/orders/${encodeURIComponent(id)}`;
 
+// orderFilters are the order list's filters (GET /v1/orders), one entry
+// each: the query parameter, the field's id, label and hint. kind "attrs"
+// reads "name=value, name=value" into attr.<name>=<value> parameters.
+// Adding a filter the API offers is adding an entry here.
+export const orderFilters = [
+  { param: 'status', id: 'order-filter-status', label: 'Status', hint: 'Optional, e.g. pending_payment.' },
+  { param: 'bizCode', id: 'order-filter-bizcode', label: 'Business identity', hint: 'Optional code, e.g. retail.' },
+  { param: 'buyerId', id: 'order-filter-buyer', label: 'Buyer id', hint: 'Optional.' },
+  { param: 'attr', id: 'order-filter-attrs', label: 'Attributes', kind: 'attrs',
+    hint: 'Optional: name=value of searchable order attributes, comma-separated (e.g. giftWrap=true).' },
+  { param: 'limit', id: 'order-filter-limit', label: 'Page size', kind: 'number', hint: 'Optional: orders per page.' },
+];
+
+/** filterValues reads the filters of the URL's query into field texts. */
+function filterValues(q) {
+  const out = {};
+  for (const f of orderFilters) {
+    if (f.kind === 'attrs') {
+      out[f.param] = [...q.keys()].filter((k) => k.startsWith('attr.')).map((k) => `${k.slice(5)}=${q.get(k)}`).join(', ');
+    } else out[f.param] = q.get(f.param) || '';
+  }
+  return out;
+}
+
+/** filterParams turns field texts into the API's query parameters. */
+function filterParams(values) {
+  const out = {};
+  for (const f of orderFilters) {
+    const v = (values[f.param] || '').trim();
+    if (!v) continue;
+    if (f.kind === 'attrs') {
+      for (const pair of v.split(',')) {
+        const i = pair.indexOf('=');
+        if (i > 0) out[`attr.${pair.slice(0, i).trim()}`] = pair.slice(i + 1).trim();
+      }
+    } else out[f.param] = v;
+  }
+  return out;
+}
+
 export async function searchPage(view, ctx) {
   ctx.title('Orders');
   const q = ctx.query;
-  const filters = { status: q.get('status') || '', bizCode: q.get('bizCode') || '', buyerId: q.get('buyerId') || '' };
+  const values = filterValues(q);
+  const filters = filterParams(values);
   const cursor = q.get('cursor') || '';
   const listed = q.has('list');
   render(view, html`<h1>Orders</h1>
@@ -21,18 +63,10 @@ export async function searchPage(view, ctx) {
       <div class="actions"><button type="submit" id="order-open">Open order</button></div>
     </form>
     <form id="order-filter-form" class="filters" novalidate>
-      <div class="field"><label for="order-filter-status">Status</label>
-        <input id="order-filter-status" value="${filters.status}" autocomplete="off" class="short"
-          aria-describedby="order-filter-status-hint">
-        <p class="hint" id="order-filter-status-hint">Optional, e.g. pending_payment.</p></div>
-      <div class="field"><label for="order-filter-bizcode">Business identity</label>
-        <input id="order-filter-bizcode" value="${filters.bizCode}" autocomplete="off" class="short"
-          aria-describedby="order-filter-bizcode-hint">
-        <p class="hint" id="order-filter-bizcode-hint">Optional code, e.g. retail.</p></div>
-      <div class="field"><label for="order-filter-buyer">Buyer id</label>
-        <input id="order-filter-buyer" value="${filters.buyerId}" autocomplete="off" class="short"
-          aria-describedby="order-filter-buyer-hint">
-        <p class="hint" id="order-filter-buyer-hint">Optional.</p></div>
+      ${orderFilters.map((f) => html`<div class="field"><label for="${f.id}">${f.label}</label>
+        <input id="${f.id}" value="${values[f.param]}" autocomplete="off" class="short"${f.kind === 'number' ? new Safe(' inputmode="numeric"') : ''}
+          aria-describedby="${f.id}-hint">
+        <p class="hint" id="${f.id}-hint">${f.hint}</p></div>`)}
       <div class="actions"><button type="submit" id="order-search">List orders</button></div>
     </form>
     <section aria-labelledby="orders-results-title"><h2 id="orders-results-title">Results</h2>
@@ -52,10 +86,9 @@ export async function searchPage(view, ctx) {
   });
   view.querySelector('#order-filter-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
-    const f = { status: view.querySelector('#order-filter-status').value.trim(),
-      bizCode: view.querySelector('#order-filter-bizcode').value.trim(),
-      buyerId: view.querySelector('#order-filter-buyer').value.trim() };
-    ctx.navigate(`#/orders${query({ ...f, list: '1' })}`);
+    const typed = {};
+    for (const f of orderFilters) typed[f.param] = view.querySelector(`#${f.id}`).value;
+    ctx.navigate(`#/orders${query({ ...filterParams(typed), list: '1' })}`);
   });
   if (!listed) return;
   const body = view.querySelector('#orders-body');
@@ -63,7 +96,10 @@ export async function searchPage(view, ctx) {
   try {
     page = await get(`/v1/orders${query({ ...filters, cursor })}`);
   } catch (e) {
-    render(body, html`<p class="error-text" role="alert">Could not list orders: ${describe(e)}</p>`);
+    render(body, html`<p class="error-text" role="alert" id="orders-error">Could not list orders: ${describe(e)}</p>`);
+    const field = e instanceof ApiError && e.body && String(e.body.field || '');
+    const f = field && orderFilters.find((x) => x.param === field || (x.kind === 'attrs' && field.startsWith('attr.')));
+    if (f) setFieldError(f.id, describe(e));
     return;
   }
   const orders = page.orders || [];
@@ -117,6 +153,7 @@ export async function orderPage(view, ctx, params) {
       <dt>Updated</dt><dd>${fmtTime(o.updatedAt)} (version ${o.version})</dd>
     </dl></section>
     <div id="order-flag-body"></div>
+    <div id="order-actions"></div>
     <section aria-labelledby="order-lines-title"><h2 id="order-lines-title">Lines</h2>
       <div class="table-scroll"><table id="order-lines">
       <caption class="visually-hidden">Order lines</caption>
@@ -131,12 +168,13 @@ export async function orderPage(view, ctx, params) {
       <p class="hint">Every extension call that shaped this order, in order: which implementation answered, from
         where, how long it took and how it ended.</p>
       <div id="order-trace-body"><p>Loading…</p></div></section>`);
+  orderActions(body.querySelector('#order-actions'), ctx, id);
   // Reconciliation's flag (admins only; anyone else sees nothing).
   get(`/v1/admin/orders/${seg(id)}/flag`).then((f) => {
     if (f && f.flagged && f.flag) {
       render(body.querySelector('#order-flag-body'), html`<p class="error-text" role="alert" id="order-flag">Flagged by
-        reconciliation: <code>${f.flag.reason}</code> (mismatch ${f.flag.mismatchId}); see
-        <code>GET /v1/admin/reconciliation/mismatches?orderId=${id}</code>.</p>`);
+        reconciliation: <code>${f.flag.reason}</code>; see
+        <a href="#/reconciliation/mismatches/${encodeURIComponent(f.flag.mismatchId)}">mismatch ${f.flag.mismatchId}</a>.</p>`);
     }
   }).catch(() => {});
   const historyBody = body.querySelector('#order-history-body');
