@@ -56,6 +56,10 @@ func (s *Service) Pay(ctx context.Context, id string, req PayRequest) (PayResult
 	if req.Key == "" {
 		return PayResult{}, refuse(CodeInvalid, nil, "a payment needs an idempotency key")
 	}
+	if o.ParentID != "" {
+		return PayResult{}, refuse(CodeEventNotAllowed, map[string]any{"status": o.Status, "allowedEvents": []string{}, "parentId": o.ParentID},
+			"order %s is a sub-order: pay its parent %s", id, o.ParentID)
+	}
 	switch o.PaymentMethod {
 	case payment.MethodCard:
 		return s.payByCard(ctx, o, req)
