@@ -132,7 +132,11 @@ func (s *Service) chargeAnswer(ctx context.Context, id string, pay payment.Payme
 	if err != nil {
 		return PayResult{}, err
 	}
-	v := viewOf(cur, s.lifecycleOf(cur.BizCode))
+	vs := []View{viewOf(cur, s.lifecycleOf(cur.BizCode))}
+	if err := s.withSubOrders(ctx, vs); err != nil {
+		return PayResult{}, err
+	}
+	v := vs[0]
 	switch {
 	case pay.State == payment.StateFailed:
 		msg := "the card was declined: " + pay.FailureMessage
