@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/reconcile"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -414,5 +416,88 @@ func TestSubOrderCancellationRefundsSumToTheCharge(t *testing.T) {
 			t.Fatalf("money audit: %+v, %v", money, err)
 		}
 		audit(t, st)
+		if got := reconcileFindings(t, st); len(got) != 0 {
+			t.Fatalf("reconciliation after the race: %v", got)
+		}
+	})
+}
+
+// reconcileFindings runs a full reconciliation and returns its open
+// mismatches as "check/issue/order".
+func reconcileFindings(t *testing.T, st *store.Store) []string {
+	t.Helper()
+	r := reconcile.New(st, reconcile.Options{Node: "test"})
+	if err := r.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Run(t.Context(), reconcile.KindFull, "test"); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := r.ListMismatches(t.Context(), reconcile.MismatchQuery{Status: "open", Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Check+"/"+m.Issue+"/"+m.OrderID)
+	}
+	return out
+}
+
+// TestReconcileSubOrdersSumToTheirParent plants, behind the platform's
+// back, each kind of disagreement between a parent and its sub-orders and
+// expects the sub-order check to name it on the parent; a clean family
+// (paid, one sub-order cancelled and refunded) reports nothing.
+func TestReconcileSubOrdersSumToTheirParent(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		svc := subFixture(t, st)
+		ctx := t.Context()
+		family := func(buyer string) order.View {
+			p, err := svc.Place(ctx, order.Buyer{ID: buyer}, threeLines, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Pay(ctx, p.ID, card("k")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := svc.Fire(ctx, p.SubOrders[0].ID, order.Event{Name: lifecycle.EventCancel, Actor: buyer}); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		fams := map[string]order.View{}
+		for _, name := range []string{"clean", "count", "totals", "refund"} {
+			fams[name] = family(name)
+		}
+		if _, err := svc.RecoverPayments(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		if got := reconcileFindings(t, st); len(got) != 0 {
+			t.Fatalf("a clean database: %v", got)
+		}
+		exec := func(q string, args ...any) {
+			if err := st.DB(ctx).Exec(q, args...).Error; err != nil {
+				t.Fatal(err)
+			}
+		}
+		exec("UPDATE tmf_orders SET sub_orders = 4 WHERE id = ?", fams["count"].ID)
+		exec("UPDATE tmf_orders SET freight = freight + 1 WHERE id = ?", fams["totals"].SubOrders[2].ID)
+		exec("UPDATE tmf_payments SET amount = amount - 1 WHERE order_id = ? AND kind = ?", fams["refund"].ID, payment.KindRefund)
+		got := reconcileFindings(t, st)
+		for _, want := range []string{
+			"suborders/suborder_count/" + fams["count"].ID,
+			"suborders/suborder_totals/" + fams["totals"].ID,
+			"suborders/suborder_refund/" + fams["refund"].ID,
+		} {
+			if !slices.Contains(got, want) {
+				t.Errorf("%s not found in %v", want, got)
+			}
+		}
+		for _, g := range got {
+			if strings.HasSuffix(g, fams["clean"].ID) {
+				t.Errorf("the clean family was reported: %s", g)
+			}
+		}
 	})
 }
