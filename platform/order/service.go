@@ -533,6 +533,9 @@ func (s *Service) lifecycleOf(bizCode string) *lifecycle.Compiled {
 // KnownStatus reports whether status is a state of the default lifecycle or
 // of the lifecycle of an identity in force: what a list may filter on.
 func (s *Service) KnownStatus(status string) bool {
+	if status == StatusPaid { // a parent's, while its sub-orders are under way
+		return true
+	}
 	if slices.ContainsFunc(lifecycle.Default().States, func(st lifecycle.State) bool { return st.Name == status }) {
 		return true
 	}
