@@ -53,6 +53,7 @@ func subFixture(t *testing.T, st *store.Store) *order.Service {
 	if _, err := k.Apply(kernel.Config{Revision: 1, Identities: []kernel.IdentitySpec{
 		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}},
 		{Code: "market", Products: []kernel.ProductRef{{Name: "standard-retail"}}, Bizpacks: []kernel.BizpackRef{{Name: "splitter"}}},
+		{Code: "b2b", Products: []kernel.ProductRef{{Name: "b2b-distribution"}}},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,8 @@ func subFixture(t *testing.T, st *store.Store) *order.Service {
 				return err
 			}
 		}
-		return nil
+		_, err := payment.SetCreditLimit(ctx, tx, "agent-1", "CNY", 1_000_000)
+		return err
 	})
 	return order.NewService(k, st)
 }
@@ -499,5 +501,56 @@ func TestReconcileSubOrdersSumToTheirParent(t *testing.T) {
 				t.Errorf("the clean family was reported: %s", g)
 			}
 		}
+	})
+}
+
+// TestSubOrdersOnAgentCredit: a b2b order on agent credit splits; the
+// parent reserves the credit, paying captures it once, and a sub-order
+// cancelled in review gives exactly its share back to the agent.
+func TestSubOrdersOnAgentCredit(t *testing.T) {
+	t.Parallel()
+	storetest.ForEach(t, func(t *testing.T, st *store.Store) {
+		svc := subFixture(t, st)
+		ctx := t.Context()
+		req := threeLines
+		req.BizCode = "b2b"
+		p, err := svc.Place(ctx, order.Buyer{ID: "agent-1"}, req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.SubOrders) != 3 || p.PaymentMethod != payment.MethodAgentCredit {
+			t.Fatalf("parent = %+v", p)
+		}
+		acct := func() payment.AgentCredit {
+			a, err := payment.CreditAccount(ctx, st.DB(ctx), "agent-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a
+		}
+		if a := acct(); a.Reserved != p.Amounts.Total {
+			t.Fatalf("reserved %d, want %d", a.Reserved, p.Amounts.Total)
+		}
+		r, err := svc.Pay(ctx, p.ID, order.PayRequest{Key: "k", Actor: "agent-1"})
+		if err != nil || r.Order.Status != order.StatusPaid || r.Payment.Amount != p.Amounts.Total {
+			t.Fatalf("pay = %+v, %v", r, err)
+		}
+		if a := acct(); a.Reserved != 0 || a.Used != p.Amounts.Total {
+			t.Fatalf("after payment: %+v", a)
+		}
+		if _, err := svc.Fire(ctx, p.SubOrders[1].ID, order.Event{Name: lifecycle.EventCancel, Actor: "agent-1"}); err != nil {
+			t.Fatal(err)
+		}
+		if a := acct(); a.Used != p.Amounts.Total-p.SubOrders[1].Amounts.Total {
+			t.Fatalf("after a sub-order's cancellation used %d, want %d", a.Used, p.Amounts.Total-p.SubOrders[1].Amounts.Total)
+		}
+		money, err := order.AuditMoney(ctx, st.DB(ctx), time.Now())
+		if err != nil || len(money.Problems) != 0 {
+			t.Fatalf("money audit: %+v, %v", money, err)
+		}
+		if got := reconcileFindings(t, st); len(got) != 0 {
+			t.Fatalf("reconciliation: %v", got)
+		}
+		audit(t, st)
 	})
 }
