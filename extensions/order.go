@@ -77,3 +77,23 @@ type GuardRequest struct {
 	// protocol 1.2.
 	Attributes map[string]any `json:"attributes,omitempty"`
 }
+
+// SplitRequest is the request of order.split: the priced lines of an order
+// about to be placed, each with the location stock.route_warehouse chose
+// for it when the order as a whole could not ship from one place.
+type SplitRequest struct {
+	BizCode string `json:"bizCode"`
+	Channel string `json:"channel,omitempty"`
+	Buyer   Buyer  `json:"buyer"`
+	Lines   []Line `json:"lines"`
+	// Attributes are the order's attributes (see ValidateRequest).
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+// Split is the response of order.split: one key per line, in the order of
+// the request's lines (a seller, a delivery type…). Lines with the same key
+// stay in one sub-order (unless they ship from different locations); ""
+// is a key like any other. Keys that are all equal do not split the order.
+type Split struct {
+	Keys []string `json:"keys"`
+}

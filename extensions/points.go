@@ -13,6 +13,9 @@ const (
 	OrderValidate = "order.validate"
 	// OrderGuard decides whether a lifecycle transition may happen (all-pass).
 	OrderGuard = "order.guard"
+	// OrderSplit gives each line of an order a split key: lines of different
+	// keys become different sub-orders of one parent (first).
+	OrderSplit = "order.split"
 	// PricingAdjust transforms the priced lines of an order (pipeline).
 	PricingAdjust = "pricing.adjust"
 	// PromotionCandidates gathers the promotions that could apply (collect).
@@ -43,6 +46,7 @@ type PointTypes struct {
 var pointTypes = map[string][2]reflect.Type{
 	OrderValidate:       {reflect.TypeFor[ValidateRequest](), reflect.TypeFor[Verdict]()},
 	OrderGuard:          {reflect.TypeFor[GuardRequest](), reflect.TypeFor[Verdict]()},
+	OrderSplit:          {reflect.TypeFor[SplitRequest](), reflect.TypeFor[Split]()},
 	PricingAdjust:       {reflect.TypeFor[PriceSheet](), reflect.TypeFor[PriceSheet]()},
 	PromotionCandidates: {reflect.TypeFor[PromotionRequest](), reflect.TypeFor[Candidates]()},
 	PromotionStack:      {reflect.TypeFor[StackRequest](), reflect.TypeFor[Stack]()},

@@ -398,6 +398,9 @@ func (s *Server) listOrders(c echo.Context) error {
 	if q.Attrs, err = attrFilters(qp); err != nil {
 		return err
 	}
+	if err := familyFilters(qp, &q); err != nil {
+		return err
+	}
 	if q.Status != "" && !s.svc.KnownStatus(q.Status) {
 		return invalidField("status", "status %q is no state of any order lifecycle", q.Status)
 	}

@@ -23,6 +23,9 @@ var ErrCursorFilter = errors.New("the cursor belongs to a list with another filt
 // filter's fields, so that the cursor stays opaque and short.
 func (q Query) filterKey() string {
 	key := q.Status + "\x00" + q.BizCode + "\x00" + q.BuyerID
+	if q.ParentID != "" || q.TopLevel {
+		key += "\x00parent=" + q.ParentID + "\x00top=" + strconv.FormatBool(q.TopLevel)
+	}
 	for _, name := range slices.Sorted(maps.Keys(q.Attrs)) {
 		key += "\x00attr." + name + "=" + q.Attrs[name]
 	}

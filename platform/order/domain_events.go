@@ -53,9 +53,12 @@ func (s *Service) levelEvents(o store.Order, reserve stock.ReserveRequest, appli
 			}
 			took[l.SKU] += l.Quantity
 		}
-		after, err := stock.Sellable(ctx, tx, reserve.Location, skus)
-		if err != nil {
-			return err
+		var after map[string]int64
+		if len(skus) > 0 { // a parent order reserves nothing: its sub-orders do
+			var err error
+			if after, err = stock.Sellable(ctx, tx, reserve.Location, skus); err != nil {
+				return err
+			}
 		}
 		for _, c := range stock.Crossings(after, took, skus, s.lowStock) {
 			typ := events.StockLow

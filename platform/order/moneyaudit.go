@@ -3,6 +3,7 @@ package order
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -82,13 +83,20 @@ func AuditMoneyOf(ctx context.Context, db *gorm.DB, at time.Time, ids ...string)
 
 func auditMoney(ctx context.Context, db *gorm.DB, at time.Time, only []string) (MoneyAudit, error) {
 	db = db.WithContext(ctx)
+	if only != nil {
+		// A sub-order's money is its parent's: audit the parent.
+		var err error
+		if only, err = moneyOwners(db, only); err != nil {
+			return MoneyAudit{}, fmt.Errorf("money audit: %w", err)
+		}
+	}
 	out := MoneyAudit{Problems: []MoneyProblem{}}
 	now := at.UnixMicro()
 	after := ""
 	for {
 		var orders []store.Order
-		q := db.Select("id", "status", "total", "currency", "payment_method").
-			Where("id > ? AND payment_method IN ?", after, []string{payment.MethodCard, payment.MethodAgentCredit})
+		q := db.Select("id", "status", "total", "currency", "payment_method", "sub_orders").
+			Where("id > ? AND payment_method IN ? AND parent_id = ''", after, []string{payment.MethodCard, payment.MethodAgentCredit})
 		if only != nil {
 			q = q.Where("id IN ?", only)
 		}
@@ -111,11 +119,21 @@ func auditMoney(ctx context.Context, db *gorm.DB, at time.Time, only []string) (
 		if err := db.Where("order_id IN ?", ids).Order("id").Find(&pays).Error; err != nil {
 			return MoneyAudit{}, fmt.Errorf("money audit: payments: %w", err)
 		}
+		kids, err := subOrdersOf(db, orders)
+		if err != nil {
+			return MoneyAudit{}, fmt.Errorf("money audit: sub-orders: %w", err)
+		}
+		returnsOf := slices.Clone(ids)
+		for _, ks := range kids {
+			for _, k := range ks {
+				returnsOf = append(returnsOf, k.ID)
+			}
+		}
 		var returned []struct {
 			OrderID string
 			Refund  int64
 		}
-		if err := db.Model(&store.OrderReturn{}).Select("order_id, SUM(refund) AS refund").Where("order_id IN ?", ids).
+		if err := db.Model(&store.OrderReturn{}).Select("order_id, SUM(refund) AS refund").Where("order_id IN ?", returnsOf).
 			Group("order_id").Scan(&returned).Error; err != nil {
 			return MoneyAudit{}, fmt.Errorf("money audit: returns: %w", err)
 		}
@@ -133,7 +151,7 @@ func auditMoney(ctx context.Context, db *gorm.DB, at time.Time, only []string) (
 		}
 		for _, o := range orders {
 			out.Orders++
-			problems, checked := auditOrder(o, bal[o.ID], ret[o.ID], byOrder[o.ID], now)
+			problems, checked := auditOrder(o, kids[o.ID], bal[o.ID], ret, byOrder[o.ID], now)
 			if !checked {
 				out.Unchecked++
 			}
@@ -144,19 +162,20 @@ func auditMoney(ctx context.Context, db *gorm.DB, at time.Time, only []string) (
 
 // auditOrder checks one order; checked is false when its state does not
 // say whether it is paid.
-func auditOrder(o store.Order, b payment.Balance, returned int64, pays []payment.Payment, now int64) ([]MoneyProblem, bool) {
+func auditOrder(o store.Order, kids []store.Order, b payment.Balance, returned map[string]int64, pays []payment.Payment, now int64) ([]MoneyProblem, bool) {
 	var out []MoneyProblem
 	problem := func(issue, paymentID, detail string, owed int64) {
 		out = append(out, MoneyProblem{OrderID: o.ID, Status: o.Status, Issue: issue, Owed: owed, Captured: b.Captured,
 			Refunded: b.Refunded, Currency: o.Currency, PaymentID: paymentID, Detail: detail})
 	}
-	owed, checked := int64(0), true
-	switch stockBucket(o.Status) {
-	case "frozen", "shipped":
-		owed = o.Total - returned
-	case "reserved", "sellable":
-	default:
-		checked = false
+	owed, checked := owedBy(o, returned)
+	if o.SubOrders > 0 {
+		// A parent owes what its sub-orders owe.
+		owed, checked = 0, true
+		for _, k := range kids {
+			n, ok := owedBy(k, returned)
+			owed, checked = owed+n, checked && ok
+		}
 	}
 	if checked && b.Captured-b.Refunded != owed {
 		problem(IssueOwed, "", fmt.Sprintf("captured %d − refunded %d = %d, but the order owes %d", b.Captured, b.Refunded,
@@ -188,4 +207,56 @@ func auditOrder(o store.Order, b payment.Balance, returned int64, pays []payment
 		problem(IssueDoubleCapture, "", fmt.Sprintf("%d captures of the order are kept", kept), owed)
 	}
 	return out, checked
+}
+
+// owedBy is what an order owes by its state: its total less what returns
+// refunded while paid, 0 before payment and once it ended unshipped; ok
+// false for states the platform cannot tell paid or unpaid.
+func owedBy(o store.Order, returned map[string]int64) (int64, bool) {
+	switch stockBucket(o.Status) {
+	case "frozen", "shipped":
+		return o.Total - returned[o.ID], true
+	case "reserved", "sellable":
+		return 0, true
+	}
+	return 0, false
+}
+
+// subOrdersOf reads the sub-orders (id, status, total) of the parents
+// among orders.
+func subOrdersOf(db *gorm.DB, orders []store.Order) (map[string][]store.Order, error) {
+	var parents []string
+	for _, o := range orders {
+		if o.SubOrders > 0 {
+			parents = append(parents, o.ID)
+		}
+	}
+	out := map[string][]store.Order{}
+	if len(parents) == 0 {
+		return out, nil
+	}
+	var kids []store.Order
+	if err := db.Select("id", "parent_id", "status", "total").Where("parent_id IN ?", parents).Order("id").Find(&kids).Error; err != nil {
+		return nil, err
+	}
+	for _, k := range kids {
+		out[k.ParentID] = append(out[k.ParentID], k)
+	}
+	return out, nil
+}
+
+// moneyOwners maps order ids to the orders that hold their money: a
+// sub-order to its parent, others to themselves.
+func moneyOwners(db *gorm.DB, ids []string) ([]string, error) {
+	var rows []store.Order
+	if err := db.Select("id", "parent_id").Where("id IN ?", ids).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(rows))
+	for _, r := range rows {
+		if id := moneyOwner(r); !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }

@@ -56,6 +56,10 @@ func (s *Service) Pay(ctx context.Context, id string, req PayRequest) (PayResult
 	if req.Key == "" {
 		return PayResult{}, refuse(CodeInvalid, nil, "a payment needs an idempotency key")
 	}
+	if o.ParentID != "" {
+		return PayResult{}, refuse(CodeEventNotAllowed, map[string]any{"status": o.Status, "allowedEvents": []string{}, "parentId": o.ParentID},
+			"order %s is a sub-order: pay its parent %s", id, o.ParentID)
+	}
 	switch o.PaymentMethod {
 	case payment.MethodCard:
 		return s.payByCard(ctx, o, req)
@@ -128,7 +132,11 @@ func (s *Service) chargeAnswer(ctx context.Context, id string, pay payment.Payme
 	if err != nil {
 		return PayResult{}, err
 	}
-	v := viewOf(cur, s.lifecycleOf(cur.BizCode))
+	vs := []View{viewOf(cur, s.lifecycleOf(cur.BizCode))}
+	if err := s.withSubOrders(ctx, vs); err != nil {
+		return PayResult{}, err
+	}
+	v := vs[0]
 	switch {
 	case pay.State == payment.StateFailed:
 		msg := "the card was declined: " + pay.FailureMessage

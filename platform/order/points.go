@@ -27,5 +27,16 @@ var Guard = kernel.DeclareAllPass[extensions.GuardRequest](extensions.OrderGuard
 	Deadline: 50 * time.Millisecond,
 })
 
+// Split gives each line of an order a split key (seller, delivery type…):
+// lines of different keys are placed as sub-orders of one parent.
+var Split = kernel.DeclareFirst[extensions.SplitRequest, extensions.Split](extensions.OrderSplit, kernel.Options{
+	Doc: "Gives each line of an order about to be placed a split key, one per line in the request's order. Lines " +
+		"with different keys become different sub-orders of one parent order (lines that ship from different " +
+		"locations are split whatever the keys). No answer, or keys that are all equal, split nothing. An " +
+		"implementation must not change anything.",
+	Policy:   kernel.Fail,
+	Deadline: 50 * time.Millisecond,
+})
+
 // Points lists the order's extension points.
-func Points() []kernel.Point { return []kernel.Point{Validate, Guard} }
+func Points() []kernel.Point { return []kernel.Point{Validate, Guard, Split} }

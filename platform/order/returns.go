@@ -258,7 +258,7 @@ func (s *Service) ReturnStep(ctx context.Context, id string, req ReturnStepReque
 		steps := []store.Step{func(ctx context.Context, tx *gorm.DB) error { return stock.Return(ctx, tx, back) }}
 		events := []store.OutboxEvent{event(TopicReturned, id, payload, now)}
 		if total > 0 {
-			rs, revs := s.refundSteps(o, RefundDue{OrderID: id, Key: id + "/refund/return/" + r.ReturnID, Amount: total,
+			rs, revs := s.refundSteps(o, RefundDue{OrderID: moneyOwner(o), Key: id + "/refund/return/" + r.ReturnID, Amount: total,
 				Currency: o.Currency, Reason: "return " + r.ReturnID}, now)
 			steps, events = append(steps, rs...), append(events, revs...)
 		}

@@ -266,9 +266,14 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 			"payment method %q is not offered for this order; offered: %s", method, strings.Join(methods.Methods, ", "))
 	}
 
-	location, err := s.route(op, rreq)
+	parts, err := s.parts(op, rreq, extensions.SplitRequest{BizCode: bizCode, Channel: req.Channel, Buyer: exBuyer, Lines: priced,
+		Attributes: attrs})
 	if err != nil {
 		return View{}, err
+	}
+	location := parts[0].location
+	if len(parts) > 1 {
+		location = ""
 	}
 
 	now := s.now().UTC().Truncate(time.Microsecond)
@@ -304,6 +309,10 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	}
 
 	plan := op.Plan()
+	if len(parts) > 1 {
+		return s.placeFamily(op, family{parent: o, parts: parts, applied: stack.Applied, steps: steps[:len(steps)-2],
+			buyer: buyer, attrs: attrs, idem: idem, now: now})
+	}
 	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total),
 		Attributes: attrs}
 	var view View
@@ -497,7 +506,11 @@ func (s *Service) Get(ctx context.Context, id string) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return viewOf(o, s.lifecycleOf(o.BizCode)), nil
+	v := []View{viewOf(o, s.lifecycleOf(o.BizCode))}
+	if err := s.withSubOrders(ctx, v); err != nil {
+		return View{}, err
+	}
+	return v[0], nil
 }
 
 func (s *Service) load(ctx context.Context, id string) (store.Order, error) {
@@ -520,6 +533,9 @@ func (s *Service) lifecycleOf(bizCode string) *lifecycle.Compiled {
 // KnownStatus reports whether status is a state of the default lifecycle or
 // of the lifecycle of an identity in force: what a list may filter on.
 func (s *Service) KnownStatus(status string) bool {
+	if status == StatusPaid { // a parent's, while its sub-orders are under way
+		return true
+	}
 	if slices.ContainsFunc(lifecycle.Default().States, func(st lifecycle.State) bool { return st.Name == status }) {
 		return true
 	}
@@ -540,9 +556,13 @@ type Query struct {
 	// Attrs filters on searchable attributes: name → value (attr.<name>=
 	// in the API). A name no identity listed declares searchable is refused
 	// with attribute_not_searchable.
-	Attrs  map[string]string
-	Limit  int
-	Cursor string
+	Attrs map[string]string
+	// ParentID lists the sub-orders of a parent; TopLevel leaves sub-orders
+	// out (orders that did not split and parents).
+	ParentID string
+	TopLevel bool
+	Limit    int
+	Cursor   string
 	// Access keeps only the orders the caller may see (from the policy); nil
 	// does not restrict. A filter the store cannot express is an error
 	// (store.ErrInvalid): deny.
@@ -558,7 +578,8 @@ type Page struct {
 // List returns a page of orders ordered by (createdAt, id), so that paging
 // neither skips nor repeats an order while new ones arrive.
 func (s *Service) List(ctx context.Context, q Query) (Page, error) {
-	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1, Access: q.Access}
+	sq := store.OrderQuery{BuyerID: q.BuyerID, Status: q.Status, BizCode: q.BizCode, Limit: q.Limit + 1, Access: q.Access,
+		Family: store.FamilyFilter{ParentID: q.ParentID, TopLevel: q.TopLevel}}
 	attrs, err := s.searchFilter(q.BizCode, q.Attrs)
 	if err != nil {
 		return Page{}, err
@@ -583,6 +604,9 @@ func (s *Service) List(ctx context.Context, q Query) (Page, error) {
 			break
 		}
 		page.Orders = append(page.Orders, viewOf(o, s.lifecycleOf(o.BizCode)))
+	}
+	if err := s.withSubOrders(ctx, page.Orders); err != nil {
+		return Page{}, err
 	}
 	return page, nil
 }
@@ -620,6 +644,12 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 	if ev.IfVersion != 0 && o.Version != ev.IfVersion {
 		return View{}, refuse(CodeOrderStale, map[string]any{"version": o.Version, "orderStatus": o.Status},
 			"order %s is at version %d (%s), not %d: it changed since you read it; read it again", o.ID, o.Version, o.Status, ev.IfVersion)
+	}
+	switch {
+	case o.SubOrders > 0:
+		return s.fireParent(ctx, o, ev)
+	case o.ParentID != "":
+		return s.fireSubOrder(ctx, o, ev)
 	}
 	// Continue, not Begin: a disabled identity's orders still move to an end.
 	op, err := s.kernel.Continue(ctx, identity.Code(o.BizCode))
@@ -686,7 +716,7 @@ func viewOf(o store.Order, lc *lifecycle.Compiled) View {
 	v := View{ID: o.ID, BizCode: o.BizCode, BuyerID: o.BuyerID, OwnerOrg: o.OwnerOrg, Status: o.Status, Channel: o.Channel,
 		Amounts:       Amounts{Subtotal: o.Subtotal, Discount: o.Discount, Freight: o.Freight, Total: o.Total, Currency: o.Currency},
 		PaymentMethod: o.PaymentMethod, Location: o.Location, Version: o.Version, CreatedAt: o.CreatedAt.UTC(), UpdatedAt: o.UpdatedAt.UTC(),
-		Items: make([]LineView, 0, len(o.Lines)), AvailableEvents: []string{}}
+		Items: make([]LineView, 0, len(o.Lines)), AvailableEvents: []string{}, ParentID: o.ParentID, subOrders: o.SubOrders}
 	if o.PaymentDeadline != nil {
 		d := o.PaymentDeadline.UTC()
 		v.PaymentDeadline = &d

@@ -80,6 +80,21 @@ type View struct {
 	PaymentDeadline *time.Time          `json:"paymentDeadline,omitempty"`
 	// Attributes are the order's attributes, as placed.
 	Attributes map[string]any `json:"attributes,omitempty"`
+	// ParentID names the parent of a sub-order.
+	ParentID string `json:"parentId,omitempty"`
+	// SubOrders are a parent's sub-orders, in the order they were placed.
+	SubOrders []SubOrderView `json:"subOrders,omitempty"`
+	// subOrders counts a parent's sub-orders, before SubOrders is filled in.
+	subOrders int
+}
+
+// SubOrderView is one sub-order as its parent shows it.
+type SubOrderView struct {
+	ID       string     `json:"id"`
+	Status   string     `json:"status"`
+	Location string     `json:"location,omitempty"`
+	Items    []LineView `json:"items"`
+	Amounts  Amounts    `json:"amounts"`
 }
 
 // JSON is the view's JSON encoding.

@@ -23,7 +23,7 @@ const (
 )
 
 // Checks lists every check, in the order a run performs them.
-var Checks = []string{CheckStock, CheckMoney, CheckPromotion, CheckOutbox}
+var Checks = []string{CheckStock, CheckMoney, CheckPromotion, CheckOutbox, CheckSubOrders}
 
 // Issues of the checks (money issues are order.Issue*; the stock counter
 // issues are "<table>.<field>" of a stock.Discrepancy).

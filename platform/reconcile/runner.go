@@ -329,7 +329,8 @@ func (r *Runner) check(ctx context.Context, run *Run) ([]Finding, error) {
 			}
 			run.Orders = len(sc.orders)
 		}
-		for _, c := range []func(context.Context, *gorm.DB, scope) ([]Finding, error){checkStock, checkMoney, checkPromotions, checkOutbox} {
+		for _, c := range []func(context.Context, *gorm.DB, scope) ([]Finding, error){checkStock, checkMoney, checkPromotions, checkOutbox,
+			checkSubOrders} {
 			found, err := c(ctx, tx, sc)
 			if err != nil {
 				return err

@@ -80,6 +80,10 @@ type Order struct {
 	// Attributes is the order's attributes as a JSON object, "" for none
 	// (NULL in databases from before attributes).
 	Attributes string `gorm:"size:16777215" json:"attributes,omitempty"`
+	// ParentID is the parent of a sub-order, "" for other orders; SubOrders
+	// counts a parent's sub-orders, 0 for other orders (see CreateFamily).
+	ParentID  string `gorm:"size:40;not null;default:'';index:idx_tmf_orders_parent" json:"parentId,omitempty"`
+	SubOrders int    `gorm:"not null;default:0" json:"subOrders,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.

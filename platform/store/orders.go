@@ -66,11 +66,33 @@ func runSteps(ctx context.Context, tx *gorm.DB, steps []Step) error {
 // idempotency record that is not running ErrNotFound, and a step's refusal
 // (the stock domain's *OutOfStockError, say) comes back wrapped.
 func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
-	o := n.Order
-	if err := checkKey("order id", o.ID, maxOrderID); err != nil {
+	p, err := s.prepareOrder(n)
+	if err != nil {
 		return fmt.Errorf("store: create order: %w", err)
 	}
-	fail := func(err error) error { return fmt.Errorf("store: create order %s: %w", o.ID, err) }
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return p.insert(ctx, tx) }); err != nil {
+		return fmt.Errorf("store: create order %s: %w", p.order.ID, err)
+	}
+	return nil
+}
+
+// preparedOrder is a NewOrder with its defaults filled in, ready to insert.
+type preparedOrder struct {
+	n        NewOrder
+	order    Order
+	lines    []OrderLine
+	hist     OrderHistory
+	withHist bool
+	traces   []OrderTrace
+	events   []OutboxEvent
+	now      time.Time
+}
+
+func (s *Store) prepareOrder(n NewOrder) (preparedOrder, error) {
+	o := n.Order
+	if err := checkKey("order id", o.ID, maxOrderID); err != nil {
+		return preparedOrder{}, err
+	}
 	now := s.now()
 	o.CreatedAt = cmp.Or(stamp(o.CreatedAt), now)
 	o.UpdatedAt = cmp.Or(stamp(o.UpdatedAt), now)
@@ -87,45 +109,45 @@ func (s *Store) CreateOrder(ctx context.Context, n NewOrder) error {
 	hist.Version = cmp.Or(hist.Version, o.Version)
 	hist.ToState = cmp.Or(hist.ToState, o.Status)
 	hist.CreatedAt = cmp.Or(stamp(hist.CreatedAt), now)
-	traces := prepareTraces(o.ID, n.Traces, 0)
 	events, err := prepareEvents(o.ID, n.Events, now)
 	if err != nil {
-		return fail(err)
+		return preparedOrder{}, fmt.Errorf("order %s: %w", o.ID, err)
 	}
+	return preparedOrder{n: n, order: o, lines: lines, hist: hist, withHist: withHist,
+		traces: prepareTraces(o.ID, n.Traces, 0), events: events, now: now}, nil
+}
 
-	err = s.inTx(ctx, func(tx *gorm.DB) error {
-		order := o
-		if err := tx.Create(&order).Error; err != nil {
-			if isDuplicateKey(err) {
-				return fmt.Errorf("order %s exists: %w", o.ID, ErrDuplicate)
-			}
-			return fmt.Errorf("insert order: %w", err)
+// insert writes a prepared order in tx: the order, its lines, history,
+// traces, events, the idempotency answer, then its steps.
+func (p preparedOrder) insert(ctx context.Context, tx *gorm.DB) error {
+	order := p.order
+	if err := tx.Create(&order).Error; err != nil {
+		if isDuplicateKey(err) {
+			return fmt.Errorf("order %s exists: %w", p.order.ID, ErrDuplicate)
 		}
-		if len(lines) > 0 {
-			if err := tx.Create(&lines).Error; err != nil {
-				return fmt.Errorf("insert lines: %w", err)
-			}
+		return fmt.Errorf("insert order: %w", err)
+	}
+	if len(p.lines) > 0 {
+		lines := slices.Clone(p.lines)
+		if err := tx.Create(&lines).Error; err != nil {
+			return fmt.Errorf("insert lines: %w", err)
 		}
-		if withHist {
-			h := hist // a retry must not reuse the id of a rolled-back insert
-			if err := tx.Create(&h).Error; err != nil {
-				return fmt.Errorf("insert history: %w", err)
-			}
+	}
+	if p.withHist {
+		h := p.hist // a retry must not reuse the id of a rolled-back insert
+		if err := tx.Create(&h).Error; err != nil {
+			return fmt.Errorf("insert history: %w", err)
 		}
-		if err := insertTracesEvents(tx, traces, events); err != nil {
+	}
+	if err := insertTracesEvents(tx, p.traces, p.events); err != nil {
+		return err
+	}
+	if p.n.Idempotency != nil {
+		if err := completeIdempotency(tx, *p.n.Idempotency, p.now); err != nil {
 			return err
 		}
-		if n.Idempotency != nil {
-			if err := completeIdempotency(tx, *n.Idempotency, now); err != nil {
-				return err
-			}
-		}
-		return runSteps(ctx, tx, n.Steps)
-	})
-	if err != nil {
-		return fail(err)
 	}
-	return nil
+	return runSteps(ctx, tx, p.n.Steps)
 }
 
 func prepareTraces(orderID string, in []OrderTrace, after int) []OrderTrace {
@@ -231,6 +253,8 @@ type OrderQuery struct {
 	// Attrs keeps orders whose searchable attribute (the key) has the
 	// canonical text (the value), through tmf_order_attributes.
 	Attrs map[string]string
+	// Family filters on parent and sub-orders (see FamilyFilter).
+	Family FamilyFilter
 	// Limit is the page size: 100 when zero or less, at most 1000.
 	Limit int
 	// After continues a listing strictly after this position (the Cursor of
@@ -276,6 +300,7 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	if q.BizCode != "" {
 		tx = tx.Where("biz_code = ?", q.BizCode)
 	}
+	tx = q.familyFilter(tx)
 	for _, name := range slices.Sorted(maps.Keys(q.Attrs)) {
 		tx = tx.Where("id IN (SELECT order_id FROM tmf_order_attributes WHERE name = ? AND value = ?)", name, q.Attrs[name])
 	}
@@ -325,83 +350,108 @@ type Transition struct {
 // and the idempotency answer. It returns the updated
 // order with its lines.
 func (s *Store) TransitionOrder(ctx context.Context, t Transition) (Order, error) {
-	if err := checkKey("order id", t.OrderID, maxOrderID); err != nil {
-		return Order{}, fmt.Errorf("store: transition: %w", err)
-	}
-	fail := func(err error) (Order, error) {
-		return Order{}, fmt.Errorf("store: transition order %s to %s: %w", t.OrderID, t.To, err)
-	}
-	if t.To == "" {
-		return fail(invalid("no target status"))
-	}
-	now := s.now()
-	version := t.ExpectVersion + 1
-	hist, withHist := t.History, t.History != (OrderHistory{})
-	hist.ID, hist.OrderID, hist.Version = 0, t.OrderID, version
-	hist.ToState = cmp.Or(hist.ToState, t.To)
-	hist.CreatedAt = cmp.Or(stamp(hist.CreatedAt), now)
-	events, err := prepareEvents(t.OrderID, t.Events, now)
+	p, err := s.prepareTransition(t)
 	if err != nil {
-		return fail(err)
+		return Order{}, err
 	}
-	set := "status = ?, version = version + 1, updated_at = ?"
-	if t.ClearPaymentDeadline {
-		set += ", payment_deadline = NULL"
-	}
-
 	var out Order
 	err = s.inTx(ctx, func(tx *gorm.DB) error {
-		// The compare-and-set comes first: it locks the order's row, which
-		// serialises every transition of the order until commit.
-		res := tx.Exec("UPDATE tmf_orders SET "+set+" WHERE id = ? AND version = ?", t.To, now, t.OrderID, t.ExpectVersion)
-		if res.Error != nil {
-			return fmt.Errorf("update order: %w", res.Error)
-		}
-		if res.RowsAffected == 0 {
-			var current []int64
-			if err := tx.Raw("SELECT version FROM tmf_orders WHERE id = ?", t.OrderID).Scan(&current).Error; err != nil {
-				return err
-			}
-			if len(current) == 0 {
-				return ErrNotFound
-			}
-			return fmt.Errorf("%w: expected version %d, order is at %d", ErrVersionConflict, t.ExpectVersion, current[0])
-		}
-		if err := runSteps(ctx, tx, t.Steps); err != nil {
-			return err
-		}
-		if withHist {
-			h := hist
-			if err := tx.Create(&h).Error; err != nil {
-				return fmt.Errorf("insert history: %w", err)
-			}
-		}
-		var traces []OrderTrace
-		if len(t.Traces) > 0 {
-			// Safe without a race: the order's row is locked by the update above.
-			var last int
-			if err := tx.Model(&OrderTrace{}).Select("COALESCE(MAX(seq), 0)").
-				Where("order_id = ?", t.OrderID).Scan(&last).Error; err != nil {
-				return fmt.Errorf("last trace: %w", err)
-			}
-			traces = prepareTraces(t.OrderID, t.Traces, last)
-		}
-		if err := insertTracesEvents(tx, traces, events); err != nil {
-			return err
-		}
-		if t.Idempotency != nil {
-			if err := completeIdempotency(tx, *t.Idempotency, now); err != nil {
-				return err
-			}
-		}
-		o, err := getOrder(tx, t.OrderID)
-		out = o
+		var err error
+		out, err = p.apply(ctx, tx)
 		return err
 	})
 	if err != nil {
-		return fail(err)
+		return Order{}, p.fail(err)
 	}
 	return out, nil
+}
+
+// preparedTransition is a Transition with its defaults filled in.
+type preparedTransition struct {
+	t        Transition
+	hist     OrderHistory
+	withHist bool
+	events   []OutboxEvent
+	set      string
+	now      time.Time
+}
+
+func (p preparedTransition) fail(err error) error {
+	return fmt.Errorf("store: transition order %s to %s: %w", p.t.OrderID, p.t.To, err)
+}
+
+func (s *Store) prepareTransition(t Transition) (preparedTransition, error) {
+	p := preparedTransition{t: t}
+	if err := checkKey("order id", t.OrderID, maxOrderID); err != nil {
+		return p, fmt.Errorf("store: transition: %w", err)
+	}
+	if t.To == "" {
+		return p, p.fail(invalid("no target status"))
+	}
+	p.now = s.now()
+	p.hist, p.withHist = t.History, t.History != (OrderHistory{})
+	p.hist.ID, p.hist.OrderID, p.hist.Version = 0, t.OrderID, t.ExpectVersion+1
+	p.hist.ToState = cmp.Or(p.hist.ToState, t.To)
+	p.hist.CreatedAt = cmp.Or(stamp(p.hist.CreatedAt), p.now)
+	events, err := prepareEvents(t.OrderID, t.Events, p.now)
+	if err != nil {
+		return p, p.fail(err)
+	}
+	p.events = events
+	p.set = "status = ?, version = version + 1, updated_at = ?"
+	if t.ClearPaymentDeadline {
+		p.set += ", payment_deadline = NULL"
+	}
+	return p, nil
+}
+
+// apply runs a prepared transition in tx and returns the updated order.
+func (p preparedTransition) apply(ctx context.Context, tx *gorm.DB) (Order, error) {
+	t := p.t
+	// The compare-and-set comes first: it locks the order's row, which
+	// serialises every transition of the order until commit.
+	res := tx.Exec("UPDATE tmf_orders SET "+p.set+" WHERE id = ? AND version = ?", t.To, p.now, t.OrderID, t.ExpectVersion)
+	if res.Error != nil {
+		return Order{}, fmt.Errorf("update order: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		var current []int64
+		if err := tx.Raw("SELECT version FROM tmf_orders WHERE id = ?", t.OrderID).Scan(&current).Error; err != nil {
+			return Order{}, err
+		}
+		if len(current) == 0 {
+			return Order{}, ErrNotFound
+		}
+		return Order{}, fmt.Errorf("%w: expected version %d, order is at %d", ErrVersionConflict, t.ExpectVersion, current[0])
+	}
+	if err := runSteps(ctx, tx, t.Steps); err != nil {
+		return Order{}, err
+	}
+	if p.withHist {
+		h := p.hist
+		if err := tx.Create(&h).Error; err != nil {
+			return Order{}, fmt.Errorf("insert history: %w", err)
+		}
+	}
+	var traces []OrderTrace
+	if len(t.Traces) > 0 {
+		// Safe without a race: the order's row is locked by the update above.
+		var last int
+		if err := tx.Model(&OrderTrace{}).Select("COALESCE(MAX(seq), 0)").
+			Where("order_id = ?", t.OrderID).Scan(&last).Error; err != nil {
+			return Order{}, fmt.Errorf("last trace: %w", err)
+		}
+		traces = prepareTraces(t.OrderID, t.Traces, last)
+	}
+	if err := insertTracesEvents(tx, traces, slices.Clone(p.events)); err != nil {
+		return Order{}, err
+	}
+	if t.Idempotency != nil {
+		if err := completeIdempotency(tx, *t.Idempotency, p.now); err != nil {
+			return Order{}, err
+		}
+	}
+	return getOrder(tx, t.OrderID)
 }
 
 // DueForPaymentTimeout returns up to limit orders (100 when zero or less)

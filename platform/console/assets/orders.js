@@ -154,6 +154,7 @@ export async function orderPage(view, ctx, params) {
     </dl></section>
     <div id="order-flag-body"></div>
     <div id="order-actions"></div>
+    ${familySection(o)}
     <section aria-labelledby="order-lines-title"><h2 id="order-lines-title">Lines</h2>
       <div class="table-scroll"><table id="order-lines">
       <caption class="visually-hidden">Order lines</caption>
@@ -216,4 +217,29 @@ function historyTable(history) {
     <tbody>${history.map((h) => html`<tr><td>${fmtTime(h.at)}</td><td class="num">${h.version}</td>
       <th scope="row"><code>${h.event || ''}</code></th><td>${h.from || '—'}</td>
       <td>${h.to || '—'}</td><td>${h.actor || '—'}</td><td>${h.reason || ''}</td></tr>`)}</tbody></table></div>`;
+}
+
+// familySection shows where an order sits among parent and sub-orders: a
+// parent's sub-orders with links, or a sub-order's parent; nothing for an
+// order that did not split.
+function familySection(o) {
+  if (o.parentId) {
+    return html`<section aria-labelledby="order-family-title"><h2 id="order-family-title">Parent order</h2>
+      <p id="order-parent">A sub-order of <a href="${orderHash(o.parentId)}"><code>${o.parentId}</code></a>: paid,
+        and before payment cancelled, with its parent; after payment it ships, is cancelled and returned on its own.</p></section>`;
+  }
+  const subs = o.subOrders || [];
+  if (!subs.length) return '';
+  const cur = (o.amounts || {}).currency;
+  return html`<section aria-labelledby="order-family-title"><h2 id="order-family-title">Sub-orders</h2>
+    <p class="hint">This order was split by shipping location or by its identity's order.split rule. It is paid once;
+      its status follows its sub-orders.</p>
+    <div class="table-scroll"><table id="order-suborders">
+    <caption class="visually-hidden">Sub-orders of ${o.id}</caption>
+    <thead><tr><th scope="col">Sub-order</th><th scope="col">Status</th><th scope="col">Ships from</th>
+      <th scope="col">Lines</th><th scope="col" class="num">Total</th></tr></thead>
+    <tbody>${subs.map((k) => html`<tr><th scope="row"><a href="${orderHash(k.id)}"><code>${k.id}</code></a></th>
+      <td><span class="tag">${k.status}</span></td><td>${k.location || '—'}</td>
+      <td>${(k.items || []).map((l) => `${l.sku} × ${l.quantity}`).join(', ')}</td>
+      <td class="num">${fmtMoney((k.amounts || {}).total, cur)}</td></tr>`)}</tbody></table></div></section>`;
 }
