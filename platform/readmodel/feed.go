@@ -87,7 +87,9 @@ func NewFeed(m *Model, src Source, js jetstream.JetStream, met *Metrics, cfg Fee
 // Start creates (or joins) the durable consumer and starts applying events.
 func (f *Feed) Start(ctx context.Context) error {
 	c, err := consumer.Start(ctx, f.js, consumer.Config{Stream: f.cfg.Stream, Durable: f.cfg.Durable,
-		FilterSubjects: []string{f.cfg.SubjectPrefix + ".order.>", f.cfg.SubjectPrefix + ".payment.>"},
+		// One filter: servers before NATS 2.10 refuse several. Events of
+		// other aggregates are acknowledged without work.
+		FilterSubjects: []string{f.cfg.SubjectPrefix + ".>"},
 		Concurrency:    f.cfg.Concurrency, RetryDelay: time.Second, Logger: f.log}, f.Apply)
 	if err != nil {
 		return fmt.Errorf("readmodel: feed: %w", err)

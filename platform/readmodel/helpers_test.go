@@ -95,7 +95,7 @@ type fixture struct {
 	svc *order.Service
 }
 
-func newFixture(t *testing.T) fixture {
+func newFixture(t testing.TB) fixture {
 	t.Helper()
 	if os.Getenv(EnvPostgres) == "" {
 		t.Skipf("%s is not set: skipping the read model test", EnvPostgres)
@@ -199,18 +199,27 @@ func storeOrders(t testing.TB, st *store.Store) []readmodel.Snapshot {
 // modelOrders is every order of the read model, in (created_at, id) order.
 func modelOrders(t testing.TB, m *readmodel.Model) []readmodel.Snapshot {
 	t.Helper()
+	out, err := modelOrdersErr(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// modelOrdersErr is modelOrders with the error of the read model.
+func modelOrdersErr(m *readmodel.Model) ([]readmodel.Snapshot, error) {
 	var out []readmodel.Snapshot
 	q := readmodel.Query{Limit: 500}
 	for {
 		page, err := m.List(context.Background(), q)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		for _, h := range page {
 			out = append(out, h.Snapshot)
 		}
 		if len(page) < q.Limit {
-			return out
+			return out, nil
 		}
 		last := page[len(page)-1].Order
 		q.After = &store.Cursor{CreatedAt: last.CreatedAt, ID: last.ID}
@@ -296,6 +305,21 @@ func eventing(t *testing.T, st *store.Store) (jetstream.JetStream, eventbus.Stre
 		pub.Close()
 	})
 	return js, stream
+}
+
+// eventingJS connects to the tests' NATS.
+func eventingJS(t *testing.T) (jetstream.JetStream, *nats.Conn) {
+	t.Helper()
+	nc, err := nats.Connect(os.Getenv(EnvNATS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js, nc
 }
 
 // eventually polls cond until it is "" or the deadline passes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -17,7 +18,7 @@ import (
 // Orgs is the organisation tree of the control database.
 type Source interface {
 	// Fetch returns the current snapshots of the orders named (those that
-	// exist), each read consistently.
+	// exist), each read consistently, in the order of ids.
 	Fetch(ctx context.Context, ids []string) ([]Snapshot, error)
 	// Scan returns up to limit order ids after the position, in (created_at,
 	// id) order, with the position of the last; none at the end.
@@ -98,6 +99,13 @@ func (s StoreSource) Fetch(ctx context.Context, ids []string) ([]Snapshot, error
 	if err != nil {
 		return nil, fmt.Errorf("readmodel: fetch orders: %w", err)
 	}
+	pos := make(map[string]int, len(ids))
+	for i, id := range ids {
+		if _, ok := pos[id]; !ok {
+			pos[id] = i
+		}
+	}
+	slices.SortFunc(out, func(a, b Snapshot) int { return pos[a.Order.ID] - pos[b.Order.ID] })
 	return out, nil
 }
 
