@@ -128,7 +128,7 @@ func TestReadModelLevels(t *testing.T) {
 	a3 := place(alice, "case")
 	for _, tc := range []struct {
 		name, token, query, level string
-		want                  []string
+		want                      []string
 	}{
 		{"admin: the read model", adminToken, "", api.ReadLevelReadModel, sorted(a1.ID, a2.ID, b1.ID)},
 		{"agent: the read model, its subtree", agent, "", api.ReadLevelReadModel, sorted(a1.ID, a2.ID)},
