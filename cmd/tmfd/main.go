@@ -319,7 +319,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	var onCommandLine []string
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) {
+		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) || f.Name == "read-model-db" && dsnHasPassword(o.ReadModelDB) {
 			onCommandLine = append(onCommandLine, f.Name)
 		}
 	})
