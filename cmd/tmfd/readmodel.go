@@ -84,7 +84,8 @@ func wireReadModel(ctx context.Context, st *store.Store, dsn string, ev eventsOp
 	}
 	src := readmodel.StoreSource{Store: st}
 	reader := readmodel.NewReader(m, src, met, readmodel.ReaderOptions{})
-	nc, err := nats.Connect(ev.URL, nats.Name("tmfd read model"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(ev.URL, nats.Name("tmfd read model"), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true)) // NATS down at start: the feed attaches when it answers
 	if err != nil {
 		m.Close()
 		return w, fmt.Errorf("read model: NATS: %w", err)

@@ -280,6 +280,15 @@ func (m *Model) Get(ctx context.Context, id string) (Held, error) {
 	return out[0], nil
 }
 
+// Estimate is about how many orders the read model holds: exact below
+// 100,000, else the planner's estimate (no scan of a large table).
+func (m *Model) Estimate(ctx context.Context) (int64, error) {
+	var n int64
+	err := m.pool.QueryRow(ctx, `SELECT CASE WHEN c.reltuples < 100000 THEN (SELECT count(*) FROM rm_orders)
+		ELSE c.reltuples::bigint END FROM pg_class c WHERE c.oid = 'rm_orders'::regclass`).Scan(&n)
+	return n, err
+}
+
 // Count is how many orders the read model holds.
 func (m *Model) Count(ctx context.Context) (int64, error) {
 	var n int64
