@@ -27,6 +27,8 @@ type fileConfig struct {
 	Bizpacks []bizpackhost.Spec `json:"bizpacks,omitempty"`
 	// Events: the outbox relay and NATS JetStream (flags win; events.go).
 	Events *eventsFile `json:"events,omitempty"`
+	// ReadModel: the order read model's database (the flag wins; readmodel.go).
+	ReadModel *readModelFile `json:"readModel,omitempty"`
 
 	// BizpackInterpreters are the interpreters a bizpack bundle may name,
 	// each an absolute path ({"node": "/usr/bin/node"}); none by default.

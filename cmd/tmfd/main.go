@@ -59,12 +59,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, opts, stdout, stderr)
 	case "cdc":
 		return cdcCommand(ctx, args[1:], stdout, stderr)
+	case "readmodel":
+		return readModelCommand(ctx, args[1:], stdout, stderr)
 	}
 	return fmt.Errorf("unknown command %q\n%s", args[0], usage)
 }
 
 const usage = `usage: tmfd serve [flags]
        tmfd cdc [setup|drop] [flags]   change data capture of the orders (tmfd cdc --help)
+       tmfd readmodel rebuild [flags]  rebuild the order read model (tmfd readmodel --help)
 
 Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --listen ADDR         address to listen on (default 127.0.0.1:8080)
@@ -104,6 +107,9 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                                  --events-stream (TMF_EVENTS), --events-subject-prefix (tmf.events),
                                  --events-max-age (168h), --events-replicas (1), --events-duplicates (2m)
   --events-max-backlog-age DUR   /readyz fails while the oldest unrelayed event is older (default 0: never)
+  --read-model-db DSN            postgres://… of the order read model (off by default; also readModel.db in the
+                                 config file): back-office lists and searches, reads by id level by level; fed
+                                 from the event stream, so it needs --events (docs/operations.md "Read model")
   --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
                                  after it died (default 10s)
   --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
@@ -152,6 +158,9 @@ type serveOptions struct {
 	CommandLineSecrets string
 	// Events: --events and the outbox relay's settings (events.go).
 	Events eventsOptions
+	// ReadModelDB is the order read model's database (readmodel.go); "" takes
+	// the configuration file's readModel.db, and none means no read model.
+	ReadModelDB string
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
 	// Sandbox holds the bizpack sandbox settings given by flags or
@@ -215,6 +224,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&adminTokenFile, "admin-token-file", env("ADMIN_TOKEN_FILE", ""), "file holding the bootstrap administrator token")
 	fs.StringVar(&dbFile, "db-file", env("DB_FILE", ""), "file holding the database DSN (with its password)")
 	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
+	fs.StringVar(&o.ReadModelDB, "read-model-db", env("READ_MODEL_DB", ""), "postgres:// DSN of the order read model (default: none)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
 	fs.StringVar(&o.JWTSecretFile, "jwt-hs256-secret-file", env("JWT_HS256_SECRET_FILE", ""), "HS256 secret file")
@@ -318,7 +328,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	var onCommandLine []string
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) {
+		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) || f.Name == "read-model-db" && dsnHasPassword(o.ReadModelDB) {
 			onCommandLine = append(onCommandLine, f.Name)
 		}
 	})

@@ -41,6 +41,10 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		{"secrets on the command line", []string{"--admin-token", testAdminToken, "--db", "postgres://tmf:pw@db/tmf"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf:pw@db/tmf", AdminToken: testAdminToken, BizpackDir: uploads,
 				CommandLineSecrets: "admin-token,db"}), ""},
+		{"read model", []string{"--read-model-db", "postgres://rm:pw@rm/tmf_rm"}, map[string]string{"TMF_READ_MODEL_DB": "postgres://other"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelDB: "postgres://rm:pw@rm/tmf_rm", CommandLineSecrets: "read-model-db"}), ""},
+		{"read model from the environment", nil, map[string]string{"TMF_READ_MODEL_DB": "postgres://rm/tmf_rm"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelDB: "postgres://rm/tmf_rm"}), ""},
 		{"a DSN without a password is no secret", []string{"--db", "postgres://tmf@db/tmf"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf@db/tmf", BizpackDir: uploads}), ""},
 		{"secrets from files", []string{"--admin-token-file", secretFile(t, testAdminToken+"\n")}, map[string]string{

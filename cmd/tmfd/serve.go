@@ -148,12 +148,18 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	rm, err := wireReadModel(ctx, st, readModelDSN(o.ReadModelDB, file.ReadModel), o.Events.merge(file.Events), reg, log)
+	if err != nil {
+		return fmt.Errorf("read model: %w", err)
+	}
+	defer rm.close()
 	server := api.New(api.Config{Service: svc, Reconciler: rec, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
 		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
 		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
-		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}, Webhooks: hooks})
+		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}, Webhooks: hooks,
+		ReadSide: rm.side})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()
@@ -177,6 +183,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	loops, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	ev.run(loops, wg.Go)
+	rm.run(loops, wg.Go)
 	wg.Go(func() { hooks.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })

@@ -20,6 +20,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/readmodel"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
@@ -359,7 +360,7 @@ func orderNotFound(id string) *Problem {
 }
 
 func (s *Server) getOrder(c echo.Context) error {
-	v, res, err := s.loadOrder(c)
+	v, res, err := s.loadOrderLevels(c) // level by level for the back office (readside.go)
 	if err != nil {
 		return err
 	}
@@ -404,8 +405,12 @@ func (s *Server) listOrders(c echo.Context) error {
 	if q.Status != "" && !s.svc.KnownStatus(q.Status) {
 		return invalidField("status", "status %q is no state of any order lifecycle", q.Status)
 	}
+	sr, err := s.parseSearch(qp)
+	if err != nil {
+		return err
+	}
 	if qp.Has("cursor") {
-		if _, err := order.DecodeCursor(q.Cursor, q); errors.Is(err, order.ErrCursorFilter) {
+		if _, err := order.DecodeCursorWith(q.Cursor, q, sr.key()); errors.Is(err, order.ErrCursorFilter) {
 			return problem(CodeInvalidCursor, nil, "the cursor belongs to a list with another filter (status, bizCode, buyerId); "+
 				"start again without it or keep the filter it was given with")
 		} else if err != nil || q.Cursor == "" {
@@ -418,8 +423,8 @@ func (s *Server) listOrders(c echo.Context) error {
 	}
 	q.Access = acc
 	setBizCode(c, q.BizCode)
-	page, err := s.svc.List(c.Request().Context(), q)
-	if errors.Is(err, store.ErrInvalid) {
+	page, err := s.listPage(c, q, sr) // the read model or the order store (readside.go)
+	if errors.Is(err, store.ErrInvalid) || errors.Is(err, readmodel.ErrInvalid) {
 		// The policy's filter names something the store cannot express
 		// (a visible rule on a field orders do not have): deny.
 		s.log.ErrorContext(c.Request().Context(), "policy filter not expressible in SQL: denied", "traceId", traceID(c),

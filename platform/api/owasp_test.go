@@ -95,6 +95,7 @@ var owaspRoutes = []routeCase{
 	{route: "GET /v1/admin/payments/audit", action: "admin.payments.audit", path: "/v1/admin/payments/audit", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/events/types", action: "admin.webhooks.read", path: "/v1/admin/events/types", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/events/status", action: "admin.events.read", path: "/v1/admin/events/status", allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/admin/readmodel", action: "admin.readmodel.read", path: "/v1/admin/readmodel", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/payments/refunds/failed", action: "admin.payments.read", path: "/v1/admin/payments/refunds/failed",
 		allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/payments/:id/retry", action: "admin.payments.retry", path: "/v1/admin/payments/pay_none/retry",

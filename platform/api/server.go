@@ -164,6 +164,9 @@ type Config struct {
 	// Reconciler runs reconciliation for /v1/admin/reconciliation/...; nil
 	// answers them 503 reconciliation_disabled.
 	Reconciler *reconcile.Runner
+	// ReadSide is the order read model (readside.go): back-office lists
+	// and searches, reads by id level by level; nil lists from the store.
+	ReadSide *ReadSide
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -201,6 +204,8 @@ type Server struct {
 	actions map[string]access
 	// reconcile is Config.Reconciler.
 	reconcile *reconcile.Runner
+	// readSide is Config.ReadSide.
+	readSide *ReadSide
 }
 
 // New builds the API. It panics on a missing Service or Store, or when the
@@ -253,12 +258,13 @@ func New(cfg Config) *Server {
 	s.metrics = newMetrics(cfg.Registerer)
 	s.rate = newLimiter(cfg.RateLimits, nil)
 	s.webhooks = cfg.Webhooks
+	s.readSide = cfg.ReadSide
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, recoverer, s.limitAnonymous)
+	e.Use(s.observe, recoverer, s.limitAnonymous, s.invalidateOrders)
 	s.echo = e
 	s.register()
 	return s
@@ -352,6 +358,7 @@ func (s *Server) register() {
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/receive", s.returnStep(order.ReturnReceive), onResource(ActionOrderReturnReceive))
 	add(http.MethodPost, "/v1/orders/:id/returns/:returnId/cancel", s.returnStep(order.ReturnCancel), onResource(ActionOrderReturnCancel))
 	add(http.MethodGet, "/v1/admin/events/types", s.listEventTypes, function(ActionWebhooksRead))
+	add(http.MethodGet, "/v1/admin/readmodel", s.readModelStatus, function(ActionReadModelRead))
 	s.registerWebhooks(add)
 	s.registerEventStatus(add)
 }
