@@ -42,7 +42,7 @@ func TestManifest(t *testing.T) {
 					{Point: extensions.OrderValidate, Request: "ValidateRequest", Response: "Verdict"},
 				}},
 				{"lifecycle", got.Lifecycle, wantPatch},
-				{"protocol", got.Protocol, "1.2"},
+				{"protocol", got.Protocol, "1.3"},
 				{"phone attribute", got.Attributes != nil && got.Attributes.Properties["phone"].Searchable &&
 					len(got.Attributes.Required) == 1 && got.Attributes.Required[0] == "phone", true},
 				{"payment timeout", got.PaymentTimeout, ""},

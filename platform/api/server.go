@@ -35,6 +35,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/configs"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/fulfilment"
 	"github.com/tmf-platform/tmf/platform/reconcile"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/webhooks"
@@ -164,6 +165,9 @@ type Config struct {
 	// Reconciler runs reconciliation for /v1/admin/reconciliation/...; nil
 	// answers them 503 reconciliation_disabled.
 	Reconciler *reconcile.Runner
+	// Fulfilment takes supplier callbacks and lists late successes; nil
+	// answers them 503 fulfilment_disabled.
+	Fulfilment *fulfilment.Service
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -200,6 +204,8 @@ type Server struct {
 	actions map[string]access
 	// reconcile is Config.Reconciler.
 	reconcile *reconcile.Runner
+	// fulfilment is Config.Fulfilment.
+	fulfilment *fulfilment.Service
 }
 
 // New builds the API. It panics on a missing Service or Store, or when the
@@ -248,6 +254,7 @@ func New(cfg Config) *Server {
 		s.node = DefaultNode()
 	}
 	s.reconcile = cfg.Reconciler
+	s.fulfilment = cfg.Fulfilment
 	s.metrics = newMetrics(cfg.Registerer)
 	s.rate = newLimiter(cfg.RateLimits, nil)
 	s.webhooks = cfg.Webhooks
@@ -294,6 +301,7 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/payments/refunds/failed", s.failedRefunds, function(ActionPaymentsRead))
 	add(http.MethodPost, "/v1/admin/payments/:id/retry", s.retryPayment, function(ActionPaymentsRetry))
 	s.registerReconciliation(add)
+	s.registerFulfilment(open, add)
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
 	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))
