@@ -23,6 +23,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/identity"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
+	"github.com/tmf-platform/tmf/platform/reconcile"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/store/storetest"
 )
@@ -176,7 +177,10 @@ func (e *env) moneyOK(t *testing.T, id string) {
 	if _, err := e.svc.RecoverPayments(t.Context(), 100); err != nil {
 		t.Fatal(err)
 	}
-	a, err := order.AuditMoneyOf(t.Context(), e.st.DB(t.Context()), time.Now().Add(time.Hour), id)
+	a, err := order.AuditMoney(t.Context(), e.st.DB(t.Context()), time.Now().Add(time.Hour))
+	if id != "" {
+		a, err = order.AuditMoneyOf(t.Context(), e.st.DB(t.Context()), time.Now().Add(time.Hour), id)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,6 +390,23 @@ func TestFulfilment(t *testing.T) {
 			}
 			if n, _ := w.UnresolvedLate(ctx); n != 0 {
 				t.Fatalf("unresolved %d", n)
+			}
+		})
+
+		// Reconciliation finds nothing amiss: stock, money (fulfil_failed
+		// orders refunded, fulfilled ones owing their total), coupons and
+		// the outbox event of every transition.
+		t.Run("reconciliation is clean", func(t *testing.T) {
+			e.moneyOK(t, "")
+			r := reconcile.New(st, reconcile.Options{})
+			if err := r.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			run, err := r.Run(ctx, reconcile.KindFull, "test")
+			if err != nil || run.Status != reconcile.RunSucceeded || run.Found != 0 || run.Orders == 0 {
+				var ms []reconcile.Mismatch
+				st.DB(ctx).Find(&ms)
+				t.Fatalf("reconciliation: %+v, %v; mismatches %+v", run, err, ms)
 			}
 		})
 	})
