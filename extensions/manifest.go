@@ -21,9 +21,11 @@ import (
 //
 // Minor 2 added order attributes: Manifest.Attributes, and Attributes on the
 // requests of the points that see an order (empty from an older host).
+// Minor 3 added supplier fulfilment: the fulfilment.dispatch and
+// fulfilment.query points.
 const (
 	ProtocolMajor = 1
-	ProtocolMinor = 2
+	ProtocolMinor = 3
 )
 
 // Manifest is what a bizpack declares about itself: its name and version,

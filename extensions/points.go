@@ -30,6 +30,12 @@ const (
 	DeliveryRequired = "delivery.required"
 	// DeliveryFreight computes the freight charge of an order (first).
 	DeliveryFreight = "delivery.freight"
+	// FulfilmentDispatch hands a paid order to its supplier (first). Since
+	// protocol 1.3.
+	FulfilmentDispatch = "fulfilment.dispatch"
+	// FulfilmentQuery asks the supplier what became of an order (first).
+	// Since protocol 1.3.
+	FulfilmentQuery = "fulfilment.query"
 )
 
 // PointTypes names the request and response types of a point, as the Go
@@ -54,6 +60,8 @@ var pointTypes = map[string][2]reflect.Type{
 	PaymentMethods:      {reflect.TypeFor[PaymentMethodsRequest](), reflect.TypeFor[PaymentMethodList]()},
 	DeliveryRequired:    {reflect.TypeFor[DeliveryRequest](), reflect.TypeFor[DeliveryRequirement]()},
 	DeliveryFreight:     {reflect.TypeFor[DeliveryRequest](), reflect.TypeFor[Freight]()},
+	FulfilmentDispatch:  {reflect.TypeFor[FulfilmentRequest](), reflect.TypeFor[FulfilmentAnswer]()},
+	FulfilmentQuery:     {reflect.TypeFor[FulfilmentRequest](), reflect.TypeFor[FulfilmentAnswer]()},
 }
 
 // Points lists every point of this version of the contract with its types,

@@ -42,7 +42,7 @@ func TestManifest(t *testing.T) {
 					{Point: extensions.PricingAdjust, Request: "PriceSheet", Response: "PriceSheet"},
 					{Point: extensions.OrderValidate, Request: "ValidateRequest", Response: "Verdict"},
 				}},
-				{"protocol", got.Protocol, "1.2"},
+				{"protocol", got.Protocol, "1.3"},
 				{"added states", len(l.AddStates), 1},
 				{"added state", l.AddStates[0].Name, "pending_finance_review"},
 				{"added state is not terminal", l.AddStates[0].Terminal, false},

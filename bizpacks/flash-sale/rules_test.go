@@ -35,7 +35,7 @@ func TestManifest(t *testing.T) {
 				}},
 				{"payment timeout", got.PaymentTimeout, "2m"},
 				{"lifecycle", got.Lifecycle, (*extensions.LifecyclePatch)(nil)},
-				{"protocol", got.Protocol, "1.2"},
+				{"protocol", got.Protocol, "1.3"},
 			}
 			for _, c := range cases {
 				if !reflect.DeepEqual(c.got, c.want) {

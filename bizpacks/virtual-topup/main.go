@@ -1,12 +1,19 @@
 // Command virtual-topup is the bizpack of mobile top-ups (business identity
-// virtual.topup, reference 000): nothing is shipped, an order is fulfilled
-// as soon as it is paid. The order carries the phone number to top up as an
-// order attribute, which the manifest declares (required, searchable).
+// virtual.topup, reference 000): nothing is shipped; once paid, the top-up
+// is handed to an outside supplier over HTTP (fulfilment.dispatch, the
+// order id as the supplier's request id) and the order waits in fulfilling
+// until the supplier answers: at once, by a signed callback to the
+// platform, or when fulfilment.query polls it. The order carries the phone
+// number to top up as an order attribute, which the manifest declares
+// (required, searchable). The supplier's URL is the bizpack's env
+// TOPUP_SUPPLIER_URL, and the manifest asks for the network; package
+// supplier holds a sandbox supplier for tests and demos.
 //
-// It implements delivery.required (never) and order.validate (the phone
-// number must be one the bizpack can top up, see SupportedNumber), and its
-// manifest (bizpack.json) patches the lifecycle so that pay leads straight
-// to completed. The daily top-up limit per account is a purchase limit of
+// It implements delivery.required (never), order.validate (the phone
+// number must be one the bizpack can top up, see SupportedNumber),
+// fulfilment.dispatch and fulfilment.query (see Supplier), and its manifest
+// (bizpack.json) patches the lifecycle so that pay ends the order; the
+// identity's fulfilment setting puts the fulfilling step in. The daily top-up limit per account is a purchase limit of
 // the platform, configured for the identity (see config.yaml). Build it with
 //
 //	go build -o bin/virtual-topup ./bizpacks/virtual-topup
@@ -39,6 +46,9 @@ func newBizpack() *extensions.Bizpack {
 	b := extensions.New(m)
 	extensions.Implement(b, extensions.DeliveryRequired, NoDelivery)
 	extensions.Implement(b, extensions.OrderValidate, SupportedNumber)
+	sup := supplierFromEnv()
+	extensions.Implement(b, extensions.FulfilmentDispatch, sup.Dispatch)
+	extensions.Implement(b, extensions.FulfilmentQuery, sup.Query)
 	return b
 }
 

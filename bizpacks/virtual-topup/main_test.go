@@ -40,9 +40,12 @@ func TestManifest(t *testing.T) {
 				{"points", got.Points, []extensions.PointTypes{
 					{Point: extensions.DeliveryRequired, Request: "DeliveryRequest", Response: "DeliveryRequirement"},
 					{Point: extensions.OrderValidate, Request: "ValidateRequest", Response: "Verdict"},
+					{Point: extensions.FulfilmentDispatch, Request: "FulfilmentRequest", Response: "FulfilmentAnswer"},
+					{Point: extensions.FulfilmentQuery, Request: "FulfilmentRequest", Response: "FulfilmentAnswer"},
 				}},
+				{"network", got.Network, true},
 				{"lifecycle", got.Lifecycle, wantPatch},
-				{"protocol", got.Protocol, "1.2"},
+				{"protocol", got.Protocol, "1.3"},
 				{"phone attribute", got.Attributes != nil && got.Attributes.Properties["phone"].Searchable &&
 					len(got.Attributes.Required) == 1 && got.Attributes.Required[0] == "phone", true},
 				{"payment timeout", got.PaymentTimeout, ""},

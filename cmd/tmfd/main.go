@@ -89,6 +89,8 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --jwt-hs256-secret-file FILE   HS256 shared secret (at least 32 bytes)
   --jwt-rs256-keys FILE          PEM file of RS256 public keys or certificates (kid from a "kid:" PEM header)
   --jwt-max-lifetime DUR         longest validity (iat to exp) of a JWT accepted (default 24h)
+  --fulfilment-suppliers FILE    JSON object of supplier callback secrets, {"name": "whsec_..."}: the
+                                 suppliers that may call POST /v1/fulfilment/callbacks/{name}
   --idempotency-retention DUR    how long idempotency records are kept (default 24h; 0 keeps them)
   --outbox-retention DUR         how long delivered outbox events are kept (default 168h; 0 keeps them)
   --rate-principal N             requests a second one principal may send (default 50; admins are not limited;
@@ -142,6 +144,9 @@ type serveOptions struct {
 	IdempotencyRetention, OutboxRetention time.Duration
 	// ReconcileInterval between scheduled reconciliation runs; 0: only on demand.
 	ReconcileInterval time.Duration
+	// FulfilmentSuppliersFile holds the callback secrets of the suppliers
+	// (supplier fulfilment): a JSON object of name → "whsec_…".
+	FulfilmentSuppliersFile string
 	// PaymentCallTimeout bounds one card-processor call; the lease of a
 	// payment attempt and the grace before recovery settles an attempt
 	// left pending are three times it.
@@ -229,6 +234,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
 	fs.StringVar(&o.JWTSecretFile, "jwt-hs256-secret-file", env("JWT_HS256_SECRET_FILE", ""), "HS256 secret file")
 	fs.StringVar(&o.JWTKeysFile, "jwt-rs256-keys", env("JWT_RS256_KEYS", ""), "PEM file of RS256 public keys")
+	fs.StringVar(&o.FulfilmentSuppliersFile, "fulfilment-suppliers", env("FULFILMENT_SUPPLIERS", ""),
+		"JSON file of supplier callback secrets, {\"name\": \"whsec_...\"} (supplier fulfilment)")
 	for _, d := range []struct {
 		p          *time.Duration
 		flag, name string

@@ -153,7 +153,11 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		return fmt.Errorf("read model: %w", err)
 	}
 	defer rm.close()
-	server := api.New(api.Config{Service: svc, Reconciler: rec, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
+	fulfil, err := fulfiller(svc, k, st, o, reg, log)
+	if err != nil {
+		return err
+	}
+	server := api.New(api.Config{Service: svc, Reconciler: rec, Fulfilment: fulfil, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
 		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
 		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
@@ -187,6 +191,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	wg.Go(func() { hooks.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })
+	wg.Go(func() { fulfil.Run(loops) })
 	wg.Go(func() { reconcileLoop(loops, rec, o) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })
 	wg.Go(func() { policy.Watch(loops, PolicyPoll) })

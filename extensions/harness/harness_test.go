@@ -18,7 +18,7 @@ func TestRunnersAgree(t *testing.T) {
 	for _, r := range runners {
 		r.Timeout = 200 * time.Millisecond
 		t.Run(r.Name(), func(t *testing.T) {
-			if m := r.Manifest(); m.Name != "greeter" || len(m.Points) != 2 || m.Points[0].Request != "ValidateRequest" || m.Protocol != "1.2" {
+			if m := r.Manifest(); m.Name != "greeter" || len(m.Points) != 2 || m.Points[0].Request != "ValidateRequest" || m.Protocol != "1.3" {
 				t.Fatalf("manifest = %+v", m)
 			}
 			cases := []struct {

@@ -47,9 +47,12 @@ type IdentityView struct {
 	// PurchaseLimits are the identity's own purchase limits (its
 	// ancestors' apply too); absent when it has none.
 	PurchaseLimits []kernel.PurchaseLimit `json:"purchaseLimits,omitempty"`
-	Rules          []RuleView             `json:"rules"`
-	Effective      EffectiveView          `json:"effective"`
-	Revision       int64                  `json:"revision"`
+	// Fulfilment is the identity's own supplier fulfilment (deadline,
+	// pollEvery); absent when it sets none.
+	Fulfilment *kernel.FulfilmentSpec `json:"fulfilment,omitempty"`
+	Rules      []RuleView             `json:"rules"`
+	Effective  EffectiveView          `json:"effective"`
+	Revision   int64                  `json:"revision"`
 }
 
 // RuleView is a resolution rule to the identity: every condition set must
@@ -84,7 +87,11 @@ type IdentityInput struct {
 	// PurchaseLimits are the identity's own purchase limits, checked when
 	// the configuration compiles (422 config_invalid naming each problem).
 	PurchaseLimits []kernel.PurchaseLimit `json:"purchaseLimits"`
-	Rules          []RuleView             `json:"rules"`
+	// Fulfilment hands the identity's paid orders to a supplier
+	// ({"deadline": "30m", "pollEvery": "1m"}), checked when the
+	// configuration compiles; null inherits.
+	Fulfilment *kernel.FulfilmentSpec `json:"fulfilment"`
+	Rules      []RuleView             `json:"rules"`
 }
 
 // ProductInput enables a product, optionally at another priority and with
@@ -183,7 +190,8 @@ func identityView(cfg kernel.Config, plans *kernel.PlanSet, spec kernel.Identity
 	v := IdentityView{Code: string(spec.Code), Name: spec.Name, Parent: string(spec.Code.Parent()), Disabled: spec.Disabled,
 		Products: nonNil(spec.Products), Bizpacks: nonNil(spec.Bizpacks), PaymentTimeout: durationText(time.Duration(spec.PaymentTimeout)),
 		ReturnWindow:   durationText(time.Duration(spec.ReturnWindow)),
-		LifecyclePatch: spec.LifecyclePatch, PurchaseLimits: spec.PurchaseLimits, Rules: rulesView(rules), Revision: cfg.Revision,
+		LifecyclePatch: spec.LifecyclePatch, PurchaseLimits: spec.PurchaseLimits, Fulfilment: spec.Fulfilment, Rules: rulesView(rules),
+		Revision:  cfg.Revision,
 		Effective: EffectiveView{Products: []string{}}}
 	if plans != nil {
 		if p, ok := plans.Plan(spec.Code); ok {
@@ -316,7 +324,7 @@ func (s *Server) identityInput(c echo.Context, code string) (kernel.IdentitySpec
 		return kernel.IdentitySpec{}, nil, err
 	}
 	spec := kernel.IdentitySpec{Code: identity.Code(code), Name: strings.TrimSpace(in.Name), Disabled: in.Disabled, LifecyclePatch: in.LifecyclePatch,
-		PurchaseLimits: in.PurchaseLimits}
+		PurchaseLimits: in.PurchaseLimits, Fulfilment: in.Fulfilment}
 	if len(spec.Name) > 200 {
 		return kernel.IdentitySpec{}, nil, invalidIdentityField("name", "name must be at most 200 characters")
 	}

@@ -506,6 +506,9 @@ func (s *Server) fireEvent(c echo.Context) error {
 	if err := s.authorizeOrder(c, v, res, ActionOrderEvent, req.Event); err != nil {
 		return err
 	}
+	if err := supplierEvent(req.Event); err != nil {
+		return err
+	}
 	p := principalOf(c)
 	updated, err := s.svc.Fire(c.Request().Context(), v.ID, order.Event{Name: req.Event, Actor: p.ID, Data: req.Data,
 		IfVersion: ifVersion})

@@ -219,6 +219,15 @@ var problemCodes = map[string]codeInfo{
 	CodeRunNotFound:       {http.StatusNotFound, "Reconciliation run not found"},
 	CodeMismatchNotFound:  {http.StatusNotFound, "Mismatch not found"},
 	CodeMismatchResolved:  {http.StatusConflict, "Mismatch already resolved"},
+
+	// Supplier fulfilment (fulfilment.go).
+	CodeFulfilmentDisabled:      {http.StatusServiceUnavailable, "Fulfilment disabled"},
+	CodeSignatureInvalid:        {http.StatusUnauthorized, "Signature invalid"},
+	CodeFulfilmentNotFound:      {http.StatusNotFound, "Fulfilment not found"},
+	CodeFulfilmentNotDispatched: {http.StatusConflict, "Fulfilment not dispatched yet"},
+	CodeFulfilmentConflict:      {http.StatusConflict, "Fulfilment answer conflicts"},
+	CodeFulfilmentBySupplier:    {http.StatusConflict, "Fired by the supplier"},
+	CodeNotLate:                 {http.StatusConflict, "No late success"},
 }
 
 // Codes lists every problem code the API can answer, sorted: the enum of

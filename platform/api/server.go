@@ -33,6 +33,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/configs"
+	"github.com/tmf-platform/tmf/platform/fulfilment"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/reconcile"
@@ -167,6 +168,9 @@ type Config struct {
 	// ReadSide is the order read model (readside.go): back-office lists
 	// and searches, reads by id level by level; nil lists from the store.
 	ReadSide *ReadSide
+	// Fulfilment takes supplier callbacks and lists late successes; nil
+	// answers them 503 fulfilment_disabled.
+	Fulfilment *fulfilment.Service
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -206,6 +210,8 @@ type Server struct {
 	reconcile *reconcile.Runner
 	// readSide is Config.ReadSide.
 	readSide *ReadSide
+	// fulfilment is Config.Fulfilment.
+	fulfilment *fulfilment.Service
 }
 
 // New builds the API. It panics on a missing Service or Store, or when the
@@ -255,6 +261,7 @@ func New(cfg Config) *Server {
 		s.node = DefaultNode()
 	}
 	s.reconcile = cfg.Reconciler
+	s.fulfilment = cfg.Fulfilment
 	s.metrics = newMetrics(cfg.Registerer)
 	s.rate = newLimiter(cfg.RateLimits, nil)
 	s.webhooks = cfg.Webhooks
@@ -302,6 +309,7 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/payments/refunds/failed", s.failedRefunds, function(ActionPaymentsRead))
 	add(http.MethodPost, "/v1/admin/payments/:id/retry", s.retryPayment, function(ActionPaymentsRetry))
 	s.registerReconciliation(add)
+	s.registerFulfilment(open, add)
 	add(http.MethodPost, "/v1/admin/principals", s.createPrincipal, function(ActionPrincipalsWrite))
 	add(http.MethodGet, "/v1/admin/principals/:id", s.getPrincipal, function(ActionPrincipalsRead))
 	add(http.MethodGet, "/v1/admin/principals", s.listPrincipals, function(ActionPrincipalsRead))

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/tmf-platform/tmf/domains/delivery"
+	"github.com/tmf-platform/tmf/domains/fulfilment"
 	"github.com/tmf-platform/tmf/domains/payment"
 	"github.com/tmf-platform/tmf/domains/pricing"
 	"github.com/tmf-platform/tmf/domains/promotion"
@@ -20,7 +21,7 @@ import (
 func Points() []kernel.Point {
 	var out []kernel.Point
 	for _, ps := range [][]kernel.Point{order.Points(), pricing.Points(), promotion.Points(), stock.Points(),
-		payment.Points(), delivery.Points()} {
+		payment.Points(), delivery.Points(), fulfilment.Points()} {
 		out = append(out, ps...)
 	}
 	return out
@@ -37,7 +38,7 @@ type Sources struct {
 func Defaults(src Sources) []kernel.Implementation {
 	var out []kernel.Implementation
 	for _, is := range [][]kernel.Implementation{order.Defaults(), pricing.Defaults(), promotion.Defaults(src.Promotions),
-		stock.Defaults(), payment.Defaults(), delivery.Defaults()} {
+		stock.Defaults(), payment.Defaults(), delivery.Defaults(), fulfilment.Defaults()} {
 		out = append(out, is...)
 	}
 	return out

@@ -70,6 +70,13 @@ const (
 	OrderReceived       = "order.received"
 	OrderInboundFailed  = "order.inbound_failed"
 	OrderCompleted      = "order.completed"
+	// OrderFulfilled and OrderFulfilFailed end an order fulfilled by a
+	// supplier (states fulfilled and fulfil_failed).
+	OrderFulfilled    = "order.fulfilled"
+	OrderFulfilFailed = "order.fulfil_failed"
+	// OrderFulfilmentLate is a supplier's success that came after its
+	// order was refunded: raised for an operator.
+	OrderFulfilmentLate = "order.fulfilment_late"
 	// OrderTransitioned is the typed fallback of a transition no other
 	// type names (a custom event into a custom or non-terminal state).
 	OrderTransitioned = "order.transitioned"
@@ -125,6 +132,9 @@ var types = []Type{
 	{OrderInboundFailed, 1, AggregateOrder, emitOrder},
 	{OrderCompleted, 1, AggregateOrder, emitOrder},
 	{OrderTransitioned, 1, AggregateOrder, emitOrder},
+	{OrderFulfilled, 1, AggregateOrder, emitOrder},
+	{OrderFulfilFailed, 1, AggregateOrder, emitOrder},
+	{OrderFulfilmentLate, 1, AggregateOrder, "platform/fulfilment (the transaction that records the late answer)"},
 	{OrderReturnRequested, 1, AggregateOrder, emitReturn},
 	{OrderReturnApproved, 1, AggregateOrder, emitReturn},
 	{OrderReturnRejected, 1, AggregateOrder, emitReturn},
@@ -167,7 +177,8 @@ func Lookup(name string) (Type, bool) {
 //  2. into one of the platform's end states, by the state: completed →
 //     order.completed, cancelled → order.cancelled, payment_failed →
 //     order.payment_failed, rejected → order.rejected, outbound_failed →
-//     order.outbound_failed, inbound_failed → order.inbound_failed;
+//     order.outbound_failed, inbound_failed → order.inbound_failed,
+//     fulfilled → order.fulfilled, fulfil_failed → order.fulfil_failed;
 //  3. by the platform's events: place → order.placed (placement writes it
 //     with the order), pay → order.paid, approve →
 //     order.approved, ship → order.shipped, receive → order.received;
@@ -196,6 +207,10 @@ func TransitionType(event, to string) string {
 		return OrderOutboundFailed
 	case "inbound_failed":
 		return OrderInboundFailed
+	case "fulfilled":
+		return OrderFulfilled
+	case "fulfil_failed":
+		return OrderFulfilFailed
 	}
 	switch event {
 	case "place":

@@ -335,7 +335,8 @@ func (c *compiler) plan(code identity.Code, maxID int) *Plan {
 		cp.remote = slices.ContainsFunc(cp.impls, func(ci *compiledImpl) bool { return ci.remote != nil })
 		p.points[s.id] = cp
 	}
-	p.lifecycle = c.lifecycle(code, products, bound)
+	p.fulfilment = c.fulfilment(code)
+	p.lifecycle = c.lifecycle(code, products, bound, p.fulfilment)
 	p.paymentTimeout = c.paymentTimeout(code, products, bound)
 	p.returnWindow = c.returnWindow(code, products)
 	p.attributes = c.attributes(code, products, bound)
@@ -369,7 +370,7 @@ func (c *compiler) checkTies(code identity.Code, s *Spec, layer []*compiledImpl)
 	}
 }
 
-func (c *compiler) lifecycle(code identity.Code, products []enabledProduct, bound map[identity.Code][]boundBizpack) *lifecycle.Compiled {
+func (c *compiler) lifecycle(code identity.Code, products []enabledProduct, bound map[identity.Code][]boundBizpack, f *Fulfilment) *lifecycle.Compiled {
 	graph := lifecycle.Default()
 	apply := func(patch *lifecycle.Patch, by string) {
 		if patch == nil {
@@ -404,6 +405,9 @@ func (c *compiler) lifecycle(code identity.Code, products []enabledProduct, boun
 			break
 		}
 	}
+	// Supplier fulfilment, between the products' and bizpacks' shape and
+	// the identities' own patches.
+	graph = c.applyFulfilment(code, f, graph)
 	// Identity patches, from the farthest ancestor down to the identity.
 	chain := code.Chain()
 	for i := len(chain) - 1; i >= 0; i-- {

@@ -41,6 +41,10 @@ type IdentitySpec struct {
 	// PurchaseLimits cap what one buyer buys of the identity's orders (see
 	// PurchaseLimit); they bind the identity's descendants too.
 	PurchaseLimits []PurchaseLimit `json:"purchaseLimits,omitempty"`
+	// Fulfilment hands the identity's paid orders to a supplier (see
+	// FulfilmentSpec); nil inherits, and nowhere set means fulfilled on
+	// payment.
+	Fulfilment *FulfilmentSpec `json:"fulfilment,omitempty"`
 }
 
 // ProductRef enables a product, optionally at another priority and with

@@ -23,6 +23,7 @@ type Plan struct {
 	returnWindow   time.Duration
 	attributes     map[string]extensions.DeclaredAttribute
 	limits         []EffectiveLimit
+	fulfilment     *Fulfilment
 }
 
 type compiledPoint struct {

@@ -93,10 +93,11 @@ const (
 )
 
 // SystemEvent reports whether only the platform fires event: the payment
-// timeout (the sweeper) and a failed payment (the payments service). The API
-// never offers them to a caller among an order's available events.
+// timeout (the sweeper), a failed payment (the payments service) and the
+// supplier's answers (fulfilment). The API never offers them to a caller
+// among an order's available events.
 func SystemEvent(event string) bool {
-	return event == EventPaymentTimeout || event == EventPaymentFail
+	return event == EventPaymentTimeout || event == EventPaymentFail || event == EventFulfil || event == EventFulfilFail
 }
 
 // Graph is a lifecycle as data: states, the initial state and the events

@@ -180,7 +180,7 @@ func (g *Graph) problems() []string {
 
 // PaidStates are the built-in states an order reaches only once paid: its
 // stock is frozen (awaiting shipment) or shipped.
-var PaidStates = []string{PendingReview, PendingOutbound, PendingInbound, Completed, InboundFailed}
+var PaidStates = []string{PendingReview, PendingOutbound, PendingInbound, Completed, InboundFailed, Fulfilling, Fulfilled}
 
 // paymentBypasses reports every event that brings an order into a paid state
 // without the built-in pay event: payment states belong to the platform, and

@@ -667,7 +667,7 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 		tr := store.Transition{OrderID: o.ID, ExpectVersion: o.Version, To: t.To,
 			History: store.OrderHistory{OrderID: o.ID, Version: o.Version + 1, Event: t.Event, FromState: t.From, ToState: t.To,
 				Actor: ev.Actor, Reason: ev.Data["reason"], CreatedAt: now},
-			Steps:                append(slices.Clone(ev.steps), transitionSteps(o, t.From, t.To)...),
+			Steps:                append(append(slices.Clone(ev.steps), transitionSteps(o, t.From, t.To)...), fulfilmentSteps(plan, o, t.To, now)...),
 			Traces:               traces(o.ID, op.Trace()),
 			ClearPaymentDeadline: t.From == lifecycle.PendingPayment,
 		}

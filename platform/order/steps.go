@@ -60,11 +60,11 @@ func stockBucket(state string) string {
 	switch state {
 	case lifecycle.Created, lifecycle.PendingPayment:
 		return "reserved"
-	case lifecycle.PendingReview, lifecycle.PendingOutbound:
+	case lifecycle.PendingReview, lifecycle.PendingOutbound, lifecycle.Fulfilling:
 		return "frozen"
-	case lifecycle.PendingInbound, lifecycle.Completed, lifecycle.InboundFailed:
+	case lifecycle.PendingInbound, lifecycle.Completed, lifecycle.InboundFailed, lifecycle.Fulfilled:
 		return "shipped"
-	case lifecycle.Cancelled, lifecycle.PaymentFailed, lifecycle.Rejected, lifecycle.OutboundFailed:
+	case lifecycle.Cancelled, lifecycle.PaymentFailed, lifecycle.Rejected, lifecycle.OutboundFailed, lifecycle.FulfilFailed:
 		return "sellable"
 	}
 	return ""
@@ -125,7 +125,8 @@ func transitionSteps(o store.Order, from, to string) []store.Step {
 }
 
 // refundOnTransition is the refund a transition owes: the whole total when
-// a paid order ends before it ships (cancelled, rejected, outbound failed).
+// a paid order ends before it ships (cancelled, rejected, outbound failed,
+// or its supplier did not deliver: fulfil_failed).
 func refundOnTransition(o store.Order, from, to string) (RefundDue, bool) {
 	if stockBucket(from) != "frozen" || stockBucket(to) != "sellable" || o.Total == 0 {
 		return RefundDue{}, false

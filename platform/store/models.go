@@ -376,5 +376,6 @@ func models() []any {
 	for _, ms := range [][]any{stock.Models(), promotion.Models(), payment.Models()} {
 		out = append(out, ms...)
 	}
+	out = append(out, fulfilmentModels()...)
 	return out
 }

@@ -1,7 +1,9 @@
 // Package virtualgoods is the "virtual-goods" product (reference 000: mobile
 // top-ups, game cards, tickets): goods that are never shipped. An order is
 // fulfilled when it is paid, so its lifecycle has no review, outbound or
-// inbound step; nothing is delivered and no freight is charged; every line
+// inbound step (an identity whose goods an outside supplier delivers sets
+// kernel.IdentitySpec.Fulfilment, and pay then leads to fulfilling, see
+// lifecycle.FulfilmentPatch); nothing is delivered and no freight is charged; every line
 // must be virtual and per-line quantities are capped; card and balance
 // payment are offered.
 //
