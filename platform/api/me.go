@@ -23,7 +23,7 @@ type Me struct {
 // meActions are the function-level actions GET /v1/me reports on.
 var meActions = []string{ActionIdentityList, ActionIdentityCreate, ActionExtensionsRead, ActionOrderList, ActionOrderPlace,
 	ActionBizpacksRead, ActionBizpacksWrite, ActionAuditRead, ActionOrgsRead, ActionOrgsWrite, ActionPrincipalsRead,
-	ActionPrincipalsWrite, ActionPoliciesRead, ActionWebhooksRead, ActionWebhooksWrite}
+	ActionPrincipalsWrite, ActionPoliciesRead, ActionWebhooksRead, ActionWebhooksWrite, ActionDashboardRead}
 
 func (s *Server) me(c echo.Context) error {
 	p := principalOf(c)

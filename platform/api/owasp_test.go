@@ -94,6 +94,9 @@ var owaspRoutes = []routeCase{
 	{route: "GET /v1/admin/stock/audit", action: "admin.stock.audit", path: "/v1/admin/stock/audit", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/payments/audit", action: "admin.payments.audit", path: "/v1/admin/payments/audit", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/events/types", action: "admin.webhooks.read", path: "/v1/admin/events/types", allowed: adminOnly(), ok: 200},
+	// The fixture's server keeps no dashboard series: 503 dashboard_disabled
+	// once the policy let the caller through (TestDashboard serves one).
+	{route: "GET /v1/admin/dashboard", action: "admin.dashboard.read", path: "/v1/admin/dashboard", allowed: adminOnly(), ok: 503},
 	{route: "GET /v1/admin/payments/refunds/failed", action: "admin.payments.read", path: "/v1/admin/payments/refunds/failed",
 		allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/payments/:id/retry", action: "admin.payments.retry", path: "/v1/admin/payments/pay_none/retry",

@@ -169,3 +169,8 @@ func (s *Store) ParseQuery(rangeText, stepText string) (span, step time.Duration
 	}
 	return span, step, nil
 }
+
+// ParseQuery checks a query against the sampler's store (Store.ParseQuery).
+func (s *Sampler) ParseQuery(rangeText, stepText string) (span, step time.Duration, err error) {
+	return s.store.ParseQuery(rangeText, stepText)
+}
