@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/tmf-platform/tmf/platform/api"
-	"github.com/tmf-platform/tmf/platform/metrics/series"
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/metrics/series"
 )
 
 func TestParseServeFlagsAndEnvironment(t *testing.T) {
