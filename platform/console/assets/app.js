@@ -16,6 +16,7 @@ import * as orders from './orders.js';
 import * as permissions from './permissions.js';
 import * as audit from './audit.js';
 import * as webhooks from './webhooks.js';
+import * as dashboard from './dashboard.js';
 
 // sections of the navigation, in order; `can` lists the /v1/me actions of
 // which any one shows the section.
@@ -28,6 +29,7 @@ const sections = [
     can: ['admin.orgs.read', 'admin.principals.read', 'admin.policies.read'] },
   { id: 'audit', label: 'Audit log', hash: '#/audit', can: ['admin.audit.read'] },
   { id: 'webhooks', label: 'Webhooks', hash: '#/webhooks', can: ['admin.webhooks.read'] },
+  { id: 'dashboard', label: 'Dashboard', hash: '#/dashboard', can: ['admin.dashboard.read'] },
 ];
 
 // routes: pattern on the fragment's path → section and page.
@@ -45,6 +47,7 @@ const routes = [
   { re: /^\/audit$/, section: 'audit', page: audit.auditPage },
   { re: /^\/webhooks$/, section: 'webhooks', page: webhooks.webhooksPage },
   { re: /^\/webhooks\/([^/]+)$/, section: 'webhooks', page: (v, c, m) => webhooks.webhookPage(v, c, { id: m[1] }) },
+  { re: /^\/dashboard$/, section: 'dashboard', page: dashboard.dashboardPage },
 ];
 
 const el = (id) => document.getElementById(id);
