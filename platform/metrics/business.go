@@ -6,8 +6,11 @@
 // They are counted from the outbox as the relay delivers it, so a counter
 // moves only for what was committed, whichever path committed it (the
 // API, the payment-timeout center, payment recovery). Delivery is at least
-// once: an event delivered again after a crash between publish and mark is
-// counted again, which is rare and small next to the rates charted. With
+// once: the relay delivers an event again to every subscriber when one of
+// them failed, so the last SeenWindow event ids are remembered and a
+// redelivery among them is not counted twice; an event delivered again
+// after a crash of the process is (rare, and small next to the rates
+// charted). With
 // several nodes, the node that holds the relay's lease counts: sum over
 // nodes in Prometheus.
 package metrics
@@ -16,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -31,12 +35,21 @@ const (
 	StockLevelEvents = "tmf_stock_level_events_total"
 )
 
+// SeenWindow is how many event ids Business remembers to count a
+// redelivered event once (16 bytes of id each: about 0.5 MB).
+const SeenWindow = 16384
+
 // Business counts the business events.
 type Business struct {
 	placed *prometheus.CounterVec
 	paid   *prometheus.CounterVec
 	value  *prometheus.CounterVec
 	stock  *prometheus.CounterVec
+
+	mu   sync.Mutex
+	seen map[string]struct{}
+	ring []string // the ids in seen, oldest at next
+	next int
 }
 
 // NewBusiness registers the business counters with reg (nil: kept
@@ -56,6 +69,7 @@ func NewBusiness(reg prometheus.Registerer) (*Business, error) {
 			Help: "Reservations that took a SKU's sellable stock at a location under the low threshold (level=low) or to zero (level=out)."},
 			[]string{"level"}),
 	}
+	b.seen, b.ring = make(map[string]struct{}, SeenWindow), make([]string, SeenWindow)
 	if reg == nil {
 		return b, nil
 	}
@@ -86,6 +100,10 @@ type placedPayload struct {
 // Handle counts one event; it never fails (an event it cannot read is
 // counted without its value), so it never holds the relay back.
 func (b *Business) Handle(_ context.Context, e outbox.Event) error {
+	if e.Attempt > 0 && b.counted(e.ID) {
+		return nil
+	}
+	b.remember(e.ID)
 	switch e.Topic {
 	case events.OrderPlaced:
 		biz := label(e.BizCode)
@@ -102,6 +120,30 @@ func (b *Business) Handle(_ context.Context, e outbox.Event) error {
 		b.stock.WithLabelValues("out").Inc()
 	}
 	return nil
+}
+
+func (b *Business) counted(id string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.seen[id]
+	return ok
+}
+
+// remember keeps id among the last SeenWindow ids.
+func (b *Business) remember(id string) {
+	if id == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.seen[id]; ok {
+		return
+	}
+	if old := b.ring[b.next]; old != "" {
+		delete(b.seen, old)
+	}
+	b.ring[b.next], b.seen[id] = id, struct{}{}
+	b.next = (b.next + 1) % len(b.ring)
 }
 
 // label is a biz code as a label value: identities are configuration, so

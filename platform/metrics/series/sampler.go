@@ -33,7 +33,8 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Sampler samples a registry into a Store.
+// Sampler samples a registry into a Store. Sample is not for concurrent
+// use (Run calls it from one goroutine); the Store is.
 type Sampler struct {
 	store  *Store
 	o      Options

@@ -215,14 +215,14 @@ func (s *Store) keys() int {
 func (s *Store) AppendFine(at time.Time, points []Point) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dropped += int64(s.fine.append(at, s.cap(points), s.roomFor(s.coarse)))
+	s.dropped += int64(s.fine.append(at, s.heaviest(points), s.roomFor(s.coarse)))
 }
 
 // AppendCoarse adds a coarse sample.
 func (s *Store) AppendCoarse(at time.Time, points []Point) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dropped += int64(s.coarse.append(at, s.cap(points), s.roomFor(s.fine)))
+	s.dropped += int64(s.coarse.append(at, s.heaviest(points), s.roomFor(s.fine)))
 }
 
 // roomFor lets a new series in when the other tier holds its key (it
@@ -236,8 +236,8 @@ func (s *Store) roomFor(other *tier) func(key string) bool {
 	}
 }
 
-// cap keeps the PerPanel heaviest points of each panel.
-func (s *Store) cap(points []Point) []Point {
+// heaviest keeps the PerPanel heaviest points of each panel.
+func (s *Store) heaviest(points []Point) []Point {
 	by := map[string][]Point{}
 	for _, p := range points {
 		if math.IsNaN(p.Value) {
