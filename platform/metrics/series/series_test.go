@@ -53,7 +53,7 @@ type fakeServer struct {
 	hooks    *prometheus.CounterVec
 }
 
-func newFakeServer(t *testing.T) *fakeServer {
+func newFakeServer(_ testing.TB) *fakeServer {
 	f := &fakeServer{reg: prometheus.NewRegistry(),
 		placed:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricOrdersPlaced}, []string{"biz_code"}),
 		value:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricOrderValue}, []string{"biz_code", "currency"}),
@@ -296,5 +296,48 @@ func TestSamplerReportsAFailingProbeAndKeepsTheRest(t *testing.T) {
 	}
 	if got := series(t, s.Query(time.Hour, DefaultStep), PanelEventBacklog, "outbox"); float64(got.Last) != 3 {
 		t.Fatalf("backlog %v", got.Last)
+	}
+}
+
+// BenchmarkSample: one sample of a registry with 40 routes, 60
+// implementations and a few identities, as a busy server has.
+func BenchmarkSample(b *testing.B) {
+	f := newFakeServer(nil)
+	for i := range 40 {
+		f.api.WithLabelValues("GET", fmt.Sprintf("/v1/r%d", i)).Observe(.003)
+	}
+	for i := range 60 {
+		f.ext.WithLabelValues("p", fmt.Sprintf("impl%d", i), "product", "x", "ok").Inc()
+	}
+	for _, biz := range []string{"retail", "virtual", "b2b"} {
+		f.placed.WithLabelValues(biz).Inc()
+	}
+	clk := &clock{t: time.Unix(0, 0)}
+	s := NewSampler(Options{Gatherer: f.reg, Now: clk.now})
+	b.ReportAllocs()
+	for b.Loop() {
+		clk.t = clk.t.Add(DefaultStep)
+		f.placed.WithLabelValues("retail").Inc()
+		if err := s.Sample(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkQuery: the answer of a full hour.
+func BenchmarkQuery(b *testing.B) {
+	st := NewStore(DefaultStep, Panels)
+	for i := range FineSize {
+		var ps []Point
+		for _, p := range Panels {
+			for j := range PerPanel {
+				ps = append(ps, Point{Panel: p.ID, Labels: map[string]string{"k": fmt.Sprint(j)}, Value: float64(i)})
+			}
+		}
+		st.AppendFine(time.Unix(int64(i*10), 0), ps)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = st.Query(time.Hour, DefaultStep)
 	}
 }
