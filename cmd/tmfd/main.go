@@ -15,6 +15,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/api"
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
+	"github.com/tmf-platform/tmf/platform/metrics/series"
 
 	"context"
 	"errors"
@@ -168,6 +169,12 @@ type serveOptions struct {
 	ReadModelDB string
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
+	// DashboardStep is the sampling step of the dashboard's series
+	// (series.DefaultStep when 0).
+	DashboardStep time.Duration
+	// registry, when set (by tests), is the metrics registry the server
+	// registers with; nil makes a new one.
+	registry *metricsRegistry
 	// Sandbox holds the bizpack sandbox settings given by flags or
 	// TMF_BIZPACK_* variables; they override the file's sandbox section.
 	Sandbox sandboxConfig
@@ -246,6 +253,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{&o.OutboxRetention, "outbox-retention", "OUTBOX_RETENTION", DefaultOutboxRetention, "how long delivered outbox events are kept (0 keeps them)"},
 		{&o.ReconcileInterval, "reconcile-interval", "RECONCILE_INTERVAL", DefaultReconcileInterval, "interval between scheduled reconciliation runs (0: only on demand)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
+		{&o.DashboardStep, "dashboard-step", "DASHBOARD_STEP", series.DefaultStep, "sampling step of the console dashboard's series (at least 1s; the rings keep 360 samples at it and 1440 at 6 times it)"},
 		{&o.JWTMaxLifetime, "jwt-max-lifetime", "JWT_MAX_LIFETIME", authn.DefaultMaxLifetime, "longest validity (iat to exp) of a JWT accepted"},
 		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
 		{&o.RateLimits.AuthBlock, "auth-block", "AUTH_BLOCK", api.DefaultRateLimits.AuthBlock, "how long an address that failed authentication too often is answered 429"},
@@ -316,6 +324,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {
 		return o, errors.New("a retention cannot be negative")
+	}
+	if o.DashboardStep < time.Second {
+		return o, errors.New("--dashboard-step must be at least 1s")
 	}
 	if o.ReconcileInterval < 0 {
 		return o, errors.New("--reconcile-interval cannot be negative")

@@ -14,6 +14,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/metrics/series"
 )
 
 func TestParseServeFlagsAndEnvironment(t *testing.T) {
@@ -82,6 +83,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		{"bad retention", nil, map[string]string{"TMF_OUTBOX_RETENTION": "a week"}, serveOptions{}, "TMF_OUTBOX_RETENTION"},
 		{"negative retention", []string{"--idempotency-retention", "-1h"}, nil, serveOptions{}, "negative"},
 		{"negative reconcile interval", []string{"--reconcile-interval", "-1m"}, nil, serveOptions{}, "reconcile-interval"},
+		{"dashboard step", nil, map[string]string{"TMF_DASHBOARD_STEP": "2s"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, DashboardStep: 2 * time.Second}), ""},
+		{"dashboard step under a second", []string{"--dashboard-step", "500ms"}, nil, serveOptions{}, "dashboard-step"},
 		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},
 		{"stray argument", []string{"extra"}, nil, serveOptions{}, "no arguments"},
 		{"unknown flag", []string{"--nope"}, nil, serveOptions{}, "not defined"},
@@ -109,6 +113,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			}
 			if want.ReconcileInterval == 0 {
 				want.ReconcileInterval = DefaultReconcileInterval
+			}
+			if want.DashboardStep == 0 {
+				want.DashboardStep = series.DefaultStep
 			}
 			if err != nil || got != want {
 				t.Fatalf("got %+v, %v; want %+v", got, err, want)

@@ -27,6 +27,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/configs"
 	"github.com/tmf-platform/tmf/platform/console"
 	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/metrics"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/outbox"
 	"github.com/tmf-platform/tmf/platform/recovery"
@@ -66,7 +67,10 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		return err
 	}
 	cfg := file.Config
-	reg := prometheus.NewRegistry()
+	reg := o.registry
+	if reg == nil {
+		reg = newMetricsRegistry()
+	}
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	book := promotion.NewBook(nil)
 	if err := book.Load(ctx, st.DB(ctx)); err != nil {
@@ -141,6 +145,18 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		return err
 	}
 	relay.Subscribe("webhooks", "", hooks.Handle)
+	business, err := metrics.NewBusiness(reg)
+	if err != nil {
+		return err
+	}
+	relay.Subscribe("metrics", "", business.Handle)
+	if err := host.RegisterMetrics(reg); err != nil {
+		return err
+	}
+	dashboard, err := newDashboard(reg, st, o.DashboardStep, log)
+	if err != nil {
+		return err
+	}
 	center := timeouts.New(svc, st, timeouts.Options{Logger: log})
 	payRecovery := recovery.New(svc, recovery.Options{Logger: log})
 
@@ -163,7 +179,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
 		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}, Webhooks: hooks,
-		ReadSide: rm.side})
+		ReadSide: rm.side, Dashboard: dashboard})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()
@@ -189,6 +205,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	ev.run(loops, wg.Go)
 	rm.run(loops, wg.Go)
 	wg.Go(func() { hooks.Run(loops) })
+	wg.Go(func() { dashboard.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })
 	wg.Go(func() { fulfil.Run(loops) })

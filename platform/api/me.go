@@ -24,7 +24,8 @@ type Me struct {
 var meActions = []string{ActionIdentityList, ActionIdentityCreate, ActionExtensionsRead, ActionOrderList, ActionOrderPlace,
 	ActionBizpacksRead, ActionBizpacksWrite, ActionAuditRead, ActionOrgsRead, ActionOrgsWrite, ActionPrincipalsRead,
 	ActionPrincipalsWrite, ActionPoliciesRead, ActionWebhooksRead, ActionWebhooksWrite,
-	ActionReconcileRead, ActionReconcileRun, ActionReconcileResolve, ActionPaymentsRead, ActionPaymentsRetry, ActionEventsRead}
+	ActionReconcileRead, ActionReconcileRun, ActionReconcileResolve, ActionPaymentsRead, ActionPaymentsRetry, ActionEventsRead,
+	ActionDashboardRead}
 
 func (s *Server) me(c echo.Context) error {
 	p := principalOf(c)

@@ -328,6 +328,7 @@ func requestID(given string) string {
 type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	problems *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -337,6 +338,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tmf_api_request_duration_seconds",
 			Help:    "Time to answer an HTTP request, by method and route template.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"method", "route"}),
+		problems: newProblemsCounter(),
 	}
 	if reg == nil {
 		return m
@@ -355,6 +357,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			panic(err)
 		}
 		m.duration = are.ExistingCollector.(*prometheus.HistogramVec)
+	}
+	if err := reg.Register(m.problems); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			panic(err)
+		}
+		m.problems = are.ExistingCollector.(*prometheus.CounterVec)
 	}
 	return m
 }

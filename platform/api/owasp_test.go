@@ -96,6 +96,9 @@ var owaspRoutes = []routeCase{
 	{route: "GET /v1/admin/events/types", action: "admin.webhooks.read", path: "/v1/admin/events/types", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/events/status", action: "admin.events.read", path: "/v1/admin/events/status", allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/readmodel", action: "admin.readmodel.read", path: "/v1/admin/readmodel", allowed: adminOnly(), ok: 200},
+	// The fixture's server keeps no dashboard series: 503 dashboard_disabled
+	// once the policy let the caller through (TestDashboard serves one).
+	{route: "GET /v1/admin/dashboard", action: "admin.dashboard.read", path: "/v1/admin/dashboard", allowed: adminOnly(), ok: 503},
 	{route: "GET /v1/admin/payments/refunds/failed", action: "admin.payments.read", path: "/v1/admin/payments/refunds/failed",
 		allowed: adminOnly(), ok: 200},
 	{route: "POST /v1/admin/payments/:id/retry", action: "admin.payments.retry", path: "/v1/admin/payments/pay_none/retry",

@@ -159,6 +159,9 @@ type Config struct {
 	// RateLimits per principal and per address; the zero value limits
 	// nothing (tmfd serves with DefaultRateLimits unless told otherwise).
 	RateLimits RateLimits
+	// Dashboard answers GET /v1/admin/dashboard; nil answers 503
+	// dashboard_disabled.
+	Dashboard Dashboard
 	// Webhooks registers webhook endpoints and shows their delivery log
 	// (/v1/admin/webhooks); nil serves no webhook routes.
 	Webhooks *webhooks.Service
@@ -200,9 +203,10 @@ type Server struct {
 	metrics *metrics
 	rate    *limiter
 	// webhooks: see Config.Webhooks.
-	webhooks *webhooks.Service
-	echo     *echo.Echo
-	routes   map[string]bool
+	webhooks  *webhooks.Service
+	dashboard Dashboard
+	echo      *echo.Echo
+	routes    map[string]bool
 	// actions is the policy action of every authenticated route, by
 	// "METHOD path".
 	actions map[string]access
@@ -266,6 +270,7 @@ func New(cfg Config) *Server {
 	s.rate = newLimiter(cfg.RateLimits, nil)
 	s.webhooks = cfg.Webhooks
 	s.readSide = cfg.ReadSide
+	s.dashboard = cfg.Dashboard
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -369,6 +374,7 @@ func (s *Server) register() {
 	add(http.MethodGet, "/v1/admin/readmodel", s.readModelStatus, function(ActionReadModelRead))
 	s.registerWebhooks(add)
 	s.registerEventStatus(add)
+	s.registerDashboard(add)
 }
 
 // Routes lists the authenticated routes ("METHOD /path/:param") with the
@@ -385,6 +391,7 @@ func (s *Server) Routes() map[string]string {
 func (s *Server) handleError(err error, c echo.Context) {
 	p := problemOf(err)
 	c.Set(keyErrCode, p.Code)
+	s.metrics.countProblem(p.Code)
 	status := p.status()
 	if status >= 500 {
 		s.log.LogAttrs(c.Request().Context(), slog.LevelError, "request failed", slog.String("traceId", traceID(c)),

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tmf-platform/tmf/domains/pricing"
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/extensions"
@@ -336,8 +338,15 @@ func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 	o := fast
 	o.BreakerCooldown, o.MaxBreakerCooldown = time.Hour, time.Hour // stays open for the test
 	e := setup(t, o)
+	reg := prometheus.NewRegistry()
+	if err := e.h.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
 	e.load(t, v1())
 	e.bind(t)
+	if got := breakerGauge(t, reg); got != "chaos=0" {
+		t.Fatalf("tmf_bizpack_breaker_open before the failures: %s", got)
+	}
 	for range 3 {
 		_, err := validate(e.begin(t), "fail")
 		wantFailure(t, err, kernel.OutcomeError)
@@ -350,6 +359,28 @@ func TestBreakerOpensAfterRepeatedFailures(t *testing.T) {
 	if st := e.state(t); st.Breaker != "open" || st.Restarts != 0 || st.Status != bizpackhost.StatusRunning {
 		t.Fatalf("state %+v, want breaker open, no restart", st)
 	}
+	if got := breakerGauge(t, reg); got != "chaos=1" {
+		t.Fatalf("tmf_bizpack_breaker_open with the breaker open: %s", got)
+	}
+}
+
+// breakerGauge is tmf_bizpack_breaker_open as "bizpack=value" pairs.
+func breakerGauge(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, mf := range mfs {
+		if mf.GetName() != "tmf_bizpack_breaker_open" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out = append(out, fmt.Sprintf("%s=%g", m.GetLabel()[0].GetValue(), m.GetGauge().GetValue()))
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 func TestTamperedBinaryIsRefused(t *testing.T) {

@@ -19,6 +19,7 @@ import * as webhooks from './webhooks.js';
 import * as money from './money.js';
 import * as eventStream from './events.js';
 import * as limits from './limits.js';
+import * as dashboard from './dashboard.js';
 
 // sections of the navigation, in order; `can` lists the /v1/me actions of
 // which any one shows the section.
@@ -36,6 +37,7 @@ const sections = [
   { id: 'reconciliation', label: 'Reconciliation', hash: '#/reconciliation', can: ['admin.reconciliation.read'] },
   { id: 'refunds', label: 'Failed refunds', hash: '#/refunds', can: ['admin.payments.read'] },
   { id: 'limits', label: 'Purchase limits', hash: '#/limits', can: ['identity.list'] },
+  { id: 'dashboard', label: 'Dashboard', hash: '#/dashboard', can: ['admin.dashboard.read'] },
 ];
 
 // routes: pattern on the fragment's path → section and page.
@@ -58,6 +60,7 @@ const routes = [
   { re: /^\/reconciliation\/mismatches\/([^/]+)$/, section: 'reconciliation', page: (v, c, m) => money.mismatchPage(v, c, { id: m[1] }) },
   { re: /^\/refunds$/, section: 'refunds', page: money.refundsPage },
   { re: /^\/limits$/, section: 'limits', page: limits.limitsPage },
+  { re: /^\/dashboard$/, section: 'dashboard', page: dashboard.dashboardPage },
 ];
 
 const el = (id) => document.getElementById(id);
