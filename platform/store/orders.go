@@ -155,6 +155,7 @@ func prepareEvents(aggregateID string, in []OutboxEvent, now time.Time) ([]Outbo
 }
 
 func insertTracesEvents(tx *gorm.DB, traces []OrderTrace, events []OutboxEvent) error {
+	stampTrace(tx, traces, events)
 	if len(traces) > 0 {
 		if err := tx.Create(&traces).Error; err != nil {
 			return fmt.Errorf("insert traces: %w", err)

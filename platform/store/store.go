@@ -124,6 +124,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		sqlDB.SetMaxIdleConns(cfg.maxOpenConns)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
+	if err := registerTxTrace(db); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
 	s.db, s.sqlDB = db, sqlDB
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -391,8 +394,13 @@ func IsRetryable(err error) bool { return isRetryable(err) }
 // not retried: see dberr.LostBeforeCommit. fn must not keep state between
 // runs.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.tracedTx(ctx, func(ctx context.Context) error { return s.runTx(ctx, fn) })
+}
+
+func (s *Store) runTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	reconnected := false
 	for attempt := 1; ; attempt++ {
+		txAttempt(ctx)
 		committing := false
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := fn(tx); err != nil {
