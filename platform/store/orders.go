@@ -457,7 +457,7 @@ func (s *Store) Enqueue(ctx context.Context, aggregateID string, events ...Outbo
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.inTx(ctx, func(tx *gorm.DB) error { return tx.Create(&evs).Error }); err != nil {
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return insertTracesEvents(tx, nil, evs) }); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	return nil

@@ -68,8 +68,11 @@ func Reemit(parent trace.SpanContext, start, end time.Time, report []byte, extra
 			if len(stubs) == MaxReportedSpans {
 				break
 			}
+			if len(sp.TraceId) != 16 || len(sp.SpanId) != 8 || len(sp.ParentSpanId) != 8 {
+				continue // malformed: converting would panic
+			}
 			tid, sid, pid := trace.TraceID(sp.TraceId), trace.SpanID(sp.SpanId), trace.SpanID(sp.ParentSpanId)
-			if len(sp.TraceId) != 16 || len(sp.SpanId) != 8 || len(sp.ParentSpanId) != 8 || tid != parent.TraceID() || !sid.IsValid() {
+			if tid != parent.TraceID() || !sid.IsValid() || sid == parent.SpanID() {
 				continue
 			}
 			known[sid] = true
