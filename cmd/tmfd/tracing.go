@@ -61,14 +61,20 @@ func tracingFlags(fs *flag.FlagSet, getenv func(string) string, o *tracingOption
 	}
 }
 
-// startTracing turns tracing on when the settings name an endpoint; the
-// returned function flushes and stops it.
-func startTracing(ctx context.Context, o tracingOptions, file *tracing.Config, log *slog.Logger) (func(), error) {
+// effective is the configuration in force: flags over the file over the
+// OTEL_* variables.
+func (o tracingOptions) effective(file *tracing.Config) tracing.Config {
 	cfg := o.Flags
 	if file != nil {
 		cfg = cfg.Over(*file)
 	}
-	cfg = cfg.Over(o.Env)
+	return cfg.Over(o.Env)
+}
+
+// startTracing turns tracing on when the settings name an endpoint; the
+// returned function flushes and stops it.
+func startTracing(ctx context.Context, o tracingOptions, file *tracing.Config, log *slog.Logger) (func(), error) {
+	cfg := o.effective(file)
 	p, err := tracing.Start(ctx, cfg, tracing.Options{Version: serverVersion(), BatchTimeout: o.BatchTimeout})
 	if err != nil {
 		return nil, err
