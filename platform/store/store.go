@@ -24,6 +24,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/tmf-platform/tmf/platform/store/dberr"
+	"github.com/tmf-platform/tmf/platform/tracing"
 )
 
 // Dialect names, as Store.Dialect reports them.
@@ -125,6 +126,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
 	if err := registerTxTrace(db); err != nil {
+		_ = sqlDB.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	s.db, s.sqlDB = db, sqlDB
@@ -394,6 +396,9 @@ func IsRetryable(err error) bool { return isRetryable(err) }
 // not retried: see dberr.LostBeforeCommit. fn must not keep state between
 // runs.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if !tracing.Enabled() {
+		return s.runTx(ctx, fn)
+	}
 	return s.tracedTx(ctx, func(ctx context.Context) error { return s.runTx(ctx, fn) })
 }
 

@@ -56,12 +56,8 @@ func countTxStatement(db *gorm.DB) {
 	}
 }
 
-// tracedTx runs run (the transaction with its retries) under a span, when
-// tracing is on.
+// tracedTx runs run (the transaction with its retries) under a span.
 func (s *Store) tracedTx(ctx context.Context, run func(ctx context.Context) error) error {
-	if !tracing.Enabled() {
-		return run(ctx)
-	}
 	st := &txStats{}
 	ctx, span := tracing.Tracer().Start(context.WithValue(ctx, txStatsKey{}, st), "db transaction",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attribute.String("db.system.name", dbSystem(s.dialect))))
