@@ -92,3 +92,43 @@ func TestImplementationSpans(t *testing.T) {
 		t.Errorf("%d implementation spans, want 4: %v", len(got), got)
 	}
 }
+
+// discard is an exporter that drops what it is given.
+type discard struct{}
+
+func (discard) ExportSpans(context.Context, []sdktrace.ReadOnlySpan) error { return nil }
+func (discard) Shutdown(context.Context) error                             { return nil }
+
+// BenchmarkDispatchFirstTraced is BenchmarkDispatchFirst with tracing on:
+// "sampled" records and exports a span per call (to an exporter that drops
+// them), "unsampled" runs under a request that was not sampled. Compare
+// with BenchmarkDispatchFirst (tracing off):
+//
+//	go test -run '^$' -bench 'DispatchFirst' -benchmem ./platform/kernel/
+func BenchmarkDispatchFirstTraced(b *testing.B) {
+	for _, tc := range []struct {
+		name    string
+		sampler string
+	}{{"sampled", tracing.SamplerAlwaysOn}, {"unsampled", tracing.SamplerAlwaysOff}} {
+		b.Run(tc.name, func(b *testing.B) {
+			p, err := tracing.Start(context.Background(), tracing.Config{Sampler: tc.sampler}, tracing.Options{Exporter: discard{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer p.Shutdown(context.Background())
+			op := benchKernel(b)
+			ctx, root := tracing.Tracer().Start(context.Background(), "request")
+			defer root.End()
+			op.ctx = ctx
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				if _, err := benchFirst.Call(op, i); err != nil {
+					b.Fatal(err)
+				}
+				if i%drainEvery == 0 {
+					op.ClearTrace()
+				}
+			}
+		})
+	}
+}
