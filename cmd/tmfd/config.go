@@ -12,6 +12,7 @@ import (
 
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/kernel"
+	"github.com/tmf-platform/tmf/platform/tracing"
 )
 
 //go:embed default-config.yaml
@@ -37,6 +38,8 @@ type fileConfig struct {
 	PprofListen string `json:"pprofListen,omitempty"`
 	// Sandbox limits and confines every bizpack process (sandbox.go).
 	Sandbox sandboxConfig `json:"sandbox,omitzero"`
+	// Tracing: OpenTelemetry export (flags win; tracing.go).
+	Tracing *tracing.Config `json:"tracing,omitempty"`
 }
 
 // loadConfig reads a kernel configuration from a YAML or JSON file, or the

@@ -124,8 +124,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
 
 // serveOptions are the settings of tmfd serve.
 type serveOptions struct {
-	Listen string
-	DB     string
+	// Tracing: OpenTelemetry (tracing.go).
+	Tracing tracingOptions
+	Listen  string
+	DB      string
 	// PprofListen, when set, serves net/http/pprof to admins on a
 	// listener of its own (pprof.go).
 	PprofListen string
@@ -309,7 +311,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	checkEvents := eventFlags(fs, getenv, &o.Events)
 	checkWebhooks := webhookFlags(fs, getenv, &o.Webhooks)
 	sandbox := sandboxFlags(fs, getenv)
+	checkTracing := tracingFlags(fs, getenv, &o.Tracing)
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if err := checkTracing(); err != nil {
 		return o, err
 	}
 	var err error

@@ -66,6 +66,16 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if file.Tracing != nil {
+		if err := file.Tracing.Check(); err != nil {
+			return fmt.Errorf("config %s: %w", describe(o.Config), err)
+		}
+	}
+	stopTracing, err := startTracing(ctx, o.Tracing, file.Tracing, log)
+	if err != nil {
+		return err
+	}
+	defer stopTracing()
 	cfg := file.Config
 	reg := o.registry
 	if reg == nil {

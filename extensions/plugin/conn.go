@@ -9,8 +9,10 @@ import (
 
 	"github.com/tmf-platform/tmf/extensions"
 	"github.com/tmf-platform/tmf/extensions/internal/wire"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -133,12 +135,37 @@ func (c *Conn) Health(ctx context.Context) error {
 // the context's deadline the error wraps context.DeadlineExceeded, whether
 // the client or the bizpack's side of the stream noticed first.
 func (c *Conn) Invoke(ctx context.Context, calls []Call) ([]Result, error) {
+	res, _, err := c.InvokeTraced(ctx, calls)
+	return res, err
+}
+
+// InvokeTraced is Invoke that carries the trace context of ctx's span, when
+// it is sampled, to the bizpack (W3C traceparent and tracestate in the gRPC
+// metadata) and returns the spans the bizpack recorded for the round trip:
+// one OTLP ResourceSpans message, protobuf-encoded, nil when there are
+// none (see SpansTrailer).
+func (c *Conn) InvokeTraced(ctx context.Context, calls []Call) ([]Result, []byte, error) {
+	var opts []grpc.CallOption
+	var trailer metadata.MD
+	if tctx, ok := withTraceContext(ctx); ok {
+		ctx = tctx
+		opts = append(opts, grpc.Trailer(&trailer))
+	}
+	res, err := c.invoke(ctx, calls, opts...)
+	var spans []byte
+	if v := trailer.Get(SpansTrailer); len(v) > 0 {
+		spans = []byte(v[0])
+	}
+	return res, spans, err
+}
+
+func (c *Conn) invoke(ctx context.Context, calls []Call, opts ...grpc.CallOption) ([]Result, error) {
 	in := &wire.InvokeRequest{Calls: make([]*wire.Call, len(calls))}
 	for i, call := range calls {
 		in.Calls[i] = &wire.Call{Point: call.Point, Identity: call.Identity, Request: call.Request,
 			TimeoutMicros: call.Timeout.Microseconds()}
 	}
-	out, err := c.c.Invoke(ctx, in)
+	out, err := c.c.Invoke(ctx, in, opts...)
 	if err != nil {
 		if status.Code(err) == codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded) {
 			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)

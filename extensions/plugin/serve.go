@@ -113,15 +113,32 @@ func (s *server) Health(context.Context, *wire.HealthRequest) (*wire.HealthRespo
 
 func (s *server) Invoke(ctx context.Context, in *wire.InvokeRequest) (*wire.InvokeResponse, error) {
 	out := &wire.InvokeResponse{Results: make([]*wire.Result, len(in.Calls))}
+	ctx, tr := s.startTrace(ctx, len(in.Calls))
+	one := func(i int, c *wire.Call) {
+		if tr == nil {
+			out.Results[i] = s.call(ctx, c)
+			return
+		}
+		cctx, sp := tr.startCall(ctx, c)
+		out.Results[i] = s.call(cctx, c)
+		endCall(sp, out.Results[i])
+	}
 	if len(in.Calls) == 1 {
-		out.Results[0] = s.call(ctx, in.Calls[0])
-		return out, nil
+		one(0, in.Calls[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, c := range in.Calls {
+			wg.Go(func() { one(i, c) })
+		}
+		wg.Wait()
 	}
-	var wg sync.WaitGroup
-	for i, c := range in.Calls {
-		wg.Go(func() { out.Results[i] = s.call(ctx, c) })
+	if tr != nil {
+		if md := tr.finish(); md != nil {
+			// The host asked for the spans; failing to send them loses
+			// only them.
+			_ = grpc.SetTrailer(ctx, md)
+		}
 	}
-	wg.Wait()
 	return out, nil
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/authz"
 	"github.com/tmf-platform/tmf/platform/store"
+	"github.com/tmf-platform/tmf/platform/tracing"
 )
 
 // Roles a principal may hold.
@@ -254,6 +255,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		id := requestID(c.Request().Header.Get(HeaderRequestID))
 		c.Set(keyTraceID, id)
 		c.Response().Header().Set(HeaderRequestID, id)
+		span := s.startRequestSpan(c)
 
 		if err := next(c); err != nil {
 			c.Error(err)
@@ -288,6 +290,10 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if code, ok := c.Get(keyErrCode).(string); ok {
 			attrs = append(attrs, slog.String("code", code))
 		}
+		if otelID := tracing.TraceID(req.Context()); otelID != "" {
+			attrs = append(attrs, slog.String("otelTraceId", otelID))
+		}
+		endRequestSpan(c, span, status)
 		s.log.LogAttrs(req.Context(), level, "request", attrs...)
 		return nil
 	}

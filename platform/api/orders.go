@@ -555,6 +555,9 @@ type TraceCall struct {
 	DurationMicros int64  `json:"durationMicros"`
 	Outcome        string `json:"outcome"`
 	Error          string `json:"error,omitempty"`
+	// TraceID is the OpenTelemetry trace of the request that made the
+	// call, when it was traced.
+	TraceID string `json:"traceId,omitempty"`
 }
 
 // TraceView answers GET /v1/orders/{id}/trace.
@@ -576,7 +579,7 @@ func (s *Server) getTrace(c echo.Context) error {
 	staff := isStaff(principalOf(c))
 	for _, r := range records {
 		call := TraceCall{Seq: r.Seq, Point: r.Point, Impl: r.Impl, Layer: r.Layer, Source: r.Source,
-			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error}
+			Version: r.ImplVersion, Origin: r.Origin, DurationMicros: r.DurationNanos / 1000, Outcome: r.Outcome, Error: r.Error, TraceID: r.TraceID}
 		if !staff {
 			// Which implementations (a business team's bizpack, its
 			// version) shaped an order, and their errors, are the platform's.

@@ -417,10 +417,12 @@ func (in *instance) Invoke(ctx context.Context, calls []kernel.RemoteCall) []ker
 	if len(sent) == 0 {
 		return out
 	}
+	ctx, span, who := in.roundTripSpan(ctx, p, wcalls)
 	start := time.Now()
 	in.trips.Add(1)
-	res, err := p.Conn().Invoke(ctx, wcalls)
+	res, spans, err := p.Conn().InvokeTraced(ctx, wcalls)
 	took := time.Since(start)
+	in.endRoundTrip(span, who, start, start.Add(took), spans, err)
 	if err != nil {
 		cerr := ctx.Err()
 		if cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {

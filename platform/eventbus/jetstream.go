@@ -241,6 +241,13 @@ func (p *Publisher) message(e outbox.Event) (*nats.Msg, error) {
 	}
 	msg := nats.NewMsg(Subject(p.o.Stream.SubjectPrefix, ce))
 	msg.Header.Set("Content-Type", ContentType)
+	if ce.TraceParent != "" {
+		// Also as headers, for consumers that trace without reading the body.
+		msg.Header.Set("traceparent", ce.TraceParent)
+		if ce.TraceState != "" {
+			msg.Header.Set("tracestate", ce.TraceState)
+		}
+	}
 	msg.Data = b
 	return msg, nil
 }

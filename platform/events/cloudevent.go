@@ -23,7 +23,10 @@ const DefaultSource = "urn:tmf:platform"
 // Subject the aggregate's id (the order id for order events). The extension
 // attributes tmfbizcode and tmfversion carry the business identity and the
 // aggregate's version after the change, so a consumer can route by identity
-// and drop an update older than the one it holds.
+// and drop an update older than the one it holds. TraceParent and
+// TraceState are CloudEvents' distributed-tracing extension: the W3C trace
+// context of the request whose change the event announces, present when
+// that request was traced.
 type CloudEvent struct {
 	SpecVersion     string          `json:"specversion"`
 	ID              string          `json:"id"`
@@ -36,6 +39,7 @@ type CloudEvent struct {
 	BizCode         string          `json:"tmfbizcode,omitempty"`
 	Version         int64           `json:"tmfversion,omitempty"`
 	TraceParent     string          `json:"traceparent,omitempty"`
+	TraceState      string          `json:"tracestate,omitempty"`
 	Data            json.RawMessage `json:"data"`
 }
 
@@ -52,7 +56,7 @@ func FromOutbox(e outbox.Event, source string) CloudEvent {
 	}
 	return CloudEvent{SpecVersion: SpecVersion, ID: e.ID, Source: source, Type: e.Topic, Subject: e.AggregateID,
 		Time: e.CreatedAt.UTC(), DataContentType: "application/json", DataSchema: schemaURL(e.Topic), BizCode: e.BizCode,
-		Version: e.Version, Data: data}
+		Version: e.Version, TraceParent: e.Traceparent, TraceState: e.Tracestate, Data: data}
 }
 
 func schemaURL(typ string) string {

@@ -20,13 +20,14 @@ const (
 // exampleEvent wraps a type's example payload in the envelope a consumer
 // receives, with fixed attributes, for the docs.
 func exampleEvent(t Type, data json.RawMessage) CloudEvent {
-	subject, biz, version := "o-7f3a9c2e41d84b6f", "", int64(0)
+	subject, biz, version, traceparent := "o-7f3a9c2e41d84b6f", "", int64(0), ""
 	var p map[string]any
 	_ = json.Unmarshal(data, &p)
 	str := func(k string) string { s, _ := p[k].(string); return s }
 	switch t.Aggregate {
 	case AggregateOrder:
 		biz, version = "retail.shoes", 1
+		traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" // present when the request was traced
 		if o, ok := p["order"].(map[string]any); ok {
 			if v, ok := o["version"].(float64); ok {
 				version = int64(v)
@@ -50,7 +51,7 @@ func exampleEvent(t Type, data json.RawMessage) CloudEvent {
 	}
 	return CloudEvent{SpecVersion: SpecVersion, ID: "5f0c3e8a9b1d4c2e8f7a6b5c4d3e2f10", Source: DefaultSource, Type: t.Name,
 		Subject: subject, Time: time.Date(2026, 12, 6, 8, 5, 0, 500000000, time.UTC), DataContentType: "application/json",
-		DataSchema: t.SchemaURL(), BizCode: biz, Version: version, Data: data}
+		DataSchema: t.SchemaURL(), BizCode: biz, Version: version, TraceParent: traceparent, Data: data}
 }
 
 // CatalogueMarkdown is the generated part of docs/events.md: a table of

@@ -35,6 +35,7 @@ func outcomeOf(err error, panicked, late bool) Outcome {
 // to turn a starved CPU into a failed order. A failed call returns the zero response. veto, when not nil,
 // turns a successful answer into a veto with the returned reason.
 func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, req Req, veto func(Resp) error) (Resp, Outcome, error) {
+	span, restore := op.implSpan(cp, ci)
 	if ci.remote != nil {
 		resp, out, took, err := callRemote[Req, Resp](op, cp, ci, req)
 		if out == OutcomeOK {
@@ -48,6 +49,7 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 				out, err = OutcomeVeto, reason
 			}
 		}
+		op.endImplSpan(span, restore, cp, out, took, err)
 		op.record(cp, ci, out, took, err)
 		return resp, out, err
 	}
@@ -86,6 +88,7 @@ func invoke[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImpl, r
 			out, err = OutcomeVeto, reason
 		}
 	}
+	op.endImplSpan(span, restore, cp, out, took, err)
 	op.record(cp, ci, out, took, err)
 	return resp, out, err
 }

@@ -9,7 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tmf-platform/tmf/extensions"
+	"github.com/tmf-platform/tmf/platform/tracing"
 )
 
 // Remote runs the implementations of a bizpack that lives in another
@@ -89,6 +92,8 @@ type memoEntry struct {
 	req    []byte
 	result RemoteResult
 	took   time.Duration
+	// from is the span of the Prefetch that obtained it (tracing).
+	from trace.SpanContext
 }
 
 // Pending is a point call that Prefetch sends ahead; build it with the
@@ -213,8 +218,22 @@ func (op *Operation) Prefetch(ps ...Pending) {
 	if op.memo == nil {
 		op.memo = make(map[*compiledImpl]memoEntry, 4)
 	}
+	var points []string
+	if tracing.Enabled() {
+		for _, r := range order {
+			for _, c := range batches[r].calls {
+				points = append(points, c.Point)
+			}
+		}
+	}
+	pctx, pspan := op.prefetchSpan(points)
+	var from trace.SpanContext
+	if pspan != nil {
+		from = pspan.SpanContext()
+		defer pspan.End()
+	}
 	send := func(r Remote, b *batch) ([]RemoteResult, time.Duration) {
-		ctx, cancel := context.WithTimeout(op.ctx, b.wait)
+		ctx, cancel := context.WithTimeout(pctx, b.wait)
 		defer cancel()
 		start := time.Now()
 		res := r.Invoke(ctx, b.calls)
@@ -235,7 +254,7 @@ func (op *Operation) Prefetch(ps ...Pending) {
 	for i, r := range order {
 		b := batches[r]
 		for j, ci := range b.cis {
-			op.memo[ci] = memoEntry{req: b.calls[j].Request, result: results[i][j], took: tooks[i]}
+			op.memo[ci] = memoEntry{req: b.calls[j].Request, result: results[i][j], took: tooks[i], from: from}
 		}
 	}
 }
@@ -252,6 +271,7 @@ func callRemote[Req, Resp any](op *Operation, cp *compiledPoint, ci *compiledImp
 	if e, ok := op.memo[ci]; ok && bytes.Equal(e.req, enc) {
 		delete(op.memo, ci)
 		res, took = e.result, e.took
+		op.markPrefetched(e.from)
 	} else {
 		if ok {
 			delete(op.memo, ci)

@@ -39,6 +39,9 @@ type Event struct {
 	CreatedAt time.Time
 	// Attempt counts deliveries of this event before this one.
 	Attempt int
+	// Traceparent and Tracestate are the W3C trace context of the change
+	// that wrote the event, "" when it was not traced.
+	Traceparent, Tracestate string
 }
 
 // Handler consumes an event. An error makes the relay deliver the event
@@ -221,7 +224,7 @@ func (r *Relay) Flush(ctx context.Context) (int, error) {
 	var accepted []Event
 	for _, pe := range pending {
 		e := Event{ID: pe.ID, Topic: pe.Topic, AggregateID: pe.AggregateID, BizCode: pe.BizCode, Version: pe.Version, Payload: json.RawMessage(pe.Payload),
-			CreatedAt: pe.CreatedAt, Attempt: pe.Attempts}
+			CreatedAt: pe.CreatedAt, Attempt: pe.Attempts, Traceparent: pe.Traceparent, Tracestate: pe.Tracestate}
 		if err := r.deliver(ctx, subs, e); err != nil {
 			r.log.Warn("outbox delivery failed; will retry", "event", e.ID, "topic", e.Topic, "attempt", e.Attempt+1, "error", err)
 			if err := r.store.RecordAttempt(ctx, e.ID); err != nil {

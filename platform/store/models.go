@@ -203,6 +203,9 @@ type OrderTrace struct {
 	DurationNanos int64  `gorm:"not null" json:"durationNanos"`
 	Outcome       string `gorm:"size:32;not null" json:"outcome"`
 	Error         string `gorm:"size:16777215;not null" json:"error,omitempty"`
+	// TraceID is the OpenTelemetry trace (32 hex digits) of the request
+	// that made the call, "" when it was not traced.
+	TraceID string `gorm:"size:32;not null;default:''" json:"traceId,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.
@@ -227,6 +230,11 @@ type OutboxEvent struct {
 	CreatedAt   time.Time  `gorm:"not null;index:idx_tmf_outbox_pending,priority:2" json:"createdAt"`
 	DeliveredAt *time.Time `gorm:"index:idx_tmf_outbox_pending,priority:1" json:"deliveredAt,omitempty"`
 	Attempts    int        `gorm:"not null" json:"attempts"`
+	// Traceparent and Tracestate are the W3C trace context of the
+	// transaction that wrote the event (CloudEvents' distributed-tracing
+	// extension), "" when it was not traced.
+	Traceparent string `gorm:"size:55;not null;default:''" json:"traceparent,omitempty"`
+	Tracestate  string `gorm:"size:512;not null;default:''" json:"tracestate,omitempty"`
 }
 
 // TableName implements gorm's schema.Tabler.

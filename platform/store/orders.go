@@ -177,6 +177,7 @@ func prepareEvents(aggregateID string, in []OutboxEvent, now time.Time) ([]Outbo
 }
 
 func insertTracesEvents(tx *gorm.DB, traces []OrderTrace, events []OutboxEvent) error {
+	stampTrace(tx, traces, events)
 	if len(traces) > 0 {
 		if err := tx.Create(&traces).Error; err != nil {
 			return fmt.Errorf("insert traces: %w", err)
@@ -506,7 +507,7 @@ func (s *Store) Enqueue(ctx context.Context, aggregateID string, events ...Outbo
 	if len(evs) == 0 {
 		return nil
 	}
-	if err := s.inTx(ctx, func(tx *gorm.DB) error { return tx.Create(&evs).Error }); err != nil {
+	if err := s.inTx(ctx, func(tx *gorm.DB) error { return insertTracesEvents(tx, nil, evs) }); err != nil {
 		return fmt.Errorf("store: enqueue: %w", err)
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tmf-platform/tmf/platform/store/changes"
 	"github.com/tmf-platform/tmf/platform/store/dberr"
+	"github.com/tmf-platform/tmf/platform/tracing"
 )
 
 // Dialect names, as Store.Dialect reports them.
@@ -131,6 +132,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	s.changes = changes.NewTracker()
 	pool := &countingPool{db: sqlDB, changes: s.changes}
 	db.ConnPool, db.Statement.ConnPool = pool, pool
+	if err := registerTxTrace(db); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
 	s.db, s.sqlDB = db, sqlDB
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -411,8 +416,16 @@ func IsRetryable(err error) bool { return isRetryable(err) }
 // not retried: see dberr.LostBeforeCommit. fn must not keep state between
 // runs.
 func (s *Store) inTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	if !tracing.Enabled() {
+		return s.runTx(ctx, fn)
+	}
+	return s.tracedTx(ctx, func(ctx context.Context) error { return s.runTx(ctx, fn) })
+}
+
+func (s *Store) runTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	reconnected := false
 	for attempt := 1; ; attempt++ {
+		txAttempt(ctx)
 		committing := false
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			if err := fn(tx); err != nil {

@@ -189,7 +189,10 @@ export async function orderPage(view, ctx, params) {
   try {
     const t = await get(`/v1/orders/${seg(id)}/trace`);
     const calls = t.calls || [];
-    render(traceBody, calls.length ? html`<div class="table-scroll"><table id="order-trace">
+    // The OpenTelemetry traces of the requests that made these calls (when tracing is on).
+    const traceIds = [...new Set(calls.map((c) => c.traceId).filter(Boolean))];
+    render(traceBody, calls.length ? html`${traceIds.length ? html`<p id="order-trace-ids">OpenTelemetry trace${traceIds.length > 1 ? 's' : ''}:
+      ${traceIds.map((tid) => html` <code>${tid}</code>`)}</p>` : ''}<div class="table-scroll"><table id="order-trace">
       <caption class="visually-hidden">Extension calls of order ${id}</caption>
       <thead><tr><th scope="col" class="num">#</th><th scope="col">Point</th><th scope="col">Implementation</th>
         <th scope="col">Layer</th><th scope="col">Source</th><th scope="col">Version</th><th scope="col">Origin</th>

@@ -77,7 +77,7 @@ func Verify(ctx context.Context, s *store.Store) error {
 		}
 		for _, r := range rows {
 			ce := events.FromOutbox(outbox.Event{ID: r.ID, Topic: r.Topic, AggregateID: r.AggregateID, BizCode: r.BizCode,
-				Version: r.Version, Payload: json.RawMessage(r.Payload), CreatedAt: r.CreatedAt}, "")
+				Version: r.Version, Payload: json.RawMessage(r.Payload), CreatedAt: r.CreatedAt, Traceparent: r.Traceparent, Tracestate: r.Tracestate}, "")
 			if err := events.ValidateEvent(ce); err != nil {
 				errs = append(errs, fmt.Errorf("event %s: %w\n\tpayload %s", r.ID, err, clip(r.Payload)))
 			}
