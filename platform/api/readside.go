@@ -225,6 +225,15 @@ func (s *Server) listPage(c echo.Context, q order.Query, sr search) (order.Page,
 		h.Set(HeaderReadLevel, ReadLevelStore)
 		return s.svc.List(c.Request().Context(), q)
 	}
+	if q.ParentID != "" || q.TopLevel {
+		// The read model does not know families: a parent's sub-orders
+		// (one shard, one index) and the top-level list come from the store.
+		if !sr.empty() {
+			return order.Page{}, invalidField("parentId", "parentId and topLevel cannot be combined with the read model's search filters")
+		}
+		h.Set(HeaderReadLevel, ReadLevelStore)
+		return s.svc.List(c.Request().Context(), q)
+	}
 	if sr.empty() && ownList(principalOf(c), q) {
 		h.Set(HeaderReadLevel, ReadLevelStore)
 		return s.svc.List(c.Request().Context(), q)

@@ -139,6 +139,9 @@ func TestReadModelLevels(t *testing.T) {
 		{"statuses", agent, "&statuses=pending_payment,cancelled", api.ReadLevelReadModel, sorted(a1.ID, a2.ID)},
 		{"status and statuses apart", agent, "&statuses=cancelled&status=pending_payment", api.ReadLevelReadModel, nil},
 		{"amount range", adminToken, fmt.Sprintf("&minTotal=%d&maxTotal=%d", a1.Amounts.Total+1, a2.Amounts.Total), api.ReadLevelReadModel, sorted(a2.ID)},
+		// The read model does not know families: those lists come from the store.
+		{"top level: the store", adminToken, "&topLevel=true", api.ReadLevelStore, sorted(a1.ID, a2.ID, a3.ID, b1.ID)},
+		{"a parent's sub-orders: the store", adminToken, "&parentId=" + a1.ID, api.ReadLevelStore, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.with(t).do("GET", "/v1/orders?limit=100"+tc.query, tc.token, nil)
@@ -153,6 +156,7 @@ func TestReadModelLevels(t *testing.T) {
 	if len(all) != 3 {
 		t.Fatalf("paged %d orders from the read model", len(all))
 	}
+	expect(t, e.do("GET", "/v1/orders?topLevel=true&sku=case", adminToken, nil), 400, "invalid_request")
 	for _, bad := range []string{"statuses=nope", "org=EAST", "createdFrom=yesterday", "minTotal=-1", "recipient=ab", "sku=a%20b"} {
 		expect(t, e.do("GET", "/v1/orders?"+bad, adminToken, nil), 400, "invalid_request")
 	}
