@@ -563,6 +563,7 @@ func TestLiveAnswersMatchTheSpec(t *testing.T) {
 			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"ship"}`, nil, 403},
 			call{"POST", "/v1/orders/" + id + "/events", bob, `{"event":"cancel"}`, nil, 404},
 			call{"POST", "/v1/orders/" + pendingID + "/events", alice, `{"event":"pay"}`, nil, 409},
+			call{"POST", "/v1/orders/" + pendingID + "/events", alice, `{"event":"cancel"}`, []string{"If-Match", `"999"`}, 412},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `{"event":"cancel","data":{"note":"` + strings.Repeat("x", 2<<20) + `"}}`, nil, 413},
 			call{"POST", "/v1/orders/" + id + "/events", alice, `event=cancel`, text, 415},
 			call{"POST", "/v1/orders/" + faultyID + "/events", alice, `{"event":"cancel","data":{"fail":"yes"}}`, nil, 502},

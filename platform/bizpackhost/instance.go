@@ -93,16 +93,22 @@ func (in *instance) run() {
 	for {
 		started := time.Now()
 		err := in.startOnce()
-		in.firstOnce.Do(func() { in.firstUp <- err })
+		// The status is set before the first start is reported, so that
+		// whoever waited for it reads the state it reports.
 		var refused *refusedError
-		if errors.As(err, &refused) {
+		switch {
+		case errors.As(err, &refused):
 			in.setStatus(StatusRefused, err)
+		case err == nil:
+			in.setStatus(StatusRunning, nil)
+		}
+		in.firstOnce.Do(func() { in.firstUp <- err })
+		if refused != nil {
 			in.log.Error("bizpack refused", "error", err)
 			<-in.stop
 			return
 		}
 		if err == nil {
-			in.setStatus(StatusRunning, nil)
 			err = in.wait()
 			if err == errStopping {
 				in.kill()

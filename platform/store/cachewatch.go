@@ -51,6 +51,10 @@ func (s *Store) watchChanges(dsn string) *watcher {
 			l.leave(s.changes)
 		})
 	} else {
+		// The first read is made here, so that the caches follow as soon
+		// as Open returns, not whenever the poll's goroutine first runs
+		// (and again after Migrate, which creates the versions' table).
+		s.pollOnce(ctx)
 		w.done.Go(func() { s.pollChanges(ctx, CachePollInterval) })
 	}
 	return w
@@ -83,7 +87,10 @@ func joinListener(dsn string, t *changes.Tracker) *listener {
 		ctx, cancel := context.WithCancel(context.Background())
 		l = &listener{dsn: dsn, cancel: cancel, trackers: map[*changes.Tracker]bool{}}
 		listeners.byDSN[dsn] = l
-		go l.run(ctx)
+		// The first connection is made here, so that the caches follow as
+		// soon as Open returns; run reconnects when it is lost.
+		first := l.connect(ctx)
+		go l.run(ctx, first)
 	}
 	l.mu.Lock()
 	l.trackers[t] = true
@@ -125,27 +132,48 @@ func (l *listener) setFollowing(on bool) {
 	l.each(func(t *changes.Tracker) { t.SetFollowing(on) })
 }
 
-// run follows tmf_changes on a connection of its own, forever
-// reconnecting, until ctx ends.
-func (l *listener) run(ctx context.Context) {
+// connect opens a connection and listens on it, within cacheRetry; nil
+// when it cannot (the caches miss until run connects).
+func (l *listener) connect(ctx context.Context) *pgx.Conn {
+	cctx, cancel := context.WithTimeout(ctx, cacheRetry)
+	defer cancel()
+	conn, err := pgx.Connect(cctx, l.dsn)
+	if err != nil {
+		return nil
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+changes.Channel); err != nil {
+		closeConn(conn)
+		return nil
+	}
+	l.setFollowing(true)
+	return conn
+}
+
+func closeConn(conn *pgx.Conn) {
+	cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = conn.Close(cctx)
+	cancel()
+}
+
+// run follows tmf_changes on conn (when not nil) and then on new
+// connections, forever reconnecting, until ctx ends.
+func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 	for ctx.Err() == nil {
-		conn, err := pgx.Connect(ctx, l.dsn)
-		if err == nil {
-			if _, err = conn.Exec(ctx, "LISTEN "+changes.Channel); err == nil {
-				l.setFollowing(true)
-				for {
-					n, werr := conn.WaitForNotification(ctx)
-					if werr != nil {
-						break
-					}
-					kind, v := changes.ParsePayload(n.Payload)
-					l.each(func(t *changes.Tracker) { t.Notified(kind, v) })
+		if conn == nil {
+			conn = l.connect(ctx)
+		}
+		if conn != nil {
+			for {
+				n, err := conn.WaitForNotification(ctx)
+				if err != nil {
+					break
 				}
+				kind, v := changes.ParsePayload(n.Payload)
+				l.each(func(t *changes.Tracker) { t.Notified(kind, v) })
 			}
 			l.setFollowing(false)
-			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			_ = conn.Close(cctx)
-			cancel()
+			closeConn(conn)
+			conn = nil
 		}
 		select {
 		case <-ctx.Done():
@@ -154,24 +182,33 @@ func (l *listener) run(ctx context.Context) {
 	}
 }
 
-// pollChanges reads the versions every period; the tracker follows while
-// the reads succeed.
+// pollChanges reads the versions every period until ctx ends.
 func (s *Store) pollChanges(ctx context.Context, period time.Duration) {
-	var seen map[string]int64 // nil until a first read succeeded
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		if err := s.readVersions(ctx, &seen); err != nil {
-			s.changes.SetFollowing(false)
-		} else if !s.changes.Following() {
-			s.changes.SetFollowing(true)
-		}
 		select {
 		case <-ctx.Done():
 			s.changes.SetFollowing(false)
 			return
 		case <-t.C:
 		}
+		s.pollOnce(ctx)
+	}
+}
+
+// pollOnce reads the versions once (on SQLite and MySQL); the tracker
+// follows while the reads succeed.
+func (s *Store) pollOnce(ctx context.Context) {
+	if s.dialect == Postgres {
+		return
+	}
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if err := s.readVersions(ctx, &s.pollSeen); err != nil {
+		s.changes.SetFollowing(false)
+	} else if !s.changes.Following() {
+		s.changes.SetFollowing(true)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -58,6 +59,9 @@ type Store struct {
 	clock   func() time.Time
 	changes *changes.Tracker // cachewatch.go
 	watch   *watcher
+	// pollMu guards pollSeen, the versions last read (SQLite, MySQL).
+	pollMu   sync.Mutex
+	pollSeen map[string]int64
 }
 
 type config struct {
@@ -269,7 +273,11 @@ func (s *Store) Close() error {
 // MySQL serialise it with an advisory lock held on a dedicated connection,
 // SQLite with its single writer.
 func (s *Store) Migrate(ctx context.Context) error {
-	return s.migrate(ctx, models(), s.finishMigration)
+	if err := s.migrate(ctx, models(), s.finishMigration); err != nil {
+		return err
+	}
+	s.pollOnce(ctx) // the versions' table exists now: follow at once
+	return nil
 }
 
 // MigrateModels migrates the given gorm models the way Migrate migrates the
