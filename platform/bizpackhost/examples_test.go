@@ -2,6 +2,7 @@ package bizpackhost_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -23,7 +24,10 @@ func TestExampleBizpacksBindAndShapeTheirIdentities(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the example bizpacks")
 	}
-	e := setup(t, bizpackhost.Options{})
+	// A call may miss its point's deadline on a busy machine (the test is
+	// about what the bizpacks answer, not how fast): it is tried again,
+	// and the breaker does not open on such misses.
+	e := setup(t, bizpackhost.Options{BreakerFailures: 1000})
 	for _, name := range []string{"virtual-topup", "b2b-distribution", "flash-sale"} {
 		bin := buildPack(t.TempDir(), name, "../../bizpacks/"+name, "")
 		sum, err := bizpackhost.Checksum(bin)
@@ -61,16 +65,20 @@ func TestExampleBizpacksBindAndShapeTheirIdentities(t *testing.T) {
 		t.Fatalf("virtual.topup: pay does not complete the order: %v", g.Edges())
 	}
 	op, _ := e.k.Begin(context.Background(), "virtual.topup")
-	if need, err := delivery.Required.Call(op, extensions.DeliveryRequest{BizCode: "virtual.topup",
-		Lines: []extensions.Line{{SKU: "topup-50", Quantity: 1, Virtual: true}}}); err != nil || need.Required {
+	if need, err := retryTimeouts(t, func() (extensions.DeliveryRequirement, error) {
+		return delivery.Required.Call(op, extensions.DeliveryRequest{BizCode: "virtual.topup",
+			Lines: []extensions.Line{{SKU: "topup-50", Quantity: 1, Virtual: true}}})
+	}); err != nil || need.Required {
 		t.Fatalf("delivery.required = %+v, %v", need, err)
 	}
 	// Its manifest declares the phone number, required and searchable.
 	if phone, ok := plan("virtual.topup").Attributes()["phone"]; !ok || !phone.Required || !phone.Searchable || phone.Source != "virtual-topup" {
 		t.Fatalf("virtual.topup attributes %+v", plan("virtual.topup").Attributes())
 	}
-	if v, err := order.Validate.Call(op, extensions.ValidateRequest{BizCode: "virtual.topup",
-		Attributes: map[string]any{"phone": "+4915112345678"}}); err != nil || v.Allowed || v.Code != "unsupported_number" {
+	if v, err := retryTimeouts(t, func() (kernel.Decision, error) {
+		return order.Validate.Call(op, extensions.ValidateRequest{BizCode: "virtual.topup",
+			Attributes: map[string]any{"phone": "+4915112345678"}})
+	}); err != nil || v.Allowed || v.Code != "unsupported_number" {
 		t.Fatalf("order.validate of a foreign number = %+v, %v", v, err)
 	}
 
@@ -80,9 +88,11 @@ func TestExampleBizpacksBindAndShapeTheirIdentities(t *testing.T) {
 		t.Fatalf("b2b pending_finance_review allows %v", got)
 	}
 	op, _ = e.k.Begin(context.Background(), "b2b")
-	sheet, err := pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: "b2b", Currency: "CNY",
-		Buyer: extensions.Buyer{ID: "agent-1", Attrs: map[string]string{"tier": "gold"}},
-		Lines: []extensions.Line{{SKU: "case", Quantity: 10, UnitPrice: 10000}}})
+	sheet, err := retryTimeouts(t, func() (extensions.PriceSheet, error) {
+		return pricing.Adjust.Call(op, extensions.PriceSheet{BizCode: "b2b", Currency: "CNY",
+			Buyer: extensions.Buyer{ID: "agent-1", Attrs: map[string]string{"tier": "gold"}},
+			Lines: []extensions.Line{{SKU: "case", Quantity: 10, UnitPrice: 10000}}})
+	})
 	if err != nil || sheet.Lines[0].UnitPrice >= 10000 {
 		t.Fatalf("gold agent pays %+v, %v; want a tier price below list", sheet.Lines, err)
 	}
@@ -93,5 +103,20 @@ func TestExampleBizpacksBindAndShapeTheirIdentities(t *testing.T) {
 	}
 	if got := plan("retail").PaymentTimeout(); got == 2*time.Minute {
 		t.Fatal("the flash sale's timeout leaked to its parent")
+	}
+}
+
+// retryTimeouts calls call until it answers other than with a missed
+// deadline, at most 50 times.
+func retryTimeouts[T any](t *testing.T, call func() (T, error)) (T, error) {
+	t.Helper()
+	for i := 0; ; i++ {
+		v, err := call()
+		var xe *kernel.ExtensionError
+		if i < 50 && errors.As(err, &xe) && xe.Outcome == kernel.OutcomeTimeout {
+			t.Logf("a call missed its deadline (%v); again", err)
+			continue
+		}
+		return v, err
 	}
 }
