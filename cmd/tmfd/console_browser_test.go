@@ -219,11 +219,16 @@ func (b *browser) fill(sel, text string) {
 // buildFlashSale builds the flash-sale example bizpack at version.
 func buildFlashSale(t *testing.T, dir, version string) (path, sum string) {
 	t.Helper()
-	path = filepath.Join(dir, "flash-sale-"+version)
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-ldflags", "-X main.version="+version, "-o", path,
-		"../../bizpacks/flash-sale")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building flash-sale %s: %v\n%s", version, err, out)
+	return buildExample(t, filepath.Join(dir, "flash-sale-"+version), "flash-sale", "-ldflags", "-X main.version="+version)
+}
+
+// buildExample builds the example bizpack bizpacks/name to path, with
+// the extra go build flags, and returns its checksum.
+func buildExample(t *testing.T, path, name string, flags ...string) (string, string) {
+	t.Helper()
+	args := append(append([]string{"build"}, flags...), "-o", path, "../../bizpacks/"+name)
+	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), args...).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
 	}
 	sum, err := bizpackhost.Checksum(path)
 	if err != nil {

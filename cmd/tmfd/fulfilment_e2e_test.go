@@ -7,16 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tmf-platform/tmf/bizpacks/virtual-topup/supplier"
-	"github.com/tmf-platform/tmf/platform/bizpackhost"
 )
 
 // The supplier-fulfilment journey through tmfd, with virtual-topup as a
@@ -29,15 +26,7 @@ func TestSupplierFulfilmentJourney(t *testing.T) {
 		t.Skip("builds the virtual-topup bizpack and runs it as a plugin")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "virtual-topup")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../bizpacks/virtual-topup")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building virtual-topup: %v\n%s", err, out)
-	}
-	sum, err := bizpackhost.Checksum(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, sum := buildExample(t, filepath.Join(dir, "virtual-topup"), "virtual-topup")
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	addr := freeAddr(t)
 	base := "http://" + addr

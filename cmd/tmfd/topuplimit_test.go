@@ -4,13 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"testing"
-
-	"github.com/tmf-platform/tmf/platform/bizpackhost"
 )
 
 // The virtual-topup example, its config.yaml as shipped and its bizpack as
@@ -22,15 +18,7 @@ func TestTopupLimitPerPhone(t *testing.T) {
 		t.Skip("builds a bizpack")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "virtual-topup")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../../bizpacks/virtual-topup")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building virtual-topup: %v\n%s", err, out)
-	}
-	sum, err := bizpackhost.Checksum(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, sum := buildExample(t, filepath.Join(dir, "virtual-topup"), "virtual-topup")
 	example, err := os.ReadFile("../../bizpacks/virtual-topup/config.yaml")
 	if err != nil {
 		t.Fatal(err)
