@@ -503,8 +503,11 @@ func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev E
 func (s *Service) parentChange(p store.Order, lc *lifecycle.Compiled, ev Event, now time.Time) store.ParentChange {
 	return store.ParentChange{ParentID: p.ID,
 		Derive: func(kids []store.Order) string { return parentStatus(lc, kids) },
-		Then: func(cur store.Order, from, to string) (store.OrderHistory, []store.OutboxEvent) {
+		Then: func(cur store.Order, kids []store.Order, from, to string) (store.OrderHistory, []store.OutboxEvent) {
+			// The parent's events carry its view as GET answers it: every
+			// sub-order's lines as items, and the sub-orders.
 			v := viewOf(cur, lc)
+			fillParent(&v, kids, lc)
 			t := lifecycle.Transition{Event: ev.Name, From: from, To: to}
 			typ := events.TransitionType(ev.Name, to)
 			if to == StatusPaid {
