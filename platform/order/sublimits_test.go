@@ -77,7 +77,10 @@ func TestSubOrdersGiveBackTheirPurchaseLimits(t *testing.T) {
 			}
 		}
 		fire := func(id, ev string) func() error {
-			return func() error { _, err := svc.Fire(ctx, id, order.Event{Name: ev, Actor: "ops", Data: map[string]string{"reason": "test"}}); return err }
+			return func() error {
+				_, err := svc.Fire(ctx, id, order.Event{Name: ev, Actor: "ops", Data: map[string]string{"reason": "test"}})
+				return err
+			}
 		}
 		mustNotAllow := func(t *testing.T, id, ev string) {
 			t.Helper()
