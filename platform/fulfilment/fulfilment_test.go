@@ -393,6 +393,47 @@ func TestFulfilment(t *testing.T) {
 			}
 		})
 
+		// An order of top-ups held at two locations is a parent with two
+		// sub-orders: paying the parent dispatches each sub-order; a
+		// rejection refunds each its share, the two summing to the charge.
+		t.Run("sub-orders are fulfilled each on its own", func(t *testing.T) {
+			if err := st.PutSKU(ctx, store.SKU{SKU: "topup-2", Title: "Top-up 2", Price: 3000, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Tx(ctx, func(tx *gorm.DB) error {
+				_, err := stock.SetSellable(ctx, tx, "topup-2", "virtual-2", 100, "test")
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			for _, tc := range []struct{ script, want string }{{"ok", "fulfilled"}, {"no", "fulfil_failed"}} {
+				v, err := e.svc.Place(ctx, order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "virtual.topup",
+					Items: []order.Item{{SKU: "topup", Quantity: 1}, {SKU: "topup-2", Quantity: 1}}, PaymentMethod: "card",
+					Attributes: map[string]json.RawMessage{"script": json.RawMessage(strconv.Quote(tc.script))}}, nil)
+				if err != nil || len(v.SubOrders) != 2 {
+					t.Fatalf("split top-up: %+v, %v", v, err)
+				}
+				if _, err := e.svc.Pay(ctx, v.ID, order.PayRequest{Key: "k", Card: &payment.Card{Number: payment.CardApproved}, Actor: "alice"}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Sweep(ctx); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range v.SubOrders {
+					if s := e.status(t, k.ID); s != tc.want {
+						t.Fatalf("%s: sub-order %s is %s, want %s", tc.script, k.ID, s, tc.want)
+					}
+					if n := sup.count("dispatch", k.ID); n != 1 {
+						t.Fatalf("%s: sub-order %s dispatched %d times", tc.script, k.ID, n)
+					}
+				}
+				if s := e.status(t, v.ID); s != tc.want {
+					t.Fatalf("%s: parent is %s, want %s", tc.script, s, tc.want)
+				}
+				e.moneyOK(t, v.ID)
+			}
+		})
+
 		// Reconciliation finds nothing amiss: stock, money (fulfil_failed
 		// orders refunded, fulfilled ones owing their total), coupons and
 		// the outbox event of every transition.

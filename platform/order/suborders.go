@@ -414,7 +414,7 @@ func (s *Service) fireParent(ctx context.Context, p store.Order, ev Event) (View
 			if i == 0 {
 				from, to = t.From, t.To
 			}
-			trs[i] = s.subOrderTransition(k, t, ev, op.Trace()[start:], lc, now)
+			trs[i] = s.subOrderTransition(k, t, ev, op.Trace()[start:], op.Plan(), now)
 			return fire(i + 1)
 		})
 		return err
@@ -447,7 +447,7 @@ func (s *Service) fireSubOrder(ctx context.Context, k store.Order, ev Event) (Vi
 		Total: extensions.Money{Amount: k.Total, Currency: k.Currency}, Attributes: attributesOf(k)}
 	var updated []store.Order
 	_, err = Fire(op, snap, ev, func(ctx context.Context, t lifecycle.Transition) error {
-		tr := s.subOrderTransition(k, t, ev, op.Trace(), lc, now)
+		tr := s.subOrderTransition(k, t, ev, op.Trace(), op.Plan(), now)
 		tr.Steps = append(slices.Clone(ev.steps), tr.Steps...)
 		var err error
 		_, updated, err = s.store.TransitionFamily(ctx, s.parentChange(p, lc, ev, now), []store.Transition{tr})
@@ -464,7 +464,8 @@ func (s *Service) fireSubOrder(ctx context.Context, k store.Order, ev Event) (Vi
 // subOrderTransition is the store transition of a sub-order: its stock
 // moves, and the refund of its share of the parent's charge when it ends
 // paid and unshipped.
-func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev Event, recs []kernel.Record, lc *lifecycle.Compiled, now time.Time) store.Transition {
+func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev Event, recs []kernel.Record, plan *kernel.Plan, now time.Time) store.Transition {
+	lc := plan.Lifecycle()
 	next := k
 	next.Status, next.Version, next.UpdatedAt = t.To, k.Version+1, now
 	view := viewOf(next, lc)
@@ -478,6 +479,9 @@ func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev E
 	for _, kind := range stockKinds(t.From, t.To) {
 		tr.Steps = append(tr.Steps, func(ctx context.Context, tx *gorm.DB) error { return stock.Move(ctx, tx, k.ID, kind) })
 	}
+	// A sub-order of virtual goods is fulfilled on its own: paying the
+	// parent dispatches each sub-order to its supplier.
+	tr.Steps = append(tr.Steps, fulfilmentSteps(plan, k, t.To, now)...)
 	// A sub-order that ends unshipped gives back what its own lines counted
 	// against purchase limits (recorded on its id at placement), once:
 	// whether it ends alone after payment or with its parent before.
