@@ -105,16 +105,7 @@ func setup(t *testing.T, st *store.Store, sup *supplier) *env {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	if err := st.PutSKU(ctx, store.SKU{SKU: "topup", Title: "Top-up", Price: 5000, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Tx(ctx, func(tx *gorm.DB) error {
-		_, err := stock.SetSellable(ctx, tx, "topup", "virtual", 100, "test")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putTopup(t, st, "topup", "virtual", 5000)
 	clk := &clock{}
 	clk.now.Store(time.Now().UTC().Truncate(time.Second).UnixNano())
 	svc := order.NewService(k, st)
@@ -128,6 +119,21 @@ func setup(t *testing.T, st *store.Store, sup *supplier) *env {
 		return w
 	}
 	return e
+}
+
+// putTopup puts a virtual SKU with 100 sellable at loc.
+func putTopup(t *testing.T, st *store.Store, sku, loc string, price int64) {
+	t.Helper()
+	ctx := t.Context()
+	if err := st.PutSKU(ctx, store.SKU{SKU: sku, Title: sku, Price: price, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Tx(ctx, func(tx *gorm.DB) error {
+		_, err := stock.SetSellable(ctx, tx, sku, loc, 100, "test")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // paid places and pays (by card) an order whose supplier follows script.
@@ -397,15 +403,7 @@ func TestFulfilment(t *testing.T) {
 		// sub-orders: paying the parent dispatches each sub-order; a
 		// rejection refunds each its share, the two summing to the charge.
 		t.Run("sub-orders are fulfilled each on its own", func(t *testing.T) {
-			if err := st.PutSKU(ctx, store.SKU{SKU: "topup-2", Title: "Top-up 2", Price: 3000, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Tx(ctx, func(tx *gorm.DB) error {
-				_, err := stock.SetSellable(ctx, tx, "topup-2", "virtual-2", 100, "test")
-				return err
-			}); err != nil {
-				t.Fatal(err)
-			}
+			putTopup(t, st, "topup-2", "virtual-2", 3000)
 			for _, tc := range []struct{ script, want string }{{"ok", "fulfilled"}, {"no", "fulfil_failed"}} {
 				v, err := e.svc.Place(ctx, order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "virtual.topup",
 					Items: []order.Item{{SKU: "topup", Quantity: 1}, {SKU: "topup-2", Quantity: 1}}, PaymentMethod: "card",
