@@ -94,8 +94,9 @@ func (e *PurchaseLimitError) Error() string {
 // each counter is incremented only if used + amount <= max (a conditional
 // UPDATE, created at 0 first if missing), in a fixed order so that two
 // orders never lock the same counters in opposite orders, and a usage row
-// per claim (per share of a claim with Shares) records what the order took. The first claim that does not fit
-// is a *PurchaseLimitError and the caller's transaction must roll back.
+// per claim (per share of a claim with Shares) records what the order
+// took. The first claim that does not fit is a *PurchaseLimitError and the
+// caller's transaction must roll back.
 // It is a Step: safe to run again after a deadlock.
 func ClaimPurchases(ctx context.Context, tx *gorm.DB, orderID string, claims []PurchaseClaim, now time.Time) error {
 	claims = slices.Clone(claims)
