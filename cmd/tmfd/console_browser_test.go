@@ -714,6 +714,7 @@ bizpacks:
 	})
 
 	moneyJourneys(journey, b, base, dbPath)
+	familyJourney(journey, b, base)
 
 	journey("an operator sees only its identities", func(t *testing.T) {
 		b.t = t

@@ -105,16 +105,7 @@ func setup(t *testing.T, st *store.Store, sup *supplier) *env {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	if err := st.PutSKU(ctx, store.SKU{SKU: "topup", Title: "Top-up", Price: 5000, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Tx(ctx, func(tx *gorm.DB) error {
-		_, err := stock.SetSellable(ctx, tx, "topup", "virtual", 100, "test")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	putTopup(t, st, "topup", "virtual", 5000)
 	clk := &clock{}
 	clk.now.Store(time.Now().UTC().Truncate(time.Second).UnixNano())
 	svc := order.NewService(k, st)
@@ -128,6 +119,21 @@ func setup(t *testing.T, st *store.Store, sup *supplier) *env {
 		return w
 	}
 	return e
+}
+
+// putTopup puts a virtual SKU with 100 sellable at loc.
+func putTopup(t *testing.T, st *store.Store, sku, loc string, price int64) {
+	t.Helper()
+	ctx := t.Context()
+	if err := st.PutSKU(ctx, store.SKU{SKU: sku, Title: sku, Price: price, Currency: "CNY", Category: "topup", Virtual: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Tx(ctx, func(tx *gorm.DB) error {
+		_, err := stock.SetSellable(ctx, tx, sku, loc, 100, "test")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // paid places and pays (by card) an order whose supplier follows script.
@@ -390,6 +396,39 @@ func TestFulfilment(t *testing.T) {
 			}
 			if n, _ := w.UnresolvedLate(ctx); n != 0 {
 				t.Fatalf("unresolved %d", n)
+			}
+		})
+
+		// An order of top-ups held at two locations is a parent with two
+		// sub-orders: paying the parent dispatches each sub-order; a
+		// rejection refunds each its share, the two summing to the charge.
+		t.Run("sub-orders are fulfilled each on its own", func(t *testing.T) {
+			putTopup(t, st, "topup-2", "virtual-2", 3000)
+			for _, tc := range []struct{ script, want string }{{"ok", "fulfilled"}, {"no", "fulfil_failed"}} {
+				v, err := e.svc.Place(ctx, order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "virtual.topup",
+					Items: []order.Item{{SKU: "topup", Quantity: 1}, {SKU: "topup-2", Quantity: 1}}, PaymentMethod: "card",
+					Attributes: map[string]json.RawMessage{"script": json.RawMessage(strconv.Quote(tc.script))}}, nil)
+				if err != nil || len(v.SubOrders) != 2 {
+					t.Fatalf("split top-up: %+v, %v", v, err)
+				}
+				if _, err := e.svc.Pay(ctx, v.ID, order.PayRequest{Key: "k", Card: &payment.Card{Number: payment.CardApproved}, Actor: "alice"}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.Sweep(ctx); err != nil {
+					t.Fatal(err)
+				}
+				for _, k := range v.SubOrders {
+					if s := e.status(t, k.ID); s != tc.want {
+						t.Fatalf("%s: sub-order %s is %s, want %s", tc.script, k.ID, s, tc.want)
+					}
+					if n := sup.count("dispatch", k.ID); n != 1 {
+						t.Fatalf("%s: sub-order %s dispatched %d times", tc.script, k.ID, n)
+					}
+				}
+				if s := e.status(t, v.ID); s != tc.want {
+					t.Fatalf("%s: parent is %s, want %s", tc.script, s, tc.want)
+				}
+				e.moneyOK(t, v.ID)
 			}
 		})
 

@@ -28,8 +28,10 @@ const CodePurchaseLimit = "purchase_limit_exceeded"
 // its identity, in the measure of each limit: line quantities, or line
 // totals after the line's share of the discount. A limit per order is
 // checked here, counting nothing; a period limit outside its period does
-// not apply.
-func purchaseClaims(limits []kernel.EffectiveLimit, buyer Buyer, attrs map[string]any, lines []extensions.Line, net []int64, currency string, now time.Time) ([]store.PurchaseClaim, error) {
+// not apply. owners, when set, is the sub-order each line goes to: each
+// claim is then shared over the sub-orders by their lines (see
+// store.PurchaseClaim.Shares).
+func purchaseClaims(limits []kernel.EffectiveLimit, buyer Buyer, attrs map[string]any, lines []extensions.Line, net []int64, owners []string, currency string, now time.Time) ([]store.PurchaseClaim, error) {
 	var claims []store.PurchaseClaim
 	for _, l := range limits {
 		holder, err := limitHolder(l.PurchaseLimit, buyer, attrs)
@@ -52,6 +54,7 @@ func purchaseClaims(limits []kernel.EffectiveLimit, buyer Buyer, attrs map[strin
 			continue
 		}
 		sums := map[string]int64{}
+		shares := map[string][]store.PurchaseShare{}
 		var keys []string
 		for i, line := range lines {
 			if len(l.SKUs) > 0 && !contains(l.SKUs, line.SKU) || len(l.Categories) > 0 && !contains(l.Categories, line.Category) {
@@ -72,10 +75,13 @@ func purchaseClaims(limits []kernel.EffectiveLimit, buyer Buyer, attrs map[strin
 				keys = append(keys, key)
 			}
 			sums[key] += amount
+			if owners != nil {
+				shares[key] = addShare(shares[key], owners[i], amount)
+			}
 		}
 		for _, key := range keys {
 			c := store.PurchaseClaim{LimitKey: string(l.Origin) + "/" + l.Name, BuyerID: holder, ScopeKey: key,
-				Window: cmpOr(window, "order"), Amount: sums[key], Max: l.Max, Per: cmpOr(l.Per, kernel.LimitPerBuyer)}
+				Window: cmpOr(window, "order"), Amount: sums[key], Max: l.Max, Per: cmpOr(l.Per, kernel.LimitPerBuyer), Shares: shares[key]}
 			if l.Window == kernel.LimitWindowOrder {
 				if c.Amount > c.Max {
 					return nil, limitError(&store.PurchaseLimitError{Claim: c, Used: 0, Requested: c.Amount})
@@ -86,6 +92,32 @@ func purchaseClaims(limits []kernel.EffectiveLimit, buyer Buyer, attrs map[strin
 		}
 	}
 	return claims, nil
+}
+
+// addShare adds amount to the share of orderID.
+func addShare(shares []store.PurchaseShare, orderID string, amount int64) []store.PurchaseShare {
+	for i := range shares {
+		if shares[i].OrderID == orderID {
+			shares[i].Amount += amount
+			return shares
+		}
+	}
+	return append(shares, store.PurchaseShare{OrderID: orderID, Amount: amount})
+}
+
+// lineOwners is the sub-order each line of a placement goes to, or nil
+// when it does not split.
+func lineOwners(parentID string, parts []part, lines int) []string {
+	if len(parts) < 2 {
+		return nil
+	}
+	owners := make([]string, lines)
+	for n, pt := range parts {
+		for _, i := range pt.lines {
+			owners[i] = SubOrderID(parentID, n+1)
+		}
+	}
+	return owners
 }
 
 // maxHolderKey is the longest counter holder key (the counters' buyer_id

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -49,7 +50,7 @@ func TestPurchaseClaims(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			claims, err := purchaseClaims(tc.limits, Buyer{ID: "alice"}, nil, lines, net, "CNY", now)
+			claims, err := purchaseClaims(tc.limits, Buyer{ID: "alice"}, nil, lines, net, nil, "CNY", now)
 			if tc.refused {
 				var e *Error
 				if !errors.As(err, &e) || e.Code != CodePurchaseLimit || e.Fields["used"] != int64(0) || e.Fields["requested"] != int64(7) {
@@ -127,7 +128,7 @@ func TestLimitHolder(t *testing.T) {
 	// Claims carry the holder and the per, and a refusal names the per.
 	lines := []extensions.Line{{SKU: "a", Quantity: 2, Category: "cat1"}}
 	limits := []kernel.EffectiveLimit{{PurchaseLimit: kernel.PurchaseLimit{Name: "p", Scope: "identity", Window: "day", Per: "attr:phone", Max: 3}, Origin: "shop"}}
-	claims, err := purchaseClaims(limits, Buyer{ID: "bob"}, attrs, lines, []int64{100}, "CNY", time.Now())
+	claims, err := purchaseClaims(limits, Buyer{ID: "bob"}, attrs, lines, []int64{100}, nil, "CNY", time.Now())
 	if err != nil || len(claims) != 1 || claims[0].BuyerID != "attr:phone=+8613800000001" || claims[0].Per != "attr:phone" {
 		t.Fatalf("claims %+v %v", claims, err)
 	}
@@ -138,3 +139,33 @@ func TestLimitHolder(t *testing.T) {
 }
 
 func ptrTime(t time.Time) *time.Time { return &t }
+
+// A split order's claims are counted whole and shared over the sub-orders
+// by their lines.
+func TestPurchaseClaimsShares(t *testing.T) {
+	lines := []extensions.Line{{SKU: "a", Quantity: 2, Category: "cat1"}, {SKU: "b", Quantity: 1, Category: "cat1"}, {SKU: "c", Quantity: 4, Category: "cat1"}}
+	parts := []part{{location: "x", lines: []int{0, 2}}, {location: "y", lines: []int{1}}}
+	owners := lineOwners("P", parts, len(lines))
+	if lineOwners("P", parts[:1], len(lines)) != nil {
+		t.Fatal("an order that does not split has line owners")
+	}
+	limits := []kernel.EffectiveLimit{{PurchaseLimit: kernel.PurchaseLimit{Name: "c", Scope: "category", Window: "lifetime", Max: 9}, Origin: "shop"},
+		{PurchaseLimit: kernel.PurchaseLimit{Name: "s", Scope: "sku", Window: "lifetime", Max: 9}, Origin: "shop"}}
+	claims, err := purchaseClaims(limits, Buyer{ID: "alice"}, nil, lines, []int64{1, 1, 1}, owners, "CNY", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range claims {
+		got[c.LimitKey+"|"+c.ScopeKey] = fmt.Sprintf("%d=%v", c.Amount, c.Shares)
+	}
+	want := map[string]string{
+		"shop/c|category:cat1": "7=[{P-01 6} {P-02 1}]",
+		"shop/s|sku:a":         "2=[{P-01 2}]",
+		"shop/s|sku:b":         "1=[{P-02 1}]",
+		"shop/s|sku:c":         "4=[{P-01 4}]",
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("claims %v, want %v", got, want)
+	}
+}

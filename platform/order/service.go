@@ -297,7 +297,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 	for i := range lines {
 		net[i] = lineTotals[i] - lineDiscounts[i]
 	}
-	claims, err := purchaseClaims(op.Plan().PurchaseLimits(), buyer, attrs, lines, net, currency, now)
+	claims, err := purchaseClaims(op.Plan().PurchaseLimits(), buyer, attrs, lines, net, lineOwners(o.ID, parts, len(lines)), currency, now)
 	if err != nil {
 		return View{}, err
 	}

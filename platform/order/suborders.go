@@ -27,11 +27,13 @@ import (
 // cannot ship it from one, but can ship each line from some location), or
 // whose lines order.split gives different keys, is placed as ONE parent
 // order and its sub-orders, in one local transaction. The parent holds the
-// money: the buyer pays it once, its charge, coupons, budgets, agent credit
-// and purchase-limit claims are recorded on its id, and every refund of a
-// sub-order is a refund of the parent's charge. Each sub-order holds its
-// lines and their stock, and has its own lifecycle (the identity's), its
-// history, shipment, cancellation and returns.
+// money: the buyer pays it once, its charge, coupons, budgets and agent
+// credit are recorded on its id, and every refund of a sub-order is a
+// refund of the parent's charge. Each sub-order holds its lines and their
+// stock, and has its own lifecycle (the identity's), its history, shipment,
+// cancellation and returns. Purchase limits are checked on the whole order
+// and recorded per sub-order (its own lines' counts), so a sub-order that
+// ends unshipped gives back exactly what it counted.
 //
 // The parent's status is derived from its sub-orders in every transaction
 // that changes one: pending_payment (or created) while they are unpaid;
@@ -369,8 +371,8 @@ func innermost(err error) error {
 // sub-order that takes it, nested so that the guards of all run before
 // anything is written and a refusal of one compensates the effects of the
 // others; then ONE transaction moves them all and derives the parent.
-// Payment-level writes (a card capture, agent credit, coupons, budgets,
-// purchase limits) are the parent's.
+// Payment-level writes (a card capture, agent credit, coupons, budgets)
+// are the parent's.
 func (s *Service) fireParent(ctx context.Context, p store.Order, ev Event) (View, error) {
 	op, err := s.kernel.Continue(ctx, identity.Code(p.BizCode))
 	if err != nil {
@@ -412,7 +414,7 @@ func (s *Service) fireParent(ctx context.Context, p store.Order, ev Event) (View
 			if i == 0 {
 				from, to = t.From, t.To
 			}
-			trs[i] = s.subOrderTransition(k, t, ev, op.Trace()[start:], lc, now)
+			trs[i] = s.subOrderTransition(k, t, ev, op.Trace()[start:], op.Plan(), now)
 			return fire(i + 1)
 		})
 		return err
@@ -445,7 +447,7 @@ func (s *Service) fireSubOrder(ctx context.Context, k store.Order, ev Event) (Vi
 		Total: extensions.Money{Amount: k.Total, Currency: k.Currency}, Attributes: attributesOf(k)}
 	var updated []store.Order
 	_, err = Fire(op, snap, ev, func(ctx context.Context, t lifecycle.Transition) error {
-		tr := s.subOrderTransition(k, t, ev, op.Trace(), lc, now)
+		tr := s.subOrderTransition(k, t, ev, op.Trace(), op.Plan(), now)
 		tr.Steps = append(slices.Clone(ev.steps), tr.Steps...)
 		var err error
 		_, updated, err = s.store.TransitionFamily(ctx, s.parentChange(p, lc, ev, now), []store.Transition{tr})
@@ -462,7 +464,8 @@ func (s *Service) fireSubOrder(ctx context.Context, k store.Order, ev Event) (Vi
 // subOrderTransition is the store transition of a sub-order: its stock
 // moves, and the refund of its share of the parent's charge when it ends
 // paid and unshipped.
-func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev Event, recs []kernel.Record, lc *lifecycle.Compiled, now time.Time) store.Transition {
+func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev Event, recs []kernel.Record, plan *kernel.Plan, now time.Time) store.Transition {
+	lc := plan.Lifecycle()
 	next := k
 	next.Status, next.Version, next.UpdatedAt = t.To, k.Version+1, now
 	view := viewOf(next, lc)
@@ -475,6 +478,15 @@ func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev E
 	}
 	for _, kind := range stockKinds(t.From, t.To) {
 		tr.Steps = append(tr.Steps, func(ctx context.Context, tx *gorm.DB) error { return stock.Move(ctx, tx, k.ID, kind) })
+	}
+	// A sub-order of virtual goods is fulfilled on its own: paying the
+	// parent dispatches each sub-order to its supplier.
+	tr.Steps = append(tr.Steps, fulfilmentSteps(plan, k, t.To, now)...)
+	// A sub-order that ends unshipped gives back what its own lines counted
+	// against purchase limits (recorded on its id at placement), once:
+	// whether it ends alone after payment or with its parent before.
+	if a, b := stockBucket(t.From), stockBucket(t.To); (a == "reserved" || a == "frozen") && b == "sellable" {
+		tr.Steps = append(tr.Steps, releaseStep(k.ID))
 	}
 	if r, ok := refundOnTransition(k, t.From, t.To); ok {
 		// The sub-order's share of the parent's charge, under a key of its own.
@@ -495,8 +507,11 @@ func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev E
 func (s *Service) parentChange(p store.Order, lc *lifecycle.Compiled, ev Event, now time.Time) store.ParentChange {
 	return store.ParentChange{ParentID: p.ID,
 		Derive: func(kids []store.Order) string { return parentStatus(lc, kids) },
-		Then: func(cur store.Order, from, to string) (store.OrderHistory, []store.OutboxEvent) {
+		Then: func(cur store.Order, kids []store.Order, from, to string) (store.OrderHistory, []store.OutboxEvent) {
+			// The parent's events carry its view as GET answers it: every
+			// sub-order's lines as items, and the sub-orders.
 			v := viewOf(cur, lc)
+			fillParent(&v, kids, lc)
 			t := lifecycle.Transition{Event: ev.Name, From: from, To: to}
 			typ := events.TransitionType(ev.Name, to)
 			if to == StatusPaid {
@@ -510,7 +525,8 @@ func (s *Service) parentChange(p store.Order, lc *lifecycle.Compiled, ev Event, 
 
 // parentSteps are the parent's writes when its sub-orders move together
 // from → to: paying captures the reserved agent credit; ending unpaid
-// gives back coupons, budgets, credit and purchase-limit claims.
+// gives back coupons, budgets and credit. (Purchase-limit claims are the
+// sub-orders': each gives back its own in subOrderTransition.)
 func parentSteps(p store.Order, from, to string) []store.Step {
 	var steps []store.Step
 	a, b := stockBucket(from), stockBucket(to)
@@ -521,7 +537,6 @@ func parentSteps(p store.Order, from, to string) []store.Step {
 		if credit {
 			steps = append(steps, func(ctx context.Context, tx *gorm.DB) error { return payment.ReleaseCredit(ctx, tx, p.ID) })
 		}
-		steps = append(steps, releaseStep(p.ID))
 	case a == "reserved" && (b == "frozen" || b == "shipped") && credit:
 		steps = append(steps, func(ctx context.Context, tx *gorm.DB) error {
 			_, err := payment.CaptureCredit(ctx, tx, p.ID)

@@ -29,8 +29,8 @@ var south = &extensions.Address{Region: "south", Line1: "2 Harbour Rd"}
 // subFixture is the order service with three locations serving the south,
 // each holding other SKUs: an order of kettle, mug and plate ships from
 // three places. Identity "market" also splits lines by category through an
-// order.split bizpack.
-func subFixture(t *testing.T, st *store.Store) *order.Service {
+// order.split bizpack. limits are purchase limits of "retail".
+func subFixture(t *testing.T, st *store.Store, limits ...kernel.PurchaseLimit) *order.Service {
 	t.Helper()
 	cat, reg, err := catalog.NewWith(catalog.Sources{})
 	if err != nil {
@@ -51,7 +51,7 @@ func subFixture(t *testing.T, st *store.Store) *order.Service {
 		t.Fatal(err)
 	}
 	if _, err := k.Apply(kernel.Config{Revision: 1, Identities: []kernel.IdentitySpec{
-		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}},
+		{Code: "retail", Products: []kernel.ProductRef{{Name: "standard-retail"}}, PurchaseLimits: limits},
 		{Code: "market", Products: []kernel.ProductRef{{Name: "standard-retail"}}, Bizpacks: []kernel.BizpackRef{{Name: "splitter"}}},
 		{Code: "b2b", Products: []kernel.ProductRef{{Name: "b2b-distribution"}}},
 	}}); err != nil {

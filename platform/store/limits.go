@@ -63,6 +63,18 @@ type PurchaseClaim struct {
 	// Per is the limit's per (buyer, org, attr:<name>), for messages; it is
 	// not stored.
 	Per string
+	// Shares, when set, are how Amount is recorded over the orders that
+	// give it back: a parent's claim is counted whole and recorded on its
+	// sub-orders, each its own lines' part, so that a sub-order that ends
+	// unshipped releases exactly that. They must sum to Amount; empty
+	// records Amount on the claiming order.
+	Shares []PurchaseShare
+}
+
+// PurchaseShare is one order's part of a claim.
+type PurchaseShare struct {
+	OrderID string
+	Amount  int64
 }
 
 // PurchaseLimitError is a claim that would take its counter past Max: the
@@ -82,8 +94,9 @@ func (e *PurchaseLimitError) Error() string {
 // each counter is incremented only if used + amount <= max (a conditional
 // UPDATE, created at 0 first if missing), in a fixed order so that two
 // orders never lock the same counters in opposite orders, and a usage row
-// per claim records what the order took. The first claim that does not fit
-// is a *PurchaseLimitError and the caller's transaction must roll back.
+// per claim (per share of a claim with Shares) records what the order
+// took. The first claim that does not fit is a *PurchaseLimitError and the
+// caller's transaction must roll back.
 // It is a Step: safe to run again after a deadlock.
 func ClaimPurchases(ctx context.Context, tx *gorm.DB, orderID string, claims []PurchaseClaim, now time.Time) error {
 	claims = slices.Clone(claims)
@@ -134,8 +147,21 @@ func ClaimPurchases(ctx context.Context, tx *gorm.DB, orderID string, claims []P
 				return &PurchaseLimitError{Claim: c, Used: used, Requested: c.Amount}
 			}
 		}
-		usages = append(usages, PurchaseUsage{OrderID: orderID, LimitKey: c.LimitKey, ScopeKey: c.ScopeKey, Window: c.Window,
-			BuyerID: c.BuyerID, Amount: c.Amount, CreatedAt: now})
+		shares := c.Shares
+		if len(shares) == 0 {
+			shares = []PurchaseShare{{OrderID: orderID, Amount: c.Amount}}
+		}
+		var sum int64
+		for _, sh := range shares {
+			sum += sh.Amount
+			if sh.Amount > 0 {
+				usages = append(usages, PurchaseUsage{OrderID: sh.OrderID, LimitKey: c.LimitKey, ScopeKey: c.ScopeKey, Window: c.Window,
+					BuyerID: c.BuyerID, Amount: sh.Amount, CreatedAt: now})
+			}
+		}
+		if sum != c.Amount {
+			return fmt.Errorf("purchase limit %s: %w", c.LimitKey, invalid("shares of order %s sum to %d, the claim is %d", orderID, sum, c.Amount))
+		}
 	}
 	if len(usages) > 0 {
 		if err := tx.Create(&usages).Error; err != nil {

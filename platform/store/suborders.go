@@ -83,8 +83,9 @@ type ParentChange struct {
 	Derive func(children []Order) string
 	// Then is the parent's history row and events when its status moves
 	// from → to; parent is the parent after the change (its new status and
-	// version). Nil writes none.
-	Then func(parent Order, from, to string) (OrderHistory, []OutboxEvent)
+	// version), children its sub-orders after the change with their lines,
+	// in id order (what the parent's events carry). Nil writes none.
+	Then func(parent Order, children []Order, from, to string) (OrderHistory, []OutboxEvent)
 	// Steps are the parent's own writes (a charge captured or credit taken
 	// on the parent), run after the sub-orders' transitions.
 	Steps []Step
@@ -171,7 +172,14 @@ func (s *Store) TransitionFamily(ctx context.Context, pc ParentChange, children 
 		if pc.Then == nil {
 			return nil
 		}
-		hist, evs := pc.Then(parent, from, to)
+		var full []Order
+		if err := tx.Where("parent_id = ?", pc.ParentID).Order("id").Find(&full).Error; err != nil {
+			return fmt.Errorf("read sub-orders: %w", err)
+		}
+		if err := loadLines(tx, full); err != nil {
+			return fmt.Errorf("read sub-orders: %w", err)
+		}
+		hist, evs := pc.Then(parent, full, from, to)
 		if hist != (OrderHistory{}) {
 			hist.ID, hist.OrderID, hist.Version, hist.FromState, hist.ToState = 0, parent.ID, parent.Version, from, to
 			if hist.CreatedAt.IsZero() {

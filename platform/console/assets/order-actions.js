@@ -50,13 +50,20 @@ export async function orderActions(box, ctx, id) {
   }
   const o = res.data;
   const etag = res.etag;
-  const [pays, rets] = await Promise.allSettled([get(`/v1/orders/${seg(id)}/payments`), get(`/v1/orders/${seg(id)}/returns`)]);
-  if (pays.status === 'fulfilled') payments = pays.value.payments || [];
+  // A sub-order's money is its parent's: the parent's charge, and the
+  // refunds of this sub-order (their keys start with its id).
+  const payer = o.parentId || id;
+  const [pays, rets] = await Promise.allSettled([get(`/v1/orders/${seg(payer)}/payments`), get(`/v1/orders/${seg(id)}/returns`)]);
+  if (pays.status === 'fulfilled') {
+    payments = pays.value.payments || [];
+    if (o.parentId) payments = payments.filter((p) => p.kind !== 'refund' || String(p.key || '').startsWith(`${id}/`));
+  }
   if (rets.status === 'fulfilled') returns = rets.value.returns || [];
   if (!box.isConnected) return;
   const draft = draftOf(id);
   const currency = (o.amounts && o.amounts.currency) || '';
-  const charged = (payments || []).filter((p) => p.kind === 'charge' && p.state === 'succeeded').reduce((n, p) => n + p.amount, 0);
+  let charged = (payments || []).filter((p) => p.kind === 'charge' && p.state === 'succeeded').reduce((n, p) => n + p.amount, 0);
+  if (o.parentId) charged = Math.min(charged, (o.amounts && o.amounts.total) || 0);
   const refunded = (payments || []).filter((p) => p.kind === 'refund' && p.state !== 'failed').reduce((n, p) => n + p.amount, 0);
   const events = o.availableEvents || [];
   const reload = () => ctx.navigate(location.hash, { keepStatus: true });
@@ -77,8 +84,11 @@ export async function orderActions(box, ctx, id) {
         <span class="tag">${o.status}</span>).</p>`}
     </section>
     <section aria-labelledby="order-payments-title"><h2 id="order-payments-title">Payments</h2>
-      <p class="hint">Payment attempts, charges and refunds of this order. Charged ${fmtMoney(charged, currency)},
-        refunded or owed back ${fmtMoney(refunded, currency)}.</p>
+      <p class="hint" id="order-payments-hint">${o.parentId
+        ? html`This sub-order is paid with its parent <code>${o.parentId}</code>: the parent's payments and this
+          sub-order's refunds. Its share ${fmtMoney(charged, currency)}, refunded or owed back ${fmtMoney(refunded, currency)}.`
+        : html`Payment attempts, charges and refunds of this order. Charged ${fmtMoney(charged, currency)},
+          refunded or owed back ${fmtMoney(refunded, currency)}.`}</p>
       ${paymentsTable(payments, pays, ctx)}</section>
     <section aria-labelledby="order-returns-title"><h2 id="order-returns-title">Returns</h2>
       ${returnsTable(returns, rets, draft, currency)}</section>`);
