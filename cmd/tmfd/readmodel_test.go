@@ -79,13 +79,30 @@ func TestReadModelRebuildCommand(t *testing.T) {
 	if n, err := m.Count(t.Context()); err != nil || n != 3 {
 		t.Fatalf("the read model holds %d orders, %v", n, err)
 	}
+	// verify: equal now; an order the read model lacks makes it fail and
+	// name the order.
+	out.Reset()
+	if err := run(context.Background(), []string{"readmodel", "verify", "--db", dsn, "--config", cfg}, &out, &errOut); err != nil ||
+		!strings.Contains(out.String(), "equal: 3 orders") {
+		t.Fatalf("verify: %v\n%s", err, out.String())
+	}
+	late := store.Order{ID: "o-4", BizCode: "retail", BuyerID: "alice", Status: "pending_payment", Currency: "CNY", Total: 100,
+		Version: 1, CreatedAt: at, UpdatedAt: at}
+	if err := st.DB(t.Context()).Create(&late).Error; err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"readmodel", "verify", "--db", dsn, "--config", cfg}, &out, &errOut); err == nil ||
+		!strings.Contains(out.String(), "missing o-4") {
+		t.Fatalf("verify with an order missing: %v\n%s", err, out.String())
+	}
 	// Without a read model named anywhere, the command says what is missing.
 	if err := run(context.Background(), []string{"readmodel", "rebuild", "--db", dsn}, &out, &errOut); err == nil ||
 		!strings.Contains(err.Error(), "--read-model-db") {
 		t.Fatalf("no read model: %v", err)
 	}
 	// A server given a read model without --events refuses to start.
-	if _, err := wireReadModel(t.Context(), st, u.String(), eventsOptions{}, nil, nil); err == nil || !strings.Contains(err.Error(), "--events") {
+	if _, err := wireReadModel(t.Context(), st, u.String(), false, eventsOptions{}, nil, nil); err == nil || !strings.Contains(err.Error(), "--events") {
 		t.Fatalf("read model without events: %v", err)
 	}
 }
