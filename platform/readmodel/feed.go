@@ -116,10 +116,13 @@ func (f *Feed) Apply(ctx context.Context, e events.CloudEvent) error {
 		return nil
 	}
 	id := e.Subject
-	// An event that names the order's version after it is already held
-	// (a duplicate, a redelivery, or an older event after a newer one)
-	// needs no read of the order store.
-	if e.Version > 0 {
+	// A transition's event that names the order's version after it is
+	// already held (a duplicate, a redelivery, or an older event after a
+	// newer one) needs no read of the order store. Only a transition's:
+	// payment and return events carry the version the order has, which
+	// their transaction did not move, while it moved the payment balance;
+	// skipping them lost refunds and settled charges.
+	if e.Version > 0 && transitions[e.Type] {
 		held, err := f.m.Get(ctx, id)
 		if err == nil && held.Order.Version >= e.Version {
 			f.met.applied.WithLabelValues("stale").Inc()
@@ -158,6 +161,18 @@ func (f *Feed) Apply(ctx context.Context, e events.CloudEvent) error {
 	}
 	f.observe(e)
 	return nil
+}
+
+// transitions are the event types written by an order transition: their
+// transaction moved the order to the event's version, so a row holding
+// that version or a later one holds everything the event changed. A type
+// missing here (a new one) is always read from the store: correct, one
+// read dearer.
+var transitions = map[string]bool{
+	events.OrderPlaced: true, events.OrderPaid: true, events.OrderPaymentFailed: true, events.OrderCancelled: true,
+	events.OrderTimedOut: true, events.OrderApproved: true, events.OrderRejected: true, events.OrderShipped: true,
+	events.OrderOutboundFailed: true, events.OrderReceived: true, events.OrderInboundFailed: true, events.OrderCompleted: true,
+	events.OrderTransitioned: true, events.OrderFulfilled: true, events.OrderFulfilFailed: true,
 }
 
 // observe records the lag of an applied event: now − the event's time.
