@@ -8,9 +8,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,23 +80,8 @@ func TestEventsReachJetStreamOnceAndInOrderThroughKills(t *testing.T) {
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), streamName) })
 
 	dsn := storetest.NewDatabase(t, "postgres")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tmfd")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tmfd: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "tmfd.yaml")
-	if err := os.WriteFile(cfg, []byte(`revision: 1
-identities:
-  - code: retail
-    products: [{name: standard-retail}]
-    paymentTimeout: 1h
-rules:
-  - identity: retail
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, dir := buildTmfd(t)
+	cfg := crashConfig(t, dir, "1h")
 	extra := []string{"--events", natsURL, "--events-stream", streamName, "--events-subject-prefix", prefix,
 		"--outbox-lease", "2s", "--max-unpaid-orders", "1000000", "--max-unpaid-quantity", "1000000"}
 	var mu sync.Mutex

@@ -44,24 +44,9 @@ func TestReadModelRebuildCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	name := "tmf_rm_cmd_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	})
-	u, _ := url.Parse(base)
-	u.Path = "/" + name
+	rmDSN := newReadModelDB(t)
 	cfg := filepath.Join(t.TempDir(), "tmf.yaml")
-	if err := os.WriteFile(cfg, []byte("readModel:\n  db: "+u.String()+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte("readModel:\n  db: "+rmDSN+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var out, errOut bytes.Buffer
@@ -71,7 +56,7 @@ func TestReadModelRebuildCommand(t *testing.T) {
 	if !strings.Contains(out.String(), "3/3 orders, ") || !strings.Contains(out.String(), "rebuilt: 3 orders") {
 		t.Fatalf("output:\n%s", out.String())
 	}
-	m, err := readmodel.Open(t.Context(), u.String())
+	m, err := readmodel.Open(t.Context(), rmDSN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +87,35 @@ func TestReadModelRebuildCommand(t *testing.T) {
 		t.Fatalf("no read model: %v", err)
 	}
 	// A server given a read model without --events refuses to start.
-	if _, err := wireReadModel(t.Context(), st, u.String(), false, eventsOptions{}, nil, nil); err == nil || !strings.Contains(err.Error(), "--events") {
+	if _, err := wireReadModel(t.Context(), st, rmDSN, false, eventsOptions{}, nil, nil); err == nil || !strings.Contains(err.Error(), "--events") {
 		t.Fatalf("read model without events: %v", err)
 	}
+}
+
+// newReadModelDB creates a database of the test's own for a read model on
+// the PostgreSQL server of TMF_TEST_POSTGRES (the caller skips without
+// it) and drops it when the test ends.
+func newReadModelDB(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv(storetest.EnvPostgres)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "tmf_rm_cmd_" + hex.EncodeToString(b[:])
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
 }
