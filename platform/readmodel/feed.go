@@ -30,6 +30,10 @@ type FeedConfig struct {
 	// Concurrency: events applied at once (default 8); one order's events
 	// are applied one at a time, in stream order.
 	Concurrency int
+	// AckWait: an event a feed took and did not acknowledge (its node was
+	// killed) goes to another feed this long after (default 10s; an apply
+	// is one read and one upsert, and applying twice is harmless).
+	AckWait time.Duration
 	// OnApply is called after an order's snapshot was written (or found
 	// not newer than the one held), with the version the read model now
 	// holds: the in-process cache drops what is older.
@@ -72,6 +76,9 @@ func NewFeed(m *Model, src Source, js jetstream.JetStream, met *Metrics, cfg Fee
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 10 * time.Second
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -90,7 +97,7 @@ func (f *Feed) Start(ctx context.Context) error {
 		// One filter: servers before NATS 2.10 refuse several. Events of
 		// other aggregates are acknowledged without work.
 		FilterSubjects: []string{f.cfg.SubjectPrefix + ".>"},
-		Concurrency:    f.cfg.Concurrency, RetryDelay: time.Second, Logger: f.log}, f.Apply)
+		Concurrency:    f.cfg.Concurrency, RetryDelay: time.Second, AckWait: f.cfg.AckWait, Logger: f.log}, f.Apply)
 	if err != nil {
 		return fmt.Errorf("readmodel: feed: %w", err)
 	}
