@@ -203,17 +203,8 @@ func TestEventsReachJetStreamOnceAndInOrderThroughKills(t *testing.T) {
 	}
 	defer st.Close()
 	var committed []string
+	waitOutboxDrained(t, st)
 	deadline := time.Now().Add(90 * time.Second)
-	for {
-		b, err := st.Backlog(t.Context())
-		if err == nil && b.Count == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the outbox did not drain within 90s of the load: %+v, %v", b, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 	if err := st.DB(t.Context()).Model(&store.OutboxEvent{}).Pluck("id", &committed).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +258,22 @@ func TestEventsReachJetStreamOnceAndInOrderThroughKills(t *testing.T) {
 	}
 	t.Logf("%d orders placed (%d cancelled), %d placements rolled back, %d relay kills; %d events committed = %d in the stream; %d duplicates delivered to the consumer",
 		placed.Load(), cancelled.Load(), refused.Load(), kills.Load(), len(committed), info.State.Msgs, dupes.Load())
+}
+
+// waitOutboxDrained waits until every committed event was relayed.
+func waitOutboxDrained(t *testing.T, st *store.Store) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		b, err := st.Backlog(t.Context())
+		if err == nil && b.Count == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox did not drain within 90s of the load: %+v, %v", b, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // holder is the index of the process whose log says last that it holds

@@ -161,17 +161,7 @@ func (c *cluster) verifyReadModel(t *testing.T, m *readmodel.Model, within time.
 func (c *cluster) checkEventsOnce(t *testing.T) map[string]bool {
 	t.Helper()
 	st := c.store(t)
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		b, err := st.Backlog(t.Context())
-		if err == nil && b.Count == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the outbox did not drain within 90s of the load: %+v, %v", b, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitOutboxDrained(t, st)
 	var committed []store.OutboxEvent
 	if err := st.DB(t.Context()).Select("id, aggregate_id, topic, version").Find(&committed).Error; err != nil {
 		t.Fatal(err)
