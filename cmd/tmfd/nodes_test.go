@@ -61,9 +61,9 @@ type cluster struct {
 	flags []string
 }
 
-// newCluster prepares a cluster (nothing runs yet); rmDSN, when not "",
-// is how the nodes reach the read model (a proxy of the test's), else
-// they reach the read model database directly.
+// newCluster prepares a cluster (nothing runs yet). proxied, when not
+// nil, turns the read model database's DSN into the one the nodes use (a
+// proxy of the test's); else they reach it directly.
 func newCluster(t *testing.T, paymentTimeout string, proxied func(direct string) string) *cluster {
 	t.Helper()
 	if testing.Short() {
@@ -122,7 +122,7 @@ func (c *cluster) store(t *testing.T) *store.Store {
 	return c.st
 }
 
-// readModel opens the read model as dsn reaches it.
+// readModelAt opens the read model as dsn reaches it.
 func readModelAt(t *testing.T, dsn string) *readmodel.Model {
 	t.Helper()
 	m, err := readmodel.Open(t.Context(), dsn)
