@@ -50,112 +50,208 @@ func TestTwoServersSurviveAKillWhileBuyersPay(t *testing.T) {
 		seconds = n
 	}
 	dsn := storetest.NewDatabase(t, "postgres")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tmfd")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tmfd: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "tmfd.yaml")
-	if err := os.WriteFile(cfg, []byte(`revision: 1
-identities:
-  - code: retail
-    products: [{name: standard-retail}]
-    paymentTimeout: 3s
-rules:
-  - identity: retail
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, dir := buildTmfd(t)
+	cfg := crashConfig(t, dir, "3s")
 	a := startTmfd(t, bin, dir, "a", dsn, cfg, true, crashFlags...)
 	b := startTmfd(t, bin, dir, "b", dsn, cfg, false, crashFlags...)
-
-	var mu sync.Mutex
-	bases := []string{a.base, b.base}
-	pick := func(rng *rand.Rand) string {
-		mu.Lock()
-		defer mu.Unlock()
-		return bases[rng.IntN(len(bases))]
-	}
-	var placed, paid, cancelled atomic.Int64
+	nodes := newNodeSet(a, b)
+	var load buyerLoad
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(i), 42))
-			token := []string{"demo-alice", "demo-bob"}[i%2]
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := crashPlace(pick(rng), token, fmt.Sprintf("w%d-%d", i, n))
-				if id == "" {
-					time.Sleep(20 * time.Millisecond)
-					continue
-				}
-				placed.Add(1)
-				pay := func(card, key string) int {
-					code, _ := crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/payments", `{"card":{"number":"`+card+`"}}`, key)
-					if code == 200 {
-						paid.Add(1)
-					}
-					return code
-				}
-				switch rng.IntN(8) {
-				case 0, 1:
-					pay(payment.CardApproved, "k1")
-				case 2: // paid, then cancelled: refunded
-					if pay(payment.CardApproved, "k1") == 200 {
-						if code, _ := crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, ""); code == 200 {
-							cancelled.Add(1)
-						}
-					}
-				case 3: // the answer is lost; the buyer tries the same key again
-					if pay(payment.CardAnswerLost, "k1") != 200 {
-						pay(payment.CardAnswerLost, "k1")
-					}
-				case 4: // the capture hangs past the processor deadline; left to recovery
-					pay(payment.CardCaptureHangs, "k1")
-				case 5: // declined, then another card
-					pay(payment.CardDeclined, "k1")
-					pay(payment.CardApproved, "k2")
-				case 6: // cancelled unpaid, racing a payment
-					base := pick(rng)
-					var race sync.WaitGroup
-					race.Go(func() {
-						crashCall(base, token, "POST", "/v1/orders/"+id+"/payments", `{"card":{"number":"`+payment.CardAnswerLost+`"}}`, "k1")
-					})
-					crashCall(pick(rng), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, "")
-					race.Wait()
-				case 7: // left to the payment timeout
-				}
-			}
-		})
+		wg.Go(func() { load.run(i, nodes.pick, stop) })
 	}
 	time.Sleep(time.Duration(seconds) * time.Second / 2)
-	a.kill(t)
-	mu.Lock()
-	bases = []string{b.base}
-	mu.Unlock()
+	nodes.kill(t, 0)
 	time.Sleep(500 * time.Millisecond)
 	restarted := time.Now()
-	a = startTmfd(t, bin, dir, "a2", dsn, cfg, false, crashFlags...)
-	mu.Lock()
-	bases = []string{a.base, b.base}
-	mu.Unlock()
+	nodes.restart(t, 0, startTmfd(t, bin, dir, "a2", dsn, cfg, false, crashFlags...))
 	time.Sleep(time.Duration(seconds) * time.Second / 2)
 	close(stop)
 	wg.Wait()
 	loadEnded := time.Now()
 
-	// Everything settles by itself: timeouts, recovery of attempts, refunds.
+	audit := settle(t, b.base)
+	settled := time.Now()
+	if load.placed.Load() < 20 || load.paid.Load() == 0 {
+		t.Fatalf("too little load to mean anything: %d placed, %d paid", load.placed.Load(), load.paid.Load())
+	}
+	t.Logf("%d orders placed, %d payments answered 200, %d paid orders cancelled; %v orders checked by the audit; "+
+		"settled %v after the restart (%v after the load ended)", load.placed.Load(), load.paid.Load(), load.cancelled.Load(), audit["orders"],
+		settled.Sub(restarted).Round(time.Millisecond), settled.Sub(loadEnded).Round(time.Millisecond))
+}
+
+// buildTmfd builds this package's tmfd into a temporary directory of the
+// test and answers the binary and the directory.
+func buildTmfd(t *testing.T) (bin, dir string) {
+	t.Helper()
+	dir = t.TempDir()
+	bin = filepath.Join(dir, "tmfd")
+	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building tmfd: %v\n%s", err, out)
+	}
+	return bin, dir
+}
+
+// crashConfig writes the configuration file of the multi-process tests:
+// the identity retail with the payment timeout given (3s leaves orders to
+// time out during the load).
+func crashConfig(t *testing.T, dir, paymentTimeout string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "tmfd.yaml")
+	if err := os.WriteFile(cfg, []byte(`revision: 1
+identities:
+  - code: retail
+    products: [{name: standard-retail}]
+    paymentTimeout: `+paymentTimeout+`
+rules:
+  - identity: retail
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// nodeSet is the tmfd processes of a test behind a round-robin client:
+// pick answers the next live node's base URL in turn; a killed node is
+// out of the rotation until restarted.
+type nodeSet struct {
+	mu    sync.Mutex
+	nodes []*tmfdProcess
+	live  []bool
+	next  int
+}
+
+func newNodeSet(nodes ...*tmfdProcess) *nodeSet {
+	s := &nodeSet{nodes: nodes, live: make([]bool, len(nodes))}
+	for i := range s.live {
+		s.live[i] = true
+	}
+	return s
+}
+
+// pick is the round-robin choice of the next live node.
+func (s *nodeSet) pick() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range s.nodes {
+		i := s.next % len(s.nodes)
+		s.next++
+		if s.live[i] {
+			return s.nodes[i].base
+		}
+	}
+	return s.nodes[0].base // none live: the call fails like any other to a dead server
+}
+
+// node is node i (the restarted one after a restart).
+func (s *nodeSet) node(i int) *tmfdProcess {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nodes[i]
+}
+
+// kill takes node i out of the rotation and SIGKILLs it.
+func (s *nodeSet) kill(t *testing.T, i int) {
+	t.Helper()
+	s.mu.Lock()
+	s.live[i] = false
+	p := s.nodes[i]
+	s.mu.Unlock()
+	p.kill(t)
+}
+
+// restart puts p in node i's place, back in the rotation.
+func (s *nodeSet) restart(_ *testing.T, i int, p *tmfdProcess) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nodes[i], s.live[i] = p, true
+}
+
+// buyerLoad is what the paying buyers of the multi-process tests did.
+type buyerLoad struct {
+	placed, paid, cancelled atomic.Int64
+	latest                  sync.Map // token → the id of its latest order
+}
+
+// latestOf answers the id of token's latest order ("" before its first).
+func (l *buyerLoad) latestOf(token string) func() string {
+	return func() string {
+		id, _ := l.latest.Load(token)
+		s, _ := id.(string)
+		return s
+	}
+}
+
+// run is buyer i until stop: it places orders of case-x through pick and
+// pays them with cards that succeed, hang, lose their answer or are
+// declined, cancels paid and unpaid orders (racing a payment) and leaves
+// others to the payment timeout.
+func (l *buyerLoad) run(i int, pick func() string, stop <-chan struct{}) {
+	rng := rand.New(rand.NewPCG(uint64(i), 42))
+	token := []string{"demo-alice", "demo-bob"}[i%2]
+	for n := 0; ; n++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		id := crashPlace(pick(), token, fmt.Sprintf("w%d-%d", i, n))
+		if id == "" {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		l.placed.Add(1)
+		l.latest.Store(token, id)
+		pay := func(card, key string) int {
+			code, _ := crashCall(pick(), token, "POST", "/v1/orders/"+id+"/payments", `{"card":{"number":"`+card+`"}}`, key)
+			if code == 200 {
+				l.paid.Add(1)
+			}
+			return code
+		}
+		switch rng.IntN(8) {
+		case 0, 1:
+			pay(payment.CardApproved, "k1")
+		case 2: // paid, then cancelled: refunded
+			if pay(payment.CardApproved, "k1") == 200 {
+				if code, _ := crashCall(pick(), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, ""); code == 200 {
+					l.cancelled.Add(1)
+				}
+			}
+		case 3: // the answer is lost; the buyer tries the same key again
+			if pay(payment.CardAnswerLost, "k1") != 200 {
+				pay(payment.CardAnswerLost, "k1")
+			}
+		case 4: // the capture hangs past the processor deadline; left to recovery
+			pay(payment.CardCaptureHangs, "k1")
+		case 5: // declined, then another card
+			pay(payment.CardDeclined, "k1")
+			pay(payment.CardApproved, "k2")
+		case 6: // cancelled unpaid, racing a payment
+			base := pick()
+			var race sync.WaitGroup
+			race.Go(func() {
+				crashCall(base, token, "POST", "/v1/orders/"+id+"/payments", `{"card":{"number":"`+payment.CardAnswerLost+`"}}`, "k1")
+			})
+			crashCall(pick(), token, "POST", "/v1/orders/"+id+"/events", `{"event":"cancel"}`, "")
+			race.Wait()
+		case 7: // left to the payment timeout
+		}
+	}
+}
+
+// settle waits until everything settled by itself — timeouts, recovery
+// of attempts, refunds: the money audit clean and no order pending
+// payment — then checks the stock audit; it answers the money audit.
+func settle(t *testing.T, base string) map[string]any {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	var audit map[string]any
 	for {
-		_, audit = crashCall(b.base, crashAdmin, "GET", "/v1/admin/payments/audit", "", "")
-		_, open := crashCall(b.base, crashAdmin, "GET", "/v1/orders?status=pending_payment&limit=1", "", "")
+		_, audit = crashCall(base, crashAdmin, "GET", "/v1/admin/payments/audit", "", "")
+		_, open := crashCall(base, crashAdmin, "GET", "/v1/orders?status=pending_payment&limit=1", "", "")
 		orders, _ := open["orders"].([]any)
 		if audit["clean"] == true && len(orders) == 0 {
 			break
@@ -165,17 +261,11 @@ rules:
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	settled := time.Now()
-	_, st := crashCall(b.base, crashAdmin, "GET", "/v1/admin/stock/audit", "", "")
+	_, st := crashCall(base, crashAdmin, "GET", "/v1/admin/stock/audit", "", "")
 	if st["clean"] != true {
 		t.Fatalf("stock audit: %v", st)
 	}
-	if placed.Load() < 20 || paid.Load() == 0 {
-		t.Fatalf("too little load to mean anything: %d placed, %d paid", placed.Load(), paid.Load())
-	}
-	t.Logf("%d orders placed, %d payments answered 200, %d paid orders cancelled; %v orders checked by the audit; "+
-		"settled %v after the restart (%v after the load ended)", placed.Load(), paid.Load(), cancelled.Load(), audit["orders"],
-		settled.Sub(restarted).Round(time.Millisecond), settled.Sub(loadEnded).Round(time.Millisecond))
+	return audit
 }
 
 // tmfdProcess is a tmfd started as a process of its own.

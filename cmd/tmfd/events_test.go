@@ -8,9 +8,6 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -83,23 +80,8 @@ func TestEventsReachJetStreamOnceAndInOrderThroughKills(t *testing.T) {
 	t.Cleanup(func() { _ = js.DeleteStream(context.Background(), streamName) })
 
 	dsn := storetest.NewDatabase(t, "postgres")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tmfd")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building tmfd: %v\n%s", err, out)
-	}
-	cfg := filepath.Join(dir, "tmfd.yaml")
-	if err := os.WriteFile(cfg, []byte(`revision: 1
-identities:
-  - code: retail
-    products: [{name: standard-retail}]
-    paymentTimeout: 1h
-rules:
-  - identity: retail
-`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, dir := buildTmfd(t)
+	cfg := crashConfig(t, dir, "1h")
 	extra := []string{"--events", natsURL, "--events-stream", streamName, "--events-subject-prefix", prefix,
 		"--outbox-lease", "2s", "--max-unpaid-orders", "1000000", "--max-unpaid-quantity", "1000000"}
 	var mu sync.Mutex
@@ -221,17 +203,8 @@ rules:
 	}
 	defer st.Close()
 	var committed []string
+	waitOutboxDrained(t, st)
 	deadline := time.Now().Add(90 * time.Second)
-	for {
-		b, err := st.Backlog(t.Context())
-		if err == nil && b.Count == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the outbox did not drain within 90s of the load: %+v, %v", b, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 	if err := st.DB(t.Context()).Model(&store.OutboxEvent{}).Pluck("id", &committed).Error; err != nil {
 		t.Fatal(err)
 	}
@@ -285,6 +258,22 @@ rules:
 	}
 	t.Logf("%d orders placed (%d cancelled), %d placements rolled back, %d relay kills; %d events committed = %d in the stream; %d duplicates delivered to the consumer",
 		placed.Load(), cancelled.Load(), refused.Load(), kills.Load(), len(committed), info.State.Msgs, dupes.Load())
+}
+
+// waitOutboxDrained waits until every committed event was relayed.
+func waitOutboxDrained(t *testing.T, st *store.Store) {
+	t.Helper()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		b, err := st.Backlog(t.Context())
+		if err == nil && b.Count == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the outbox did not drain within 90s of the load: %+v, %v", b, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // holder is the index of the process whose log says last that it holds

@@ -69,6 +69,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 const usage = `usage: tmfd serve [flags]
        tmfd cdc [setup|drop] [flags]   change data capture of the orders (tmfd cdc --help)
        tmfd readmodel rebuild [flags]  rebuild the order read model (tmfd readmodel --help)
+       tmfd readmodel verify [flags]   compare the read model with the order store, order by order
 
 Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --listen ADDR         address to listen on (default 127.0.0.1:8080)
@@ -113,6 +114,7 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --read-model-db DSN            postgres://… of the order read model (off by default; also readModel.db in the
                                  config file): back-office lists and searches, reads by id level by level; fed
                                  from the event stream, so it needs --events (docs/operations.md "Read model")
+  --read-model-feed=false        use the read model without running its feed on this node (others feed it)
   --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
                                  after it died (default 10s)
   --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
@@ -169,6 +171,9 @@ type serveOptions struct {
 	// ReadModelDB is the order read model's database (readmodel.go); "" takes
 	// the configuration file's readModel.db, and none means no read model.
 	ReadModelDB string
+	// ReadModelNoFeed: this node reads the read model but does not feed
+	// it (--read-model-feed=false).
+	ReadModelNoFeed bool
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
 	// DashboardStep is the sampling step of the dashboard's series
@@ -309,6 +314,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
 	checkEvents := eventFlags(fs, getenv, &o.Events)
+	checkReadModel := readModelFlags(fs, getenv, &o)
 	checkWebhooks := webhookFlags(fs, getenv, &o.Webhooks)
 	sandbox := sandboxFlags(fs, getenv)
 	checkTracing := tracingFlags(fs, getenv, &o.Tracing)
@@ -326,6 +332,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return o, err
 	}
 	if err := checkEvents(); err != nil {
+		return o, err
+	}
+	if err := checkReadModel(); err != nil {
 		return o, err
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {

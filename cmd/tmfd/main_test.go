@@ -46,6 +46,11 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelDB: "postgres://rm:pw@rm/tmf_rm", CommandLineSecrets: "read-model-db"}), ""},
 		{"read model from the environment", nil, map[string]string{"TMF_READ_MODEL_DB": "postgres://rm/tmf_rm"},
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelDB: "postgres://rm/tmf_rm"}), ""},
+		{"a node that only reads the read model", []string{"--read-model-feed=false"}, map[string]string{"TMF_READ_MODEL_FEED": "true"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelNoFeed: true}), ""},
+		{"no feed from the environment", nil, map[string]string{"TMF_READ_MODEL_FEED": "false"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelNoFeed: true}), ""},
+		{"a bad feed variable", nil, map[string]string{"TMF_READ_MODEL_FEED": "maybe"}, serveOptions{}, "TMF_READ_MODEL_FEED"},
 		{"a DSN without a password is no secret", []string{"--db", "postgres://tmf@db/tmf"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf@db/tmf", BizpackDir: uploads}), ""},
 		{"secrets from files", []string{"--admin-token-file", secretFile(t, testAdminToken+"\n")}, map[string]string{

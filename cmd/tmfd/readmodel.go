@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -37,6 +38,27 @@ func readModelDSN(flagValue string, f *readModelFile) string {
 	return f.DB
 }
 
+// readModelFlags registers --read-model-feed (TMF_READ_MODEL_FEED, default
+// true); the returned function sets o.ReadModelNoFeed after fs.Parse.
+func readModelFlags(fs *flag.FlagSet, getenv func(string) string, o *serveOptions) func() error {
+	feed, bad := true, ""
+	switch v := strings.ToLower(getenv("TMF_READ_MODEL_FEED")); v {
+	case "", "1", "true", "yes":
+	case "0", "false", "no":
+		feed = false
+	default:
+		bad = v
+	}
+	fs.BoolVar(&feed, "read-model-feed", feed, "run the read model's feed on this node (default true; false: only read it)")
+	return func() error {
+		if bad != "" {
+			return fmt.Errorf("TMF_READ_MODEL_FEED=%q: use true or false", bad)
+		}
+		o.ReadModelNoFeed = !feed
+		return nil
+	}
+}
+
 // Read model loops.
 const (
 	// ReadModelWatch is how often the feed's pending events and the
@@ -59,9 +81,10 @@ type readModelWiring struct {
 }
 
 // wireReadModel opens and migrates the read model and prepares its feed
-// from the event stream; dsn "" wires nothing. The read model is fed only
-// from JetStream, so it needs --events.
-func wireReadModel(ctx context.Context, st *store.Store, dsn string, ev eventsOptions, reg prometheus.Registerer, log *slog.Logger) (readModelWiring, error) {
+// from the event stream (not run with noFeed: other nodes feed it); dsn ""
+// wires nothing. The read model is fed only from JetStream, so it needs
+// --events.
+func wireReadModel(ctx context.Context, st *store.Store, dsn string, noFeed bool, ev eventsOptions, reg prometheus.Registerer, log *slog.Logger) (readModelWiring, error) {
 	w := readModelWiring{run: func(context.Context, func(func())) {}, close: func() {}}
 	if dsn == "" {
 		return w, nil
@@ -113,13 +136,15 @@ func wireReadModel(ctx context.Context, st *store.Store, dsn string, ev eventsOp
 				log.Warn("read model: copy the organisation tree", "error", err)
 			})
 		})
-		spawn(func() { runFeed(ctx, feed, log) })
+		if !noFeed {
+			spawn(func() { runFeed(ctx, feed, log) })
+		}
 	}
 	w.close = func() {
 		nc.Close()
 		m.Close()
 	}
-	log.Info("read model: back-office lists and reads by id use it", "stream", stream.Name)
+	log.Info("read model: back-office lists and reads by id use it", "stream", stream.Name, "feed", !noFeed)
 	return w, nil
 }
 
@@ -146,26 +171,30 @@ func runFeed(ctx context.Context, feed *readmodel.Feed, log *slog.Logger) {
 	}
 }
 
-const readModelUsage = `usage: tmfd readmodel rebuild [flags]
+const readModelUsage = `usage: tmfd readmodel rebuild|verify [flags]
 
-Rebuilds the order read model (docs/operations.md "Read model"): empties it, copies the
+rebuild rebuilds the order read model (docs/operations.md "Read model"): empties it, copies the
 organisation tree, then copies every order from the order store in (created_at, id) order,
 printing "n/N orders, r/s, eta D". Servers may keep running: their feed goes on applying
 events meanwhile, and an older state never overwrites a newer one.
+verify compares every order of the order store with the read model's row of it (lines,
+amounts, attributes, version) and lists the orders missing, behind, ahead, different or extra;
+it exits non-zero when they differ. While orders are written they differ by the feed's lag.
 Flags (or environment variables TMF_<NAME>):
   --db DSN              the order store (TMF_DB); --db-file F reads it from a file
   --read-model-db DSN   postgres://… of the read model (TMF_READ_MODEL_DB), else the config file's readModel.db
   --config FILE         configuration file (TMF_CONFIG), for readModel.db
-  --keep                do not empty the read model first: bring every order up to date
+  --keep                rebuild: do not empty the read model first: bring every order up to date
   --batch N             orders read and written at once (default 500)`
 
 // readModelCommand runs tmfd readmodel.
 func readModelCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rebuild" {
+	if len(args) == 0 || args[0] != "rebuild" && args[0] != "verify" {
 		fmt.Fprintln(stderr, readModelUsage)
-		return errors.New("tmfd readmodel: say rebuild")
+		return errors.New("tmfd readmodel: say rebuild or verify")
 	}
-	fs := flag.NewFlagSet("readmodel rebuild", flag.ContinueOnError)
+	verb := args[0]
+	fs := flag.NewFlagSet("readmodel "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, readModelUsage) }
 	env := os.Getenv
@@ -196,7 +225,7 @@ func readModelCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		rmDB = readModelDSN("", file.ReadModel)
 	}
 	if rmDB == "" {
-		return errors.New("tmfd readmodel rebuild: no read model: give --read-model-db or readModel.db in --config")
+		return fmt.Errorf("tmfd readmodel %s: no read model: give --read-model-db or readModel.db in --config", verb)
 	}
 	if batch < 1 || batch > 10_000 {
 		return errors.New("--batch is 1 to 10000")
@@ -217,6 +246,17 @@ func readModelCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 		return err
 	}
 	start := time.Now()
+	if verb == "verify" {
+		r, err := readmodel.Verify(ctx, m, readmodel.StoreSource{Store: st}, batch)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s (%s)\n", r, time.Since(start).Round(time.Millisecond))
+		if !r.Equal() {
+			return fmt.Errorf("the read model differs from the order store on %d orders", r.Count)
+		}
+		return nil
+	}
 	n, err := readmodel.Rebuild(ctx, m, readmodel.StoreSource{Store: st}, readmodel.RebuildOptions{Reset: !keep, Batch: batch, Progress: stdout})
 	if err != nil {
 		return err

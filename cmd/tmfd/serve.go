@@ -174,7 +174,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	rm, err := wireReadModel(ctx, st, readModelDSN(o.ReadModelDB, file.ReadModel), o.Events.merge(file.Events), reg, log)
+	rm, err := wireReadModel(ctx, st, readModelDSN(o.ReadModelDB, file.ReadModel), o.ReadModelNoFeed, o.Events.merge(file.Events), reg, log)
 	if err != nil {
 		return fmt.Errorf("read model: %w", err)
 	}

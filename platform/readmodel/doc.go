@@ -31,8 +31,10 @@
 // read on one shard per event, and makes every event — whatever its type,
 // including ones added later and the change-data-capture order.changed —
 // bring the whole current order, so the read model cannot drift field by
-// field. An event whose tmfversion the read model already holds skips the
-// read (duplicates and redeliveries cost one read of the read model).
+// field. A transition's event whose tmfversion the read model already
+// holds skips the read (duplicates and redeliveries cost one read of the
+// read model); payment and return events never do, since their
+// transaction moves the payment balance and not the order's version.
 //
 // The upsert keeps the newer state: a row is replaced only when (version,
 // balance_at) grows (WHERE rm.version < excluded.version OR …), so events

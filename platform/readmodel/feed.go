@@ -30,6 +30,10 @@ type FeedConfig struct {
 	// Concurrency: events applied at once (default 8); one order's events
 	// are applied one at a time, in stream order.
 	Concurrency int
+	// AckWait: an event a feed took and did not acknowledge (its node was
+	// killed) goes to another feed this long after (default 10s; an apply
+	// is one read and one upsert, and applying twice is harmless).
+	AckWait time.Duration
 	// OnApply is called after an order's snapshot was written (or found
 	// not newer than the one held), with the version the read model now
 	// holds: the in-process cache drops what is older.
@@ -72,6 +76,9 @@ func NewFeed(m *Model, src Source, js jetstream.JetStream, met *Metrics, cfg Fee
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
+	if cfg.AckWait <= 0 {
+		cfg.AckWait = 10 * time.Second
+	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
@@ -90,7 +97,7 @@ func (f *Feed) Start(ctx context.Context) error {
 		// One filter: servers before NATS 2.10 refuse several. Events of
 		// other aggregates are acknowledged without work.
 		FilterSubjects: []string{f.cfg.SubjectPrefix + ".>"},
-		Concurrency:    f.cfg.Concurrency, RetryDelay: time.Second, Logger: f.log}, f.Apply)
+		Concurrency:    f.cfg.Concurrency, RetryDelay: time.Second, AckWait: f.cfg.AckWait, Logger: f.log}, f.Apply)
 	if err != nil {
 		return fmt.Errorf("readmodel: feed: %w", err)
 	}
@@ -116,10 +123,13 @@ func (f *Feed) Apply(ctx context.Context, e events.CloudEvent) error {
 		return nil
 	}
 	id := e.Subject
-	// An event that names the order's version after it is already held
-	// (a duplicate, a redelivery, or an older event after a newer one)
-	// needs no read of the order store.
-	if e.Version > 0 {
+	// A transition's event that names the order's version after it is
+	// already held (a duplicate, a redelivery, or an older event after a
+	// newer one) needs no read of the order store. Only a transition's:
+	// payment and return events carry the version the order has, which
+	// their transaction did not move, while it moved the payment balance;
+	// skipping them lost refunds and settled charges.
+	if e.Version > 0 && transitions[e.Type] {
 		held, err := f.m.Get(ctx, id)
 		if err == nil && held.Order.Version >= e.Version {
 			f.met.applied.WithLabelValues("stale").Inc()
@@ -158,6 +168,18 @@ func (f *Feed) Apply(ctx context.Context, e events.CloudEvent) error {
 	}
 	f.observe(e)
 	return nil
+}
+
+// transitions are the event types written by an order transition: their
+// transaction moved the order to the event's version, so a row holding
+// that version or a later one holds everything the event changed. A type
+// missing here (a new one) is always read from the store: correct, one
+// read dearer.
+var transitions = map[string]bool{
+	events.OrderPlaced: true, events.OrderPaid: true, events.OrderPaymentFailed: true, events.OrderCancelled: true,
+	events.OrderTimedOut: true, events.OrderApproved: true, events.OrderRejected: true, events.OrderShipped: true,
+	events.OrderOutboundFailed: true, events.OrderReceived: true, events.OrderInboundFailed: true, events.OrderCompleted: true,
+	events.OrderTransitioned: true, events.OrderFulfilled: true, events.OrderFulfilFailed: true,
 }
 
 // observe records the lag of an applied event: now − the event's time.

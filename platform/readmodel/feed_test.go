@@ -227,3 +227,51 @@ func TestRebuildFromScratch(t *testing.T) {
 		t.Fatalf("progress:\n%s", out.String())
 	}
 }
+
+// A payment event carries the version the order has (a settled payment
+// does not move it) while its transaction moved the payment balance: the
+// feed must read the order even though the read model holds that version.
+// A duplicate transition event at the held version needs no read.
+func TestFeedAppliesPaymentEventsAtTheHeldVersion(t *testing.T) {
+	f := newFixture(t)
+	m, _ := openModel(t)
+	ctx := t.Context()
+	src := readmodel.StoreSource{Store: f.st}
+	v := f.place(t, 0, order.Item{SKU: "case", Quantity: 1})
+	feed := readmodel.NewFeed(m, src, nil, nil, readmodel.FeedConfig{})
+	apply := func(typ string) {
+		t.Helper()
+		if err := feed.Apply(ctx, events.CloudEvent{ID: "e-" + typ, Type: typ, Subject: v.ID, Version: v.Version, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply(events.OrderPlaced)
+	for _, tc := range []struct {
+		typ                string
+		captured, refunded int64
+	}{
+		{events.PaymentChargeFailed, 0, 0},
+		{events.PaymentRefundDue, 999, 999},
+		{events.PaymentRefunded, 999, 999},
+	} {
+		at := time.Now().UTC().Truncate(time.Microsecond)
+		if err := f.st.DB(ctx).Exec(`INSERT INTO tmf_payment_balances (order_id, currency, captured, refunded, charge_id, method, updated_at)
+			VALUES (?, 'CNY', ?, ?, '', '', ?) ON CONFLICT (order_id) DO UPDATE SET captured = excluded.captured,
+			refunded = excluded.refunded, updated_at = excluded.updated_at`, v.ID, tc.captured, tc.refunded, at).Error; err != nil {
+			t.Fatal(err)
+		}
+		apply(tc.typ)
+		h, err := m.Get(ctx, v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Paid != tc.captured || h.Refunded != tc.refunded || h.BalanceAt != at.UnixMicro() {
+			t.Fatalf("after %s at v%d: paid %d refunded %d balance at %d; want %d %d %d", tc.typ, v.Version, h.Paid, h.Refunded, h.BalanceAt,
+				tc.captured, tc.refunded, at.UnixMicro())
+		}
+		time.Sleep(2 * time.Millisecond) // the next balance is strictly later
+	}
+	if r, err := readmodel.Verify(ctx, m, src, 0); err != nil || !r.Equal() {
+		t.Fatalf("verify: %v %v", r, err)
+	}
+}
