@@ -27,6 +27,19 @@ var workTables = map[string]string{
 	"tmf_fulfilments":        WorkFulfilment,
 }
 
+// workPending is, for the work tables written in every order's
+// transaction, what "work waiting" means: their trigger notifies only
+// when no other such row is committed. A transaction that notifies holds
+// a database-wide lock through its commit (PostgreSQL serializes the
+// commits of notifying transactions, group commit is lost: 16 writers of
+// two-row transactions went from ~790 to ~275 a second on the shared
+// test machine), and a loop that has work waiting is not asleep: it
+// looks again after its busy interval. The first row after the loop
+// found nothing sees no other committed row and notifies.
+var workPending = map[string]string{
+	"tmf_outbox_events": "delivered_at IS NULL",
+}
+
 // WorkChannel is the PostgreSQL notification channel of work topics; the
 // payload is the topic. A statement-level trigger on each work table sends
 // it in the writer's transaction, so PostgreSQL delivers it when (and only
@@ -123,7 +136,8 @@ func workOf(query string) string {
 // ensureWorkTriggers creates, on PostgreSQL, the statement-level trigger
 // of every work table that exists: after an INSERT it notifies WorkChannel
 // with the table's topic (in the inserting transaction; PostgreSQL folds
-// the notifications of one transaction into one).
+// the notifications of one transaction into one), unless other work of
+// the table is waiting (workPending).
 func ensureWorkTriggers(tx *gorm.DB) error {
 	if tx.Dialector.Name() != Postgres {
 		return nil
@@ -135,8 +149,21 @@ func ensureWorkTriggers(tx *gorm.DB) error {
 		return fmt.Errorf("look for tmf_notify_work: %w", err)
 	}
 	if !have.Fn {
+		// TG_ARGV[0] is the topic; TG_ARGV[1], when given, the condition
+		// of the table's waiting work (workPending).
 		if err := tx.Exec(`CREATE OR REPLACE FUNCTION tmf_notify_work() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	mine bigint;
+	waiting bigint;
 BEGIN
+	IF TG_NARGS > 1 THEN
+		SELECT count(*) INTO mine FROM tmf_new_rows;
+		EXECUTE format('SELECT count(*) FROM (SELECT 1 FROM %I WHERE %s LIMIT $1) w', TG_TABLE_NAME, TG_ARGV[1])
+			INTO waiting USING mine + 1;
+		IF waiting > mine THEN
+			RETURN NULL; -- other work is waiting: its loop is awake
+		END IF;
+	END IF;
 	PERFORM pg_notify('` + WorkChannel + `', TG_ARGV[0]);
 	RETURN NULL;
 END $$`).Error; err != nil {
@@ -153,8 +180,12 @@ END $$`).Error; err != nil {
 		if slices.Contains(triggers, name) || !tx.Migrator().HasTable(table) {
 			continue
 		}
+		args := "'" + topic + "'"
+		if p := workPending[table]; p != "" {
+			args += ", '" + strings.ReplaceAll(p, "'", "''") + "'"
+		}
 		if err := tx.Exec(fmt.Sprintf(`CREATE OR REPLACE TRIGGER %s AFTER INSERT ON %s
-FOR EACH STATEMENT EXECUTE FUNCTION tmf_notify_work('%s')`, name, table, topic)).Error; err != nil {
+REFERENCING NEW TABLE AS tmf_new_rows FOR EACH STATEMENT EXECUTE FUNCTION tmf_notify_work(%s)`, name, table, args)).Error; err != nil {
 			return fmt.Errorf("create the work trigger of %s: %w", table, err)
 		}
 	}
