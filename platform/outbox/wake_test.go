@@ -68,14 +68,7 @@ func TestAnIdleRelayWakesForACommittedEvent(t *testing.T) {
 	const never, deadline = time.Hour, 30 * time.Second
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		dsn := storetest.NewDatabase(t, dialect)
-		open := func() *store.Store {
-			st, err := store.Open(t.Context(), dsn, store.WithSafetyPoll(never))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = st.Close() })
-			return st
-		}
+		open := func() *store.Store { return storetest.OpenOn(t, dsn, store.WithSafetyPoll(never)) }
 		a := open()
 		if err := a.Migrate(t.Context()); err != nil {
 			t.Fatal(err)
@@ -105,19 +98,10 @@ func TestAnIdleRelayWakesForACommittedEvent(t *testing.T) {
 func TestARelayFindsAnEventWhoseNotificationWasLost(t *testing.T) {
 	t.Parallel()
 	dsn := storetest.NewDatabase(t, store.Postgres)
-	a, err := store.Open(t.Context(), dsn, store.WithSafetyPoll(500*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = a.Close() })
+	a, b := storetest.OpenOn(t, dsn, store.WithSafetyPoll(500*time.Millisecond)), storetest.OpenOn(t, dsn)
 	if err := a.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	b, err := store.Open(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
 	got := runRelay(t, a, outbox.Options{Interval: 50 * time.Millisecond})
 	time.Sleep(2 * time.Second) // idle, waiting at most the safety poll
 	writeEvent(t, b, "quiet", true)

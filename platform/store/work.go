@@ -44,6 +44,8 @@ var workPending = map[string]string{
 // payload is the topic. A statement-level trigger on each work table sends
 // it in the writer's transaction, so PostgreSQL delivers it when (and only
 // if) the rows commit, with no round trip of the writer's own.
+// Notifications are database-wide: the stores on other schemas of the
+// same database wake too, for one pass that finds nothing.
 const WorkChannel = "tmf_work"
 
 // SafetyPoll is how long a loop waits for work on PostgreSQL while it

@@ -18,15 +18,7 @@ import (
 func TestAnIdleWorkerWakesForAnotherServersDelivery(t *testing.T) {
 	t.Parallel()
 	dsn := storetest.NewDatabase(t, store.Postgres)
-	open := func() *store.Store {
-		st, err := store.Open(t.Context(), dsn, store.WithSafetyPoll(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = st.Close() })
-		return st
-	}
-	stA, stB := open(), open()
+	stA, stB := storetest.OpenOn(t, dsn, store.WithSafetyPoll(time.Hour)), storetest.OpenOn(t, dsn, store.WithSafetyPoll(time.Hour))
 	if err := stA.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
