@@ -52,7 +52,7 @@ func TestBenchAgainstARealServer(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
-	for _, want := range []string{"orders/s", "place latency: p50", "errors out_of_stock", "stock invariant holds for 4 SKUs (hot SKU: 5 sold of 5)", "bare SQL, same writes"} {
+	for _, want := range []string{"orders/s", "place latency: p50", "errors out_of_stock", "stock invariant holds for 4 SKUs (hot SKU: 5 sold of 5)", "bare SQL, one placement transaction"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

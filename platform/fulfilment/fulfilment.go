@@ -215,11 +215,17 @@ func validSupplier(name string) bool {
 	return true
 }
 
-// Run sweeps every interval until ctx is done.
+// Run sweeps until ctx is done: every interval while sweeps find rows,
+// at once when a fulfilment row is committed (by any server on
+// PostgreSQL, by this one elsewhere), and otherwise less often, up to
+// store.DuePoll (a supplier's next poll and a retry come due by the
+// clock).
 func (s *Service) Run(ctx context.Context) {
-	periodic.Run(ctx, s.o.Interval, s.o.Logger, "fulfilment sweep", func(ctx context.Context) error {
-		_, err := s.Sweep(ctx)
-		return err
+	idle := periodic.Idle{Busy: s.o.Interval, Max: func() time.Duration { return store.DuePoll },
+		Signal: func() <-chan struct{} { return s.st.WorkSignal(store.WorkFulfilment) }}
+	periodic.RunIdle(ctx, idle, s.o.Logger, "fulfilment sweep", func(ctx context.Context) (bool, error) {
+		st, err := s.Sweep(ctx)
+		return st.Taken > 0, err
 	})
 }
 

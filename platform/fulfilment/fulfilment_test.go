@@ -69,6 +69,7 @@ func (s *supplier) count(point, id string) int {
 }
 
 type env struct {
+	k   *kernel.Kernel
 	svc *order.Service
 	st  *store.Store
 	clk *clock
@@ -110,7 +111,7 @@ func setup(t *testing.T, st *store.Store, sup *supplier) *env {
 	clk.now.Store(time.Now().UTC().Truncate(time.Second).UnixNano())
 	svc := order.NewService(k, st)
 	svc.SetClock(clk.Now)
-	e := &env{svc: svc, st: st, clk: clk, sup: sup}
+	e := &env{k: k, svc: svc, st: st, clk: clk, sup: sup}
 	e.new = func() *ful.Service {
 		w, err := ful.New(svc, k, st, ful.Options{Now: clk.Now, Suppliers: map[string]string{"acme": secret}})
 		if err != nil {

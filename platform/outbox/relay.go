@@ -158,13 +158,20 @@ func (r *Relay) Run(ctx context.Context) {
 		}()
 	}
 	backoff := r.interval
+	idle := r.interval
 	holding := false
+	var signal <-chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-timer.C:
+		case <-signal:
+			timer.Stop() // Go 1.23+: no stale tick after Stop or Reset
+			idle = r.interval
 		}
+		// Taken before looking, so that an event committed meanwhile wakes the next wait.
+		signal = r.store.WorkSignal(store.WorkOutbox)
 		n, held, err := r.pass(ctx)
 		if held != holding && ctx.Err() == nil {
 			r.log.Info("outbox relay lease", "held", held, "owner", r.owner)
@@ -178,11 +185,21 @@ func (r *Relay) Run(ctx context.Context) {
 			}
 			r.log.Error("outbox relay; backing off", "error", err, "wait", backoff)
 			wait, backoff = backoff, min(2*backoff, r.maxBackoff)
+			signal = nil
 		case !held:
 			wait = max(r.interval, r.lease/4) // a holder renews; check back before it would expire
 			backoff = r.interval
-		default:
+			signal = nil // the holder relays what is committed
+		case n == 0:
+			// Idle: wait for a committed event (store.WorkSignal: any
+			// server's on PostgreSQL, this one's elsewhere) or for a wait
+			// that doubles up to the store's IdlePoll. A lease that runs
+			// out meanwhile is claimed again by the next pass.
+			wait, idle = idle, min(2*idle, max(r.interval, r.store.IdlePoll()))
 			backoff = r.interval
+		default:
+			backoff, idle = r.interval, r.interval
+			signal = nil // busy: the next pass comes after the interval anyway
 			if n == r.batch {
 				wait = 0 // more are waiting
 			}

@@ -41,3 +41,64 @@ func TestRunPassesUntilCancelled(t *testing.T) {
 		t.Fatalf("%d errors logged (the one after the cancel is not): %s", n, logged.String())
 	}
 }
+
+// An idle RunIdle waits (here an hour) until its signal is closed, then
+// passes at once; a pass that worked is followed by another after Busy
+// without waiting for a signal.
+func TestRunIdleWakesOnItsSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	signals := make(chan chan struct{}, 10)
+	passes := make(chan int, 10)
+	n := 0
+	idle := periodic.Idle{Busy: time.Hour, Max: func() time.Duration { return time.Hour },
+		Signal: func() <-chan struct{} {
+			c := make(chan struct{})
+			signals <- c
+			return c
+		}}
+	go periodic.RunIdle(ctx, idle, slog.New(slog.DiscardHandler), "the pass", func(context.Context) (bool, error) {
+		n++
+		passes <- n
+		return false, nil
+	})
+	next := func(what string) int {
+		t.Helper()
+		select {
+		case p := <-passes:
+			return p
+		case <-time.After(time.Minute):
+			t.Fatalf("no pass %s", what)
+			return 0
+		}
+	}
+	if p := next("at once"); p != 1 {
+		t.Fatalf("pass %d first", p)
+	}
+	select {
+	case p := <-passes:
+		t.Fatalf("pass %d without a signal while idle", p)
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(<-signals)
+	if p := next("after the signal"); p != 2 {
+		t.Fatalf("pass %d after the signal", p)
+	}
+
+	// Busy: a pass that worked is followed by another after Busy.
+	worked := make(chan struct{})
+	go periodic.RunIdle(ctx, periodic.Idle{Busy: time.Millisecond}, slog.New(slog.DiscardHandler), "busy", func(context.Context) (bool, error) {
+		select {
+		case worked <- struct{}{}:
+		case <-ctx.Done():
+		}
+		return true, nil
+	})
+	for range 3 {
+		select {
+		case <-worked:
+		case <-time.After(time.Minute):
+			t.Fatal("a busy loop stopped passing")
+		}
+	}
+}

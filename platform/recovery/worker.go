@@ -18,6 +18,7 @@ import (
 
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/periodic"
+	"github.com/tmf-platform/tmf/platform/store"
 )
 
 // Worker runs payment recovery every interval.
@@ -51,11 +52,15 @@ func New(svc *order.Service, o Options) *Worker {
 	return &Worker{svc: svc, interval: o.Interval, batch: o.Batch, log: o.Logger}
 }
 
-// Run makes a pass every interval until ctx is done.
+// Run makes passes until ctx is done: every interval while they settle
+// payments, and less often, up to store.DuePoll, while they find none (an
+// attempt becomes due for recovery when its lease runs out, which no
+// commit announces).
 func (w *Worker) Run(ctx context.Context) {
-	periodic.Run(ctx, w.interval, w.log, "payment recovery", func(ctx context.Context) error {
-		_, err := w.Pass(ctx)
-		return err
+	idle := periodic.Idle{Busy: w.interval, Max: func() time.Duration { return store.DuePoll }}
+	periodic.RunIdle(ctx, idle, w.log, "payment recovery", func(ctx context.Context) (bool, error) {
+		n, err := w.Pass(ctx)
+		return n > 0, err
 	})
 }
 

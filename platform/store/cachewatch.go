@@ -45,7 +45,7 @@ func (s *Store) watchChanges(dsn string) *watcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{cancel: cancel}
 	if s.dialect == Postgres {
-		l := joinListener(dsn, s.changes)
+		l := joinListener(dsn, s.changes, s.work)
 		w.done.Go(func() {
 			<-ctx.Done()
 			l.leave(s.changes)
@@ -68,24 +68,26 @@ var listeners = struct {
 	byDSN map[string]*listener
 }{byDSN: map[string]*listener{}}
 
-// listener is one LISTEN tmf_changes connection whose notifications go to
-// every tracker that joined it.
+// listener is one connection listening on tmf_changes and tmf_work whose
+// notifications go to every store that joined it: the changes to its
+// tracker, the work topics to its wakeups.
 type listener struct {
 	dsn      string
 	cancel   context.CancelFunc
 	mu       sync.Mutex
-	trackers map[*changes.Tracker]bool
+	trackers map[*changes.Tracker]*wakeups
 	follow   bool
 }
 
-// joinListener adds t to the dsn's listener, starting it if it is the first.
-func joinListener(dsn string, t *changes.Tracker) *listener {
+// joinListener adds a store's tracker t and wakeups w to the dsn's
+// listener, starting it if it is the first.
+func joinListener(dsn string, t *changes.Tracker, w *wakeups) *listener {
 	listeners.Lock()
 	defer listeners.Unlock()
 	l := listeners.byDSN[dsn]
 	if l == nil {
 		ctx, cancel := context.WithCancel(context.Background())
-		l = &listener{dsn: dsn, cancel: cancel, trackers: map[*changes.Tracker]bool{}}
+		l = &listener{dsn: dsn, cancel: cancel, trackers: map[*changes.Tracker]*wakeups{}}
 		listeners.byDSN[dsn] = l
 		// The first connection is made here, so that the caches follow as
 		// soon as Open returns; run reconnects when it is lost.
@@ -93,7 +95,7 @@ func joinListener(dsn string, t *changes.Tracker) *listener {
 		go l.run(ctx, first)
 	}
 	l.mu.Lock()
-	l.trackers[t] = true
+	l.trackers[t] = w
 	t.SetFollowing(l.follow)
 	l.mu.Unlock()
 	return l
@@ -123,6 +125,19 @@ func (l *listener) each(f func(*changes.Tracker)) {
 	}
 }
 
+// wake wakes topic ("" for every topic) in every store that has joined.
+func (l *listener) wake(topic string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, w := range l.trackers {
+		if topic == "" {
+			w.wakeAll()
+		} else {
+			w.wake(topic)
+		}
+	}
+}
+
 // setFollowing records whether the connection listens and tells every
 // tracker (a tracker that does not follow bypasses its caches).
 func (l *listener) setFollowing(on bool) {
@@ -141,11 +156,13 @@ func (l *listener) connect(ctx context.Context) *pgx.Conn {
 	if err != nil {
 		return nil
 	}
-	if _, err := conn.Exec(cctx, "LISTEN "+changes.Channel); err != nil {
+	if _, err := conn.Exec(cctx, "LISTEN "+changes.Channel+"; LISTEN "+WorkChannel); err != nil {
 		closeConn(conn)
 		return nil
 	}
 	l.setFollowing(true)
+	// Work committed while nobody listened was not announced: look now.
+	l.wake("")
 	return conn
 }
 
@@ -167,6 +184,10 @@ func (l *listener) run(ctx context.Context, conn *pgx.Conn) {
 				n, err := conn.WaitForNotification(ctx)
 				if err != nil {
 					break
+				}
+				if n.Channel == WorkChannel {
+					l.wake(n.Payload)
+					continue
 				}
 				kind, v := changes.ParsePayload(n.Payload)
 				l.each(func(t *changes.Tracker) { t.Notified(kind, v) })

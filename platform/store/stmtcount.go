@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,7 @@ func countStatement(ctx context.Context, query string) {
 type countingPool struct {
 	db      *sql.DB
 	changes *changes.Tracker
+	work    *wakeups
 }
 
 func (p *countingPool) Changes() *changes.Tracker { return p.changes }
@@ -167,17 +169,33 @@ func (p *countingPool) PrepareContext(ctx context.Context, query string) (*sql.S
 
 func (p *countingPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	countStatement(ctx, query)
-	return p.db.ExecContext(ctx, query, args...)
+	r, err := p.db.ExecContext(ctx, query, args...)
+	p.committed(query, err)
+	return r, err
 }
 
 func (p *countingPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	countStatement(ctx, query)
-	return p.db.QueryContext(ctx, query, args...)
+	r, err := p.db.QueryContext(ctx, query, args...)
+	p.committed(query, err)
+	return r, err
 }
 
 func (p *countingPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	countStatement(ctx, query)
-	return p.db.QueryRowContext(ctx, query, args...)
+	r := p.db.QueryRowContext(ctx, query, args...)
+	p.committed(query, r.Err())
+	return r
+}
+
+// committed wakes the loops of the work a statement outside a transaction
+// created (it is committed when it returns).
+func (p *countingPool) committed(query string, err error) {
+	if err == nil {
+		if t := workOf(query); t != "" {
+			p.work.wake(t)
+		}
+	}
 }
 
 func (p *countingPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
@@ -190,7 +208,7 @@ func (p *countingPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.C
 	if err != nil {
 		return nil, err
 	}
-	return &countingTx{tx: tx, count: c, changes: p.changes}, nil
+	return &countingTx{tx: tx, count: c, changes: p.changes, work: p.work}, nil
 }
 
 // countingTx is a transaction of a countingPool.
@@ -201,6 +219,22 @@ type countingTx struct {
 	mu      sync.Mutex
 	changed []string // kinds to invalidate after the commit
 	own     []ownVersion
+	work    *wakeups
+	topics  []string // work topics to wake after the commit
+}
+
+// created records the work topic of a statement, woken after the commit.
+func (t *countingTx) created(query string, err error) {
+	if err != nil {
+		return
+	}
+	if w := workOf(query); w != "" {
+		t.mu.Lock()
+		if !slices.Contains(t.topics, w) {
+			t.topics = append(t.topics, w)
+		}
+		t.mu.Unlock()
+	}
 }
 
 type ownVersion struct {
@@ -232,17 +266,23 @@ func (t *countingTx) Changed(kind string) {
 
 func (t *countingTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	countStatement(ctx, query)
-	return t.tx.ExecContext(ctx, query, args...)
+	r, err := t.tx.ExecContext(ctx, query, args...)
+	t.created(query, err)
+	return r, err
 }
 
 func (t *countingTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	countStatement(ctx, query)
-	return t.tx.QueryContext(ctx, query, args...)
+	r, err := t.tx.QueryContext(ctx, query, args...)
+	t.created(query, err)
+	return r, err
 }
 
 func (t *countingTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	countStatement(ctx, query)
-	return t.tx.QueryRowContext(ctx, query, args...)
+	r := t.tx.QueryRowContext(ctx, query, args...)
+	t.created(query, r.Err())
+	return r
 }
 
 func (t *countingTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
@@ -267,6 +307,11 @@ func (t *countingTx) Commit() error {
 	}
 	for _, k := range t.changed {
 		t.changes.Invalidate(k)
+	}
+	if err == nil {
+		for _, w := range t.topics {
+			t.work.wake(w)
+		}
 	}
 	t.mu.Unlock()
 	return err

@@ -59,6 +59,9 @@ type Store struct {
 	clock   func() time.Time
 	changes *changes.Tracker // cachewatch.go
 	watch   *watcher
+	work    *wakeups // work.go
+	// safetyPoll is IdlePoll on PostgreSQL while listening.
+	safetyPoll time.Duration
 	// pollMu guards pollSeen, the versions last read (SQLite, MySQL).
 	pollMu   sync.Mutex
 	pollSeen map[string]int64
@@ -67,6 +70,7 @@ type Store struct {
 type config struct {
 	maxOpenConns int
 	clock        func() time.Time
+	safetyPoll   time.Duration
 }
 
 // Option configures Open.
@@ -79,6 +83,17 @@ func WithMaxOpenConns(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.maxOpenConns = n
+		}
+	}
+}
+
+// WithSafetyPoll replaces SafetyPoll, the idle wait of the loops that
+// PostgreSQL's notifications wake (see IdlePoll). For tests: a long one
+// shows that only a notification can explain work picked up promptly.
+func WithSafetyPoll(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.safetyPoll = d
 		}
 	}
 }
@@ -102,7 +117,7 @@ func WithClock(now func() time.Time) Option {
 //
 // Open checks the connection; it does not create the schema (see Migrate).
 func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
-	cfg := config{maxOpenConns: 16, clock: time.Now}
+	cfg := config{maxOpenConns: 16, clock: time.Now, safetyPoll: SafetyPoll}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -110,7 +125,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dialect: dialect, clock: cfg.clock}
+	s := &Store{dialect: dialect, clock: cfg.clock, safetyPoll: cfg.safetyPoll}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		NowFunc:                s.now,
@@ -133,8 +148,8 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 	}
 	// Every statement goes through a pool that counts it (CountStatements).
-	s.changes = changes.NewTracker()
-	pool := &countingPool{db: sqlDB, changes: s.changes}
+	s.changes, s.work = changes.NewTracker(), &wakeups{}
+	pool := &countingPool{db: sqlDB, changes: s.changes, work: s.work}
 	db.ConnPool, db.Statement.ConnPool = pool, pool
 	if err := registerTxTrace(db); err != nil {
 		_ = sqlDB.Close()
@@ -316,6 +331,9 @@ func (s *Store) finishMigration(tx *gorm.DB) error {
 func (s *Store) migrate(ctx context.Context, models []any, after func(tx *gorm.DB) error) error {
 	run := func(tx *gorm.DB) error {
 		if err := tx.AutoMigrate(models...); err != nil {
+			return err
+		}
+		if err := ensureWorkTriggers(tx); err != nil {
 			return err
 		}
 		if after != nil {

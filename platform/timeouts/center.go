@@ -62,11 +62,15 @@ func New(svc *order.Service, st *store.Store, o Options) *Center {
 	return &Center{svc: svc, store: st, now: o.Now, interval: o.Interval, batch: o.Batch, log: o.Logger}
 }
 
-// Run sweeps every interval until ctx is done.
+// Run sweeps until ctx is done: every interval while sweeps cancel
+// orders, and less often, up to store.DuePoll, while they find none (a
+// payment deadline comes due by the clock, which no commit announces: an
+// overdue order is cancelled at most DuePoll late).
 func (c *Center) Run(ctx context.Context) {
-	periodic.Run(ctx, c.interval, c.log, "payment timeout sweep", func(ctx context.Context) error {
-		_, err := c.Sweep(ctx)
-		return err
+	idle := periodic.Idle{Busy: c.interval, Max: func() time.Duration { return store.DuePoll }}
+	periodic.RunIdle(ctx, idle, c.log, "payment timeout sweep", func(ctx context.Context) (bool, error) {
+		n, err := c.Sweep(ctx)
+		return n > 0, err
 	})
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tmf-platform/tmf/platform/store"
 )
 
 // Run delivers due deliveries until ctx ends: it polls every Options.Poll
@@ -25,32 +27,44 @@ func (s *Service) Run(ctx context.Context) {
 	done := make(chan struct{}, s.o.Workers)
 	t := time.NewTimer(0)
 	defer t.Stop()
+	idle := s.o.Poll
+	var signal <-chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-s.wake:
+			idle = s.o.Poll
+		case <-signal:
+			idle = s.o.Poll
 		case <-done:
 		}
-		if err := s.pass(ctx, &wg, slots, done); err != nil && ctx.Err() == nil {
+		// Taken before looking, so that a delivery committed meanwhile wakes the next wait.
+		signal = s.st.WorkSignal(store.WorkWebhooks)
+		claimed, err := s.pass(ctx, &wg, slots, done)
+		if err != nil && ctx.Err() == nil {
 			s.log.Warn("webhooks: delivery pass", "error", err)
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
+		t.Stop() // Go 1.23+: no stale tick after Stop or Reset
+		if claimed > 0 || err != nil {
+			idle = s.o.Poll
+			t.Reset(s.o.Poll)
+			continue
 		}
-		t.Reset(s.o.Poll)
+		// Nothing due: wait for a committed delivery (any server's on
+		// PostgreSQL, this one's elsewhere) or for a wait that doubles up
+		// to store.DuePoll (retries come due by the clock).
+		t.Reset(idle)
+		idle = min(2*idle, max(s.o.Poll, store.DuePoll))
 	}
 }
 
 // pass claims and starts what the free slots allow.
-func (s *Service) pass(ctx context.Context, wg *sync.WaitGroup, slots chan struct{}, done chan struct{}) error {
+func (s *Service) pass(ctx context.Context, wg *sync.WaitGroup, slots chan struct{}, done chan struct{}) (started int, err error) {
 	ids, err := s.dueEndpoints(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, id := range ids {
 		free := min(s.o.Concurrency-s.flying(id), cap(slots)-len(slots))
@@ -62,12 +76,13 @@ func (s *Service) pass(ctx context.Context, wg *sync.WaitGroup, slots chan struc
 			continue
 		}
 		if err != nil {
-			return err
+			return started, err
 		}
 		claimed, err := s.claim(ctx, id, free)
 		if err != nil {
-			return err
+			return started, err
 		}
+		started += len(claimed)
 		for _, d := range claimed {
 			slots <- struct{}{}
 			s.fly(id, 1)
@@ -92,7 +107,7 @@ func (s *Service) pass(ctx context.Context, wg *sync.WaitGroup, slots chan struc
 			})
 		}
 	}
-	return nil
+	return started, nil
 }
 
 func (s *Service) flying(id string) int {

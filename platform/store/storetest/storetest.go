@@ -49,24 +49,34 @@ func NewDatabase(t testing.TB, dialect string) string {
 // the dialect is not configured.
 func Open(t testing.TB, dialect string, opts ...store.Option) *store.Store {
 	t.Helper()
-	dsn := NewDatabase(t, dialect)
+	s := OpenOn(t, NewDatabase(t, dialect), opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s, err := store.Open(ctx, dsn, opts...)
-	if err != nil {
-		t.Fatalf("storetest: open %s: %v", dialect, err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("storetest: close %s: %v", dialect, err)
-		}
-	})
 	if err := s.Migrate(ctx); err != nil {
 		t.Fatalf("storetest: migrate %s: %v", dialect, err)
 	}
 	for _, check := range OnOpen {
 		check(t, s)
 	}
+	return s
+}
+
+// OpenOn opens another store on the database of dsn (from NewDatabase),
+// as another server on the same database would: not migrated, without the
+// OnOpen checks, closed when the test ends.
+func OpenOn(t testing.TB, dsn string, opts ...store.Option) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := store.Open(ctx, dsn, opts...)
+	if err != nil {
+		t.Fatalf("storetest: open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("storetest: close %s: %v", s.Dialect(), err)
+		}
+	})
 	return s
 }
 
