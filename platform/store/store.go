@@ -67,6 +67,7 @@ type Store struct {
 type config struct {
 	maxOpenConns int
 	clock        func() time.Time
+	replica      bool // AsReplica
 }
 
 // Option configures Open.
@@ -141,6 +142,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	s.db, s.sqlDB = db, sqlDB
+	if cfg.replica {
+		return s, nil // no ping, no LISTEN: see AsReplica
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err
