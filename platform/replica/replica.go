@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tmf-platform/tmf/platform/periodic"
 	"github.com/tmf-platform/tmf/platform/store"
 )
 
@@ -177,16 +178,10 @@ func (s *Set) MaxLag() time.Duration { return s.opt.MaxLag }
 
 // Run polls every Options.Poll until ctx is done.
 func (s *Set) Run(ctx context.Context) {
-	t := time.NewTicker(s.opt.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.Poll(ctx)
-		}
-	}
+	periodic.Run(ctx, s.opt.Poll, s.opt.Logger, "replica poll", func(ctx context.Context) error {
+		s.Poll(ctx)
+		return nil
+	})
 }
 
 // Poll reads the primary's flush position and every replica's replay

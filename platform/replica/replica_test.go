@@ -182,3 +182,37 @@ func BenchmarkList(b *testing.B) {
 		}
 	})
 }
+
+// Run keeps the replicas' state current: a replica whose replay stopped
+// while the primary moves on is seen lagging past the bound, and level
+// again once it replays.
+func TestRunFollowsLag(t *testing.T) {
+	r := storetest.OpenReplicated(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	set, err := replica.Open(ctx, r.Store, []string{r.ReplicaDSN},
+		replica.Options{MaxLag: 200 * time.Millisecond, Poll: 20 * time.Millisecond, CheckTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	done := make(chan struct{})
+	go func() { defer close(done); set.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	until := func(what string, ok func(replica.Status) bool) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); !ok(set.Statuses()[0]); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within a minute: %+v", what, set.Statuses()[0])
+			}
+		}
+	}
+	until("up and level", func(s replica.Status) bool { return s.Up && s.Lag <= set.MaxLag() })
+	resume := storetest.PauseReplay(t)
+	seed(t, r.Store, "carol", 1)
+	until("lagging past the bound", func(s replica.Status) bool { return s.Up && s.Lag > set.MaxLag() })
+	if level, err := set.Read(ctx, "", "", func(context.Context) error { return nil }); err != nil || level != replica.LevelPrimary {
+		t.Fatalf("a read while the replica lags: %s, %v", level, err)
+	}
+	resume()
+	until("level again", func(s replica.Status) bool { return s.Up && s.Lag <= set.MaxLag() })
+}
