@@ -30,6 +30,9 @@ type fileConfig struct {
 	Events *eventsFile `json:"events,omitempty"`
 	// ReadModel: the order read model's database (the flag wins; readmodel.go).
 	ReadModel *readModelFile `json:"readModel,omitempty"`
+	// Replicas: postgres:// DSNs of the order database's read replicas
+	// (the flags win; replicas.go).
+	Replicas []string `json:"replicas,omitempty"`
 
 	// BizpackInterpreters are the interpreters a bizpack bundle may name,
 	// each an absolute path ({"node": "/usr/bin/node"}); none by default.

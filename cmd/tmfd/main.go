@@ -115,6 +115,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                                  config file): back-office lists and searches, reads by id level by level; fed
                                  from the event stream, so it needs --events (docs/operations.md "Read model")
   --read-model-feed=false        use the read model without running its feed on this node (others feed it)
+  --db-replica DSN               postgres://… of a read replica (hot standby) of --db; repeat or comma-separate
+                                 (also TMF_DB_REPLICAS, replicas in the config file). Buyers' lists and reads by
+                                 id go to a replica that has their own writes and lags at most --replica-max-lag
+                                 (default 2s), else to --db (docs/operations.md "Read replicas")
   --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
                                  after it died (default 10s)
   --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
@@ -174,6 +178,8 @@ type serveOptions struct {
 	// ReadModelNoFeed: this node reads the read model but does not feed
 	// it (--read-model-feed=false).
 	ReadModelNoFeed bool
+	// Replicas: --db-replica and --replica-max-lag (replicas.go).
+	Replicas replicaOptions
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
 	// DashboardStep is the sampling step of the dashboard's series
@@ -315,6 +321,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.BoolVar(&o.Demo, "demo", o.Demo, "load demo data")
 	checkEvents := eventFlags(fs, getenv, &o.Events)
 	checkReadModel := readModelFlags(fs, getenv, &o)
+	checkReplicas := replicaFlags(fs, getenv, &o.Replicas)
 	checkWebhooks := webhookFlags(fs, getenv, &o.Webhooks)
 	sandbox := sandboxFlags(fs, getenv)
 	checkTracing := tracingFlags(fs, getenv, &o.Tracing)
@@ -335,6 +342,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		return o, err
 	}
 	if err := checkReadModel(); err != nil {
+		return o, err
+	}
+	if err := checkReplicas(); err != nil {
 		return o, err
 	}
 	if o.IdempotencyRetention < 0 || o.OutboxRetention < 0 {

@@ -15,6 +15,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/catalog"
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/metrics/series"
+	"github.com/tmf-platform/tmf/platform/replica"
 )
 
 func TestParseServeFlagsAndEnvironment(t *testing.T) {
@@ -91,6 +92,14 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		{"dashboard step", nil, map[string]string{"TMF_DASHBOARD_STEP": "2s"},
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, DashboardStep: 2 * time.Second}), ""},
 		{"dashboard step under a second", []string{"--dashboard-step", "500ms"}, nil, serveOptions{}, "dashboard-step"},
+		{"read replicas", []string{"--db-replica", "postgres://r1/db,postgres://r2/db", "--db-replica", "postgres://r3/db", "--replica-max-lag", "5s"},
+			map[string]string{"TMF_DB_REPLICAS": "postgres://env/db"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads,
+				Replicas: replicaOptions{DSNs: "postgres://r1/db,postgres://r2/db,postgres://r3/db", MaxLag: 5 * time.Second}}), ""},
+		{"read replicas from the environment", nil, map[string]string{"TMF_DB_REPLICAS": "postgres://a/db, postgres://b/db", "TMF_REPLICA_MAX_LAG": "1s"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, Replicas: replicaOptions{DSNs: "postgres://a/db,postgres://b/db", MaxLag: time.Second}}), ""},
+		{"bad replica lag", nil, map[string]string{"TMF_REPLICA_MAX_LAG": "soon"}, serveOptions{}, "TMF_REPLICA_MAX_LAG"},
+		{"replica lag not positive", []string{"--replica-max-lag", "0s"}, nil, serveOptions{}, "replica-max-lag"},
 		{"bad demo value", nil, map[string]string{"TMF_DEMO": "maybe"}, serveOptions{}, "TMF_DEMO"},
 		{"stray argument", []string{"extra"}, nil, serveOptions{}, "no arguments"},
 		{"unknown flag", []string{"--nope"}, nil, serveOptions{}, "not defined"},
@@ -121,6 +130,9 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 			}
 			if want.DashboardStep == 0 {
 				want.DashboardStep = series.DefaultStep
+			}
+			if want.Replicas.MaxLag == 0 {
+				want.Replicas.MaxLag = replica.DefaultMaxLag
 			}
 			if err != nil || got != want {
 				t.Fatalf("got %+v, %v; want %+v", got, err, want)

@@ -183,13 +183,20 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	replicas, err := openReplicas(ctx, st, o.Replicas, file.Replicas, reg, log)
+	if err != nil {
+		return err
+	}
+	if replicas != nil {
+		defer replicas.Close()
+	}
 	server := api.New(api.Config{Service: svc, Reconciler: rec, Fulfilment: fulfil, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
 		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
 		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
 		// (a ping answers while the database refuses writes).
 		Node: api.DefaultNode() + "/" + o.Listen, ReadyChecks: []func(context.Context) error{ev.backlog.ReadyCheck(o.Events.merge(file.Events).MaxBacklogAge)}, Webhooks: hooks,
-		ReadSide: rm.side, Dashboard: dashboard})
+		ReadSide: rm.side, Dashboard: dashboard, Replicas: replicas})
 	// The admin console is static files at /admin that call the API like
 	// any other client.
 	mux := http.NewServeMux()
@@ -219,6 +226,9 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })
 	wg.Go(func() { fulfil.Run(loops) })
+	if replicas != nil {
+		wg.Go(func() { replicas.Run(loops) })
+	}
 	wg.Go(func() { reconcileLoop(loops, rec, o) })
 	wg.Go(func() { refreshPromotions(loops, book, st, log) })
 	wg.Go(func() { policy.Watch(loops, PolicyPoll) })

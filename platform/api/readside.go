@@ -21,8 +21,9 @@ import (
 
 // HeaderReadLevel says which level answered an order list or read:
 // "readmodel", "store" (the order store, by design: a buyer's own list, or
-// no read model), "store-fallback" (the order store because the read model
-// failed or missed its deadline) or, for a read by id, "cache".
+// no read model), "replica" (a read replica of the order store, in place
+// of "store": replicas.go), "store-fallback" (the order store because the
+// read model failed or missed its deadline) or, for a read by id, "cache".
 const HeaderReadLevel = "X-TMF-Read-Level"
 
 // Read levels of HeaderReadLevel.
@@ -222,8 +223,7 @@ func (s *Server) listPage(c echo.Context, q order.Query, sr search) (order.Page,
 			return order.Page{}, problem(CodeSearchNotConfigured, nil,
 				"the filters statuses, org, createdFrom, createdTo, minTotal, maxTotal, sku, recipient and address are served by the order read model, which this server does not have")
 		}
-		h.Set(HeaderReadLevel, ReadLevelStore)
-		return s.svc.List(c.Request().Context(), q)
+		return s.storeList(c, q)
 	}
 	if q.ParentID != "" || q.TopLevel {
 		// The read model does not know families: a parent's sub-orders
@@ -231,12 +231,10 @@ func (s *Server) listPage(c echo.Context, q order.Query, sr search) (order.Page,
 		if !sr.empty() {
 			return order.Page{}, invalidField("parentId", "parentId and topLevel cannot be combined with the read model's search filters")
 		}
-		h.Set(HeaderReadLevel, ReadLevelStore)
-		return s.svc.List(c.Request().Context(), q)
+		return s.storeList(c, q)
 	}
 	if sr.empty() && ownList(principalOf(c), q) {
-		h.Set(HeaderReadLevel, ReadLevelStore)
-		return s.svc.List(c.Request().Context(), q)
+		return s.storeList(c, q)
 	}
 	page, err := s.readModelPage(c.Request().Context(), q, sr)
 	if err == nil {
@@ -315,8 +313,7 @@ func (s *Server) readOrder(c echo.Context, id string) (order.View, error) {
 	ctx := c.Request().Context()
 	h := c.Response().Header()
 	if rs == nil || rs.Reader == nil || ownList(p, order.Query{}) {
-		h.Set(HeaderReadLevel, ReadLevelStore)
-		return s.svc.Get(ctx, id)
+		return s.storeGet(c, id)
 	}
 	snap, level, err := rs.Reader.Get(ctx, id)
 	if errors.Is(err, readmodel.ErrNotFound) {
@@ -327,8 +324,7 @@ func (s *Server) readOrder(c echo.Context, id string) (order.View, error) {
 	}
 	if snap.Order.BuyerID == p.ID && level != readmodel.LevelStore {
 		// The caller's own order: its own writes must show.
-		h.Set(HeaderReadLevel, ReadLevelStore)
-		return s.svc.Get(ctx, id)
+		return s.storeGet(c, id)
 	}
 	h.Set(HeaderReadLevel, string(level))
 	return s.svc.ViewOf(snap.Order), nil

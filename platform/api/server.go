@@ -37,6 +37,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/kernel"
 	"github.com/tmf-platform/tmf/platform/order"
 	"github.com/tmf-platform/tmf/platform/reconcile"
+	"github.com/tmf-platform/tmf/platform/replica"
 	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/webhooks"
 )
@@ -174,6 +175,10 @@ type Config struct {
 	// Fulfilment takes supplier callbacks and lists late successes; nil
 	// answers them 503 fulfilment_disabled.
 	Fulfilment *fulfilment.Service
+	// Replicas are read replicas of the order store (replicas.go): the
+	// store's lag-tolerant reads go to them with read-your-writes; nil
+	// reads the store.
+	Replicas *replica.Set
 }
 
 // Server is the REST API. It is an http.Handler factory; it holds no
@@ -216,6 +221,8 @@ type Server struct {
 	readSide *ReadSide
 	// fulfilment is Config.Fulfilment.
 	fulfilment *fulfilment.Service
+	// replicas is Config.Replicas.
+	replicas *replica.Set
 }
 
 // New builds the API. It panics on a missing Service or Store, or when the
@@ -271,12 +278,13 @@ func New(cfg Config) *Server {
 	s.webhooks = cfg.Webhooks
 	s.readSide = cfg.ReadSide
 	s.dashboard = cfg.Dashboard
+	s.replicas = cfg.Replicas
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(s.observe, recoverer, s.limitAnonymous, s.invalidateOrders)
+	e.Use(s.observe, recoverer, s.limitAnonymous, s.invalidateOrders, s.markWrites)
 	s.echo = e
 	s.register()
 	return s

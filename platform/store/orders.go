@@ -192,8 +192,9 @@ func insertTracesEvents(tx *gorm.DB, traces []OrderTrace, events []OutboxEvent) 
 }
 
 // GetOrder returns an order with its lines sorted by LineNo, or ErrNotFound.
+// Under ReadFrom it reads the replica.
 func (s *Store) GetOrder(ctx context.Context, id string) (Order, error) {
-	o, err := getOrder(s.db.WithContext(ctx), id)
+	o, err := getOrder(s.readDB(ctx), id)
 	if err != nil {
 		return Order{}, fmt.Errorf("store: get order %s: %w", id, err)
 	}
@@ -270,17 +271,20 @@ type OrderQuery struct {
 // ListOrders returns orders with their lines, ordered by (CreatedAt, ID),
 // one page at a time (keyset pagination: stable however many orders share a
 // creation time, and as fast on the last page as on the first). An Access
-// it cannot express is ErrInvalid.
+// it cannot express is ErrInvalid. Under ReadFrom the orders come from the
+// replica (the access filter's organisation tree from the store's own
+// database).
 func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	db := s.db.WithContext(ctx)
+	db := s.readDB(ctx) // a replica under ReadFrom
 	tx := db.Model(&Order{})
 	if q.Access != nil {
-		acc, err := q.Access.narrowSubtrees(db)
+		// The organisation tree is read where it is written.
+		acc, err := q.Access.narrowSubtrees(s.db.WithContext(ctx))
 		if err != nil {
 			return nil, fmt.Errorf("store: list orders: %w", err)
 		}

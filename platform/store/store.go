@@ -71,6 +71,7 @@ type config struct {
 	maxOpenConns int
 	clock        func() time.Time
 	safetyPoll   time.Duration
+	replica      bool // AsReplica
 }
 
 // Option configures Open.
@@ -156,6 +157,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	s.db, s.sqlDB = db, sqlDB
+	if cfg.replica {
+		return s, nil // no ping, no LISTEN: see AsReplica
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

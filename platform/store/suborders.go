@@ -211,7 +211,7 @@ func (s *Store) SubOrdersOf(ctx context.Context, parentIDs ...string) (map[strin
 	if len(parentIDs) == 0 {
 		return out, nil
 	}
-	db := s.db.WithContext(ctx)
+	db := s.readDB(ctx)
 	var kids []Order
 	if err := db.Where("parent_id IN ?", parentIDs).Order("parent_id").Order("id").Find(&kids).Error; err != nil {
 		return nil, fmt.Errorf("store: sub-orders: %w", err)
