@@ -30,6 +30,8 @@ type fileConfig struct {
 	Events *eventsFile `json:"events,omitempty"`
 	// ReadModel: the order read model's database (the flag wins; readmodel.go).
 	ReadModel *readModelFile `json:"readModel,omitempty"`
+	// Stock: the stock database (the flags win; stockdb.go).
+	Stock *stockFile `json:"stock,omitempty"`
 
 	// BizpackInterpreters are the interpreters a bizpack bundle may name,
 	// each an absolute path ({"node": "/usr/bin/node"}); none by default.

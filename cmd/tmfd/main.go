@@ -16,6 +16,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/metrics/series"
+	"github.com/tmf-platform/tmf/platform/store"
 
 	"context"
 	"errors"
@@ -113,6 +114,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
   --read-model-db DSN            postgres://… of the order read model (off by default; also readModel.db in the
                                  config file): back-office lists and searches, reads by id level by level; fed
                                  from the event stream, so it needs --events (docs/operations.md "Read model")
+  --stock-db DSN                 keep stock in a database of its own (also stock.db in the config file): orders
+                                 reserve there first and confirm after they commit, a sweeper settles what a
+                                 crash left (docs/operations.md "Stock in its own database")
+  --stock-reservation-expiry DUR how long such a reservation waits for its order (default 2m; stock.reservationExpiry)
   --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
                                  after it died (default 10s)
   --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
@@ -169,6 +174,14 @@ type serveOptions struct {
 	// ReadModelDB is the order read model's database (readmodel.go); "" takes
 	// the configuration file's readModel.db, and none means no read model.
 	ReadModelDB string
+	// StockDB is the stock database (stockdb.go); "" takes the
+	// configuration file's stock.db, and none keeps stock beside the
+	// orders. StockExpiry is its reservations' expiry (0: the file's, else
+	// stockcenter.DefaultExpiry).
+	StockDB     string
+	StockExpiry time.Duration
+	// stockStore is the store stock lives in, set by serve once wired.
+	stockStore *store.Store
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
 	// DashboardStep is the sampling step of the dashboard's series
@@ -239,6 +252,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&dbFile, "db-file", env("DB_FILE", ""), "file holding the database DSN (with its password)")
 	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
 	fs.StringVar(&o.ReadModelDB, "read-model-db", env("READ_MODEL_DB", ""), "postgres:// DSN of the order read model (default: none)")
+	fs.StringVar(&o.StockDB, "stock-db", env("STOCK_DB", ""), "DSN of a database of its own for stock (default: stock beside the orders)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
 	fs.StringVar(&o.JWTSecretFile, "jwt-hs256-secret-file", env("JWT_HS256_SECRET_FILE", ""), "HS256 secret file")
@@ -256,6 +270,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{&o.ReconcileInterval, "reconcile-interval", "RECONCILE_INTERVAL", DefaultReconcileInterval, "interval between scheduled reconciliation runs (0: only on demand)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
 		{&o.DashboardStep, "dashboard-step", "DASHBOARD_STEP", series.DefaultStep, "sampling step of the console dashboard's series (at least 1s; the rings keep 360 samples at it and 1440 at 6 times it)"},
+		{&o.StockExpiry, "stock-reservation-expiry", "STOCK_RESERVATION_EXPIRY", 0, "with --stock-db: how long a reservation waits for its order before the sweeper settles it (default 2m)"},
 		{&o.JWTMaxLifetime, "jwt-max-lifetime", "JWT_MAX_LIFETIME", authn.DefaultMaxLifetime, "longest validity (iat to exp) of a JWT accepted"},
 		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
 		{&o.RateLimits.AuthBlock, "auth-block", "AUTH_BLOCK", api.DefaultRateLimits.AuthBlock, "how long an address that failed authentication too often is answered 429"},
@@ -352,7 +367,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	var onCommandLine []string
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) || f.Name == "read-model-db" && dsnHasPassword(o.ReadModelDB) {
+		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) || f.Name == "read-model-db" && dsnHasPassword(o.ReadModelDB) ||
+			f.Name == "stock-db" && dsnHasPassword(o.StockDB) {
 			onCommandLine = append(onCommandLine, f.Name)
 		}
 	})

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/identity"

@@ -220,7 +220,7 @@ func (s *Service) placeFamily(op *kernel.Operation, f family) (View, error) {
 			kids[i].Status = t.To
 			news[i] = store.NewOrder{
 				History: store.OrderHistory{OrderID: k.ID, Version: 1, Event: t.Event, FromState: t.From, ToState: t.To, Actor: f.buyer.ID, CreatedAt: f.now},
-				Steps: []store.Step{holds[i], s.levelEvents(k, reserves[i], nil)},
+				Steps:   []store.Step{holds[i], s.levelEvents(k, reserves[i], nil)},
 			}
 			return fire(i + 1)
 		})
