@@ -319,21 +319,7 @@ func (f failingCommit) Try(ctx context.Context, req stock.ReserveRequest) (store
 // TMF_STOCKDB_CRASH_SEEDS sets how many seeds run (default 40, the CI
 // run; try 2000 for a long run); TMF_STOCKDB_CRASH_SEED=N replays one.
 func TestStockDatabaseCrashes(t *testing.T) {
-	seeds, first := 40, uint64(1)
-	if v := os.Getenv("TMF_STOCKDB_CRASH_SEEDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("TMF_STOCKDB_CRASH_SEEDS=%q: want a positive number", v)
-		}
-		seeds = n
-	}
-	if v := os.Getenv("TMF_STOCKDB_CRASH_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("TMF_STOCKDB_CRASH_SEED=%q: want a number", v)
-		}
-		seeds, first = 1, n
-	}
+	seeds, first := seedRange(t, "TMF_STOCKDB_CRASH_SEEDS", "TMF_STOCKDB_CRASH_SEED", 40)
 	points := []string{"", stockcenter.PointTryCommit, stockcenter.PointTried, stockcenter.PointOrderCommit,
 		stockcenter.PointCommitted, stockcenter.PointIntentApply, stockcenter.PointIntentApplied}
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
@@ -411,4 +397,27 @@ func (d *stockDB) crashStory(rng *rand.Rand, svc *order.Service, seed uint64) {
 			}
 		}
 	}
+}
+
+// seedRange is how many seeds a seeded run plays and the first: def from
+// 1, or the number the variable many names, or the one seed one names (a
+// replay).
+func seedRange(t *testing.T, many, one string, def int) (int, uint64) {
+	t.Helper()
+	seeds, first := def, uint64(1)
+	if v := os.Getenv(many); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("%s=%q: want a positive number", many, v)
+		}
+		seeds = n
+	}
+	if v := os.Getenv(one); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("%s=%q: want a number", one, v)
+		}
+		seeds, first = 1, n
+	}
+	return seeds, first
 }
