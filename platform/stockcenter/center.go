@@ -474,7 +474,15 @@ func (c *Center) acquire(ctx context.Context, st *store.Store, name string) (boo
 	if res.Error != nil {
 		return false, fmt.Errorf("stockcenter: take the %s lease: %w", name, res.Error)
 	}
-	return res.RowsAffected == 1, nil
+	if res.RowsAffected == 1 {
+		return true, nil
+	}
+	// MySQL counts changed rows: renewing with the same values changes none.
+	var held lease
+	if err := db.Where("name = ?", name).Take(&held).Error; err != nil {
+		return false, fmt.Errorf("stockcenter: read the %s lease: %w", name, err)
+	}
+	return held.Holder == c.opts.Node && held.Until >= now.UnixMicro(), nil
 }
 
 func (c *Center) stamp() time.Time { return c.opts.Clock().UTC().Truncate(time.Microsecond) }
