@@ -33,6 +33,8 @@ type fileConfig struct {
 	// Replicas: postgres:// DSNs of the order database's read replicas
 	// (the flags win; replicas.go).
 	Replicas []string `json:"replicas,omitempty"`
+	// Stock: the stock database (the flags win; stockdb.go).
+	Stock *stockFile `json:"stock,omitempty"`
 
 	// BizpackInterpreters are the interpreters a bizpack bundle may name,
 	// each an absolute path ({"node": "/usr/bin/node"}); none by default.

@@ -68,19 +68,19 @@ var demoStock = []struct {
 // loadDemo writes the demo catalogue, stock and buyers. It is safe to run on
 // every start: principals that exist are kept, and stock is set only where
 // none was set before.
-func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
+func loadDemo(ctx context.Context, st, stockDB *store.Store, stdout io.Writer) error {
 	for _, s := range demoSKUs {
 		if err := st.PutSKU(ctx, s); err != nil {
 			return err
 		}
 	}
 	for _, l := range demoLocations {
-		if err := st.Tx(ctx, func(tx *gorm.DB) error { return stock.PutLocation(ctx, tx, l) }); err != nil {
+		if err := stockDB.Tx(ctx, func(tx *gorm.DB) error { return stock.PutLocation(ctx, tx, l) }); err != nil {
 			return err
 		}
 	}
 	for _, s := range demoStock {
-		levels, err := stock.Levels(ctx, st.DB(ctx), s.sku)
+		levels, err := stock.Levels(ctx, stockDB.DB(ctx), s.sku)
 		if err != nil {
 			return err
 		}
@@ -91,7 +91,7 @@ func loadDemo(ctx context.Context, st *store.Store, stdout io.Writer) error {
 		if set {
 			continue
 		}
-		if err := st.Tx(ctx, func(tx *gorm.DB) error {
+		if err := stockDB.Tx(ctx, func(tx *gorm.DB) error {
 			_, err := stock.SetSellable(ctx, tx, s.sku, s.location, s.sellable, "demo")
 			return err
 		}); err != nil {

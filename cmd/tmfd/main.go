@@ -16,6 +16,7 @@ import (
 	"github.com/tmf-platform/tmf/platform/authn"
 	"github.com/tmf-platform/tmf/platform/bizpackhost"
 	"github.com/tmf-platform/tmf/platform/metrics/series"
+	"github.com/tmf-platform/tmf/platform/store"
 
 	"context"
 	"errors"
@@ -119,6 +120,10 @@ Starts the TMF ordering server. Flags (or environment variables TMF_<NAME>):
                                  (also TMF_DB_REPLICAS, replicas in the config file). Buyers' lists and reads by
                                  id go to a replica that has their own writes and lags at most --replica-max-lag
                                  (default 2s), else to --db (docs/operations.md "Read replicas")
+  --stock-db DSN                 keep stock in a database of its own (also stock.db in the config file): orders
+                                 reserve there first and confirm after they commit, a sweeper settles what a
+                                 crash left (docs/operations.md "Stock in its own database")
+  --stock-reservation-expiry DUR how long such a reservation waits for its order (default 2m; stock.reservationExpiry)
   --outbox-lease DUR             one relay per database holds the outbox lease; another takes over this long
                                  after it died (default 10s)
   --webhooks-allow-private       let webhook endpoints reach loopback, private and link-local addresses (tests only)
@@ -180,6 +185,14 @@ type serveOptions struct {
 	ReadModelNoFeed bool
 	// Replicas: --db-replica and --replica-max-lag (replicas.go).
 	Replicas replicaOptions
+	// StockDB is the stock database (stockdb.go); "" takes the
+	// configuration file's stock.db, and none keeps stock beside the
+	// orders. StockExpiry is its reservations' expiry (0: the file's, else
+	// stockcenter.DefaultExpiry).
+	StockDB     string
+	StockExpiry time.Duration
+	// stockStore is the store stock lives in, set by serve once wired.
+	stockStore *store.Store
 	// Webhooks: the --webhooks-* settings (webhooks.go).
 	Webhooks webhookOptions
 	// DashboardStep is the sampling step of the dashboard's series
@@ -250,6 +263,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	fs.StringVar(&dbFile, "db-file", env("DB_FILE", ""), "file holding the database DSN (with its password)")
 	fs.StringVar(&o.Policy, "policy", env("POLICY", ""), "Rego policy directory or bundle (default: the shipped policy)")
 	fs.StringVar(&o.ReadModelDB, "read-model-db", env("READ_MODEL_DB", ""), "postgres:// DSN of the order read model (default: none)")
+	fs.StringVar(&o.StockDB, "stock-db", env("STOCK_DB", ""), "DSN of a database of its own for stock (default: stock beside the orders)")
 	fs.StringVar(&o.JWTIssuer, "jwt-issuer", env("JWT_ISSUER", ""), "accept JWTs from this issuer")
 	fs.StringVar(&o.JWTAudience, "jwt-audience", env("JWT_AUDIENCE", ""), "audience JWTs must name")
 	fs.StringVar(&o.JWTSecretFile, "jwt-hs256-secret-file", env("JWT_HS256_SECRET_FILE", ""), "HS256 secret file")
@@ -267,6 +281,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 		{&o.ReconcileInterval, "reconcile-interval", "RECONCILE_INTERVAL", DefaultReconcileInterval, "interval between scheduled reconciliation runs (0: only on demand)"},
 		{&o.PaymentCallTimeout, "payment-call-timeout", "PAYMENT_CALL_TIMEOUT", payment.DefaultCallTimeout, "deadline of one card-processor call"},
 		{&o.DashboardStep, "dashboard-step", "DASHBOARD_STEP", series.DefaultStep, "sampling step of the console dashboard's series (at least 1s; the rings keep 360 samples at it and 1440 at 6 times it)"},
+		{&o.StockExpiry, "stock-reservation-expiry", "STOCK_RESERVATION_EXPIRY", 0, "with --stock-db: how long a reservation waits for its order before the sweeper settles it (default 2m)"},
 		{&o.JWTMaxLifetime, "jwt-max-lifetime", "JWT_MAX_LIFETIME", authn.DefaultMaxLifetime, "longest validity (iat to exp) of a JWT accepted"},
 		{&o.RateLimits.AuthFailureWindow, "auth-failure-window", "AUTH_FAILURE_WINDOW", api.DefaultRateLimits.AuthFailureWindow, "window in which --auth-failures failed authentications block an address"},
 		{&o.RateLimits.AuthBlock, "auth-block", "AUTH_BLOCK", api.DefaultRateLimits.AuthBlock, "how long an address that failed authentication too often is answered 429"},
@@ -371,7 +386,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	var onCommandLine []string
 	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) || f.Name == "read-model-db" && dsnHasPassword(o.ReadModelDB) {
+		if f.Name == "admin-token" || f.Name == "db" && dsnHasPassword(o.DB) || f.Name == "read-model-db" && dsnHasPassword(o.ReadModelDB) ||
+			f.Name == "stock-db" && dsnHasPassword(o.StockDB) {
 			onCommandLine = append(onCommandLine, f.Name)
 		}
 	})

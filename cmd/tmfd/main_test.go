@@ -52,6 +52,12 @@ func TestParseServeFlagsAndEnvironment(t *testing.T) {
 		{"no feed from the environment", nil, map[string]string{"TMF_READ_MODEL_FEED": "false"},
 			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, ReadModelNoFeed: true}), ""},
 		{"a bad feed variable", nil, map[string]string{"TMF_READ_MODEL_FEED": "maybe"}, serveOptions{}, "TMF_READ_MODEL_FEED"},
+		{"stock database", []string{"--stock-db", "postgres://st:pw@st/tmf_stock", "--stock-reservation-expiry", "90s"},
+			map[string]string{"TMF_STOCK_DB": "postgres://other"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, StockDB: "postgres://st:pw@st/tmf_stock", StockExpiry: 90 * time.Second,
+				CommandLineSecrets: "stock-db"}), ""},
+		{"stock database from the environment", nil, map[string]string{"TMF_STOCK_DB": "postgres://st/tmf_stock", "TMF_STOCK_RESERVATION_EXPIRY": "5m"},
+			kept(serveOptions{Listen: "127.0.0.1:8080", BizpackDir: uploads, StockDB: "postgres://st/tmf_stock", StockExpiry: 5 * time.Minute}), ""},
 		{"a DSN without a password is no secret", []string{"--db", "postgres://tmf@db/tmf"}, nil,
 			kept(serveOptions{Listen: "127.0.0.1:8080", DB: "postgres://tmf@db/tmf", BizpackDir: uploads}), ""},
 		{"secrets from files", []string{"--admin-token-file", secretFile(t, testAdminToken+"\n")}, map[string]string{

@@ -20,7 +20,7 @@ const DefaultReconcileInterval = reconcile.DefaultInterval
 // run at a time on the database.
 func reconciler(ctx context.Context, st *store.Store, o serveOptions, reg prometheus.Registerer, log *slog.Logger) (*reconcile.Runner, error) {
 	r := reconcile.New(st, reconcile.Options{Node: api.DefaultNode() + "/" + o.Listen, Interval: o.ReconcileInterval,
-		OutboxRetention: o.OutboxRetention, Logger: log, Registerer: reg})
+		OutboxRetention: o.OutboxRetention, Logger: log, Registerer: reg, Stock: o.stockStore})
 	if err := r.Migrate(ctx); err != nil {
 		return nil, fmt.Errorf("reconciliation: %w", err)
 	}

@@ -123,8 +123,14 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err := bootstrapAdmin(ctx, st, o.AdminToken, stdout); err != nil {
 		return err
 	}
+	sw, err := wireStock(ctx, st, o, file.Stock, reg, log)
+	if err != nil {
+		return fmt.Errorf("stock database: %w", err)
+	}
+	defer sw.close()
+	o.stockStore = sw.db(st)
 	if o.Demo {
-		if err := loadDemo(ctx, st, stdout); err != nil {
+		if err := loadDemo(ctx, st, o.stockStore, stdout); err != nil {
 			return fmt.Errorf("demo data: %w", err)
 		}
 	}
@@ -139,7 +145,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	}
 
 	pays := payments(st.DB(ctx), o.PaymentCallTimeout, o.PaymentRule, reg, log)
-	svc := order.NewService(k, st, order.WithPromotions(book), order.WithPayments(pays))
+	svc := order.NewService(k, st, append(sw.orderOptions(), order.WithPromotions(book), order.WithPayments(pays))...)
 	ev, err := wireEvents(st, o.Events.merge(file.Events), reg, log)
 	if err != nil {
 		return err
@@ -163,7 +169,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if err := host.RegisterMetrics(reg); err != nil {
 		return err
 	}
-	dashboard, err := newDashboard(reg, st, o.DashboardStep, log)
+	dashboard, err := newDashboard(reg, o.stockStore, o.DashboardStep, log)
 	if err != nil {
 		return err
 	}
@@ -190,7 +196,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	if replicas != nil {
 		defer replicas.Close()
 	}
-	server := api.New(api.Config{Service: svc, Reconciler: rec, Fulfilment: fulfil, Store: st, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
+	server := api.New(api.Config{Service: svc, Reconciler: rec, Fulfilment: fulfil, Store: st, Stock: o.stockStore, Kernel: k, Promotions: book, Bizpacks: host, Configs: source,
 		BizpackUploads: o.BizpackDir, Policy: policy, JWT: verifier, Logger: log, Gatherer: reg, Registerer: reg, RateLimits: o.RateLimits,
 		Limits: api.Limits{MaxUnpaidOrders: int64(o.MaxUnpaidOrders), MaxUnpaidQuantity: int64(o.MaxUnpaidQuantity)},
 		// Ready: the default, a committed write of this node's probe row
@@ -225,6 +231,7 @@ func serve(ctx context.Context, o serveOptions, stdout, stderr io.Writer) error 
 	wg.Go(func() { dashboard.Run(loops) })
 	wg.Go(func() { center.Run(loops) })
 	wg.Go(func() { payRecovery.Run(loops) })
+	wg.Go(func() { sw.run(loops) })
 	wg.Go(func() { fulfil.Run(loops) })
 	if replicas != nil {
 		wg.Go(func() { replicas.Run(loops) })

@@ -177,5 +177,5 @@ func (Shipment) TableName() string { return "tmf_stock_shipments" }
 
 // Models lists the domain's tables, for the platform's migration.
 func Models() []any {
-	return []any{&Location{}, &Slot{}, &LedgerEntry{}, &ChannelRow{}, &BucketRow{}, &Shipment{}}
+	return []any{&Location{}, &Slot{}, &LedgerEntry{}, &ChannelRow{}, &BucketRow{}, &Shipment{}, &Reservation{}}
 }

@@ -256,7 +256,7 @@ func stockAt(ctx context.Context, db *gorm.DB, sku, loc, channel string) (any, e
 // (target "stock" sku) with the SKU's stock at loc before and after.
 func (s *Server) stockWrite(c echo.Context, verb, sku, loc, channel string, write func(tx *gorm.DB) error) error {
 	ctx := c.Request().Context()
-	return s.store.Tx(ctx, func(tx *gorm.DB) error {
+	return s.stock.Tx(ctx, func(tx *gorm.DB) error {
 		before, err := stockAt(ctx, tx, sku, loc, channel)
 		if err != nil {
 			return err
@@ -355,7 +355,7 @@ func isStaff(p *principal) bool {
 
 func (s *Server) answerStock(c echo.Context, sku string) error {
 	ctx := c.Request().Context()
-	levels, err := stock.Levels(ctx, s.store.DB(ctx), sku)
+	levels, err := stock.Levels(ctx, s.stock.DB(ctx), sku)
 	if err != nil {
 		return err
 	}

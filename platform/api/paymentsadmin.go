@@ -37,7 +37,7 @@ type MoneyAuditView struct {
 func (s *Server) auditMoney(c echo.Context) error {
 	ctx := c.Request().Context()
 	var out order.MoneyAudit
-	err := s.readSnapshot(ctx, func(tx *gorm.DB) error {
+	err := readSnapshot(ctx, s.store, func(tx *gorm.DB) error {
 		var err error
 		out, err = order.AuditMoney(ctx, tx, time.Now())
 		return err

@@ -107,6 +107,10 @@ type Config struct {
 	// domains' tables (stock, promotions, coupons, budgets, payments,
 	// credit), which the admin endpoints change in its transactions. Required.
 	Store *store.Store
+	// Stock is the stock database when stock lives in its own
+	// (platform/stockcenter); nil: Store. The stock endpoints read and
+	// write it; their audit entries are written in its transactions.
+	Stock *store.Store
 	// Promotions is the promotion book the kernel's promotion.candidates
 	// default reads (the one given to catalog.Sources and
 	// order.WithPromotions): the admin endpoints write promotions through it
@@ -186,6 +190,7 @@ type Config struct {
 type Server struct {
 	svc            *order.Service
 	store          *store.Store
+	stock          *store.Store // the stock database: Config.Stock or store
 	book           *promotion.Book
 	kernel         *kernel.Kernel
 	bizpacks       Bizpacks
@@ -235,6 +240,9 @@ func New(cfg Config) *Server {
 	s := &Server{svc: cfg.Service, store: cfg.Store, book: cfg.Promotions, kernel: cfg.Kernel, bizpacks: cfg.Bizpacks, log: cfg.Logger,
 		policy: cfg.Policy, jwt: cfg.JWT, ready: cfg.Ready, node: cfg.Node, limits: cfg.Limits.withDefaults(), lease: cfg.IdempotencyLease,
 		routes: map[string]bool{}, actions: map[string]access{}, configs: cfg.Configs, uploads: cfg.BizpackUploads, maxUpload: cfg.MaxBizpackBytes}
+	if s.stock = cfg.Stock; s.stock == nil {
+		s.stock = cfg.Store
+	}
 	if s.configs == nil && s.kernel != nil {
 		s.configs = configs.New(cfg.Store, cfg.Kernel, nil, cfg.Logger)
 	}

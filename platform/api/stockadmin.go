@@ -253,7 +253,7 @@ func (s *Server) putLocation(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	loc := stock.Location{Name: name, Regions: strings.Join(req.Regions, ","), Priority: req.Priority}
-	if err := s.store.Tx(ctx, func(tx *gorm.DB) error {
+	if err := s.stock.Tx(ctx, func(tx *gorm.DB) error {
 		locs, err := stock.Locations(ctx, tx)
 		if err != nil {
 			return err
@@ -274,7 +274,7 @@ func (s *Server) putLocation(c echo.Context) error {
 
 func (s *Server) listLocations(c echo.Context) error {
 	ctx := c.Request().Context()
-	locs, err := stock.Locations(ctx, s.store.DB(ctx))
+	locs, err := stock.Locations(ctx, s.stock.DB(ctx))
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ type AuditView struct {
 func (s *Server) auditStock(c echo.Context) error {
 	ctx := c.Request().Context()
 	var found []stock.Discrepancy
-	err := s.readSnapshot(ctx, func(tx *gorm.DB) error {
+	err := readSnapshot(ctx, s.stock, func(tx *gorm.DB) error {
 		var err error
 		found, err = stock.Audit(ctx, tx)
 		return err
@@ -316,14 +316,14 @@ func (s *Server) auditStock(c echo.Context) error {
 
 // readSnapshot runs fn in a read-only transaction that sees one snapshot
 // of the database.
-func (s *Server) readSnapshot(ctx context.Context, fn func(tx *gorm.DB) error) error {
+func readSnapshot(ctx context.Context, st *store.Store, fn func(tx *gorm.DB) error) error {
 	var opts *sql.TxOptions
-	switch s.store.Dialect() {
+	switch st.Dialect() {
 	case store.Postgres, store.MySQL:
 		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
 	}
 	if opts == nil {
-		return s.store.DB(ctx).Transaction(fn)
+		return st.DB(ctx).Transaction(fn)
 	}
-	return s.store.DB(ctx).Transaction(fn, opts)
+	return st.DB(ctx).Transaction(fn, opts)
 }

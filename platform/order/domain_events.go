@@ -56,7 +56,7 @@ func (s *Service) levelEvents(o store.Order, reserve stock.ReserveRequest, appli
 		var after map[string]int64
 		if len(skus) > 0 { // a parent order reserves nothing: its sub-orders do
 			var err error
-			if after, err = stock.Sellable(ctx, tx, reserve.Location, skus); err != nil {
+			if after, err = stock.Sellable(ctx, s.stock.Reads(ctx, tx), reserve.Location, skus); err != nil {
 				return err
 			}
 		}

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -42,21 +40,7 @@ import (
 // failure prints. The acquirer (the sandbox, whose tables share the
 // database) does not crash with the platform.
 func TestFaultInjectionKeepsMoneyAndStock(t *testing.T) {
-	seeds, first := 500, uint64(1)
-	if v := os.Getenv("TMF_FAULT_SEEDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("TMF_FAULT_SEEDS=%q: want a positive number", v)
-		}
-		seeds = n
-	}
-	if v := os.Getenv("TMF_FAULT_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("TMF_FAULT_SEED=%q: want a number", v)
-		}
-		seeds, first = 1, n
-	}
+	seeds, first := seedRange(t, "TMF_FAULT_SEEDS", "TMF_FAULT_SEED", 500)
 	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
 		if dialect == "mysql" {
 			t.Skip("the fault run covers SQLite and PostgreSQL; MariaDB runs the conformance suites")

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"gorm.io/gorm"
-
 	"github.com/tmf-platform/tmf/domains/stock"
 	"github.com/tmf-platform/tmf/platform/events"
 	"github.com/tmf-platform/tmf/platform/identity"
@@ -255,7 +253,7 @@ func (s *Service) ReturnStep(ctx context.Context, id string, req ReturnStepReque
 			back.Lines = append(back.Lines, stock.LineQty{LineNo: l.LineNo, SKU: l.SKU, Quantity: l.Quantity})
 		}
 		payload["lines"], payload["refund"], payload["currency"] = r.Lines, total, o.Currency
-		steps := []store.Step{func(ctx context.Context, tx *gorm.DB) error { return stock.Return(ctx, tx, back) }}
+		steps := []store.Step{s.stock.Return(back)}
 		events := []store.OutboxEvent{event(TopicReturned, id, payload, now)}
 		if total > 0 {
 			rs, revs := s.refundSteps(o, RefundDue{OrderID: moneyOwner(o), Key: id + "/refund/return/" + r.ReturnID, Amount: total,
@@ -271,6 +269,9 @@ func (s *Service) ReturnStep(ctx context.Context, id string, req ReturnStepReque
 	r, replayed, err := s.store.MoveReturn(ctx, m)
 	if err != nil {
 		return ReturnView{}, returnError(err)
+	}
+	if req.Step == ReturnReceive {
+		s.settleStock(ctx, id)
 	}
 	return returnView(o, r, replayed), nil
 }

@@ -48,6 +48,7 @@ type Service struct {
 	book     *promotion.Book
 	now      func() time.Time
 	lowStock int64 // the stock.low threshold (WithLowStock)
+	stock    StockKeeper
 }
 
 // Option configures NewService.
@@ -68,6 +69,9 @@ func NewService(k *kernel.Kernel, st *store.Store, opts ...Option) *Service {
 	s := &Service{kernel: k, store: st, now: time.Now, lowStock: stock.DefaultLowThreshold}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.stock == nil {
+		s.stock = localStock{st}
 	}
 	if s.payments == nil {
 		s.payments = payment.NewPayments(payment.NewSandbox(st.DB(context.Background())), nil)
@@ -290,7 +294,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 			ListPrice: lines[i].UnitPrice, UnitPrice: l.UnitPrice, LineTotal: lineTotals[i], Discount: lineDiscounts[i]})
 		reserve.Lines = append(reserve.Lines, stock.LineQty{LineNo: i + 1, SKU: l.SKU, Quantity: l.Quantity})
 	}
-	steps := append(placeSteps(o, buyer.ID, stack.Applied, reserve), s.levelEvents(o, reserve, stack.Applied))
+	steps := placeSteps(o, buyer.ID, stack.Applied)
 	// Purchase limits and the attribute index are written first in the
 	// order's transaction: a refusal there writes nothing.
 	net := make([]int64, len(lines))
@@ -310,9 +314,16 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 
 	plan := op.Plan()
 	if len(parts) > 1 {
-		return s.placeFamily(op, family{parent: o, parts: parts, applied: stack.Applied, steps: steps[:len(steps)-2],
+		return s.placeFamily(op, family{parent: o, parts: parts, applied: stack.Applied, steps: steps,
 			buyer: buyer, attrs: attrs, idem: idem, now: now})
 	}
+	// Stock last: it is the hottest (and, in its own database, reserved
+	// before this transaction and settled after it).
+	hold, err := s.stock.Try(ctx, reserve)
+	if err != nil {
+		return View{}, s.placeError(err)
+	}
+	steps = append(steps, hold, s.levelEvents(o, reserve, stack.Applied))
 	snap := Snapshot{ID: o.ID, BizCode: bizCode, BuyerID: buyer.ID, State: plan.Lifecycle().Initial(), Version: 0, Total: money(total),
 		Attributes: attrs}
 	var view View
@@ -332,6 +343,7 @@ func (s *Service) placeOnce(ctx context.Context, buyer Buyer, req PlaceRequest, 
 		}
 		return s.store.CreateOrder(ctx, n)
 	})
+	s.stock.Finish(context.WithoutCancel(ctx), err == nil, o.ID)
 	if err != nil {
 		return View{}, s.placeError(err)
 	}
@@ -346,6 +358,10 @@ func (s *Service) placeError(err error) error {
 	if errors.As(err, &oos) {
 		return &Error{Code: CodeOutOfStock, Message: fmt.Sprintf("SKU %s: not enough stock for %d", oos.SKU, oos.Requested),
 			Fields: map[string]any{"sku": oos.SKU}, Err: err}
+	}
+	var expired *stock.ReservationError
+	if errors.As(err, &expired) {
+		return &Error{Code: CodeVersionConflict, Message: "the order's stock reservation expired before the order committed; place it again", Err: err}
 	}
 	if e := couponError(err); e != err {
 		return e
@@ -422,7 +438,7 @@ func (s *Service) routeRequest(ctx context.Context, bizCode string, req PlaceReq
 	for i, l := range lines {
 		skus[i] = l.SKU
 	}
-	avail, err := stock.Availability(ctx, s.store.DB(ctx), req.Channel, skus)
+	avail, err := stock.Availability(ctx, s.stock.Reads(ctx, nil), req.Channel, skus)
 	if err != nil {
 		return extensions.RouteRequest{}, err
 	}
@@ -470,7 +486,7 @@ func (s *Service) regionUnserved(ctx context.Context, rreq extensions.RouteReque
 	for i, l := range rreq.Lines {
 		skus[i] = l.SKU
 	}
-	levels, err := stock.Levels(ctx, s.store.DB(ctx), skus...)
+	levels, err := stock.Levels(ctx, s.stock.Reads(ctx, nil), skus...)
 	if err != nil || len(levels) == 0 {
 		return false
 	}
@@ -667,7 +683,7 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 		tr := store.Transition{OrderID: o.ID, ExpectVersion: o.Version, To: t.To,
 			History: store.OrderHistory{OrderID: o.ID, Version: o.Version + 1, Event: t.Event, FromState: t.From, ToState: t.To,
 				Actor: ev.Actor, Reason: ev.Data["reason"], CreatedAt: now},
-			Steps:                append(append(slices.Clone(ev.steps), transitionSteps(o, t.From, t.To)...), fulfilmentSteps(plan, o, t.To, now)...),
+			Steps:                append(append(slices.Clone(ev.steps), transitionSteps(o, t.From, t.To, s.stock)...), fulfilmentSteps(plan, o, t.To, now)...),
 			Traces:               traces(o.ID, op.Trace()),
 			ClearPaymentDeadline: t.From == lifecycle.PendingPayment,
 		}
@@ -687,6 +703,7 @@ func (s *Service) fireOnce(ctx context.Context, id string, ev Event) (View, erro
 	if err != nil {
 		return View{}, transitionError(err)
 	}
+	s.settleStock(ctx, o.ID)
 	return viewOf(updated, plan.Lifecycle()), nil
 }
 

@@ -38,9 +38,9 @@ type RefundDue struct {
 }
 
 // placeSteps are the domains' writes of a new order, in its transaction:
-// the coupons and budgets its promotions use, the agent credit it holds,
-// then its stock, last because stock rows are the hottest.
-func placeSteps(o store.Order, buyerID string, applied []extensions.Candidate, reserve stock.ReserveRequest) []store.Step {
+// the coupons and budgets its promotions use, the agent credit it holds.
+// Its stock comes after them, from the StockKeeper's Try.
+func placeSteps(o store.Order, buyerID string, applied []extensions.Candidate) []store.Step {
 	steps := []store.Step{func(ctx context.Context, tx *gorm.DB) error {
 		return promotion.Redeem(ctx, tx, promotion.RedeemRequest{OrderID: o.ID, BuyerID: buyerID, Applied: applied,
 			Currency: o.Currency, Now: o.CreatedAt})
@@ -50,7 +50,7 @@ func placeSteps(o store.Order, buyerID string, applied []extensions.Candidate, r
 			return payment.ReserveCredit(ctx, tx, o.ID, buyerID, extensions.Money{Amount: o.Total, Currency: o.Currency})
 		})
 	}
-	return append(steps, func(ctx context.Context, tx *gorm.DB) error { return stock.Reserve(ctx, tx, reserve) })
+	return steps
 }
 
 // stockBucket is where an order's stock sits in a state of the built-in
@@ -96,7 +96,7 @@ func stockKinds(from, to string) []string {
 // transitionSteps are the domains' writes of a transition: stock moves;
 // before payment, giving back coupons, budgets and reserved credit; at
 // payment, capturing the reserved credit.
-func transitionSteps(o store.Order, from, to string) []store.Step {
+func transitionSteps(o store.Order, from, to string, keeper StockKeeper) []store.Step {
 	var steps []store.Step
 	a, b := stockBucket(from), stockBucket(to)
 	credit := o.PaymentMethod == payment.MethodAgentCredit
@@ -119,7 +119,7 @@ func transitionSteps(o store.Order, from, to string) []store.Step {
 		steps = append(steps, releaseStep(o.ID))
 	}
 	for _, kind := range stockKinds(from, to) {
-		steps = append(steps, func(ctx context.Context, tx *gorm.DB) error { return stock.Move(ctx, tx, o.ID, kind) })
+		steps = append(steps, keeper.Move(o.ID, kind))
 	}
 	return steps
 }

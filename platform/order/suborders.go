@@ -199,6 +199,16 @@ func (s *Service) placeFamily(op *kernel.Operation, f family) (View, error) {
 		kids[i] = k
 	}
 
+	holds := make([]store.Step, len(kids))
+	ids := make([]string, 0, len(kids))
+	for i := range kids {
+		hold, err := s.stock.Try(op.Context(), reserves[i])
+		if err != nil {
+			s.stock.Finish(context.WithoutCancel(op.Context()), false, ids...)
+			return View{}, s.placeError(err)
+		}
+		holds[i], ids = hold, append(ids, kids[i].ID)
+	}
 	news := make([]store.NewOrder, len(kids))
 	var fire func(i int) error
 	fire = func(i int) error {
@@ -212,8 +222,7 @@ func (s *Service) placeFamily(op *kernel.Operation, f family) (View, error) {
 			kids[i].Status = t.To
 			news[i] = store.NewOrder{
 				History: store.OrderHistory{OrderID: k.ID, Version: 1, Event: t.Event, FromState: t.From, ToState: t.To, Actor: f.buyer.ID, CreatedAt: f.now},
-				Steps: []store.Step{func(ctx context.Context, tx *gorm.DB) error { return stock.Reserve(ctx, tx, reserves[i]) },
-					s.levelEvents(k, reserves[i], nil)},
+				Steps:   []store.Step{holds[i], s.levelEvents(k, reserves[i], nil)},
 			}
 			return fire(i + 1)
 		})
@@ -221,6 +230,7 @@ func (s *Service) placeFamily(op *kernel.Operation, f family) (View, error) {
 	}
 	var view View
 	err = fire(0)
+	s.stock.Finish(context.WithoutCancel(op.Context()), err == nil, ids...)
 	if err == nil {
 		view, err = s.Get(op.Context(), p.ID)
 	}
@@ -422,6 +432,9 @@ func (s *Service) fireParent(ctx context.Context, p store.Order, ev Event) (View
 	if err := fire(0); err != nil {
 		return View{}, transitionError(innermost(err))
 	}
+	for _, k := range targets {
+		s.settleStock(ctx, k.ID)
+	}
 	return s.Get(ctx, p.ID)
 }
 
@@ -456,6 +469,7 @@ func (s *Service) fireSubOrder(ctx context.Context, k store.Order, ev Event) (Vi
 	if err != nil {
 		return View{}, transitionError(err)
 	}
+	s.settleStock(ctx, k.ID)
 	v := viewOf(updated[0], lc)
 	subOrderView(&v)
 	return v, nil
@@ -477,7 +491,7 @@ func (s *Service) subOrderTransition(k store.Order, t lifecycle.Transition, ev E
 		Events: []store.OutboxEvent{event(events.TransitionType(t.Event, t.To), k.ID, transitionPayload(t, ev, view), now)},
 	}
 	for _, kind := range stockKinds(t.From, t.To) {
-		tr.Steps = append(tr.Steps, func(ctx context.Context, tx *gorm.DB) error { return stock.Move(ctx, tx, k.ID, kind) })
+		tr.Steps = append(tr.Steps, s.stock.Move(k.ID, kind))
 	}
 	// A sub-order of virtual goods is fulfilled on its own: paying the
 	// parent dispatches each sub-order to its supplier.

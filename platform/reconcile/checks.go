@@ -55,6 +55,9 @@ type scope struct {
 	at     time.Time
 	// outboxKept: see Options.OutboxRetention.
 	outboxKept time.Duration
+	// stock is the stock database when stock lives in its own (see
+	// Options.Stock); nil: the orders' database.
+	stock *gorm.DB
 }
 
 // page is how many orders or rows a check reads at a time.
@@ -107,8 +110,16 @@ func ids(orders []store.Order) []string {
 // failed one holds nothing reserved or frozen. Orders in states the
 // platform does not know, and orders without stock moves (virtual goods),
 // are left out.
+//
+// With stock in its own database (Options.Stock) the counters and the
+// ledger are read there, and orders whose stock intents are not all
+// applied yet (tmf_stock_intents) are left out: they are on their way.
 func checkStock(ctx context.Context, db *gorm.DB, sc scope) ([]Finding, error) {
-	found, err := stock.Audit(ctx, db)
+	sdb := db
+	if sc.stock != nil {
+		sdb = sc.stock
+	}
+	found, err := stock.Audit(ctx, sdb)
 	if err != nil {
 		return nil, err
 	}
@@ -130,9 +141,20 @@ func checkStock(ctx context.Context, db *gorm.DB, sc scope) ([]Finding, error) {
 			Kind    string
 			Total   int64
 		}
-		if err := db.Raw("SELECT order_id, kind, SUM(quantity) AS total FROM tmf_stock_ledger WHERE order_id IN ? GROUP BY order_id, kind",
+		if err := sdb.Raw("SELECT order_id, kind, SUM(quantity) AS total FROM tmf_stock_ledger WHERE order_id IN ? GROUP BY order_id, kind",
 			ids(orders)).Scan(&sums).Error; err != nil {
 			return fmt.Errorf("sum the ledger by order: %w", err)
+		}
+		onTheWay := map[string]bool{}
+		if sc.stock != nil {
+			var pending []string
+			if err := db.Raw("SELECT DISTINCT order_id FROM tmf_stock_intents WHERE applied_at = 0 AND order_id IN ?", ids(orders)).
+				Scan(&pending).Error; err != nil {
+				return fmt.Errorf("pending stock intents: %w", err)
+			}
+			for _, id := range pending {
+				onTheWay[id] = true
+			}
 		}
 		byOrder := map[string]map[string]int64{}
 		for _, s := range sums {
@@ -144,7 +166,7 @@ func checkStock(ctx context.Context, db *gorm.DB, sc scope) ([]Finding, error) {
 		for _, o := range orders {
 			m := byOrder[o.ID]
 			bucket := order.StockBucket(o.Status)
-			if m == nil || bucket == "" {
+			if m == nil || bucket == "" || onTheWay[o.ID] {
 				continue
 			}
 			reserved := m[stock.KindReserve] - m[stock.KindConfirm] - m[stock.KindRelease]

@@ -64,6 +64,9 @@ type Options struct {
 	// (tmfd's --outbox-retention); 0 keeps them. The outbox check does not
 	// look at transitions older than it.
 	OutboxRetention time.Duration
+	// Stock is the stock database when stock lives in its own
+	// (platform/stockcenter); nil: st. The stock check reads it.
+	Stock *store.Store
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// Registerer receives the metrics; nil keeps them unregistered.
@@ -294,6 +297,9 @@ func (r *Runner) finish(ctx context.Context, a *active) (Run, error) {
 // check reads one snapshot of the database and runs every check on it.
 func (r *Runner) check(ctx context.Context, run *Run) ([]Finding, error) {
 	sc := scope{full: run.Kind == KindFull, at: time.Now(), outboxKept: r.opts.OutboxRetention}
+	if r.opts.Stock != nil {
+		sc.stock = r.opts.Stock.DB(ctx)
+	}
 	if !sc.full {
 		var last []Run
 		if err := r.st.DB(ctx).Where("status = ? AND high_water IS NOT NULL", RunSucceeded).Order("id DESC").Limit(1).
