@@ -29,6 +29,23 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 	b.ReportMetric(float64(d[len(d)*99/100].Nanoseconds())/1e3, "p99-µs")
 }
 
+// timeSamples runs op over the samples in turn, b.N times, and reports
+// allocations and the p50 and p99 of one op.
+func timeSamples(b *testing.B, samples []sample, op func(*sample) error) {
+	durations := make([]time.Duration, 0, 1<<16)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		s := &samples[i%len(samples)]
+		start := time.Now()
+		if err := op(s); err != nil {
+			b.Fatal(err)
+		}
+		durations = append(durations, time.Since(start))
+	}
+	reportPercentiles(b, durations)
+}
+
 // BenchmarkDecide: one decision (allow, visible and events) on order.event
 // for random principals and orders of a 10k-node tree. evaluated: every
 // decision goes through OPA, as one the cache has not seen does; remembered:
@@ -60,18 +77,7 @@ func BenchmarkDecide(b *testing.B) {
 					}
 				}
 			}
-			durations := make([]time.Duration, 0, 1<<16)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				s := &samples[i%len(samples)]
-				start := time.Now()
-				if err := decide(s); err != nil {
-					b.Fatal(err)
-				}
-				durations = append(durations, time.Since(start))
-			}
-			reportPercentiles(b, durations)
+			timeSamples(b, samples, decide)
 		})
 	}
 }
@@ -90,24 +96,15 @@ func BenchmarkFilter(b *testing.B) {
 			e := newEngine(b, Options{})
 			samples := benchSamples(4096)
 			ctx := context.Background()
-			durations := make([]time.Duration, 0, 1<<16)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; b.Loop(); i++ {
-				s := &samples[i%len(samples)]
-				start := time.Now()
+			timeSamples(b, samples, func(s *sample) error {
 				var err error
 				if cached {
 					_, err = e.Filter(ctx, s.p, "order.list")
 				} else {
 					_, err = e.filter(ctx, e.current.Load(), s.p, "order.list")
 				}
-				if err != nil {
-					b.Fatal(err)
-				}
-				durations = append(durations, time.Since(start))
-			}
-			reportPercentiles(b, durations)
+				return err
+			})
 		})
 	}
 }

@@ -210,16 +210,7 @@ func TestDecisionCacheFollowsThePolicy(t *testing.T) {
 	if d, err := e.Decide(ctx, moved); err != nil || d.Allow || d.Visible {
 		t.Fatalf("a moved agent keeps its old subtree: %+v, %v", d, err)
 	}
-	vis := filepath.Join(dir, "visible.rego")
-	text := readFile(t, vis)
-	i := strings.Index(text, "# An agent sees the orders of its organisation subtree.")
-	if i < 0 {
-		t.Fatal("visible.rego no longer has the subtree rule this test removes")
-	}
-	writeFile(t, vis, text[:i])
-	if err := e.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dropSubtreeRule(t, e, dir)
 	if d, err := e.Decide(ctx, in); err != nil || d.Allow || d.Visible {
 		t.Fatalf("after the reload the agent still reaches its subtree: %+v, %v", d, err)
 	}

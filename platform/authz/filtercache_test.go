@@ -38,16 +38,7 @@ func TestFilterCacheFollowsThePolicy(t *testing.T) {
 	}
 
 	// A policy without the subtree rule: agents see their own orders only.
-	vis := filepath.Join(dir, "visible.rego")
-	text := readFile(t, vis)
-	i := strings.Index(text, "# An agent sees the orders of its organisation subtree.")
-	if i < 0 {
-		t.Fatal("visible.rego no longer has the subtree rule this test removes")
-	}
-	writeFile(t, vis, text[:i])
-	if err := e.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dropSubtreeRule(t, e, dir)
 	after, err := e.Filter(ctx, agentEast, "order.list")
 	if err != nil {
 		t.Fatal(err)
@@ -94,4 +85,20 @@ func readFile(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// dropSubtreeRule removes the agents' subtree rule from the copy of the
+// shipped policy in dir and reloads e: agents then see their own orders only.
+func dropSubtreeRule(t *testing.T, e *Engine, dir string) {
+	t.Helper()
+	vis := filepath.Join(dir, "visible.rego")
+	text := readFile(t, vis)
+	i := strings.Index(text, "# An agent sees the orders of its organisation subtree.")
+	if i < 0 {
+		t.Fatal("visible.rego no longer has the subtree rule this test removes")
+	}
+	writeFile(t, vis, text[:i])
+	if err := e.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -280,7 +280,7 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	db := s.db.WithContext(ctx)
 	tx := db.Model(&Order{})
 	if q.Access != nil {
-		acc, err := q.Access.narrowSubtrees(db)
+		acc, err := q.Access.narrowSubtrees(db, s.largeSubtrees)
 		if err != nil {
 			return nil, fmt.Errorf("store: list orders: %w", err)
 		}
