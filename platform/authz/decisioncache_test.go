@@ -69,25 +69,6 @@ func TestInputReads(t *testing.T) {
 	}
 }
 
-// A policy whose rules read the clock or the network gets no decision cache.
-func TestNoDecisionCacheForVolatilePolicies(t *testing.T) {
-	for name, rule := range map[string]string{
-		"clock":     `allow if time.now_ns() > 0`,
-		"clock set": `allow if { t := time.now_ns(); t > 0 }`,
-		"random":    `allow if rand.intn("x", 10) > 3`,
-		"stable":    `allow if input.principal.id == "x"`,
-	} {
-		t.Run(name, func(t *testing.T) {
-			dir := t.TempDir()
-			writeFile(t, filepath.Join(dir, "p.rego"), "package tmf.authz\n\ndefault allow := false\n\ndefault visible := false\n\n"+rule+"\n")
-			e := newEngine(t, Options{Source: dir})
-			if got, want := e.current.Load().decisions != nil, name == "stable"; got != want {
-				t.Fatalf("cache present = %v, want %v", got, want)
-			}
-		})
-	}
-}
-
 // Keys are length-prefixed: inputs whose fields concatenate to the same
 // bytes, or that differ only in whether a resource or events are present,
 // get different keys.

@@ -48,20 +48,26 @@ func TestFilterCacheFollowsThePolicy(t *testing.T) {
 	}
 }
 
-// A policy whose rules read the clock or the network gets no cache.
-func TestNoFilterCacheForVolatilePolicies(t *testing.T) {
+// A policy whose rules read the clock or the network gets no cache, of
+// filters or of decisions.
+func TestNoCacheForVolatilePolicies(t *testing.T) {
 	for name, rule := range map[string]string{
-		"clock":   `visible if time.now_ns() > 0`,
-		"random":  `visible if rand.intn("x", 10) > 3`,
-		"network": `visible if http.send({"method": "GET", "url": "http://127.0.0.1:1"}).status_code == 200`,
-		"stable":  `visible if input.principal.id == "x"`,
+		"clock":     `visible if time.now_ns() > 0`,
+		"clock set": `allow if { t := time.now_ns(); t > 0 }`,
+		"random":    `visible if rand.intn("x", 10) > 3`,
+		"network":   `visible if http.send({"method": "GET", "url": "http://127.0.0.1:1"}).status_code == 200`,
+		"stable":    `visible if input.principal.id == "x"`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, "p.rego"), "package tmf.authz\n\ndefault allow := false\n\ndefault visible := false\n\n"+rule+"\n")
 			e := newEngine(t, Options{Source: dir})
-			if got, want := e.current.Load().filters != nil, name == "stable"; got != want {
-				t.Fatalf("cache present = %v, want %v", got, want)
+			c := e.current.Load()
+			if got, want := c.filters != nil, name == "stable"; got != want {
+				t.Fatalf("filter cache present = %v, want %v", got, want)
+			}
+			if got, want := c.decisions != nil, name == "stable"; got != want {
+				t.Fatalf("decision cache present = %v, want %v", got, want)
 			}
 		})
 	}
