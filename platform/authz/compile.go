@@ -35,8 +35,10 @@ type compiledPolicy struct {
 	allow rego.PreparedEvalQuery
 	// visible is `data.tmf.authz.visible == true` with input.resource unknown.
 	visible rego.PreparedPartialQuery
-	// filters remembers this policy's Filters; nil when it cannot.
-	filters *filterCache
+	// filters remembers this policy's Filters, decisions its Decisions; nil
+	// when they cannot.
+	filters   *filterCache
+	decisions *decisionCache
 }
 
 // compilePolicy parses, compiles and checks a snapshot and prepares its queries.
@@ -135,7 +137,7 @@ func prepare(ctx context.Context, snap *policySnapshot) (*compiledPolicy, error)
 		return nil, fmt.Errorf("prepare visibility query: %w", err)
 	}
 	return &compiledPolicy{decide: decide, decideEvents: decideEvents, hasEvents: hasEvents, allow: allow, visible: visible,
-		filters: newFilterCache(compiler)}, nil
+		filters: newFilterCache(compiler), decisions: newDecisionCache(compiler)}, nil
 }
 
 // checkBooleanRule requires ref to be a single-value rule (not a function,

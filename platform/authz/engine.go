@@ -167,12 +167,41 @@ func (e *Engine) Status() Status {
 // Decide evaluates the policy for one input. Any error (evaluation error,
 // timeout, cancelled ctx, undefined or ill-typed result) wraps ErrEvaluation
 // and comes with the zero Decision: the caller denies.
+//
+// Decisions are remembered per policy, keyed by every input field the
+// policy reads (see decisionCache): asking again about the same principal,
+// action and resource facts costs a map lookup until the policy is
+// replaced. The Events of the returned Decision are shared: callers must
+// not modify them.
 func (e *Engine) Decide(ctx context.Context, in Input) (Decision, error) {
-	return e.decide(ctx, e.current.Load(), in)
+	// A caller that has already gone gets no decision, remembered or not.
+	if err := ctx.Err(); err != nil {
+		return Decision{}, fmt.Errorf("%w: %s: %w", ErrEvaluation, in.Action, err)
+	}
+	c := e.current.Load()
+	if c.decisions == nil {
+		return e.decide(ctx, c, in)
+	}
+	var buf [256]byte
+	key := c.decisions.key(buf[:0], &in, c.withEvents(in))
+	if d, ok := c.decisions.get(key); ok {
+		return d, nil
+	}
+	d, err := e.decide(ctx, c, in)
+	if err == nil {
+		c.decisions.put(key, d)
+	}
+	return d, err
 }
 
+// withEvents reports whether a decision on in evaluates the permitted events.
+func (c *compiledPolicy) withEvents(in Input) bool {
+	return c.hasEvents && in.Resource != nil && in.Resource.Event != ""
+}
+
+// decide evaluates the policy, without the decision cache.
 func (e *Engine) decide(ctx context.Context, c *compiledPolicy, in Input) (Decision, error) {
-	withEvents := c.hasEvents && in.Resource != nil && in.Resource.Event != ""
+	withEvents := c.withEvents(in)
 	q := c.decide
 	if withEvents {
 		q = c.decideEvents

@@ -55,29 +55,10 @@ func filterKey(p Principal, action string) string {
 	return b.String()
 }
 
-// volatileBuiltins are the builtins whose answer may change between two
-// evaluations of the same input, beyond those OPA marks nondeterministic.
-var volatileBuiltins = map[string]bool{"time.now_ns": true, "opa.runtime": true}
-
 // newFilterCache is a cache for the compiled modules, or nil when one of
 // them calls a builtin whose answer may change.
 func newFilterCache(c *ast.Compiler) *filterCache {
-	volatile := false
-	for _, m := range c.Modules {
-		ast.WalkExprs(m, func(x *ast.Expr) bool {
-			if !x.IsCall() {
-				return volatile
-			}
-			name := x.Operator().String()
-			if volatileBuiltins[name] {
-				volatile = true
-			} else if b, ok := ast.BuiltinMap[name]; ok && b.Nondeterministic {
-				volatile = true
-			}
-			return volatile
-		})
-	}
-	if volatile {
+	if !deterministic(c) {
 		return nil
 	}
 	return &filterCache{m: map[string]Filter{}}

@@ -38,16 +38,7 @@ func TestFilterCacheFollowsThePolicy(t *testing.T) {
 	}
 
 	// A policy without the subtree rule: agents see their own orders only.
-	vis := filepath.Join(dir, "visible.rego")
-	text := readFile(t, vis)
-	i := strings.Index(text, "# An agent sees the orders of its organisation subtree.")
-	if i < 0 {
-		t.Fatal("visible.rego no longer has the subtree rule this test removes")
-	}
-	writeFile(t, vis, text[:i])
-	if err := e.Reload(ctx); err != nil {
-		t.Fatal(err)
-	}
+	dropSubtreeRule(t, e, dir)
 	after, err := e.Filter(ctx, agentEast, "order.list")
 	if err != nil {
 		t.Fatal(err)
@@ -57,20 +48,26 @@ func TestFilterCacheFollowsThePolicy(t *testing.T) {
 	}
 }
 
-// A policy whose rules read the clock or the network gets no cache.
-func TestNoFilterCacheForVolatilePolicies(t *testing.T) {
+// A policy whose rules read the clock or the network gets no cache, of
+// filters or of decisions.
+func TestNoCacheForVolatilePolicies(t *testing.T) {
 	for name, rule := range map[string]string{
-		"clock":   `visible if time.now_ns() > 0`,
-		"random":  `visible if rand.intn("x", 10) > 3`,
-		"network": `visible if http.send({"method": "GET", "url": "http://127.0.0.1:1"}).status_code == 200`,
-		"stable":  `visible if input.principal.id == "x"`,
+		"clock":     `visible if time.now_ns() > 0`,
+		"clock set": `allow if { t := time.now_ns(); t > 0 }`,
+		"random":    `visible if rand.intn("x", 10) > 3`,
+		"network":   `visible if http.send({"method": "GET", "url": "http://127.0.0.1:1"}).status_code == 200`,
+		"stable":    `visible if input.principal.id == "x"`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFile(t, filepath.Join(dir, "p.rego"), "package tmf.authz\n\ndefault allow := false\n\ndefault visible := false\n\n"+rule+"\n")
 			e := newEngine(t, Options{Source: dir})
-			if got, want := e.current.Load().filters != nil, name == "stable"; got != want {
-				t.Fatalf("cache present = %v, want %v", got, want)
+			c := e.current.Load()
+			if got, want := c.filters != nil, name == "stable"; got != want {
+				t.Fatalf("filter cache present = %v, want %v", got, want)
+			}
+			if got, want := c.decisions != nil, name == "stable"; got != want {
+				t.Fatalf("decision cache present = %v, want %v", got, want)
 			}
 		})
 	}
@@ -94,4 +91,20 @@ func readFile(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// dropSubtreeRule removes the agents' subtree rule from the copy of the
+// shipped policy in dir and reloads e: agents then see their own orders only.
+func dropSubtreeRule(t *testing.T, e *Engine, dir string) {
+	t.Helper()
+	vis := filepath.Join(dir, "visible.rego")
+	text := readFile(t, vis)
+	i := strings.Index(text, "# An agent sees the orders of its organisation subtree.")
+	if i < 0 {
+		t.Fatal("visible.rego no longer has the subtree rule this test removes")
+	}
+	writeFile(t, vis, text[:i])
+	if err := e.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 }

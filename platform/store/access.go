@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"gorm.io/gorm"
@@ -89,11 +91,62 @@ const smallSubtree = 64
 // noOrg is an org id no node can have: "owner_org IN (noOrg)" matches no order.
 const noOrg = "/"
 
+// largeSubtreeTTL is how long a subtree found larger than smallSubtree is
+// remembered as large (see largeSubtrees).
+const largeSubtreeTTL = time.Minute
+
+// maxLargeSubtrees bounds largeSubtrees; when it is full it starts again
+// empty.
+const maxLargeSubtrees = 10_000
+
+// largeSubtrees remembers the owner_path prefixes whose subtree had more
+// than smallSubtree nodes, so that their lists skip narrowSubtrees' read of
+// the tree (a statement per page). It is a hint about speed only: a large
+// subtree keeps the path join, which reads the tree as it is when the list
+// runs, so a subtree that has shrunk since is listed exactly all the same,
+// only with a large subtree's plan, until the entry expires. A nil
+// *largeSubtrees remembers nothing.
+type largeSubtrees struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func newLargeSubtrees() *largeSubtrees {
+	return &largeSubtrees{until: map[string]time.Time{}}
+}
+
+func (l *largeSubtrees) known(prefix string, now time.Time) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	until, ok := l.until[prefix]
+	if ok && !now.Before(until) {
+		delete(l.until, prefix)
+		return false
+	}
+	return ok
+}
+
+func (l *largeSubtrees) remember(prefix string, now time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.until) >= maxLargeSubtrees {
+		clear(l.until)
+	}
+	l.until[prefix] = now.Add(largeSubtreeTTL)
+}
+
 // narrowSubtrees rewrites each owner_path prefix condition of a whose
 // subtree has at most smallSubtree nodes into owner_org IN (its ids), read
-// from the tree now; other conditions are kept. Invalid conditions are left
+// from the tree now; other conditions are kept, as are the prefixes large
+// remembers as large without reading the tree. Invalid conditions are left
 // for the clause to refuse.
-func (a *Access) narrowSubtrees(db *gorm.DB) (*Access, error) {
+func (a *Access) narrowSubtrees(db *gorm.DB, large *largeSubtrees) (*Access, error) {
 	if a == nil || a.All {
 		return a, nil
 	}
@@ -107,12 +160,17 @@ func (a *Access) narrowSubtrees(db *gorm.DB) (*Access, error) {
 			if _, _, err := orgPathSQL("owner_org", c); err != nil {
 				continue
 			}
+			now := time.Now()
+			if large.known(c.Values[0], now) {
+				continue
+			}
 			where, vars := pathPrefixCond(c.Values[0])
 			var ids []string
 			if err := db.Model(&Org{}).Where(where, vars...).Order("path").Limit(smallSubtree+1).Pluck("id", &ids).Error; err != nil {
 				return nil, fmt.Errorf("subtree %s: %w", c.Values[0], err)
 			}
 			if len(ids) > smallSubtree {
+				large.remember(c.Values[0], now)
 				continue
 			}
 			if len(ids) == 0 {

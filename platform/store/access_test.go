@@ -463,3 +463,72 @@ func TestAccessFilterFollowsTheTree(t *testing.T) {
 		t.Logf("%s: moved %s (%d orders) under %s", dialect, mover, subtreeOrders, target)
 	})
 }
+
+// A subtree once found large is listed without reading the tree first
+// (one statement fewer a page), and exactly all the same after it has
+// shrunk: the path join it keeps reads the tree as it is.
+func TestListUnderASubtreeThatShrank(t *testing.T) {
+	t.Parallel()
+	storetest.ForEachDialect(t, func(t *testing.T, dialect string) {
+		t.Parallel()
+		s := storetest.Open(t, dialect)
+		ctx := t.Context()
+		for _, o := range []store.Org{{ID: "hq"}, {ID: "big", Parent: "hq"}, {ID: "elsewhere", Parent: "hq"}} {
+			if _, err := s.CreateOrg(ctx, o); err != nil {
+				t.Fatal(err)
+			}
+		}
+		const stores = 70 // more than a small subtree
+		var orders []store.Order
+		at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := range stores {
+			id := fmt.Sprintf("s-%02d", i)
+			if _, err := s.CreateOrg(ctx, store.Org{ID: id, Parent: "big"}); err != nil {
+				t.Fatal(err)
+			}
+			at = at.Add(time.Second)
+			orders = append(orders, store.Order{ID: "o-" + id, BizCode: "retail", BuyerID: "b", OwnerOrg: id, Status: "created",
+				Currency: "CNY", Shipping: "{}", Version: 1, CreatedAt: at, UpdatedAt: at})
+		}
+		orders = append(orders, store.Order{ID: "o-outside", BizCode: "retail", BuyerID: "b", OwnerOrg: "elsewhere",
+			Status: "created", Currency: "CNY", Shipping: "{}", Version: 1, CreatedAt: at, UpdatedAt: at})
+		if err := s.DB(ctx).Create(&orders).Error; err != nil {
+			t.Fatal(err)
+		}
+		q := store.OrderQuery{Access: anyOf(all(cond("owner_path", "prefix", "/hq/big/"))), Limit: 1000}
+		list := func(wantStatements int) []string {
+			t.Helper()
+			cctx, count := store.CountStatements(ctx)
+			page, err := s.ListOrders(cctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := count.Statements(); n != wantStatements {
+				t.Errorf("%d statements, want %d", n, wantStatements)
+			}
+			ids := make([]string, len(page))
+			for i, o := range page {
+				ids[i] = o.ID
+			}
+			return ids
+		}
+		// The first list reads the tree (large: kept as a path join), the
+		// orders and their lines; the second no longer reads the tree.
+		if got := list(3); len(got) != stores || slices.Contains(got, "o-outside") {
+			t.Fatalf("first list: %d orders %v", len(got), got)
+		}
+		if got := list(2); len(got) != stores {
+			t.Fatalf("second list: %d orders", len(got))
+		}
+		// Move all but three stores out: the subtree is small now, and the
+		// list still follows the tree exactly.
+		for i := 3; i < stores; i++ {
+			if _, err := s.MoveOrg(ctx, fmt.Sprintf("s-%02d", i), "elsewhere"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, want := list(2), []string{"o-s-00", "o-s-01", "o-s-02"}; !slices.Equal(got, want) {
+			t.Fatalf("after the move: %v, want %v", got, want)
+		}
+	})
+}

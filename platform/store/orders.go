@@ -284,7 +284,7 @@ func (s *Store) ListOrders(ctx context.Context, q OrderQuery) ([]Order, error) {
 	tx := db.Model(&Order{})
 	if q.Access != nil {
 		// The organisation tree is read where it is written.
-		acc, err := q.Access.narrowSubtrees(s.db.WithContext(ctx))
+		acc, err := q.Access.narrowSubtrees(s.db.WithContext(ctx), s.largeSubtrees)
 		if err != nil {
 			return nil, fmt.Errorf("store: list orders: %w", err)
 		}

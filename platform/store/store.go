@@ -65,6 +65,8 @@ type Store struct {
 	// pollMu guards pollSeen, the versions last read (SQLite, MySQL).
 	pollMu   sync.Mutex
 	pollSeen map[string]int64
+	// largeSubtrees speeds up lists under large org subtrees (access.go).
+	largeSubtrees *largeSubtrees
 }
 
 type config struct {
@@ -126,7 +128,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{dialect: dialect, clock: cfg.clock, safetyPoll: cfg.safetyPoll}
+	s := &Store{dialect: dialect, clock: cfg.clock, safetyPoll: cfg.safetyPoll, largeSubtrees: newLargeSubtrees()}
 	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger:                 logger.Default.LogMode(logger.Silent),
 		NowFunc:                s.now,
