@@ -163,6 +163,13 @@ export async function searchPage(view, ctx) {
     const f = field && orderFilters.find((x) => x.param === field || (x.kind === 'attrs' && field.startsWith('attr.'))
       || (x.kind === 'statuses' && field === 'status'));
     if (f) setFieldError(f.id, describe(e));
+    if (e instanceof ApiError && e.code === 'search_not_configured') {
+      // Every filter set that only the read model serves is named.
+      for (const x of orderFilters) {
+        const set = x.kind === 'statuses' ? !!filters.statuses : x.readModel && filters[x.param];
+        if (set) setFieldError(x.id, `${x.label}: needs the order read model, which this server does not have.`);
+      }
+    }
     return;
   }
   const orders = page.orders || [];
