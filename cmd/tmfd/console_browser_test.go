@@ -714,6 +714,7 @@ bizpacks:
 	})
 
 	moneyJourneys(journey, b, base, dbPath)
+	opsJourneys(journey, b, base, dbPath)
 
 	journey("an operator sees only its identities", func(t *testing.T) {
 		b.t = t
