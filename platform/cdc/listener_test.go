@@ -56,6 +56,20 @@ func confirmedLSN(t *testing.T, conn *pgx.Conn, slot string) pglogrepl.LSN {
 	return lsn
 }
 
+// run runs the listener until the test ends.
+func run(t *testing.T, ctx context.Context, l *cdc.Listener) {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
 func currentLSN(t *testing.T, conn *pgx.Conn) pglogrepl.LSN {
 	t.Helper()
 	var s string
@@ -116,15 +130,7 @@ func TestListenerConfirmsOnlyWhatJetStreamAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	run(t, ctx, l)
 
 	// Three sessions started: the first two failed on a refused publish.
 	deadline := time.Now().Add(60 * time.Second)
@@ -239,15 +245,7 @@ func TestListenerCarriesTheOrdersTraceparent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	run(t, ctx, l)
 	got := cdctest.Collect(t, stream).WaitFor(t, 60*time.Second, "four changes", func(r []cdctest.Received) bool { return len(r) >= 4 })
 	want := map[string][2]string{"o-traced/1": {tp1, "vendor=1"}, "o-traced/2": {tp2, ""}, "o-other/1": {tp3, ""}, "o-untraced/1": {"", ""}}
 	if len(got) != len(want) {
