@@ -164,7 +164,7 @@ func opsJourneys(journey func(string, func(*testing.T)), b *browser, base, dbPat
 		}
 	})
 
-	journey("purchase limits: add, refused with every problem named, saved, removed", func(t *testing.T) {
+	journey("purchase limits: two added, refused with every problem named, fixed and saved, one removed", func(t *testing.T) {
 		b.t = t
 		limitsOf := func() []any {
 			t.Helper()
@@ -187,8 +187,14 @@ func opsJourneys(journey func(string, func(*testing.T)), b *browser, base, dbPat
 		b.setValue("#limit-1-from", "2027-02-01T00:00")
 		b.setValue("#limit-1-to", "2027-01-01T00:00")
 		b.fill("#limit-1-max", "3")
+		b.click("#limits-add")
+		b.fill("#limit-2-name", "big-spend")
+		b.setValue("#limit-2-measure", "amount")
+		b.fill("#limit-2-currency", "EU")
+		b.fill("#limit-2-max", "100000")
 		b.click("#limits-save")
-		b.waitText("#limits-problems", "Not saved: 2 problems", "phone-cap", "a period needs from before to", "attr", "phone", "still in the form")
+		b.waitText("#limits-problems", "Not saved: 2 problems", `"phone-cap": a period needs from before to`,
+			`"big-spend": the amount measure needs a currency`, "still in the form")
 		if got := b.value("#limit-1-name"); got != "phone-cap" {
 			t.Fatalf("after the refusal the new limit's name holds %q", got)
 		}
@@ -204,6 +210,8 @@ func opsJourneys(journey func(string, func(*testing.T)), b *browser, base, dbPat
 		}
 		b.fill("#limit-1-per", "buyer")
 		b.setValue("#limit-1-to", "2027-03-01T00:00")
+		b.click("#limit-2-remove")
+		b.waitTrue("big-spend gone from the form", `!document.querySelector("#limit-2")`)
 		b.click("#limits-save")
 		b.waitText("#status", "Saved revision", "virtual has 2 purchase limits")
 		b.waitText("#limit-1", "phone-cap")
