@@ -19,7 +19,7 @@ var meActions = []string{"identity.list", "identity.create", "extensions.read", 
 	"admin.bizpacks.read", "admin.bizpacks.write", "admin.audit.read", "admin.orgs.read", "admin.orgs.write",
 	"admin.principals.read", "admin.principals.write", "admin.policies.read", "admin.webhooks.read", "admin.webhooks.write",
 	"admin.reconciliation.read", "admin.reconciliation.run", "admin.reconciliation.resolve", "admin.payments.read", "admin.payments.retry",
-	"admin.events.read", "admin.dashboard.read"}
+	"admin.events.read", "admin.dashboard.read", "admin.fulfilment.read", "admin.fulfilment.resolve"}
 
 // canOnly is a `can` map in which exactly the given actions are allowed.
 func canOnly(allowed ...string) map[string]bool {

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tmf-platform/tmf/platform/fulfilment"
 	"github.com/tmf-platform/tmf/platform/lifecycle"
+	"github.com/tmf-platform/tmf/platform/store"
 	"github.com/tmf-platform/tmf/platform/webhooks"
 )
 
@@ -45,6 +48,7 @@ const (
 // signature, not by a token) and the admin routes of late successes.
 func (s *Server) registerFulfilment(open func(method, path string, h echo.HandlerFunc), add func(method, path string, h echo.HandlerFunc, a access)) {
 	open(http.MethodPost, "/v1/fulfilment/callbacks/:supplier", s.fulfilmentCallback)
+	add(http.MethodGet, "/v1/admin/fulfilment", s.listFulfilments, function(ActionFulfilmentRead))
 	add(http.MethodGet, "/v1/admin/fulfilment/late", s.listLateFulfilments, function(ActionFulfilmentRead))
 	add(http.MethodGet, "/v1/admin/fulfilment/:id", s.getFulfilment, function(ActionFulfilmentRead))
 	add(http.MethodPost, "/v1/admin/fulfilment/late/:id/resolve", s.resolveLateFulfilment, function(ActionFulfilmentResolve))
@@ -107,7 +111,8 @@ func fulfilmentProblem(err error) error {
 	return err
 }
 
-// LateFulfilments answers GET /v1/admin/fulfilment/late.
+// LateFulfilments answers GET /v1/admin/fulfilment/late and GET
+// /v1/admin/fulfilment.
 type LateFulfilments struct {
 	Items      []any  `json:"items"`
 	NextCursor string `json:"nextCursor,omitempty"`
@@ -117,6 +122,43 @@ type LateFulfilments struct {
 // order was refunded: unresolved ones, or all with ?all=true; paged by
 // order id (?after=, ?limit= up to 500).
 func (s *Server) listLateFulfilments(c echo.Context) error {
+	all := c.QueryParam("all") == "true"
+	return s.fulfilmentPage(c, func(f *fulfilment.Service, after string, limit int) ([]store.Fulfilment, error) {
+		return f.Late(c.Request().Context(), after, limit, all)
+	})
+}
+
+// fulfilmentStates are the states ?state= of GET /v1/admin/fulfilment
+// names.
+var fulfilmentStates = []string{store.FulfilmentDispatch, store.FulfilmentWaiting, store.FulfilmentDone, store.FulfilmentFailed}
+
+// listFulfilments lists the orders' fulfilment work rows, in the states of
+// ?state= (comma-separated: dispatch and waiting are orders still
+// fulfilling, failed ones were refused or past their deadline and
+// refunded; absent: every state), paged by order id (?after=, ?limit= up
+// to 500).
+func (s *Server) listFulfilments(c echo.Context) error {
+	var states []string
+	if v := c.QueryParam("state"); v != "" {
+		for st := range strings.SplitSeq(v, ",") {
+			st = strings.TrimSpace(st)
+			if !slices.Contains(fulfilmentStates, st) {
+				return invalidField("state", "state %q is none of %s", st, strings.Join(fulfilmentStates, ", "))
+			}
+			if !slices.Contains(states, st) {
+				states = append(states, st)
+			}
+		}
+	}
+	return s.fulfilmentPage(c, func(f *fulfilment.Service, after string, limit int) ([]store.Fulfilment, error) {
+		return f.List(c.Request().Context(), states, after, limit)
+	})
+}
+
+// fulfilmentPage answers one page of work rows read by list, after the
+// order id ?after= (at most 40 bytes), ?limit= rows (default 100, at most
+// 500), with the next page's cursor.
+func (s *Server) fulfilmentPage(c echo.Context, list func(f *fulfilment.Service, after string, limit int) ([]store.Fulfilment, error)) error {
 	f, err := s.fulfiller()
 	if err != nil {
 		return err
@@ -129,12 +171,11 @@ func (s *Server) listLateFulfilments(c echo.Context) error {
 		}
 		limit = n
 	}
-	all := c.QueryParam("all") == "true"
 	after := c.QueryParam("after")
 	if len(after) > 40 {
 		return problem(CodeInvalidCursor, nil, "after is an order id")
 	}
-	rows, err := f.Late(c.Request().Context(), after, limit+1, all)
+	rows, err := list(f, after, limit+1)
 	if err != nil {
 		return err
 	}

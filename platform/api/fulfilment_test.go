@@ -3,7 +3,9 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -156,6 +158,46 @@ func TestFulfilmentCallbacks(t *testing.T) {
 			t.Fatalf("late list: %+v", list)
 		}
 		expect(t, e.do("GET", "/v1/admin/fulfilment/late", alice, nil), 403, api.CodeForbidden)
+
+		// The work rows by state: one delivered, one refunded, one still
+		// fulfilling (the supplier has not answered).
+		stuck := paid("o3")
+		rows := func(query string) []string {
+			t.Helper()
+			r := e.do("GET", "/v1/admin/fulfilment"+query, adminToken, nil)
+			expect(t, r, 200, "")
+			page := decodeJSON[struct {
+				Items      []store.Fulfilment `json:"items"`
+				NextCursor string             `json:"nextCursor"`
+			}](t, r)
+			var ids []string
+			for _, it := range page.Items {
+				ids = append(ids, it.OrderID+":"+it.State)
+			}
+			if page.NextCursor != "" {
+				ids = append(ids, "next="+page.NextCursor)
+			}
+			return ids
+		}
+		sorted := []string{id, late, stuck}
+		slices.Sort(sorted)
+		states := map[string]string{id: "fulfilled", late: "failed", stuck: "waiting"}
+		for _, c := range []struct{ query, want string }{
+			{"?state=failed", late + ":failed"},
+			{"?state=dispatch,waiting", stuck + ":waiting"},
+			{"?state=fulfilled,%20fulfilled", id + ":fulfilled"},
+			{"", sorted[0] + ":" + states[sorted[0]] + " " + sorted[1] + ":" + states[sorted[1]] + " " + sorted[2] + ":" + states[sorted[2]]},
+			{"?limit=1", sorted[0] + ":" + states[sorted[0]] + " next=" + sorted[0]},
+			{"?limit=1&after=" + sorted[1], sorted[2] + ":" + states[sorted[2]]},
+		} {
+			if got := strings.Join(rows(c.query), " "); got != c.want {
+				t.Errorf("GET /v1/admin/fulfilment%s: %s, want %s", c.query, got, c.want)
+			}
+		}
+		expect(t, e.do("GET", "/v1/admin/fulfilment?state=stuck", adminToken, nil), 400, api.CodeInvalidRequest)
+		expect(t, e.do("GET", "/v1/admin/fulfilment?limit=501", adminToken, nil), 400, api.CodeInvalidLimit)
+		expect(t, e.do("GET", "/v1/admin/fulfilment", "", nil), 401, api.CodeUnauthenticated)
+		expect(t, e.do("GET", "/v1/admin/fulfilment", alice, nil), 403, api.CodeForbidden)
 		expect(t, e.do("GET", "/v1/admin/fulfilment/"+late, adminToken, nil), 200, "")
 		expect(t, e.do("GET", "/v1/admin/fulfilment/o-none", adminToken, nil), 404, api.CodeFulfilmentNotFound)
 		expect(t, e.do("POST", "/v1/admin/fulfilment/late/"+late+"/resolve", adminToken, nil), 200, "")
@@ -182,6 +224,7 @@ func TestFulfilmentCallbacks(t *testing.T) {
 		for name, statuses := range map[string][]int{
 			"POST /v1/fulfilment/callbacks/{supplier}":    {200, 400, 401, 404, 409, 413},
 			"GET /v1/admin/fulfilment/late":               {200, 400, 401, 403},
+			"GET /v1/admin/fulfilment":                    {200, 400, 401, 403},
 			"POST /v1/admin/fulfilment/late/{id}/resolve": {200, 401, 403, 404, 409},
 			"GET /v1/admin/fulfilment/{id}":               {200, 401, 403, 404},
 		} {

@@ -25,7 +25,7 @@ var meActions = []string{ActionIdentityList, ActionIdentityCreate, ActionExtensi
 	ActionBizpacksRead, ActionBizpacksWrite, ActionAuditRead, ActionOrgsRead, ActionOrgsWrite, ActionPrincipalsRead,
 	ActionPrincipalsWrite, ActionPoliciesRead, ActionWebhooksRead, ActionWebhooksWrite,
 	ActionReconcileRead, ActionReconcileRun, ActionReconcileResolve, ActionPaymentsRead, ActionPaymentsRetry, ActionEventsRead,
-	ActionDashboardRead}
+	ActionDashboardRead, ActionFulfilmentRead, ActionFulfilmentResolve}
 
 func (s *Server) me(c echo.Context) error {
 	p := principalOf(c)

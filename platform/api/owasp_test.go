@@ -119,6 +119,8 @@ var owaspRoutes = []routeCase{
 		allowed: adminOnly(), ok: 200},
 	{route: "GET /v1/admin/orders/:id/flag", action: "admin.reconciliation.read", path: "/v1/admin/orders/o1/flag",
 		allowed: adminOnly(), ok: 200},
+	{route: "GET /v1/admin/fulfilment", action: "admin.fulfilment.read", path: "/v1/admin/fulfilment",
+		allowed: adminOnly(), ok: 503},
 	{route: "GET /v1/admin/fulfilment/late", action: "admin.fulfilment.read", path: "/v1/admin/fulfilment/late",
 		allowed: adminOnly(), ok: 503},
 	{route: "GET /v1/admin/fulfilment/:id", action: "admin.fulfilment.read", path: "/v1/admin/fulfilment/o1",

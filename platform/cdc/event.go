@@ -22,6 +22,12 @@ const EventType = events.OrderChanged
 // OrdersTable is the table whose changes the feed carries.
 const OrdersTable = "tmf_orders"
 
+// OutboxTable is the outbox (store.OutboxEvent): the feed reads its inserts
+// only for the W3C trace context (traceparent, tracestate) that the
+// transaction changing an order wrote on its events, and publishes none of
+// them (the outbox relay does).
+const OutboxTable = "tmf_outbox_events"
+
 // Op is the kind of a row change.
 type Op string
 
@@ -46,6 +52,10 @@ type Change struct {
 	// for a delete). A large value that an update left unchanged (an
 	// out-of-line TOASTed text) is not sent by PostgreSQL and is absent.
 	Row map[string]any
+	// Traceparent and Tracestate are the W3C trace context of the request
+	// whose transaction made the change (CloudEvents' distributed-tracing
+	// extension), "" when it was not traced (see txChanges).
+	Traceparent, Tracestate string
 }
 
 // Commit ends a transaction: EndLSN is the position to confirm once every
@@ -195,7 +205,60 @@ func (c Change) Event(source string) (events.CloudEvent, error) {
 	version, _ := c.Row["version"].(int64)
 	return events.CloudEvent{SpecVersion: events.SpecVersion, ID: c.EventID(), Source: cmp.Or(source, events.DefaultSource),
 		Type: EventType, Subject: c.OrderID(), Time: c.CommitTime.UTC(), DataContentType: "application/json",
-		BizCode: biz, Version: version, Data: data}, nil
+		BizCode: biz, Version: version, TraceParent: c.Traceparent, TraceState: c.Tracestate, Data: data}, nil
+}
+
+// txChanges gathers one transaction's changes of the order table until its
+// commit, with the trace context its outbox inserts carry: the store
+// stamps every event a traced transaction writes with the request's
+// traceparent (store.OutboxEvent), so an order's change gets the one of an
+// event of that order, or else of any event of the transaction (one
+// transaction serves one request). An order change whose transaction wrote
+// no traced event goes out without one, as its outbox events would.
+type txChanges struct {
+	orders  []Change
+	byOrder map[string][2]string
+	any     [2]string
+}
+
+// add takes one change of the transaction.
+func (t *txChanges) add(c Change) {
+	switch c.Table {
+	case OrdersTable:
+		t.orders = append(t.orders, c)
+	case OutboxTable:
+		tp, _ := c.Row["traceparent"].(string)
+		if c.Op != Insert || tp == "" {
+			return
+		}
+		ts, _ := c.Row["tracestate"].(string)
+		if t.any[0] == "" {
+			t.any = [2]string{tp, ts}
+		}
+		if agg, _ := c.Row["aggregate_id"].(string); agg != "" {
+			if t.byOrder == nil {
+				t.byOrder = map[string][2]string{}
+			}
+			if _, ok := t.byOrder[agg]; !ok {
+				t.byOrder[agg] = [2]string{tp, ts}
+			}
+		}
+	}
+}
+
+// flush returns the transaction's order changes, in their order, with
+// their trace context, and starts the next transaction.
+func (t *txChanges) flush() []Change {
+	out := t.orders
+	for i := range out {
+		tc, ok := t.byOrder[out[i].OrderID()]
+		if !ok {
+			tc = t.any
+		}
+		out[i].Traceparent, out[i].Tracestate = tc[0], tc[1]
+	}
+	*t = txChanges{}
+	return out
 }
 
 // subject is the JetStream subject of an event: tmf.events.<type>.<bizCode>,

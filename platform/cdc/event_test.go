@@ -225,3 +225,52 @@ func jsonOf(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// A transaction's order changes take the trace context of their order's
+// outbox event, wherever it comes in the transaction, else of any traced
+// event; outbox updates and untraced events tell nothing; a flush starts
+// the next transaction afresh.
+func TestTxChangesTraceContext(t *testing.T) {
+	order := func(id string) Change { return Change{Table: OrdersTable, Op: Update, Row: map[string]any{"id": id}} }
+	outbox := func(op Op, agg, tp string) Change {
+		return Change{Table: OutboxTable, Op: op, Row: map[string]any{"aggregate_id": agg, "traceparent": tp, "tracestate": "s-" + tp}}
+	}
+	tests := []struct {
+		name    string
+		changes []Change
+		want    map[string]string // order id → traceparent
+	}{
+		{"the order's own event, after the change", []Change{order("o1"), outbox(Insert, "x", "tx"), outbox(Insert, "o1", "t1")},
+			map[string]string{"o1": "t1"}},
+		{"another aggregate's event", []Change{order("o1"), order("o2"), outbox(Insert, "o2", "t2"), outbox(Insert, "b", "tb")},
+			map[string]string{"o1": "t2", "o2": "t2"}},
+		{"updates and untraced inserts tell nothing", []Change{order("o1"), outbox(Update, "o1", "late"), outbox(Insert, "o1", "")},
+			map[string]string{"o1": ""}},
+		{"no outbox", []Change{order("o1")}, map[string]string{"o1": ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var tx txChanges
+			for _, c := range tc.changes {
+				tx.add(c)
+			}
+			got := tx.flush()
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d changes, want %d", len(got), len(tc.want))
+			}
+			for _, c := range got {
+				w := tc.want[c.OrderID()]
+				if c.Traceparent != w || (w != "" && c.Tracestate != "s-"+w) {
+					t.Errorf("%s: %q %q, want %q", c.OrderID(), c.Traceparent, c.Tracestate, w)
+				}
+				ev, err := c.Event("")
+				if err != nil || ev.TraceParent != w {
+					t.Errorf("%s: event traceparent %q, %v", c.OrderID(), ev.TraceParent, err)
+				}
+			}
+			if rest := tx.flush(); len(rest) != 0 || tx.byOrder != nil || tx.any != [2]string{} {
+				t.Errorf("after a flush: %+v", tx)
+			}
+		})
+	}
+}

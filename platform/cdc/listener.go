@@ -296,6 +296,7 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 	}
 
 	dec := NewDecoder()
+	var tx txChanges
 	var nextStatus time.Time
 	var queuedEnd pglogrepl.LSN
 	for {
@@ -379,13 +380,20 @@ func (l *Listener) session(ctx context.Context, lockConn *pgx.Conn) error {
 			if err != nil {
 				return err
 			}
-			if change != nil && change.Table == OrdersTable {
-				ack, err := l.publish(js, *change)
-				if err != nil {
-					return err
-				}
-				if err := enqueue(pending{ack: ack}); err != nil {
-					return err
+			if change != nil {
+				tx.add(*change)
+			}
+			if commit != nil {
+				// The transaction's order changes go out at its commit,
+				// when its outbox rows have told their trace context.
+				for _, c := range tx.flush() {
+					ack, err := l.publish(js, c)
+					if err != nil {
+						return err
+					}
+					if err := enqueue(pending{ack: ack}); err != nil {
+						return err
+					}
 				}
 			}
 			if commit != nil && commit.EndLSN > queuedEnd {
@@ -412,6 +420,13 @@ func (l *Listener) publish(js jetstream.JetStream, c Change) (jetstream.PubAckFu
 	msg := nats.NewMsg(subj)
 	msg.Data = body
 	msg.Header.Set("Content-Type", "application/cloudevents+json")
+	if ev.TraceParent != "" {
+		// Also as headers, as the outbox relay sends them.
+		msg.Header.Set("traceparent", ev.TraceParent)
+		if ev.TraceState != "" {
+			msg.Header.Set("tracestate", ev.TraceState)
+		}
+	}
 	ack, err := js.PublishMsgAsync(msg, jetstream.WithMsgID(ev.ID), jetstream.WithStallWait(30*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("cdc: publish %s: %w", ev.ID, err)

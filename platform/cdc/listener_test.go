@@ -56,6 +56,20 @@ func confirmedLSN(t *testing.T, conn *pgx.Conn, slot string) pglogrepl.LSN {
 	return lsn
 }
 
+// run runs the listener until the test ends.
+func run(t *testing.T, ctx context.Context, l *cdc.Listener) {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- l.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+}
+
 func currentLSN(t *testing.T, conn *pgx.Conn) pglogrepl.LSN {
 	t.Helper()
 	var s string
@@ -116,15 +130,7 @@ func TestListenerConfirmsOnlyWhatJetStreamAcknowledged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- l.Run(runCtx) }()
-	defer func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	run(t, ctx, l)
 
 	// Three sessions started: the first two failed on a refused publish.
 	deadline := time.Now().Add(60 * time.Second)
@@ -179,6 +185,86 @@ func TestListenerConfirmsOnlyWhatJetStreamAcknowledged(t *testing.T) {
 	}
 	if lag, ok, err := cdc.SlotLag(ctx, conn, slot); err != nil || !ok || lag < 0 {
 		t.Errorf("slot lag %d %v %v", lag, ok, err)
+	}
+}
+
+// The changes of an order carry the trace context of the request whose
+// transaction made them, read from the outbox events of that transaction:
+// the order's own event's, else any event's of the transaction, else none.
+// A publication made before the feed read the outbox gets it added.
+func TestListenerCarriesTheOrdersTraceparent(t *testing.T) {
+	url := cdctest.NATSURL(t)
+	dsn := cdctest.Database(t)
+	st := openStore(t, dsn)
+	conn := cdctest.Connect(t, dsn)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	slot, pub := cdctest.Names(t, dsn)
+	// The publication of an earlier version: the order table only.
+	if _, err := conn.Exec(ctx, "CREATE PUBLICATION "+pub+" FOR TABLE "+cdc.OrdersTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := cdc.Setup(ctx, conn, slot, pub); err != nil {
+		t.Fatal(err)
+	}
+	var tables int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_publication_tables WHERE pubname = $1", pub).Scan(&tables); err != nil || tables != 2 {
+		t.Fatalf("the publication has %d tables (%v), want the orders and the outbox", tables, err)
+	}
+	stream := cdctest.NewStream(t, url, true)
+	const (
+		tp1 = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+		tp2 = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+		tp3 = "00-11111111111111111111111111111111-2222222222222222-01"
+	)
+	event := func(aggregate, tp, ts string) store.OutboxEvent {
+		return store.OutboxEvent{Topic: "order.test", AggregateID: aggregate, Payload: `{}`, Traceparent: tp, Tracestate: ts}
+	}
+	traced := newOrder("o-traced")
+	traced.Events = []store.OutboxEvent{event("", tp1, "vendor=1")}
+	if err := st.CreateOrder(ctx, traced); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.TransitionOrder(ctx, store.Transition{OrderID: "o-traced", ExpectVersion: 1, To: "paid",
+		Events: []store.OutboxEvent{event("", "", ""), event("o-traced", tp2, "")}}); err != nil {
+		t.Fatal(err)
+	}
+	// Its transaction's only traced event is of another aggregate.
+	other := newOrder("o-other")
+	other.Events = []store.OutboxEvent{event("budget-7", tp3, "")}
+	if err := st.CreateOrder(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateOrder(ctx, newOrder("o-untraced")); err != nil {
+		t.Fatal(err)
+	}
+
+	l, err := cdc.New(cdc.Config{DSN: dsn, Slot: slot, Publication: pub, NATSURL: url, Stream: stream.Name,
+		SubjectPrefix: stream.SubjectPrefix, StatusInterval: 100 * time.Millisecond, Retry: 100 * time.Millisecond,
+		LockPoll: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, l)
+	got := cdctest.Collect(t, stream).WaitFor(t, 60*time.Second, "four changes", func(r []cdctest.Received) bool { return len(r) >= 4 })
+	want := map[string][2]string{"o-traced/1": {tp1, "vendor=1"}, "o-traced/2": {tp2, ""}, "o-other/1": {tp3, ""}, "o-untraced/1": {"", ""}}
+	if len(got) != len(want) {
+		t.Fatalf("%d messages, want %d (the outbox's rows are not published): %+v", len(got), len(want), got)
+	}
+	for _, r := range got {
+		key := fmt.Sprintf("%s/%d", r.Event.Subject, r.Event.Version)
+		w, ok := want[key]
+		if !ok {
+			t.Errorf("unexpected %s: %+v", key, r)
+			continue
+		}
+		delete(want, key)
+		if r.Event.TraceParent != w[0] || r.Event.TraceState != w[1] || r.Event.Type != cdc.EventType {
+			t.Errorf("%s: traceparent %q tracestate %q type %s, want %q %q", key, r.Event.TraceParent, r.Event.TraceState, r.Event.Type, w[0], w[1])
+		}
+		if err := r.Event.Validate(); err != nil {
+			t.Error(err)
+		}
 	}
 }
 

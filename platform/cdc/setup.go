@@ -39,12 +39,15 @@ func WALLevel(ctx context.Context, conn *pgx.Conn) (string, error) {
 	return level, nil
 }
 
-// Setup creates the publication of tmf_orders (the table the connection's
-// search_path finds) and the logical replication slot (pgoutput) the
-// listeners read from. Both are kept by the server until Drop: the slot
-// holds back WAL from the moment it exists, read or not (see
-// docs/operations.md, max_slot_wal_keep_size). Setup is idempotent: a
-// publication or slot that exists is left as it is.
+// Setup creates the publication of tmf_orders and tmf_outbox_events (the
+// tables the connection's search_path finds; the outbox is read only for
+// the trace context of the orders' changes, see txChanges) and the logical
+// replication slot (pgoutput) the listeners read from. Both are kept by the
+// server until Drop: the slot holds back WAL from the moment it exists,
+// read or not (see docs/operations.md, max_slot_wal_keep_size). Setup is
+// idempotent: a slot that exists is left as it is, a publication that
+// exists too, except that one made before the feed read the outbox gets
+// the outbox added.
 func Setup(ctx context.Context, conn *pgx.Conn, slot, publication string) error {
 	if err := checkNames(slot, publication); err != nil {
 		return err
@@ -61,8 +64,21 @@ func Setup(ctx context.Context, conn *pgx.Conn, slot, publication string) error 
 		return fmt.Errorf("cdc: look up publication %s: %w", publication, err)
 	}
 	if !exists {
-		if _, err := conn.Exec(ctx, "CREATE PUBLICATION "+publication+" FOR TABLE "+OrdersTable); err != nil {
+		if _, err := conn.Exec(ctx, "CREATE PUBLICATION "+publication+" FOR TABLE "+OrdersTable+", "+OutboxTable); err != nil {
 			return fmt.Errorf("cdc: create publication %s: %w", publication, err)
+		}
+	} else {
+		// A publication made before the feed carried trace context has the
+		// order table only.
+		var has bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND tablename = $2)",
+			publication, OutboxTable).Scan(&has); err != nil {
+			return fmt.Errorf("cdc: look up the tables of publication %s: %w", publication, err)
+		}
+		if !has {
+			if _, err := conn.Exec(ctx, "ALTER PUBLICATION "+publication+" ADD TABLE "+OutboxTable); err != nil {
+				return fmt.Errorf("cdc: add %s to publication %s: %w", OutboxTable, publication, err)
+			}
 		}
 	}
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)", slot).Scan(&exists); err != nil {

@@ -628,10 +628,13 @@ func (s *Service) result(ctx context.Context, orderID string, r outcome) (Callba
 	return CallbackResult{OrderID: orderID, Status: v.Status, Fulfilment: row.State, Duplicate: r.duplicate, Late: r.late}, nil
 }
 
+// maxList is the most rows Late and List return at once.
+const maxList = 1000
+
 // Late lists the late successes after the order id after (paging), oldest
 // first; unresolved only unless all.
 func (s *Service) Late(ctx context.Context, after string, limit int, all bool) ([]store.Fulfilment, error) {
-	if limit <= 0 || limit > 500 {
+	if limit <= 0 || limit > maxList {
 		limit = 100
 	}
 	q := s.st.DB(ctx).Where("late_at IS NOT NULL AND order_id > ?", after)
@@ -641,6 +644,25 @@ func (s *Service) Late(ctx context.Context, after string, limit int, all bool) (
 	out := []store.Fulfilment{}
 	if err := q.Order("order_id").Limit(limit).Find(&out).Error; err != nil {
 		return nil, fmt.Errorf("fulfilment: late successes: %w", err)
+	}
+	return out, nil
+}
+
+// List pages through the work rows in the given states (store.Fulfilment*
+// constants; none: every state) after the order id after, by order id.
+// Rows in dispatch or waiting are orders still fulfilling; failed ones
+// were refunded.
+func (s *Service) List(ctx context.Context, states []string, after string, limit int) ([]store.Fulfilment, error) {
+	if limit <= 0 || limit > maxList {
+		limit = 100
+	}
+	q := s.st.DB(ctx).Where("order_id > ?", after)
+	if len(states) > 0 {
+		q = q.Where("state IN ?", states)
+	}
+	out := []store.Fulfilment{}
+	if err := q.Order("order_id").Limit(limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("fulfilment: list: %w", err)
 	}
 	return out, nil
 }

@@ -20,6 +20,7 @@ import * as money from './money.js';
 import * as eventStream from './events.js';
 import * as limits from './limits.js';
 import * as dashboard from './dashboard.js';
+import * as fulfilment from './fulfilment.js';
 
 // sections of the navigation, in order; `can` lists the /v1/me actions of
 // which any one shows the section.
@@ -36,6 +37,7 @@ const sections = [
   { id: 'events', label: 'Event stream', hash: '#/events', can: ['admin.events.read'] },
   { id: 'reconciliation', label: 'Reconciliation', hash: '#/reconciliation', can: ['admin.reconciliation.read'] },
   { id: 'refunds', label: 'Failed refunds', hash: '#/refunds', can: ['admin.payments.read'] },
+  { id: 'fulfilment', label: 'Supplier fulfilment', hash: '#/fulfilment', can: ['admin.fulfilment.read'] },
   { id: 'limits', label: 'Purchase limits', hash: '#/limits', can: ['identity.list'] },
   { id: 'dashboard', label: 'Dashboard', hash: '#/dashboard', can: ['admin.dashboard.read'] },
 ];
@@ -59,7 +61,9 @@ const routes = [
   { re: /^\/reconciliation$/, section: 'reconciliation', page: money.reconciliationPage },
   { re: /^\/reconciliation\/mismatches\/([^/]+)$/, section: 'reconciliation', page: (v, c, m) => money.mismatchPage(v, c, { id: m[1] }) },
   { re: /^\/refunds$/, section: 'refunds', page: money.refundsPage },
+  { re: /^\/fulfilment$/, section: 'fulfilment', page: fulfilment.fulfilmentPage },
   { re: /^\/limits$/, section: 'limits', page: limits.limitsPage },
+  { re: /^\/limits\/([^/]+)$/, section: 'limits', page: (v, c, m) => limits.limitsEditorPage(v, c, { code: m[1] }) },
   { re: /^\/dashboard$/, section: 'dashboard', page: dashboard.dashboardPage },
 ];
 

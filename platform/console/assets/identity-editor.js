@@ -27,7 +27,8 @@ function modelFrom(it, baseRevision) {
     lifecyclePatch: (it && it.lifecyclePatch) || null, baseRevision,
     // Settings this form does not edit are kept as they are: a PUT replaces
     // the whole identity, so leaving them out would remove them.
-    returnWindow: (it && it.returnWindow) || '', purchaseLimits: (it && it.purchaseLimits) || null };
+    returnWindow: (it && it.returnWindow) || '', purchaseLimits: (it && it.purchaseLimits) || null,
+    fulfilment: (it && it.fulfilment) || null };
   for (const p of (it && it.products) || []) {
     const args = {};
     for (const [point, v] of Object.entries(p.args || {})) args[point] = JSON.stringify(v, null, 2);
@@ -108,6 +109,7 @@ export function toInput(m, isNew) {
   if (m.lifecyclePatch) input.lifecyclePatch = m.lifecyclePatch;
   if (m.returnWindow) input.returnWindow = m.returnWindow;
   if (m.purchaseLimits) input.purchaseLimits = m.purchaseLimits;
+  if (m.fulfilment) input.fulfilment = m.fulfilment;
   return { input, code, errors };
 }
 

@@ -8,44 +8,104 @@ import { identityHash } from './identities.js';
 
 const orderHash = (id) => `#/orders/${encodeURIComponent(id)}`;
 
+// orderStatuses are the states the status list offers: the default
+// lifecycle's, supplier fulfilment's and a parent's "paid". A state of an
+// identity's own lifecycle is typed in "Other statuses".
+export const orderStatuses = ['created', 'pending_payment', 'pending_review', 'pending_outbound', 'pending_inbound', 'completed',
+  'paid', 'fulfilling', 'fulfilled', 'payment_failed', 'rejected', 'outbound_failed', 'inbound_failed', 'fulfil_failed', 'cancelled'];
+
 // orderFilters are the order list's filters (GET /v1/orders), one entry
-// each: the query parameter, the field's id, label and hint. kind "attrs"
-// reads "name=value, name=value" into attr.<name>=<value> parameters.
-// Adding a filter the API offers is adding an entry here.
+// each: the query parameter, the field's id, label and hint. kind
+// "statuses" is the multi-select (one status goes as status=, which the
+// order store also serves; several as statuses=, a read model filter);
+// "attrs" reads "name=value, name=value" into attr.<name>=<value>
+// parameters; "time" is a UTC time field sent as RFC 3339. Adding a filter
+// the API offers is adding an entry here. readModel marks the filters
+// only the order read model serves.
 export const orderFilters = [
-  { param: 'status', id: 'order-filter-status', label: 'Status', hint: 'Optional, e.g. pending_payment.' },
+  { param: 'statuses', id: 'order-filter-statuses', label: 'Statuses', kind: 'statuses',
+    hint: 'Optional: any of the selected (Ctrl or Shift to select several).' },
+  { param: 'otherStatuses', id: 'order-filter-other-statuses', label: 'Other statuses', kind: 'statuses-text',
+    hint: 'Optional: states of an identity\'s own lifecycle, comma-separated.' },
   { param: 'bizCode', id: 'order-filter-bizcode', label: 'Business identity', hint: 'Optional code, e.g. retail.' },
   { param: 'buyerId', id: 'order-filter-buyer', label: 'Buyer id', hint: 'Optional.' },
+  { param: 'org', id: 'order-filter-org', label: 'Organisation', readModel: true,
+    hint: 'Optional: an organisation node id; its whole subtree.' },
+  { param: 'createdFrom', id: 'order-filter-from', label: 'Created from (UTC)', kind: 'time', readModel: true, hint: 'Optional.' },
+  { param: 'createdTo', id: 'order-filter-to', label: 'Created before (UTC)', kind: 'time', readModel: true, hint: 'Optional.' },
+  { param: 'minTotal', id: 'order-filter-min-total', label: 'Total at least', kind: 'number', readModel: true,
+    hint: 'Optional: minor units (1999 = 19.99 CNY).' },
+  { param: 'maxTotal', id: 'order-filter-max-total', label: 'Total at most', kind: 'number', readModel: true,
+    hint: 'Optional: minor units.' },
+  { param: 'sku', id: 'order-filter-sku', label: 'SKU', readModel: true, hint: 'Optional: orders with a line of this SKU.' },
+  { param: 'recipient', id: 'order-filter-recipient', label: 'Recipient', readModel: true,
+    hint: 'Optional: 3 to 100 characters of the recipient\'s name or phone.' },
   { param: 'attr', id: 'order-filter-attrs', label: 'Attributes', kind: 'attrs',
     hint: 'Optional: name=value of searchable order attributes, comma-separated (e.g. giftWrap=true).' },
   { param: 'limit', id: 'order-filter-limit', label: 'Page size', kind: 'number', hint: 'Optional: orders per page.' },
 ];
 
-/** filterValues reads the filters of the URL's query into field texts. */
+/** filterValues reads the filters of the URL's query into field values
+ * (the status list as an array). */
 function filterValues(q) {
   const out = {};
+  const statuses = [...(q.get('status') ? [q.get('status')] : []), ...(q.get('statuses') || '').split(',')]
+    .map((x) => x.trim()).filter(Boolean);
   for (const f of orderFilters) {
     if (f.kind === 'attrs') {
       out[f.param] = [...q.keys()].filter((k) => k.startsWith('attr.')).map((k) => `${k.slice(5)}=${q.get(k)}`).join(', ');
-    } else out[f.param] = q.get(f.param) || '';
+    } else if (f.kind === 'statuses') out[f.param] = statuses.filter((x) => orderStatuses.includes(x));
+    else if (f.kind === 'statuses-text') out[f.param] = statuses.filter((x) => !orderStatuses.includes(x)).join(', ');
+    else if (f.kind === 'time') out[f.param] = (q.get(f.param) || '').replace(/(:\d\d)?(\.\d+)?Z$/, '');
+    else out[f.param] = q.get(f.param) || '';
   }
   return out;
 }
 
-/** filterParams turns field texts into the API's query parameters. */
+/** filterParams turns field values into the API's query parameters. */
 function filterParams(values) {
   const out = {};
+  const statuses = [...(values.statuses || []), ...String(values.otherStatuses || '').split(',')]
+    .map((x) => x.trim()).filter((x, i, all) => x && all.indexOf(x) === i);
+  if (statuses.length === 1) out.status = statuses[0];
+  else if (statuses.length > 1) out.statuses = statuses.join(',');
   for (const f of orderFilters) {
-    const v = (values[f.param] || '').trim();
+    if (f.kind === 'statuses' || f.kind === 'statuses-text') continue;
+    const v = String(values[f.param] || '').trim();
     if (!v) continue;
     if (f.kind === 'attrs') {
       for (const pair of v.split(',')) {
         const i = pair.indexOf('=');
         if (i > 0) out[`attr.${pair.slice(0, i).trim()}`] = pair.slice(i + 1).trim();
       }
-    } else out[f.param] = v;
+    } else if (f.kind === 'time') out[f.param] = `${v.length === 16 ? `${v}:00` : v}Z`;
+    else out[f.param] = v;
   }
   return out;
+}
+
+// hashOf is the search page's URL: the filters, list=1, the cursor of the
+// page shown and the cursors of the pages before it (prev, oldest first),
+// so that Previous works after a reload too.
+function hashOf(filters, cursor, prev) {
+  const q = new URLSearchParams(query({ ...filters, list: '1', cursor }).slice(1));
+  for (const p of prev) q.append('prev', p);
+  return `#/orders?${q}`;
+}
+
+function filterField(f, values) {
+  let input;
+  if (f.kind === 'statuses') {
+    input = html`<select id="${f.id}" multiple size="6" aria-describedby="${f.id}-hint">${orderStatuses.map((st) =>
+      html`<option value="${st}"${values[f.param].includes(st) ? new Safe(' selected') : ''}>${st}</option>`)}</select>`;
+  } else {
+    const type = f.kind === 'time' ? 'datetime-local' : 'text';
+    input = html`<input id="${f.id}" type="${type}" value="${values[f.param]}" autocomplete="off"
+      class="${f.kind === 'time' ? '' : 'short'}"${f.kind === 'number' ? new Safe(' inputmode="numeric"') : ''}
+      aria-describedby="${f.id}-hint">`;
+  }
+  return html`<div class="field"><label for="${f.id}">${f.label}</label>${input}
+    <p class="hint" id="${f.id}-hint">${f.hint}${f.readModel ? ' Served by the order read model.' : ''}</p></div>`;
 }
 
 export async function searchPage(view, ctx) {
@@ -54,6 +114,7 @@ export async function searchPage(view, ctx) {
   const values = filterValues(q);
   const filters = filterParams(values);
   const cursor = q.get('cursor') || '';
+  const prev = q.getAll('prev');
   const listed = q.has('list');
   render(view, html`<h1>Orders</h1>
     <form id="order-open-form" class="filters" novalidate>
@@ -63,11 +124,9 @@ export async function searchPage(view, ctx) {
       <div class="actions"><button type="submit" id="order-open">Open order</button></div>
     </form>
     <form id="order-filter-form" class="filters" novalidate>
-      ${orderFilters.map((f) => html`<div class="field"><label for="${f.id}">${f.label}</label>
-        <input id="${f.id}" value="${values[f.param]}" autocomplete="off" class="short"${f.kind === 'number' ? new Safe(' inputmode="numeric"') : ''}
-          aria-describedby="${f.id}-hint">
-        <p class="hint" id="${f.id}-hint">${f.hint}</p></div>`)}
-      <div class="actions"><button type="submit" id="order-search">List orders</button></div>
+      ${orderFilters.map((f) => filterField(f, values))}
+      <div class="actions"><button type="submit" id="order-search">List orders</button>
+        <a id="order-filter-clear" href="#/orders">Clear the filters</a></div>
     </form>
     <section aria-labelledby="orders-results-title"><h2 id="orders-results-title">Results</h2>
       <div id="orders-body">${listed ? html`<p>Loading…</p>` : html`<p class="muted">Set filters (or none) and press List orders.</p>`}</div>
@@ -87,8 +146,11 @@ export async function searchPage(view, ctx) {
   view.querySelector('#order-filter-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     const typed = {};
-    for (const f of orderFilters) typed[f.param] = view.querySelector(`#${f.id}`).value;
-    ctx.navigate(`#/orders${query({ ...filterParams(typed), list: '1' })}`);
+    for (const f of orderFilters) {
+      const el = view.querySelector(`#${f.id}`);
+      typed[f.param] = f.kind === 'statuses' ? [...el.selectedOptions].map((o) => o.value) : el.value;
+    }
+    ctx.navigate(hashOf(filterParams(typed), '', []));
   });
   if (!listed) return;
   const body = view.querySelector('#orders-body');
@@ -98,13 +160,23 @@ export async function searchPage(view, ctx) {
   } catch (e) {
     render(body, html`<p class="error-text" role="alert" id="orders-error">Could not list orders: ${describe(e)}</p>`);
     const field = e instanceof ApiError && e.body && String(e.body.field || '');
-    const f = field && orderFilters.find((x) => x.param === field || (x.kind === 'attrs' && field.startsWith('attr.')));
+    const f = field && orderFilters.find((x) => x.param === field || (x.kind === 'attrs' && field.startsWith('attr.'))
+      || (x.kind === 'statuses' && field === 'status'));
     if (f) setFieldError(f.id, describe(e));
+    if (e instanceof ApiError && e.code === 'search_not_configured') {
+      // Every filter set that only the read model serves is named.
+      for (const x of orderFilters) {
+        const set = x.kind === 'statuses' ? !!filters.statuses : x.readModel && filters[x.param];
+        if (set) setFieldError(x.id, `${x.label}: needs the order read model, which this server does not have.`);
+      }
+    }
     return;
   }
   const orders = page.orders || [];
-  const nextHash = page.nextCursor ? `#/orders${query({ ...filters, cursor: page.nextCursor, list: '1' })}` : '';
-  render(body, orders.length ? html`<div class="table-scroll"><table id="orders-table">
+  const described = Object.entries(filters).filter(([k]) => k !== 'limit').map(([k, v]) => `${k} ${v}`).join(', ');
+  render(body, orders.length ? html`<p id="orders-summary" class="hint">${orders.length} order${orders.length === 1 ? '' : 's'}
+      on ${prev.length || cursor ? `page ${prev.length + (cursor ? 2 : 1)}` : 'the first page'}${described ? `, where ${described}` : ''}.</p>
+    <div class="table-scroll"><table id="orders-table">
       <caption class="visually-hidden">Orders${cursor ? ' (later page)' : ''}</caption>
       <thead><tr><th scope="col">Order</th><th scope="col">Identity</th><th scope="col">Buyer</th>
         <th scope="col">Status</th><th scope="col" class="num">Total</th><th scope="col">Created</th></tr></thead>
@@ -112,10 +184,16 @@ export async function searchPage(view, ctx) {
         <td>${o.bizCode}</td><td>${o.buyerId}</td><td><span class="tag">${o.status}</span></td>
         <td class="num">${fmtMoney(o.amounts && o.amounts.total, o.amounts && o.amounts.currency)}</td>
         <td>${fmtTime(o.createdAt)}</td></tr>`)}</tbody></table></div>`
-    : html`<p id="orders-none">No order matches${cursor ? ' on this page' : ''}.</p>`);
+    : html`<p id="orders-none">No order matches ${described ? `these filters (${described})` : 'the search'}${cursor ? ' on this page' : ''}.
+      ${described ? html`<a href="#/orders">Clear the filters</a>` : ''}</p>`);
+  // Keyset paging: Next carries the server's cursor; Previous goes back
+  // to the cursor before this one, kept in the URL.
+  const back = cursor ? hashOf(filters, prev.length ? prev[prev.length - 1] : '', prev.slice(0, -1)) : '';
+  const next = page.nextCursor ? hashOf(filters, page.nextCursor, cursor ? [...prev, cursor] : prev) : '';
   body.insertAdjacentHTML('beforeend', html`<p class="pager">
-    ${cursor ? html`<a id="orders-first" href="#/orders${query({ ...filters, list: '1' })}">First page</a>` : ''}
-    ${nextHash ? html`<a id="orders-next" href="${nextHash}">Next page</a>` : ''}</p>`.s);
+    ${cursor ? html`<a id="orders-first" href="${hashOf(filters, '', [])}">First page</a>` : ''}
+    ${back ? html`<a id="orders-prev" href="${back}" rel="prev">Previous page</a>` : ''}
+    ${next ? html`<a id="orders-next" href="${next}" rel="next">Next page</a>` : ''}</p>`.s);
 }
 
 export async function orderPage(view, ctx, params) {
