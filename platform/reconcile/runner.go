@@ -297,7 +297,10 @@ func (r *Runner) finish(ctx context.Context, a *active) (Run, error) {
 // check reads one snapshot of the database and runs every check on it.
 func (r *Runner) check(ctx context.Context, run *Run) ([]Finding, error) {
 	sc := scope{full: run.Kind == KindFull, at: time.Now(), outboxKept: r.opts.OutboxRetention}
-	if r.opts.Stock != nil {
+	// The orders' own store as Stock is the single-database mode: its
+	// tables are read inside the snapshot below (another connection would
+	// deadlock on SQLite's one and see another snapshot elsewhere).
+	if r.opts.Stock != nil && r.opts.Stock != r.st {
 		sc.stock = r.opts.Stock.DB(ctx)
 	}
 	if !sc.full {
