@@ -140,6 +140,17 @@ func putTopup(t *testing.T, st *store.Store, sku, loc string, price int64) {
 // paid places and pays (by card) an order whose supplier follows script.
 func (e *env) paid(t *testing.T, script string) string {
 	t.Helper()
+	id, status := e.pay(t, script)
+	if status != "fulfilling" {
+		t.Fatalf("paid order is %s, want fulfilling", status)
+	}
+	return id
+}
+
+// pay places a top-up and pays it, returning the order id and the status
+// the payment answered (a worker running meanwhile may have moved it on).
+func (e *env) pay(t *testing.T, script string) (id, status string) {
+	t.Helper()
 	v, err := e.svc.Place(t.Context(), order.Buyer{ID: "alice"}, order.PlaceRequest{BizCode: "virtual.topup",
 		Items: []order.Item{{SKU: "topup", Quantity: 1}}, PaymentMethod: "card", Attributes: map[string]json.RawMessage{"script": json.RawMessage(strconv.Quote(script))}}, nil)
 	if err != nil {
@@ -149,10 +160,7 @@ func (e *env) paid(t *testing.T, script string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Order.Status != "fulfilling" {
-		t.Fatalf("paid order is %s, want fulfilling", r.Order.Status)
-	}
-	return v.ID
+	return v.ID, r.Order.Status
 }
 
 func (e *env) status(t *testing.T, id string) string {

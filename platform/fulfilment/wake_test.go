@@ -34,7 +34,8 @@ func TestAnIdleWorkerWakesForAnotherServersFulfilment(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 	time.Sleep(time.Second) // the first sweep (at once) finds nothing; then the worker waits
 	b.clk.now.Store(a.clk.now.Load())
-	id := b.paid(t, "ok")
+	// Not b.paid: the woken worker may fulfil the order before Pay answers.
+	id, _ := b.pay(t, "ok")
 	deadline := time.Now().Add(30 * time.Second)
 	for a.status(t, id) != "fulfilled" {
 		if time.Now().After(deadline) {
