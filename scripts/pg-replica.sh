@@ -36,9 +36,18 @@ streaming() {
 		[ "$(replica "SELECT count(*) FROM pg_stat_wal_receiver WHERE status = 'streaming'")" = 1 ]
 }
 
+# A hot standby needs these at least as high as on the primary (else its
+# replay pauses at the primary's parameter change).
+settings="max_connections max_worker_processes max_wal_senders max_prepared_transactions max_locks_per_transaction"
+settings_ok() {
+	for setting in $settings; do
+		[ "$(replica "SHOW $setting")" -ge "$(primary "SHOW $setting")" ] 2>/dev/null || return 1
+	done
+}
+
 if pg_lsclusters -h | awk -v v="$version" -v n="$name" '$1 == v && $2 == n { found = 1 } END { exit !found }'; then
 	pg_ctlcluster --skip-systemctl-redirect "$version" "$name" start >/dev/null 2>&1 || true
-	for _ in $(seq 20); do streaming && { echo "pg-replica: $name on :$port streams from :$primary_port"; exit 0; }; sleep 1; done
+	for _ in $(seq 20); do streaming && settings_ok && { echo "pg-replica: $name on :$port streams from :$primary_port"; exit 0; }; sleep 1; done
 	echo "pg-replica: $name on :$port does not stream; making it again" >&2
 	pg_ctlcluster --skip-systemctl-redirect "$version" "$name" stop -m immediate 2>/dev/null || true
 	pg_dropcluster "$version" "$name"
@@ -49,7 +58,7 @@ conf="/etc/postgresql/$version/$name"
 data="$(awk -F"'" '/^data_directory/ { print $2 }' "$conf/postgresql.conf")"
 cp "$hba" "$conf/pg_hba.conf"
 # A hot standby needs these at least as high as on the primary.
-for setting in max_connections max_worker_processes max_wal_senders max_prepared_transactions max_locks_per_transaction; do
+for setting in $settings; do
 	echo "$setting = $(primary "SHOW $setting")" >>"$conf/conf.d/tmf-replica.conf"
 done
 echo "listen_addresses = '127.0.0.1'" >>"$conf/conf.d/tmf-replica.conf"
